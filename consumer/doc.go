@@ -1,0 +1,87 @@
+// Package consumer runs consumer groups: typed handlers per event type,
+// ordering per partition (or per key), offsets committed only past handled
+// records, retries with back-off, retry topics and dead-letter topics.
+//
+// # Use
+//
+//	c, err := consumer.New("billing", reg, consumer.Kafka(kgo.SeedBrokers(brokers...)))
+//	consumer.Handle(c, events.OrderPlaced, func(ctx context.Context, ev *events.OrderPlaced, m bus.Meta) error {
+//		return bill(ctx, ev)
+//	}, consumer.Retry(consumer.Backoff{MaxAttempts: 10}))
+//	go func() { errc <- c.Run(ctx) }()
+//	...
+//	err = c.Close(shutdownCtx)
+//
+// The consumer joins the group with cooperative-sticky balancing and
+// subscribes to the topics of its handlers (and their retry topics). Each
+// record goes to the handler registered for its topic and ce_type, decoded
+// into the handler's Go type through the schema registry (the writer's
+// schema resolved to the reader's), with its metadata in a bus.Meta and on
+// the handler's context (bus.WithMeta), so events published while
+// handling carry its id as causation id and its correlation id.
+//
+// # Order and parallelism
+//
+// Records of one partition are handled one at a time in offset order;
+// partitions run in parallel, at most Concurrency handler calls at once.
+// With PerKey(n), records of one partition with different keys run in up
+// to n lanes in parallel while each key stays in order.
+//
+// # Commits
+//
+// An offset is committed only when every record before it in its
+// partition is settled: handled, skipped, written to a retry topic, or
+// written to the dead-letter topic. Never past a failure. Commits happen
+// every CommitInterval, when partitions are revoked (after their handler
+// calls under way finished) and when the consumer stops. Delivery is at
+// least once: after a crash, records handled since the last commit are
+// handled again, so handlers should be idempotent (ce_id is the key).
+//
+// # Failures
+//
+// A handler error is retried with exponential back-off and jitter up to the
+// handler's MaxAttempts (Retry, DefaultRetry); waiting blocks only the
+// record's partition (its lane with PerKey), holding no concurrency slot.
+// An error marked with Permanent is not retried. Then the record goes to
+// the dead-letter topic "<topic>.<group>.dlt" (bus.DeadLetterTopic): same
+// key, the original value bytes, the original headers, plus the dlt-*
+// headers of the wire contract (HeaderDLTOriginalTopic and the others),
+// with dlt-error-kind retries-exhausted or permanent. The partition then
+// goes on. A dead-letter write that fails is tried again with back-off
+// until it succeeds; the record's offset is not committed meanwhile.
+//
+// Poison records go to the dead-letter topic at once with dlt-error-kind
+// poison and dlt-attempts 0: a value without the Confluent framing, an
+// unknown schema id, a body that does not decode or cannot be resolved to
+// the handler's schema, or a CloudEvent (a record with ce_specversion)
+// without ce_id, ce_source or ce_type, or with a ce_time that is not RFC
+// 3339. Records without ce_specversion are taken as plain Confluent Avro
+// records of foreign producers: they are routed by ce_type, or by their
+// writer schema's full name when they have none. A registry that is
+// unavailable is not the record's fault: the same record is tried again
+// with back-off, never dead-lettered, and nothing after it is committed.
+//
+// Records of types without a handler are skipped and counted (Unhandled
+// can dead-letter them instead).
+//
+// # Retry topics
+//
+// RetryTopics(delays...) makes a handler's retries non-blocking: a record
+// it gives up on is written to "<topic>.<group>.retry-1" (RetryTopicName)
+// with its value and headers plus retry-* headers (attempts so far, the
+// original topic, partition, offset and timestamp, the due time and the
+// last error), and its partition goes on. The consumer reads the retry
+// topic, waits in that partition until the record is due (other
+// partitions go on), and runs the handler again; then retry-2, and so on,
+// and after the last one the dead-letter topic, with the original
+// coordinates and the attempts of every stage. Retry topics must exist
+// before Run: create them with the partition count of their topic
+// (Consumer.Topics lists every topic the consumer uses).
+//
+// # Stopping
+//
+// Close stops fetching, lets handler calls under way finish until its
+// context ends, commits and leaves the group. Cancelling Run's context
+// stops at once: handler contexts are cancelled; what was handled is
+// still committed.
+package consumer

@@ -1,0 +1,106 @@
+package devstack
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+)
+
+// DefaultPartitions is how many partitions a topic gets when it is created
+// without a count (auto-created, or created with -1): enough for per-key
+// order across partitions to matter in tests, few enough to read in a dev
+// tool.
+const DefaultPartitions = 3
+
+// Option configures Start.
+type Option func(*config)
+
+type config struct {
+	dataDir      string
+	kafkaPort    int
+	registryPort int
+	partitions   int
+	logger       *slog.Logger
+	registryAuth string // the exact Authorization header the registry expects; "" for none
+
+	// err is a bad argument an option was given; Start returns it.
+	err error
+}
+
+func defaultConfig() config {
+	return config{
+		partitions: DefaultPartitions,
+		logger:     slog.New(slog.DiscardHandler),
+	}
+}
+
+// validate names the option at fault and the fix.
+func (c *config) validate() error {
+	if c.err != nil {
+		return c.err
+	}
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"KafkaPort", c.kafkaPort}, {"RegistryPort", c.registryPort}} {
+		if p.port < 0 || p.port > 65535 {
+			return fmt.Errorf("devstack: %s(%d): want a port from 1 to 65535, or 0 for a free one", p.name, p.port)
+		}
+	}
+	if c.partitions < 1 {
+		return fmt.Errorf("devstack: Partitions(%d): want at least 1", c.partitions)
+	}
+	if c.logger == nil {
+		return errors.New("devstack: Logger(nil): pass a logger, or leave the option out to discard logs")
+	}
+	return nil
+}
+
+// DataDir keeps the stack's state in dir (created if needed): Kafka in
+// dir/kafka, the registry in dir/registry. A stack started again on the same
+// dir finds its topics, records, committed offsets and schemas as they were.
+// The default, "", keeps everything in memory.
+func DataDir(dir string) Option { return func(c *config) { c.dataDir = dir } }
+
+// KafkaPort sets the loopback port of the Kafka broker. The default, 0,
+// picks a free port; Stack.Brokers tells which.
+func KafkaPort(port int) Option { return func(c *config) { c.kafkaPort = port } }
+
+// RegistryPort sets the loopback port of the schema registry. The default,
+// 0, picks a free port; Stack.RegistryURL tells which.
+func RegistryPort(port int) Option { return func(c *config) { c.registryPort = port } }
+
+// Partitions sets how many partitions a topic created without a count gets.
+// The default is DefaultPartitions.
+func Partitions(n int) Option { return func(c *config) { c.partitions = n } }
+
+// Logger receives the broker's and the registry's logs. The default discards
+// them.
+func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// RegistryBasicAuth makes the registry answer only requests that carry HTTP
+// basic auth with this user and password (401 without credentials, 403 with
+// others). The default is no auth.
+func RegistryBasicAuth(user, password string) Option {
+	return func(c *config) {
+		if user == "" || password == "" {
+			c.err = errors.New("devstack: RegistryBasicAuth: want a user and a password, both non-empty")
+			return
+		}
+		c.registryAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+	}
+}
+
+// RegistryBearerToken makes the registry answer only requests that carry
+// "Authorization: Bearer token" (401 without it, 403 with another). The
+// default is no auth.
+func RegistryBearerToken(token string) Option {
+	return func(c *config) {
+		if token == "" {
+			c.err = errors.New("devstack: RegistryBearerToken: want a non-empty token")
+			return
+		}
+		c.registryAuth = "Bearer " + token
+	}
+}
