@@ -17,7 +17,7 @@
 //
 // Values are Go structs whose fields carry `avro:"name"` struct tags, written
 // by hand or generated from .avsc files with avrogen
-// (go run github.com/hamba/avro/v2/cmd/avrogen -pkg events -o events.go order_placed.avsc).
+// (go run github.com/hamba/avro/v2/cmd/avrogen@v2.31.0 -pkg events -o events.go order_placed.avsc).
 // Logical types map to Go types as follows: timestamp-millis, timestamp-micros
 // and date to time.Time, decimal (bytes) to *big.Rat, uuid to string, nullable
 // unions ["null", T] to *T.
