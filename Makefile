@@ -20,6 +20,6 @@ unit:
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 
-## bench: the codec benchmarks next to bare hamba/avro, six runs for benchstat
+## bench: evbus next to its baselines (bare hamba/avro, raw franz-go), six runs for benchstat
 bench:
-	$(GO) test ./codec -run '^$$' -bench . -benchmem -count 6
+	$(GO) test ./codec ./bus ./consumer -run '^$$' -bench . -benchmem -count 6

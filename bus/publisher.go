@@ -42,10 +42,10 @@ type Registration interface {
 // producer that waits for all in-sync replicas. It is safe for concurrent
 // use; concurrent callers share the producer's batches.
 type Publisher struct {
-	cl       *kgo.Client
-	source   []byte
-	types    map[reflect.Type]*binding
-	now      func() time.Time
+	cl     *kgo.Client
+	source []byte
+	types  map[reflect.Type]*binding
+	now    func() time.Time
 }
 
 // binding is a registered type ready to publish.
@@ -116,10 +116,10 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	p := &Publisher{
-		cl:       cl,
-		source:   []byte(cfg.source),
-		types:    make(map[reflect.Type]*binding, len(cfg.types)),
-		now:      time.Now,
+		cl:     cl,
+		source: []byte(cfg.source),
+		types:  make(map[reflect.Type]*binding, len(cfg.types)),
+		now:    time.Now,
 	}
 	c := codec.New(reg)
 	topics := make(map[string]bool)

@@ -35,7 +35,13 @@
 // every CommitInterval, when partitions are revoked (after their handler
 // calls under way finished) and when the consumer stops. Delivery is at
 // least once: after a crash, records handled since the last commit are
-// handled again, so handlers should be idempotent (ce_id is the key).
+// handled again, so handlers should be idempotent (ce_id is the key). With
+// PerKey, a partition that stops may have handled records of other keys
+// past one that never started; its next owner handles those again too.
+//
+// A partition whose records pile up (a handler retrying, a dead-letter
+// topic refusing writes) is paused, so it holds a few MiB at most, while
+// the others go on.
 //
 // # Failures
 //
@@ -45,7 +51,7 @@
 // An error marked with Permanent is not retried. Then the record goes to
 // the dead-letter topic "<topic>.<group>.dlt" (bus.DeadLetterTopic): same
 // key, the original value bytes, the original headers, plus the dlt-*
-// headers of the wire contract (HeaderDLTOriginalTopic and the others),
+// headers of the wire contract (bus.HeaderDLTOriginalTopic and the others),
 // with dlt-error-kind retries-exhausted or permanent. The partition then
 // goes on. A dead-letter write that fails is tried again with back-off
 // until it succeeds; the record's offset is not committed meanwhile.
@@ -72,9 +78,10 @@
 // original topic, partition, offset and timestamp, the due time and the
 // last error), and its partition goes on. The consumer reads the retry
 // topic, waits in that partition until the record is due (other
-// partitions go on), and runs the handler again; then retry-2, and so on,
-// and after the last one the dead-letter topic, with the original
-// coordinates and the attempts of every stage. Retry topics must exist
+// partitions go on; a long wait pauses fetching the retry partition), and
+// runs the handler again; then retry-2, and so on, and after the last one
+// the dead-letter topic, with the original coordinates and the attempts of
+// every stage. Retry topics must exist
 // before Run: create them with the partition count of their topic
 // (Consumer.Topics lists every topic the consumer uses).
 //

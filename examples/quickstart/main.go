@@ -1,24 +1,41 @@
-// Command quickstart publishes a few OrderPlaced events as Confluent-framed
-// Avro on the embedded stack and consumes them back, printing each one.
+// Command quickstart is the main job on the embedded stack: a service
+// publishes OrderPlaced events, a consumer group handles them, one order
+// the handler rejects and one record of garbage bytes from a foreign
+// producer land in the group's dead-letter topic, and the output shows
+// each step and the dead letters with their headers.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log"
+	"io"
+	"log/slog"
 	"math/big"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/schema"
 )
 
-const orderPlaced = `{
+// OrderPlaced is an integration event. The schema is given as an .avsc;
+// avro struct tags name the fields (avrogen generates such structs).
+type OrderPlaced struct {
+	OrderID    string    `avro:"order_id"`
+	CustomerID string    `avro:"customer_id"`
+	Total      *big.Rat  `avro:"total"`
+	PlacedAt   time.Time `avro:"placed_at"`
+	Coupon     *string   `avro:"coupon"`
+}
+
+const orderPlacedSchema = `{
   "type": "record", "name": "OrderPlaced", "namespace": "com.example.orders",
   "fields": [
     {"name": "order_id", "type": "string"},
@@ -29,101 +46,141 @@ const orderPlaced = `{
   ]
 }`
 
-// OrderPlaced is the Go side of the schema: avro struct tags name the fields.
-type OrderPlaced struct {
-	OrderID    string    `avro:"order_id"`
-	CustomerID string    `avro:"customer_id"`
-	Total      *big.Rat  `avro:"total"`
-	PlacedAt   time.Time `avro:"placed_at"`
-	Coupon     *string   `avro:"coupon"`
-}
+// orderPlaced: published to "orders", keyed by the order id, so all events
+// of one order land on one partition, in order.
+var orderPlaced = bus.Event[OrderPlaced]("orders",
+	func(o *OrderPlaced) string { return o.OrderID },
+	bus.Schema(orderPlacedSchema))
+
+const group = "billing"
 
 func main() {
-	if err := run(context.Background()); err != nil {
+	if err := run(context.Background(), os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context) error {
+func run(ctx context.Context, out io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	log.SetFlags(0)
 
 	stack, err := devstack.Start(ctx)
 	if err != nil {
 		return err
 	}
 	defer stack.Close()
-	fmt.Printf("embedded stack: kafka %v, registry %s\n", stack.Brokers(), stack.RegistryURL())
+	fmt.Fprintf(out, "embedded stack: kafka %v, registry %s\n\n", stack.Brokers(), stack.RegistryURL())
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	const topic = "orders"
-	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, topic); err != nil {
-		return fmt.Errorf("create topic: %w", err)
+	if err := bus.CreateTopics(ctx, kadm.NewClient(cl),
+		bus.TopicSpec{Name: "orders", Partitions: 3, DeadLetterGroups: []string{group}}); err != nil {
+		return err
 	}
-
 	reg, err := schema.New(stack.RegistryURL())
 	if err != nil {
 		return err
 	}
-	s, err := codec.Parse(orderPlaced)
-	if err != nil {
-		return err
-	}
-	w, err := reg.Writer(ctx, topic, s)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("registered %s as schema id %d\n", w.Subject, w.ID)
-	c := codec.New(reg)
-	enc, err := c.Encoder(w.ID, w.Schema, s)
-	if err != nil {
-		return err
-	}
 
-	coupon := "WELCOME10"
-	orders := []OrderPlaced{
-		{OrderID: "o-1001", CustomerID: "c-7", Total: big.NewRat(4999, 100), PlacedAt: time.Now().UTC(), Coupon: &coupon},
-		{OrderID: "o-1002", CustomerID: "c-9", Total: big.NewRat(1250, 100), PlacedAt: time.Now().UTC()},
-		{OrderID: "o-1003", CustomerID: "c-7", Total: big.NewRat(310045, 100), PlacedAt: time.Now().UTC()},
+	// The consumer group: a handler per event type; a Permanent error goes
+	// to the dead-letter topic without retries.
+	var mu sync.Mutex
+	settled := 0
+	allSettled := make(chan struct{})
+	c, err := consumer.New(group, reg,
+		consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)),
+		consumer.Logger(slog.New(slog.DiscardHandler)),
+		consumer.Observe(func(o consumer.Outcome) {
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(out, "  %-8s %-13s %s/%d@%d key=%s %s\n", o.Group, o.Result, o.Meta.Topic, o.Meta.Partition, o.Meta.Offset, o.Meta.Key, o.Meta.ID)
+			if settled++; settled == 5 {
+				close(allSettled)
+			}
+		}))
+	if err != nil {
+		return err
 	}
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, o *OrderPlaced, m bus.Meta) error {
+		if o.Total.Sign() <= 0 {
+			return consumer.Permanent(fmt.Errorf("order %s: total %s is not positive", o.OrderID, o.Total.FloatString(2)))
+		}
+		fmt.Fprintf(out, "  billing  charges %s %s for %s (event %s)\n", o.CustomerID, o.Total.FloatString(2), o.OrderID, m.ID)
+		return nil
+	})
+	// The producing service.
+	pub, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/orders-service"), bus.Types(orderPlaced))
+	if err != nil {
+		return err
+	}
+	coupon := "WELCOME10"
+	now := time.Now().UTC()
+	orders := []OrderPlaced{
+		{OrderID: "o-1001", CustomerID: "c-7", Total: big.NewRat(4999, 100), PlacedAt: now, Coupon: &coupon},
+		{OrderID: "o-1002", CustomerID: "c-9", Total: big.NewRat(1250, 100), PlacedAt: now},
+		{OrderID: "o-1003", CustomerID: "c-7", Total: big.NewRat(0, 1), PlacedAt: now}, // rejected by the handler
+		{OrderID: "o-1004", CustomerID: "c-3", Total: big.NewRat(310045, 100), PlacedAt: now},
+	}
+	fmt.Fprintln(out, "orders-service publishes:")
 	for i := range orders {
-		value, err := enc.AppendEncode(nil, &orders[i])
-		if err != nil {
+		if err := pub.Publish(ctx, &orders[i]); err != nil {
 			return err
 		}
-		rec := &kgo.Record{Topic: topic, Key: []byte(orders[i].OrderID), Value: value}
-		if err := cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-			return fmt.Errorf("produce: %w", err)
-		}
-		fmt.Printf("published %s -> partition %d offset %d (%d bytes)\n", orders[i].OrderID, rec.Partition, rec.Offset, len(value))
+		fmt.Fprintf(out, "  %s total=%s\n", orders[i].OrderID, orders[i].Total.FloatString(2))
+	}
+	// A foreign producer writes bytes that are not Confluent-framed Avro.
+	poison := &kgo.Record{Topic: "orders", Key: []byte("o-1005"), Value: []byte("{\"not\":\"avro\"}")}
+	if err := cl.ProduceSync(ctx, poison).FirstErr(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "  (and a foreign producer writes a JSON record to orders)")
+	fmt.Fprintln(out, "\nbilling consumer group:")
+	runDone := make(chan error, 1)
+	go func() { runDone <- c.Run(ctx) }()
+
+	select {
+	case <-allSettled:
+	case <-ctx.Done():
+		return errors.New("the consumer did not settle every record in time")
+	}
+	if err := c.Close(ctx); err != nil {
+		return err
+	}
+	if err := <-runDone; err != nil {
+		return err
 	}
 
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumerGroup("quickstart"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	// The dead-letter topic, as an operator sees it.
+	dlt := bus.DeadLetterTopic("orders", group)
+	fmt.Fprintf(out, "\ndead-letter topic %s:\n", dlt)
+	reader, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ConsumeTopics(dlt),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		return err
 	}
-	defer consumer.Close()
-	for seen := 0; seen < len(orders); {
-		fetches := consumer.PollFetches(ctx)
+	defer reader.Close()
+	for found := 0; found < 2; {
+		fetches := reader.PollFetches(ctx)
 		if err := fetches.Err0(); err != nil {
-			return fmt.Errorf("consume: %w", err)
+			return err
 		}
-		for _, rec := range fetches.Records() {
-			var o OrderPlaced
-			if err := c.Decode(ctx, rec.Value, nil, s, &o); err != nil {
+		for _, r := range fetches.Records() {
+			d, err := consumer.ParseDeadLetter(r)
+			if err != nil {
 				return err
 			}
-			total := o.Total.FloatString(2)
-			fmt.Printf("consumed  %s customer=%s total=%s partition=%d offset=%d\n", o.OrderID, o.CustomerID, total, rec.Partition, rec.Offset)
-			seen++
+			found++
+			fmt.Fprintf(out, "  key=%s kind=%s attempts=%d from %s/%d@%d\n    error: %s\n    value: %d bytes, kept as written\n",
+				r.Key, d.Kind, d.Attempts, d.OriginalTopic, d.OriginalPartition, d.OriginalOffset, d.Error, len(r.Value))
 		}
 	}
+	s := c.Stats()
+	fmt.Fprintf(out, "\nsummary: published=%d handled=%d dead-lettered=%d (permanent=%d poison=%d)\n",
+		len(orders)+1, s.Handled, s.DeadLettered[consumer.KindPermanent]+s.DeadLettered[consumer.KindPoison],
+		s.DeadLettered[consumer.KindPermanent], s.DeadLettered[consumer.KindPoison])
 	return nil
 }

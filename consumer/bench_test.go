@@ -1,0 +1,227 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/schema"
+)
+
+// BenchOrder is a ~200-byte event (the Avro body; the CloudEvents headers
+// come on top).
+type BenchOrder struct {
+	OrderID    string `avro:"order_id"`
+	CustomerID string `avro:"customer_id"`
+	SKU        string `avro:"sku"`
+	Qty        int32  `avro:"qty"`
+	Cents      int64  `avro:"cents"`
+	Currency   string `avro:"currency"`
+	PlacedAt   int64  `avro:"placed_at"`
+	Note       string `avro:"note"`
+}
+
+var benchPlaced = bus.Event[BenchOrder]("bench", func(o *BenchOrder) string { return o.CustomerID }, bus.Namespace("com.example.bench"))
+
+const benchRecords = 20_000
+
+var bench struct {
+	once   sync.Once
+	err    error
+	stack  *devstack.Stack
+	reg    *schema.Registry
+	schema avro.Schema
+	groups atomic.Int64
+}
+
+func closeBench() {
+	if bench.stack != nil {
+		bench.stack.Close()
+	}
+}
+
+// benchSetup starts one stack for every benchmark of the process and
+// produces the records they all consume.
+func benchSetup(b *testing.B) {
+	b.Helper()
+	bench.once.Do(func() { bench.err = benchProduce() })
+	if bench.err != nil {
+		b.Fatal(bench.err)
+	}
+}
+
+func benchProduce() error {
+	ctx := context.Background()
+	stack, err := devstack.Start(ctx)
+	if err != nil {
+		return err
+	}
+	bench.stack = stack
+	if bench.reg, err = schema.New(stack.RegistryURL()); err != nil {
+		return err
+	}
+	if bench.schema, err = avro.Parse(benchPlaced.Descriptor().Schema().String()); err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: "bench", Partitions: 3}); err != nil {
+		return err
+	}
+	pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(benchPlaced))
+	if err != nil {
+		return err
+	}
+	note := strings.Repeat("gift wrap, leave at the door ", 3)
+	for i := 0; i < benchRecords; i += 1000 {
+		evs := make([]any, 0, 1000)
+		for j := i; j < i+1000; j++ {
+			evs = append(evs, &BenchOrder{
+				OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", j%100, j),
+				CustomerID: fmt.Sprintf("customer-%06d", j%500),
+				SKU:        "SKU-ABCDEFGH-1234",
+				Qty:        int32(j % 7),
+				Cents:      int64(j * 137),
+				Currency:   "EUR",
+				PlacedAt:   time.Now().UnixMilli(),
+				Note:       note,
+			})
+		}
+		if err := pub.Publish(ctx, evs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// span measures from the first record to the last: wall time, and the
+// CPU time of the whole process (consumer, broker and registry alike),
+// which other load on the machine disturbs less.
+type span struct {
+	n                atomic.Int64
+	first, end       atomic.Int64
+	cpuFirst, cpuEnd atomic.Int64
+	done             chan struct{}
+}
+
+func newSpan() *span { return &span{done: make(chan struct{})} }
+
+func cpuNow() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+func (s *span) record() {
+	now := time.Now().UnixNano()
+	if s.first.CompareAndSwap(0, now) {
+		s.cpuFirst.Store(cpuNow())
+	}
+	if s.n.Add(1) == benchRecords {
+		s.end.Store(now)
+		s.cpuEnd.Store(cpuNow())
+		close(s.done)
+	}
+}
+
+func (s *span) elapsed() (wall, cpu time.Duration) {
+	return time.Duration(s.end.Load() - s.first.Load()), time.Duration(s.cpuEnd.Load() - s.cpuFirst.Load())
+}
+
+// BenchmarkConsume consumes the same pre-produced records with a no-op
+// evbus handler and with a bare franz-go group consumer that decodes each
+// record with hamba/avro after the 5-byte prefix. One op consumes every
+// record with a new group; records/s, ns/record and cpu-ns/record count
+// from the first record to the last, leaving out joining and leaving the
+// group. cpu-ns/record is the process's CPU time (the embedded broker's
+// too) per record.
+func BenchmarkConsume(b *testing.B) {
+	benchSetup(b)
+	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbus) })
+	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw) })
+}
+
+func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
+	var wall, cpu time.Duration
+	n := 0
+	for b.Loop() {
+		w, c := consume(b, fmt.Sprintf("bench-%d", bench.groups.Add(1))).elapsed()
+		wall += w
+		cpu += c
+		n++
+	}
+	records := float64(benchRecords * n)
+	b.ReportMetric(records/wall.Seconds(), "records/s")
+	b.ReportMetric(float64(wall.Nanoseconds())/records, "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
+}
+
+func benchEvbus(b *testing.B, group string) *span {
+	c, err := consumer.New(group, bench.reg,
+		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
+		consumer.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := newSpan()
+	consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
+		s.record()
+		return nil
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	select {
+	case <-s.done:
+	case err := <-errc:
+		b.Fatal(err)
+	}
+	if err := c.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func benchRaw(b *testing.B, group string) *span {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	s := newSpan()
+	ctx := context.Background()
+	for s.n.Load() < benchRecords {
+		fs := cl.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			b.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var ev BenchOrder
+			if err := avro.Unmarshal(bench.schema, r.Value[5:], &ev); err != nil {
+				b.Fatal(err)
+			}
+			s.record()
+		})
+	}
+	return s
+}

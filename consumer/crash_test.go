@@ -1,0 +1,324 @@
+package consumer_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/schema"
+)
+
+// The crash test runs a consumer in a child process (this test binary,
+// started again) and kills it with SIGKILL: no commit, no leave, no
+// goodbye of any kind.
+const (
+	childEnv   = "EVBUS_CONSUMER_CHILD"
+	brokersEnv = "EVBUS_CHILD_BROKERS"
+	regEnv     = "EVBUS_CHILD_REGISTRY"
+)
+
+func TestMain(m *testing.M) {
+	if group := os.Getenv(childEnv); group != "" {
+		os.Exit(child(group))
+	}
+	code := m.Run()
+	closeBench()
+	os.Exit(code)
+}
+
+// groupTiming lets a dead member leave the group quickly; the test lowers
+// the broker's minimum session timeout to allow it.
+func groupTiming() []kgo.Opt {
+	return []kgo.Opt{
+		kgo.SessionTimeout(1500 * time.Millisecond),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}
+}
+
+// child consumes as group and prints "partition offset key seq" for each
+// record it handled, until it is killed.
+func child(group string) int {
+	reg, err := schema.New(os.Getenv(regEnv))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	c, err := consumer.New(group, reg,
+		consumer.Kafka(append(groupTiming(), kgo.SeedBrokers(strings.Split(os.Getenv(brokersEnv), ",")...))...),
+		consumer.Logger(testLogger()),
+		consumer.CommitInterval(20*time.Millisecond),
+		consumer.PerKey(4),
+	)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	var mu sync.Mutex
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		time.Sleep(300 * time.Microsecond)
+		mu.Lock()
+		defer mu.Unlock()
+		_, err := fmt.Fprintf(os.Stdout, "%d %d %s %d\n", m.Partition, m.Offset, ev.OrderID, ev.Seq)
+		return err
+	})
+	if err := c.Run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	return 0
+}
+
+// lowerSessionTimeout lets groups use the short session timeout of
+// groupTiming.
+func (e *env) lowerSessionTimeout() {
+	e.t.Helper()
+	resp, err := e.adm.AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{
+		{Name: "group.min.session.timeout.ms", Value: kadm.StringPtr("500")},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range resp {
+		if r.Err != nil {
+			e.t.Fatalf("%v %s", r.Err, r.ErrMessage)
+		}
+	}
+}
+
+// TestCrashLosesNothing kills a consumer mid-stream and starts another:
+// every offset the dead one committed had been handled by it, and every
+// record is handled at least once.
+func TestCrashLosesNothing(t *testing.T) {
+	e := start(t)
+	e.lowerSessionTimeout()
+	e.topics(3, "orders")
+	const group, keys, perKey = "crash", 40, 75 // 3000 records
+	e.publish(orders(keys, perKey)...)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+group, brokersEnv+"="+strings.Join(e.stack.Brokers(), ","), regEnv+"="+e.stack.RegistryURL())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+
+	s := newSeen()
+	type at struct {
+		partition int32
+		offset    int64
+	}
+	var (
+		mu       sync.Mutex
+		childDid = map[at]bool{}
+	)
+	lines := make(chan struct{})
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			var (
+				p    int32
+				off  int64
+				key  string
+				seq  int64
+				scan = sc.Text()
+			)
+			if _, err := fmt.Sscan(scan, &p, &off, &key, &seq); err != nil {
+				t.Errorf("child printed %q: %v", scan, err)
+				continue
+			}
+			mu.Lock()
+			childDid[at{p, off}] = true
+			mu.Unlock()
+			s.add(key, seq)
+		}
+	}()
+	waitFor(t, "the child to handle and commit a part", func() bool {
+		return s.count() >= 600 && sum(e.committed(group, "orders")) >= 300
+	})
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed = true
+	cmd.Wait()
+	<-lines
+	byChild := s.count()
+	if byChild >= keys*perKey {
+		t.Fatalf("the child handled all %d records before it was killed; the test proves nothing", byChild)
+	}
+
+	// What the dead member committed, it had handled.
+	committed := e.committed(group, "orders")
+	mu.Lock()
+	for p, upTo := range committed {
+		for off := int64(0); off < upTo; off++ {
+			if !childDid[at{p, off}] {
+				t.Errorf("partition %d: offset %d committed (up to %d) but never handled", p, off, upTo)
+			}
+		}
+	}
+	mu.Unlock()
+
+	c := e.consumer(group, consumer.Kafka(groupTiming()...))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		s.add(ev.OrderID, ev.Seq)
+		return nil
+	})
+	run(t, c)
+	waitFor(t, "every record handled after the restart", func() bool {
+		for k := 0; k < keys; k++ {
+			for q := 0; q < perKey; q++ {
+				if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	t.Logf("child handled %d records, committed %d; the restarted member handled %d", byChild, sum(committed), c.Stats().Handled)
+}
+
+// TestRebalance grows a group from 2 to 3 members and back while records
+// flow: every record is handled at least once, and each member handles
+// some.
+func TestRebalance(t *testing.T) {
+	e := start(t)
+	e.lowerSessionTimeout()
+	e.topics(6, "orders")
+	const group = "rebalance"
+	s := newSeen()
+	var (
+		mu  sync.Mutex
+		who = map[string]int{}
+	)
+	member := func(name string) *consumer.Consumer {
+		c := e.consumer(group, consumer.Kafka(groupTiming()...), consumer.PerKey(2))
+		consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+			time.Sleep(100 * time.Microsecond)
+			s.add(ev.OrderID, ev.Seq)
+			mu.Lock()
+			who[name]++
+			mu.Unlock()
+			return nil
+		})
+		return c
+	}
+	handledBy := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return who[name]
+	}
+	const keys = 60
+	batch := func(from, to int) []any {
+		var out []any
+		for seq := from; seq < to; seq++ {
+			for k := 0; k < keys; k++ {
+				out = append(out, &Order{OrderID: fmt.Sprintf("order-%03d", k), Seq: int64(seq)})
+			}
+		}
+		return out
+	}
+	all := func(upTo int) func() bool {
+		return func() bool {
+			for k := 0; k < keys; k++ {
+				for q := 0; q < upTo; q++ {
+					if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
+						return false
+					}
+				}
+			}
+			return true
+		}
+	}
+
+	a, b := member("a"), member("b")
+	run(t, a)
+	run(t, b)
+	e.publish(batch(0, 30)...) // 1800
+	waitFor(t, "the first records handled by a and b", all(30))
+
+	// A third member joins while records flow.
+	third := member("c")
+	thirdErr := make(chan error, 1)
+	go func() { thirdErr <- third.Run(context.Background()) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 30; i < 60; i += 5 {
+			e.publish(batch(i, i+5)...)
+		}
+	}()
+	<-done
+	waitFor(t, "the second records handled", all(60))
+	e.publish(batch(60, 61)...)
+	last := time.Now()
+	waitFor(t, "the third member to get partitions and handle records", func() bool {
+		if handledBy("c") > 0 {
+			return true
+		}
+		if time.Since(last) > 50*time.Millisecond {
+			e.publish(batch(60, 61)...) // more records until c's partitions see some
+			last = time.Now()
+		}
+		return false
+	})
+
+	// And leaves again while records flow.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := third.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}()
+	e.publish(batch(61, 100)...)
+	if err := <-thirdErr; err != nil {
+		t.Errorf("Run of the third member: %v", err)
+	}
+	func() {
+		defer func() {
+			if t.Failed() {
+				var miss []string
+				for k := 0; k < keys; k++ {
+					for q := 0; q < 100; q++ {
+						if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
+							miss = append(miss, fmt.Sprintf("%d/%d", k, q))
+						}
+					}
+				}
+				t.Logf("missing %d: %v", len(miss), miss[:min(len(miss), 40)])
+				t.Logf("committed %v; handled by %v; stats a %+v b %+v c %+v", e.committed(group, "orders"), who, a.Stats(), b.Stats(), third.Stats())
+			}
+		}()
+		waitFor(t, "every record handled", all(100))
+	}()
+	if handledBy("a") == 0 || handledBy("b") == 0 {
+		t.Errorf("handled by member: %v", who)
+	}
+	// With PerKey lanes, a revoked partition may have handled records past
+	// one that never started: those are handled again by the next owner.
+	t.Logf("handled %d records, %d in the topic (by member %v)", s.count(), e.count("orders"), who)
+}

@@ -1,0 +1,113 @@
+package consumer
+
+import (
+	"context"
+	"time"
+
+	"github.com/evbus/evbus/bus"
+)
+
+// HandlerFunc handles one event of type T. ev is the decoded value (the
+// writer's schema resolved to T's), m what the record carried besides.
+// ctx carries m (bus.MetaFrom), so events published while handling carry
+// the event's id as their causation id and its correlation id; it is
+// cancelled when the consumer stops or the partition is taken away.
+//
+// Returning nil settles the record. Returning an error runs the handler
+// again after a back-off, up to the handler's attempts, then sends the
+// record on (to a retry topic or the dead-letter topic); an error marked
+// with Permanent skips the retries. A panic counts as an error.
+type HandlerFunc[T any] func(ctx context.Context, ev *T, m bus.Meta) error
+
+// binding is a registered handler, with T erased: the dispatch step finds
+// it by topic and ce_type.
+type binding struct {
+	desc *bus.Descriptor
+	// newCall allocates what one handler call needs, the *T to decode
+	// into included, in one allocation.
+	newCall func() (*handling, any)
+	// invoke runs the handler once. A transactional form (the handler in
+	// a database transaction with a processed-message insert) is another
+	// invoke; a database that is down can be reported as a transient
+	// error, which the pipeline waits out without counting attempts.
+	invoke      func(ctx context.Context, v any, m *bus.Meta) error
+	retry       Backoff
+	retryTopics []time.Duration
+}
+
+// Handle registers fn for the events of t on the consumer. Register every
+// handler before Run; Handle panics once Run has started. A type with a
+// definition error (t.Err()), or one registered twice, makes Run fail with
+// an error wrapping ErrRegistration.
+func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...HandlerOption) {
+	var hc handlerConfig
+	for _, o := range opts {
+		o(&hc)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		panic("consumer: Handle called after Run: register every handler before Run")
+	}
+	fail := func(err error) {
+		if c.regErr == nil {
+			c.regErr = err
+		}
+	}
+	switch {
+	case t == nil || t.Descriptor() == nil:
+		fail(registrationError("nil event type"))
+		return
+	case fn == nil:
+		fail(registrationError("%v: nil handler function", t.Descriptor().GoType()))
+		return
+	case t.Err() != nil:
+		fail(registrationError("%w", t.Err()))
+		return
+	case hc.err != nil:
+		fail(registrationError("%v: %w", t.Descriptor().GoType(), hc.err))
+		return
+	}
+	d := t.Descriptor()
+	retry := c.cfg.retry
+	if hc.retrySet {
+		retry = hc.retry.or(c.cfg.retry)
+	} else if len(hc.retryTopics) > 0 {
+		retry.MaxAttempts = 1 // one run per stage: the retry topics do the retrying
+	}
+	b := &binding{
+		desc: d,
+		newCall: func() (*handling, any) {
+			x := new(struct {
+				h handling
+				v T
+			})
+			return &x.h, &x.v
+		},
+		invoke: func(ctx context.Context, v any, m *bus.Meta) error {
+			return fn(ctx, v.(*T), *m)
+		},
+		retry:       retry,
+		retryTopics: hc.retryTopics,
+	}
+	byType := c.handlers[d.Topic()]
+	if byType == nil {
+		byType = make(map[string]*binding)
+		c.handlers[d.Topic()] = byType
+	}
+	if prev, dup := byType[d.Name()]; dup {
+		fail(registrationError("%s on topic %s registered twice (Go types %v and %v)", d.Name(), d.Topic(), prev.desc.GoType(), d.GoType()))
+		return
+	}
+	byType[d.Name()] = b
+}
+
+type attemptKey struct{}
+
+// Attempt returns which run of the handler this is for the record being
+// handled, from 1, counting the runs in earlier retry topics; 0 outside a
+// handler.
+func Attempt(ctx context.Context) int {
+	n, _ := ctx.Value(attemptKey{}).(int)
+	return n
+}

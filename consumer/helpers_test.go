@@ -1,0 +1,277 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/schema"
+)
+
+// Order is the event most tests publish.
+type Order struct {
+	OrderID string `avro:"order_id"`
+	Seq     int64  `avro:"seq"`
+	Note    string `avro:"note"`
+}
+
+// Shipped shares the orders topic with Order.
+type Shipped struct {
+	OrderID string `avro:"order_id"`
+}
+
+var (
+	orderPlaced  = bus.Event[Order]("orders", func(o *Order) string { return o.OrderID }, bus.Namespace("com.example.test"))
+	orderShipped = bus.Event[Shipped]("orders", func(o *Shipped) string { return o.OrderID }, bus.Namespace("com.example.test"))
+)
+
+// guard bounds every wait in the tests: a hang guard, never a timing check.
+const guard = 45 * time.Second
+
+// env is an embedded stack with the clients a test needs.
+type env struct {
+	t     testing.TB
+	stack *devstack.Stack
+	reg   *schema.Registry
+	cl    *kgo.Client // producer and admin
+	adm   *kadm.Client
+	pub   *bus.Publisher
+}
+
+func start(t testing.TB) *env {
+	t.Helper()
+	stack := evbustest.Start(t)
+	return connect(t, stack)
+}
+
+func connect(t testing.TB, stack *devstack.Stack) *env {
+	t.Helper()
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &env{t: t, stack: stack, reg: reg, cl: cl, adm: kadm.NewClient(cl)}
+}
+
+// topics creates topics with the given partition count.
+func (e *env) topics(partitions int32, names ...string) {
+	e.t.Helper()
+	for _, n := range names {
+		if err := bus.CreateTopics(context.Background(), e.adm, bus.TopicSpec{Name: n, Partitions: partitions}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+// publisher returns a publisher of the test event types.
+func (e *env) publisher() *bus.Publisher {
+	e.t.Helper()
+	if e.pub == nil {
+		p, err := bus.NewPublisher(context.Background(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		e.pub = p
+	}
+	return e.pub
+}
+
+func (e *env) publish(events ...any) {
+	e.t.Helper()
+	if err := e.publisher().Publish(context.Background(), events...); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// testLogger discards logs unless EVBUS_TEST_LOG is set.
+func testLogger() *slog.Logger {
+	if os.Getenv("EVBUS_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// kgoLogger logs franz-go's info when EVBUS_TEST_LOG is set.
+func kgoLogger() kgo.Logger {
+	if os.Getenv("EVBUS_TEST_LOG") != "" {
+		return kgo.BasicLogger(os.Stderr, kgo.LogLevelInfo, nil)
+	}
+	return kgo.BasicLogger(io.Discard, kgo.LogLevelNone, nil)
+}
+
+// fast are the options of a test consumer: quick heartbeats and commits,
+// short back-offs.
+func (e *env) fast(extra ...kgo.Opt) []consumer.Option {
+	kopts := append([]kgo.Opt{
+		kgo.SeedBrokers(e.stack.Brokers()...),
+		kgo.WithLogger(kgoLogger()),
+		kgo.HeartbeatInterval(100 * time.Millisecond),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+	}, extra...)
+	return []consumer.Option{
+		consumer.Kafka(kopts...),
+		consumer.Logger(testLogger()),
+		consumer.CommitInterval(50 * time.Millisecond),
+		consumer.DefaultRetry(consumer.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxAttempts: 3}),
+	}
+}
+
+func (e *env) consumer(group string, opts ...consumer.Option) *consumer.Consumer {
+	e.t.Helper()
+	c, err := consumer.New(group, e.reg, append(e.fast(), opts...)...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// run runs c until the test ends (then closes it) and returns Run's result
+// channel.
+func run(t testing.TB, c *consumer.Consumer) <-chan error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return errc
+}
+
+// waitFor polls cond until it holds; the guard only catches hangs.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(guard)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// read returns the first n records of a topic, read directly (no group).
+func (e *env) read(topic string, n int) []*kgo.Record {
+	e.t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.stack.Brokers()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			e.t.Fatalf("read %s: got %d records, want %d", topic, len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// count returns how many records a topic holds.
+func (e *env) count(topic string) int64 {
+	e.t.Helper()
+	ends, err := e.adm.ListEndOffsets(context.Background(), topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+// committed returns a group's committed offsets of a topic by partition.
+func (e *env) committed(group, topic string) map[int32]int64 {
+	e.t.Helper()
+	os, err := e.adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := make(map[int32]int64)
+	os.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.Err == nil {
+			out[o.Partition] = o.At
+		}
+	})
+	return out
+}
+
+// headers returns a record's headers as a map; a repeated key fails.
+func headers(t testing.TB, r *kgo.Record) map[string]string {
+	t.Helper()
+	m := make(map[string]string)
+	for _, h := range r.Headers {
+		if _, dup := m[h.Key]; dup {
+			t.Errorf("header %s appears twice", h.Key)
+		}
+		m[h.Key] = string(h.Value)
+	}
+	return m
+}
+
+// seen records what handlers saw, safe for concurrent use.
+type seen struct {
+	mu    sync.Mutex
+	byKey map[string][]int64
+	n     int
+}
+
+func newSeen() *seen { return &seen{byKey: make(map[string][]int64)} }
+
+func (s *seen) add(key string, seq int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.byKey[key] = append(s.byKey[key], seq)
+	s.n++
+}
+
+func (s *seen) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+func (s *seen) has(key string, seq int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.byKey[key] {
+		if v == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func orders(keys, perKey int) []any {
+	var out []any
+	for seq := 0; seq < perKey; seq++ {
+		for k := 0; k < keys; k++ {
+			out = append(out, &Order{OrderID: fmt.Sprintf("order-%03d", k), Seq: int64(seq), Note: "n"})
+		}
+	}
+	return out
+}

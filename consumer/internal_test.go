@@ -1,0 +1,229 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{
+		"2025-01-02T03:04:05Z", "2025-01-02T03:04:05.123Z", "2025-01-02T03:04:05.123456789Z",
+		"2025-01-02T03:04:05+02:00", "2025-02-30T03:04:05Z", "2025-13-02T03:04:05Z", "2025-01-02T24:04:05Z",
+		"2025-01-02T03:04:60Z", "2025-01-02T03:04:05.Z", "2025-01-02t03:04:05Z", "yesterday", "", "0000-01-01T00:00:00Z",
+		"2025-01-02T03:04:05.1234567891Z", "2025-01-02T03:04:0xZ",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseTime(s)
+		want, werr := time.Parse(time.RFC3339Nano, s)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("parseTime(%q): error %v, time.Parse: %v", s, err, werr)
+		}
+		gn, goff := got.Zone()
+		wn, woff := want.Zone()
+		if err == nil && (!got.Equal(want) || gn != wn || goff != woff) {
+			t.Fatalf("parseTime(%q) = %v, time.Parse = %v", s, got, want)
+		}
+	})
+}
+
+func TestTruncateError(t *testing.T) {
+	long := strings.Repeat("é", MaxErrorLen)
+	got := truncateError(long)
+	if len(got) > MaxErrorLen || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Errorf("truncateError: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
+	}
+	if s := "short"; truncateError(s) != s {
+		t.Error("a short error was changed")
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2, Jitter: 0.5, MaxAttempts: 3}
+	for n := 1; n < 100; n++ {
+		full := min(100*time.Millisecond, 10*time.Millisecond<<min(n-1, 20))
+		d := b.delay(n)
+		if d > full || d < full/2 {
+			t.Fatalf("delay(%d) = %v, want within [%v, %v]", n, d, full/2, full)
+		}
+	}
+	b.Jitter = -1
+	if d := b.or(packageBackoff).delay(2); d != 20*time.Millisecond {
+		t.Errorf("no jitter: delay(2) = %v, want 20ms", d)
+	}
+	if got := (Backoff{}).or(packageBackoff); got != packageBackoff {
+		t.Errorf("zero Backoff with defaults = %+v", got)
+	}
+}
+
+func TestPermanent(t *testing.T) {
+	base := errors.New("bad")
+	err := Permanent(base)
+	if !IsPermanent(err) || !errors.Is(err, base) || err.Error() != "bad" {
+		t.Errorf("Permanent(bad) = %v", err)
+	}
+	if wrapped := errors.Join(errors.New("ctx"), err); !IsPermanent(wrapped) {
+		t.Error("IsPermanent does not look through wrapping")
+	}
+	if IsPermanent(base) || Permanent(nil) != nil {
+		t.Error("IsPermanent of a plain error, or Permanent(nil) not nil")
+	}
+}
+
+func TestPauseAccounting(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), kgo.ConsumeTopics("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c := &Consumer{cl: cl, cfg: defaultConfig()}
+	p := newPartition(context.Background(), c, "t", 0)
+	paused := func() bool { return len(cl.PauseFetchPartitions(nil)["t"]) == 1 }
+
+	release1 := p.holdFetch()
+	release2 := p.holdFetch()
+	if !paused() {
+		t.Fatal("not paused while a lane waits for a retry record")
+	}
+	release1()
+	if !paused() {
+		t.Fatal("resumed while another lane still waits")
+	}
+	p.mu.Lock()
+	p.full = true
+	p.pauseLocked()
+	p.mu.Unlock()
+	release2()
+	if !paused() {
+		t.Fatal("resumed while the partition is full")
+	}
+	p.mu.Lock()
+	p.full = false
+	p.pauseLocked()
+	p.mu.Unlock()
+	if paused() {
+		t.Fatal("still paused with nothing holding it")
+	}
+
+	// Back-pressure through dispatch and settle.
+	big := &kgo.Record{Topic: "t", Value: make([]byte, pauseAt/4)}
+	recs := []*kgo.Record{big, big, big, big, big}
+	for i, r := range recs {
+		rr := *r
+		rr.Offset = int64(i)
+		recs[i] = &rr
+	}
+	p.stop() // no lanes: dispatch of a stopped partition drops records
+	p2 := newPartition(context.Background(), c, "t", 1)
+	p2.lanes[0].started = true // keep dispatch from starting a lane
+	p2.lanes[0].wake = make(chan struct{}, 1)
+	p2.dispatch(recs)
+	if got := cl.PauseFetchPartitions(nil)["t"]; len(got) != 1 || got[0] != 1 {
+		t.Fatalf("paused %v after dispatching %d bytes", got, p2.buffered)
+	}
+	for seq := uint64(0); seq < 5; seq++ {
+		p2.settle(seq)
+	}
+	if len(cl.PauseFetchPartitions(nil)["t"]) != 0 {
+		t.Fatalf("still paused with %d bytes left", p2.buffered)
+	}
+	if eo, ok := p2.committable(); !ok || eo.Offset != 5 {
+		t.Fatalf("commit point %v %v, want offset 5", eo, ok)
+	}
+}
+
+func TestCommitPointWaitsForTheOldest(t *testing.T) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cfg := defaultConfig()
+	cfg.perKey = 4
+	c := &Consumer{cl: cl, cfg: cfg, seed: maphash.MakeSeed()}
+	p := newPartition(context.Background(), c, "t", 0)
+	for i := range p.lanes {
+		p.lanes[i].started = true
+		p.lanes[i].wake = make(chan struct{}, 1)
+	}
+	var recs []*kgo.Record
+	for off := int64(10); off < 15; off++ { // offsets with a gap before them
+		recs = append(recs, &kgo.Record{Topic: "t", Offset: off, Key: []byte{byte(off)}, LeaderEpoch: 3})
+	}
+	p.dispatch(recs)
+	for _, seq := range []uint64{1, 2, 3} {
+		p.settle(seq)
+	}
+	if eo, ok := p.committable(); ok {
+		t.Fatalf("commit point %v before the oldest record is settled", eo)
+	}
+	p.settle(0)
+	if eo, ok := p.committable(); !ok || eo.Offset != 14 || eo.Epoch != 3 {
+		t.Fatalf("commit point %v %v, want offset 14 epoch 3", eo, ok)
+	}
+	p.markCommitted(14)
+	if _, ok := p.committable(); ok {
+		t.Fatal("the same commit point offered twice")
+	}
+	p.settle(4)
+	if eo, ok := p.committable(); !ok || eo.Offset != 15 {
+		t.Fatalf("commit point %v %v, want offset 15", eo, ok)
+	}
+}
+
+func TestSemaphore(t *testing.T) {
+	s := newSemaphore(3)
+	stop := make(chan struct{})
+	var inside, most atomic.Int64
+	var wg sync.WaitGroup
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				if !s.acquire(stop) {
+					t.Error("acquire gave up without a stop")
+					return
+				}
+				n := inside.Add(1)
+				for {
+					m := most.Load()
+					if n <= m || most.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				inside.Add(-1)
+				s.release()
+			}
+		}()
+	}
+	wg.Wait()
+	if m := most.Load(); m > 3 || m < 1 {
+		t.Errorf("%d held at once, limit 3", m)
+	}
+	// A full semaphore: acquire waits, and gives up on stop.
+	for i := 0; i < 3; i++ {
+		s.acquire(stop)
+	}
+	got := make(chan bool)
+	go func() { got <- s.acquire(stop) }()
+	s.release()
+	if !<-got {
+		t.Fatal("a waiter was not given the released slot")
+	}
+	go func() { got <- s.acquire(stop) }()
+	close(stop)
+	if <-got {
+		t.Fatal("acquire on a full semaphore succeeded after stop")
+	}
+}

@@ -1,0 +1,118 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+)
+
+func sum(m map[int32]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// TestCloseCommitsAndNextMemberResumes: Close waits for the handler under
+// way, commits everything handled (there is no periodic commit here), and
+// the next member of the group starts after it.
+func TestCloseCommitsAndNextMemberResumes(t *testing.T) {
+	e := start(t)
+	e.topics(3, "orders")
+	const group = "resume"
+	e.publish(orders(10, 10)...)
+
+	first := newSeen()
+	blocked, release := make(chan struct{}), make(chan struct{})
+	c := e.consumer(group, consumer.CommitInterval(time.Hour))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		if ev.OrderID == "order-009" && ev.Seq == 9 { // the last record of its partition
+			close(blocked)
+			<-release
+		}
+		first.add(ev.OrderID, ev.Seq)
+		return nil
+	})
+	runErr := make(chan error, 1)
+	go func() { runErr <- c.Run(context.Background()) }()
+	waitFor(t, "the other 99 records handled", func() bool { return first.count() == 99 })
+	select {
+	case <-blocked:
+	case <-time.After(guard):
+		t.Fatal("the last record was never handled")
+	}
+
+	closed := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		closed <- c.Close(ctx)
+	}()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a handler was still running", err)
+	default:
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-runErr; err != nil {
+		t.Errorf("Run after Close: %v, want nil", err)
+	}
+	if n := sum(e.committed(group, "orders")); n != 100 {
+		t.Fatalf("%d offsets committed after Close, want 100", n)
+	}
+	if err := c.Run(context.Background()); !errors.Is(err, consumer.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
+
+	// The next member starts after what the first one handled.
+	var more []any
+	for k := 0; k < 10; k++ {
+		more = append(more, &Order{OrderID: "order-000", Seq: int64(10 + k)})
+	}
+	e.publish(more...)
+	next := newSeen()
+	c2 := e.consumer(group)
+	consumer.Handle(c2, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		next.add(ev.OrderID, ev.Seq)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	run2 := make(chan error, 1)
+	go func() { run2 <- c2.Run(ctx) }()
+	waitFor(t, "the new records handled", func() bool { return next.count() >= 10 })
+	for _, s := range next.byKey["order-000"] {
+		if s < 10 {
+			t.Errorf("record %d handled again after Close committed it", s)
+		}
+	}
+	// Cancelling Run's context stops it, and still commits.
+	cancel()
+	if err := <-run2; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run after its context was cancelled: %v, want context.Canceled", err)
+	}
+	if n := sum(e.committed(group, "orders")); n != 110 {
+		t.Errorf("%d offsets committed after Run's context ended, want 110", n)
+	}
+}
+
+// TestCloseBeforeRun: a consumer closed before Run never starts.
+func TestCloseBeforeRun(t *testing.T) {
+	e := start(t)
+	c := e.consumer("never")
+	consumer.Handle(c, orderPlaced, func(context.Context, *Order, bus.Meta) error { return nil })
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(context.Background()); !errors.Is(err, consumer.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
+}

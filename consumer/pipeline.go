@@ -1,0 +1,566 @@
+package consumer
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/codec"
+)
+
+// The pipeline settles one record in steps, each of which either passes
+// the record on or settles it:
+//
+//	open      headers -> bus.Meta; a CloudEvent missing a required
+//	          attribute is poison
+//	route     the handler registered for (topic, ce_type); without ce_type,
+//	          for the writer schema's full name; none: skip or dead-letter
+//	decode    Avro -> *T; poison is dead-lettered at once, an unavailable
+//	          registry is waited out on the same record
+//	invoke    the handler, retried with back-off; then the next retry
+//	          topic or the dead-letter topic
+//
+// Writing to a retry or dead-letter topic is retried until it succeeds:
+// the record is settled (and its offset committable) only then.
+//
+// Errors are sorted by kind: permanentError (the handler says retrying is
+// pointless), poisonError (the record itself is bad), transientError (not
+// the record's fault: wait and try the same record again, never
+// dead-letter). A transactional handler form slots in as another
+// binding.invoke; its "database down" is a transient error.
+
+// outcome says how a step left the record.
+type outcome int
+
+const (
+	proceed outcome = iota // go on to the next step
+	settled                // handled, skipped, or written to a retry or dead-letter topic
+	stopped                // the partition stopped first: not settled, not committed
+)
+
+// envelope is a record on its way through the pipeline.
+type envelope struct {
+	rec          *kgo.Record
+	meta         bus.Meta
+	ceType       []byte // nil when the record has no ce_type
+	schemaHeader []byte // __value_schema_id, when present
+	origin       origin
+	prior        int       // handler runs in earlier stages (retry topics)
+	due          time.Time // retry topics: when the handler may run again
+}
+
+// handling is what a handler call gets besides the value: the event's
+// metadata and its context. It is allocated with the value.
+type handling struct {
+	meta bus.Meta
+	ctx  handlerContext
+}
+
+// handlerContext is a handler's context: the event's metadata
+// (bus.WithMeta) and the attempt number (Attempt).
+type handlerContext struct {
+	context.Context
+	attempt int
+}
+
+func (c *handlerContext) Value(key any) any {
+	if _, ok := key.(attemptKey); ok {
+		return c.attempt
+	}
+	return c.Context.Value(key)
+}
+
+// process settles rec. It returns false when the partition stopped first.
+func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
+	env := &envelope{rec: rec}
+	if err := c.open(p, env); err != nil {
+		return c.deadLetter(p, env, KindPoison, env.prior, err) == settled
+	}
+	if !env.due.IsZero() {
+		if !c.waitDue(p, env.due) {
+			return false
+		}
+	}
+	b, out := c.route(p, env)
+	if out != proceed {
+		return out == settled
+	}
+	h, v, out := c.decode(p, env, b)
+	if out != proceed {
+		return out == settled
+	}
+	return c.invoke(p, env, b, h, v) == settled
+}
+
+// waitDue waits until a retry record is due; false when the partition
+// stopped first. Other partitions go on; fetching this one is paused
+// during a long wait.
+func (c *Consumer) waitDue(p *partition, due time.Time) bool {
+	d := time.Until(due)
+	if d <= 0 {
+		return true
+	}
+	if d >= holdFetchAfter {
+		defer p.holdFetch()()
+	}
+	return p.sleep(d)
+}
+
+// holdFetchAfter: shorter waits for a retry record do not pause fetching
+// its partition (pausing drops what was fetched, to be fetched again).
+const holdFetchAfter = 500 * time.Millisecond
+
+// open reads the record's headers into env.
+//
+// A record with ce_specversion claims to be a CloudEvent and must carry
+// ce_id, ce_source and ce_type (the CloudEvents required attributes), and
+// ce_time, when present, must be RFC 3339. A record without ce_specversion
+// is taken as a plain Confluent Avro record from a foreign producer: it is
+// routed by ce_type when present, else by its writer schema's full name;
+// its id is "kafka:<topic>/<partition>/<offset>" when it has no ce_id, and
+// its time the record's timestamp when it has no ce_time.
+func (c *Consumer) open(p *partition, env *envelope) error {
+	rec := env.rec
+	m := &env.meta
+	m.Key, m.Headers = rec.Key, rec.Headers
+	env.origin = origin{topic: p.home.topic, partition: rec.Partition, offset: rec.Offset, timestamp: rec.Timestamp}
+	m.Topic, m.Partition, m.Offset = env.origin.topic, env.origin.partition, env.origin.offset
+	// The attributes' values are copied into one string, sliced below:
+	// one allocation per record rather than one per attribute.
+	var (
+		spec                          bool
+		id, src, subj, tm, corr, caus []byte
+		hasTime                       bool
+		retryBad                      []string
+	)
+	for i := range rec.Headers {
+		h := &rec.Headers[i]
+		if !strings.HasPrefix(h.Key, "ce_") && h.Key != codec.ValueSchemaIDHeader {
+			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !env.retryHeader(h) {
+				retryBad = append(retryBad, h.Key)
+			}
+			continue
+		}
+		switch h.Key {
+		case bus.HeaderSpecVersion:
+			spec = true
+		case bus.HeaderID:
+			id = h.Value
+		case bus.HeaderType:
+			env.ceType = h.Value
+			if env.ceType == nil {
+				env.ceType = []byte{}
+			}
+		case bus.HeaderSource:
+			src = h.Value
+		case bus.HeaderSubject:
+			subj = h.Value
+		case bus.HeaderTime:
+			tm, hasTime = h.Value, true
+		case bus.HeaderCorrelationID:
+			corr = h.Value
+		case bus.HeaderCausationID:
+			caus = h.Value
+		case codec.ValueSchemaIDHeader:
+			env.schemaHeader = h.Value
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(len(id) + len(src) + len(subj) + len(tm) + len(corr) + len(caus))
+	for _, v := range [...][]byte{id, src, subj, tm, corr, caus} {
+		sb.Write(v)
+	}
+	all, at := sb.String(), 0
+	cut := func(v []byte) string {
+		s := all[at : at+len(v)]
+		at += len(v)
+		return s
+	}
+	m.ID, m.Source, m.Subject = cut(id), cut(src), cut(subj)
+	timeText := cut(tm)
+	m.CorrelationID, m.CausationID = cut(corr), cut(caus)
+
+	if m.ID == "" && !spec {
+		m.ID = "kafka:" + env.origin.topic + "/" + itoa(int64(env.origin.partition)) + "/" + itoa(env.origin.offset)
+	}
+	if len(retryBad) > 0 {
+		return poison("retry headers that do not parse: %s", strings.Join(retryBad, ", "))
+	}
+	if spec {
+		var missing []string
+		if m.ID == "" {
+			missing = append(missing, bus.HeaderID)
+		}
+		if m.Source == "" {
+			missing = append(missing, bus.HeaderSource)
+		}
+		if len(env.ceType) == 0 {
+			missing = append(missing, bus.HeaderType)
+		}
+		if len(missing) > 0 {
+			m.Type = string(env.ceType)
+			return poison("a CloudEvent (it has %s) without the required %s", bus.HeaderSpecVersion, strings.Join(missing, ", "))
+		}
+	}
+	if hasTime {
+		t, err := parseTime(timeText)
+		if err != nil {
+			m.Type = string(env.ceType)
+			return poison("%s %q is not RFC 3339", bus.HeaderTime, timeText)
+		}
+		m.Time = t
+	} else {
+		m.Time = rec.Timestamp
+	}
+	return nil
+}
+
+// parseTime parses an RFC 3339 time. The form publishers write,
+// 2006-01-02T15:04:05[.fraction]Z, takes a fast path.
+func parseTime(s string) (time.Time, error) {
+	n := len(s)
+	if n < 20 || n > 30 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	num := func(i, j int) int {
+		v := 0
+		for ; i < j; i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				return -1
+			}
+			v = v*10 + int(d)
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
+	nsec := 0
+	if n > 20 {
+		if s[19] != '.' || n == 21 {
+			return time.Parse(time.RFC3339Nano, s)
+		}
+		frac := n - 1 - 20
+		if nsec = num(20, n-1); nsec < 0 {
+			return time.Parse(time.RFC3339Nano, s)
+		}
+		for ; frac < 9; frac++ {
+			nsec *= 10
+		}
+	} else if s[19] != 'Z' {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Parse(time.RFC3339Nano, s) // out of range: let it say why
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Parse(time.RFC3339Nano, s) // February 30th and the like
+	}
+	return t, nil
+}
+
+// retryHeader reads one of the retry headers; false when it does not parse.
+func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
+	v := string(h.Value)
+	switch h.Key {
+	case HeaderRetryAttempts:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return false
+		}
+		env.prior = n
+	case HeaderRetryDue:
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return false
+		}
+		env.due = t
+	case HeaderRetryOriginalPartition:
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return false
+		}
+		env.origin.partition = int32(n)
+	case HeaderRetryOriginalOffset:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return false
+		}
+		env.origin.offset = n
+	case HeaderRetryOriginalTimestamp:
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return false
+		}
+		env.origin.timestamp = t
+	}
+	return true
+}
+
+// route finds the record's handler.
+func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
+	byType := p.handlers
+	if env.ceType == nil {
+		for n := 1; ; n++ {
+			name, err := c.writerName(p.ctx, env)
+			if err == nil {
+				env.meta.Type = name
+				break
+			}
+			if isPoison(err) {
+				return nil, c.deadLetter(p, env, KindPoison, env.prior, err)
+			}
+			if !c.waitTransient(p, env, n, err) {
+				return nil, stopped
+			}
+		}
+	}
+	var b *binding
+	if env.ceType != nil {
+		b = byType[string(env.ceType)]
+	} else {
+		b = byType[env.meta.Type]
+	}
+	if b != nil {
+		env.meta.Type = b.desc.Name() // shared, not a copy per record
+		return b, proceed
+	}
+	if env.ceType != nil {
+		env.meta.Type = string(env.ceType)
+	}
+	if c.cfg.unhandled == DeadLetter {
+		return nil, c.deadLetter(p, env, KindPermanent, env.prior,
+			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
+	}
+	c.stats.skipped.Add(1)
+	c.observe(Outcome{Result: Skipped, Meta: env.meta})
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
+	}
+	return nil, settled
+}
+
+// writerName returns the full name of the record the value was written
+// as: the writer schema's, or that of the union branch it carries.
+func (c *Consumer) writerName(ctx context.Context, env *envelope) (string, error) {
+	f, err := codec.ParseFrame(env.rec.Value, env.schemaHeader)
+	if err != nil {
+		return "", &poisonError{err: err}
+	}
+	var w *codec.Schema
+	if f.HasGUID() {
+		_, w, err = c.reg.SchemaByGUID(ctx, f.GUIDString())
+	} else {
+		w, err = c.reg.SchemaByID(ctx, f.ID)
+	}
+	if err != nil {
+		return "", classify(err)
+	}
+	if w.IsUnion() {
+		branches := w.Branches()
+		i, n := binary.Varint(f.Body)
+		if n <= 0 || i < 0 || i >= int64(len(branches)) || branches[i] == "" {
+			return "", poison("%w: union branch index does not name a record of schema %d", codec.ErrUndecodable, f.ID)
+		}
+		return branches[i], nil
+	}
+	if name := w.FullName(); name != "" {
+		return name, nil
+	}
+	return "", poison("%w: writer schema %d is not a record, and the record has no %s", codec.ErrUndecodable, f.ID, bus.HeaderType)
+}
+
+// decode decodes the record's value into a new *T, and returns it with
+// the rest of what a handler call needs.
+func (c *Consumer) decode(p *partition, env *envelope, b *binding) (*handling, any, outcome) {
+	for n := 1; ; n++ {
+		h, v := b.newCall()
+		_, f, err := c.codec.DecodeWriter(p.ctx, env.rec.Value, env.schemaHeader, b.desc.Schema(), v)
+		if err == nil {
+			env.meta.SchemaID = f.ID
+			return h, v, proceed
+		}
+		if err = classify(err); isPoison(err) {
+			return nil, nil, c.deadLetter(p, env, KindPoison, env.prior, err)
+		}
+		if !c.waitTransient(p, env, n, err) {
+			return nil, nil, stopped
+		}
+	}
+}
+
+// invoke runs the handler until it succeeds, gives up, or the partition
+// stops.
+func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, v any) outcome {
+	for run := 1; ; run++ {
+		if run > 1 {
+			// A fresh value: the handler may have changed the last one.
+			var out outcome
+			if h, v, out = c.decode(p, env, b); out != proceed {
+				return out
+			}
+		}
+		attempt := env.prior + run
+		err := c.call(p, env, b, h, v, attempt)
+		switch {
+		case err == nil:
+			c.stats.handled.Add(1)
+			c.observe(Outcome{Result: Handled, Meta: h.meta, Value: v, Attempts: attempt})
+			return settled
+		case err == errStopped || p.stopped.Load():
+			// The failure may be the stop's own doing (a cancelled
+			// context): leave the record to the next owner.
+			return stopped
+		case IsPermanent(err):
+			return c.giveUp(p, env, b, KindPermanent, attempt, err)
+		case run >= b.retry.MaxAttempts:
+			return c.giveUp(p, env, b, KindRetriesExhausted, attempt, err)
+		}
+		c.stats.retried.Add(1)
+		wait := b.retry.delay(run)
+		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; retrying",
+			env.attrs(slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
+		if !p.sleep(wait) {
+			return stopped
+		}
+	}
+}
+
+// errStopped: the partition stopped before the handler could run.
+var errStopped = errors.New("consumer: partition stopped")
+
+// call runs the handler once, in a concurrency slot, with the event's
+// metadata and attempt number on its context. A panic becomes an error.
+func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) (err error) {
+	if !p.acquire() {
+		return errStopped
+	}
+	defer p.release()
+	defer func() {
+		if r := recover(); r != nil {
+			err = &panicError{value: r}
+			c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: handler panicked",
+				env.attrs(slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
+		}
+	}()
+	// The handler may keep its context: what it points to is its own
+	// (the envelope stays on the stack).
+	h.meta = env.meta
+	h.ctx = handlerContext{Context: bus.WithMeta(p.ctx, &h.meta), attempt: attempt}
+	return b.invoke(&h.ctx, v, &h.meta)
+}
+
+// giveUp sends a record its handler gave up on to the next retry topic,
+// if the handler has one left and the error is worth retrying, else to the
+// dead-letter topic.
+func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, attempts int, err error) outcome {
+	if kind == KindRetriesExhausted && p.home.n < len(b.retryTopics) {
+		next := p.home.n + 1
+		due := time.Now().Add(b.retryTopics[p.home.n])
+		rec := retryRecord(env.rec, env.origin, c.group, next, attempts, err, due)
+		if !c.write(p, env, rec) {
+			return stopped
+		}
+		c.stats.retryTopic.Add(1)
+		c.observe(Outcome{Result: SentToRetry, Meta: env.meta, Attempts: attempts, Err: err})
+		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; record sent to a retry topic",
+			env.attrs(slog.String("retry_topic", rec.Topic), slog.Int("attempts", attempts), slog.Time("due", due), slog.String("error", err.Error()))...)
+		return settled
+	}
+	return c.deadLetter(p, env, kind, attempts, err)
+}
+
+// deadLetter writes the record to its dead-letter topic.
+func (c *Consumer) deadLetter(p *partition, env *envelope, kind Kind, attempts int, err error) outcome {
+	rec := deadLetterRecord(env.rec, env.origin, c.group, kind, attempts, err, time.Now())
+	if !c.write(p, env, rec) {
+		return stopped
+	}
+	c.stats.deadLettered[kind].Add(1)
+	c.observe(Outcome{Result: DeadLettered, Meta: env.meta, Kind: kind, Attempts: attempts, Err: err})
+	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: record dead-lettered",
+		env.attrs(slog.String("dead_letter_topic", rec.Topic), slog.String("kind", string(kind)), slog.Int("attempts", attempts), slog.String("error", errText(err)))...)
+	return settled
+}
+
+// writeTimeout bounds one write to a retry or dead-letter topic.
+const writeTimeout = 15 * time.Second
+
+// write produces rec, trying again with back-off until it succeeds; false
+// when the partition stopped first. The record it stands for is not
+// settled (so not committed) before.
+func (c *Consumer) write(p *partition, env *envelope, tmpl *kgo.Record) bool {
+	for n := 1; ; n++ {
+		r := &kgo.Record{Topic: tmpl.Topic, Key: tmpl.Key, Value: tmpl.Value, Headers: tmpl.Headers}
+		ctx, cancel := context.WithTimeout(p.ctx, writeTimeout)
+		err := c.cl.ProduceSync(ctx, r).FirstErr()
+		cancel()
+		if err == nil {
+			return true
+		}
+		if p.stopped.Load() {
+			return false
+		}
+		c.stats.publishFailures.Add(1)
+		wait := c.cfg.retry.delay(n)
+		c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: could not write the record; trying again, its offset is not committed meanwhile",
+			env.attrs(slog.String("to", tmpl.Topic), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
+		if !p.sleep(wait) {
+			return false
+		}
+	}
+}
+
+// waitTransient logs a failure that is not the record's fault and waits
+// before the same record is tried again; false when the partition stopped.
+func (c *Consumer) waitTransient(p *partition, env *envelope, n int, err error) bool {
+	if p.stopped.Load() {
+		return false
+	}
+	c.stats.decodeWaits.Add(1)
+	wait := c.cfg.retry.delay(n)
+	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: cannot decode for now; trying the same record again",
+		env.attrs(slog.Int("try", n), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
+	return p.sleep(wait)
+}
+
+// classify sorts a decoding error: the codec's sentinels mean the record is
+// poison; anything else (the registry unavailable, a cancelled context) is
+// transient.
+func classify(err error) error {
+	for _, target := range []error{
+		codec.ErrWrongMagic, codec.ErrTruncated, codec.ErrUnknownSchema,
+		codec.ErrUndecodable, codec.ErrIncompatible, codec.ErrInvalidSchema,
+	} {
+		if errors.Is(err, target) {
+			return &poisonError{err: err}
+		}
+	}
+	return &transientError{err: err}
+}
+
+func isPoison(err error) bool {
+	var pe *poisonError
+	return errors.As(err, &pe)
+}
+
+// attrs are the log attributes of the record, then extra.
+func (env *envelope) attrs(extra ...slog.Attr) []slog.Attr {
+	return append([]slog.Attr{
+		slog.String("event_id", env.meta.ID),
+		slog.String("type", env.meta.Type),
+		slog.String("topic", env.rec.Topic),
+		slog.Int("partition", int(env.rec.Partition)),
+		slog.Int64("offset", env.rec.Offset),
+	}, extra...)
+}
