@@ -2,15 +2,18 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -46,6 +49,7 @@ type Publisher struct {
 	source []byte
 	types  map[reflect.Type]*binding
 	now    func() time.Time
+	ids    idGen
 }
 
 // binding is a registered type ready to publish.
@@ -57,6 +61,9 @@ type binding struct {
 	// maxBytes is the smaller of the producer's batch limit and the topic's
 	// max.message.bytes.
 	maxBytes int
+	// sizeHint is the largest framed value seen so far, so that one
+	// allocation holds a record's value, key, id and time.
+	sizeHint atomic.Int64
 }
 
 var (
@@ -230,7 +237,8 @@ func (e *PublishError) Unwrap() []error { return e.Errs }
 // large is not sent at all; the others are.
 func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 	errs := make([]error, len(events))
-	var wg sync.WaitGroup
+	recs := make([]*kgo.Record, 0, len(events))
+	at := make([]int, 0, len(events)) // recs[j] is events[at[j]]
 	failed := false
 	for i, ev := range events {
 		rec, err := p.record(ctx, ev)
@@ -238,18 +246,14 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 			errs[i], failed = err, true
 			continue
 		}
-		wg.Add(1)
-		p.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
-			if err != nil {
-				errs[i] = p.produceError(rec, err)
-			}
-			wg.Done()
-		})
+		recs, at = append(recs, rec), append(at, i)
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			failed = true
+	// ProduceSync, unlike Produce, stops the partitions' linger once the
+	// records are buffered: a caller waiting for one event does not wait
+	// kgo.ProducerLinger (10ms by default) for more to come.
+	for _, r := range p.cl.ProduceSync(ctx, recs...) {
+		if r.Err != nil {
+			errs[at[slices.Index(recs, r.Record)]], failed = p.produceError(r.Record, r.Err), true
 		}
 	}
 	if failed {
@@ -293,6 +297,11 @@ func (p *Publisher) produceError(r *kgo.Record, err error) error {
 // record builds the Kafka record of an event: key, framed value and the
 // CloudEvents headers. ce_id is header 1 and ce_type header 3: results
 // and errors read them from there.
+//
+// It allocates twice: the record with its headers, and one buffer that
+// holds the value, the key, the id and the time. The clock is read once,
+// for ce_time, the id's timestamp and the record's timestamp (which
+// franz-go would otherwise read again).
 func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
 	ptr, b, err := p.lookup(ev)
 	if err != nil {
@@ -302,35 +311,118 @@ func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
 	if key == "" {
 		return nil, fmt.Errorf("%w: %v: the key function returned \"\"", ErrEmptyKey, b.desc.goType)
 	}
-	value, err := b.enc.AppendEncode(nil, ptr)
+	buf := make([]byte, 0, int(b.sizeHint.Load())+len(key)+uuidLen+len(time.RFC3339Nano))
+	buf, err = b.enc.AppendEncode(buf, ptr)
 	if err != nil {
 		return nil, fmt.Errorf("bus: %v: %w", b.desc.goType, err)
 	}
-	id, err := uuid.NewV7()
+	if n := int64(len(buf)); n > b.sizeHint.Load() {
+		b.sizeHint.Store(n)
+	}
+	value := buf[:len(buf):len(buf)]
+	now := p.now()
+	buf, keyBytes := appendField(buf, key)
+	buf, id, err := p.ids.append(buf, now)
 	if err != nil {
 		return nil, fmt.Errorf("bus: event id: %w", err)
 	}
-	idText := id.String()
-	correlation, causation := lineage(ctx, idText)
-	keyBytes := []byte(key)
-	headers := make([]kgo.RecordHeader, 7, 9)
-	headers[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
-	headers[1] = kgo.RecordHeader{Key: HeaderID, Value: []byte(idText)}
-	headers[2] = kgo.RecordHeader{Key: HeaderSource, Value: p.source}
-	headers[3] = kgo.RecordHeader{Key: HeaderType, Value: b.ceType}
-	headers[4] = kgo.RecordHeader{Key: HeaderTime, Value: p.now().UTC().AppendFormat(nil, time.RFC3339Nano)}
-	headers[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
-	headers[6] = kgo.RecordHeader{Key: HeaderSubject, Value: keyBytes}
-	headers = append(headers, kgo.RecordHeader{Key: HeaderCorrelationID, Value: []byte(correlation)})
-	if causation != "" {
-		headers = append(headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
+	_, at := appendTime(buf, now)
+	correlation, causation := lineage(ctx, "")
+	a := new(recordAlloc)
+	a.rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: a.headers[:8]}
+	a.headers[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
+	a.headers[1] = kgo.RecordHeader{Key: HeaderID, Value: id}
+	a.headers[2] = kgo.RecordHeader{Key: HeaderSource, Value: p.source}
+	a.headers[3] = kgo.RecordHeader{Key: HeaderType, Value: b.ceType}
+	a.headers[4] = kgo.RecordHeader{Key: HeaderTime, Value: at}
+	a.headers[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
+	a.headers[6] = kgo.RecordHeader{Key: HeaderSubject, Value: keyBytes}
+	a.headers[7] = kgo.RecordHeader{Key: HeaderCorrelationID, Value: id}
+	if correlation != "" {
+		a.headers[7].Value = []byte(correlation)
 	}
-	rec := &kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Headers: headers}
+	if causation != "" {
+		a.rec.Headers = append(a.rec.Headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
+	}
+	rec := &a.rec
 	if size := recordSize(rec); b.maxBytes > 0 && size > b.maxBytes {
 		return nil, fmt.Errorf("%w: %v %s is %d bytes, %s accepts %d (the smaller of kgo.ProducerBatchMaxBytes and the topic's max.message.bytes)",
-			ErrTooLarge, b.desc.goType, idText, size, b.topic, b.maxBytes)
+			ErrTooLarge, b.desc.goType, id, size, b.topic, b.maxBytes)
 	}
 	return rec, nil
+}
+
+// recordAlloc is a record and room for its headers, allocated together.
+// Two spare headers leave room for trace context.
+type recordAlloc struct {
+	rec     kgo.Record
+	headers [11]kgo.RecordHeader
+}
+
+// appendField appends s to buf and returns it as its own full slice too.
+func appendField(buf []byte, s string) ([]byte, []byte) {
+	n := len(buf)
+	buf = append(buf, s...)
+	return buf, buf[n:len(buf):len(buf)]
+}
+
+func appendTime(buf []byte, t time.Time) ([]byte, []byte) {
+	n := len(buf)
+	buf = t.UTC().AppendFormat(buf, time.RFC3339Nano)
+	return buf, buf[n:len(buf):len(buf)]
+}
+
+const uuidLen = 36
+
+// idGen makes UUIDv7 event ids (RFC 9562): 48 bits of Unix milliseconds,
+// 12 bits of sub-millisecond time that keep the ids of one publisher
+// strictly increasing (method 3), and 62 random bits from crypto/rand,
+// read 4 KiB at a time rather than with a system call per id.
+type idGen struct {
+	mu   sync.Mutex
+	last int64 // milliseconds<<12 | sequence of the last id
+	rnd  [4096]byte
+	off  int
+}
+
+// append appends the text form of a new id made at now, and returns it as
+// its own full slice too.
+func (g *idGen) append(buf []byte, now time.Time) ([]byte, []byte, error) {
+	nano := now.UnixNano()
+	ms := nano / int64(time.Millisecond)
+	t := ms<<12 | (nano-ms*int64(time.Millisecond))>>8 // 0..3906 fits 12 bits
+	var u [16]byte
+	g.mu.Lock()
+	if t <= g.last {
+		t = g.last + 1
+	}
+	g.last = t
+	if g.off == 0 || g.off+8 > len(g.rnd) {
+		if _, err := rand.Read(g.rnd[:]); err != nil {
+			g.mu.Unlock()
+			return buf, nil, err
+		}
+		g.off = 0
+	}
+	copy(u[8:], g.rnd[g.off:g.off+8])
+	g.off += 8
+	g.mu.Unlock()
+	ms = t >> 12
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = 0x70 | byte(t>>8)&0x0f
+	u[7] = byte(t)
+	u[8] = u[8]&0x3f | 0x80 // variant 10
+	n := len(buf)
+	buf = hex.AppendEncode(buf, u[0:4])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, u[4:6])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, u[6:8])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, u[8:10])
+	buf = append(buf, '-')
+	buf = hex.AppendEncode(buf, u[10:16])
+	return buf, buf[n:len(buf):len(buf)], nil
 }
 
 // lookup returns ev as a *T and its binding.

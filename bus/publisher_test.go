@@ -180,6 +180,32 @@ func TestCausationFlowsFromTheHandledEvent(t *testing.T) {
 	}
 }
 
+// Ids of one publisher only grow: a UUIDv7 sorts by its time, and ids
+// made within one millisecond count up.
+func TestEventIDsIncrease(t *testing.T) {
+	e := setup(t)
+	p := e.publisher(t)
+	events := make([]any, 200)
+	for i := range events {
+		events[i] = OrderShipped{OrderID: "same-key"}
+	}
+	if err := p.Publish(t.Context(), events...); err != nil {
+		t.Fatal(err)
+	}
+	recs := readAll(t, e.cl.OptValue(kgo.SeedBrokers).([]string), "orders", len(events))
+	prev := ""
+	for _, r := range recs {
+		id, _ := header(r, bus.HeaderID)
+		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
+			t.Fatalf("ce_id %q is not an RFC 9562 UUIDv7: %v", id, err)
+		}
+		if id <= prev {
+			t.Fatalf("ce_id %s at offset %d does not follow %s", id, r.Offset, prev)
+		}
+		prev = id
+	}
+}
+
 type Unregistered struct{ ID string }
 
 func TestPublishReportsPerEventErrors(t *testing.T) {

@@ -1,0 +1,292 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/schema"
+)
+
+// consumeRecords is how many records every consumer reads in one op.
+const consumeRecords = 50_000
+
+// consumeTimeout bounds one op: a consumer that has not handled every
+// record by then fails the benchmark (saying how many it handled) rather
+// than hanging it.
+const consumeTimeout = 2 * time.Minute
+
+// consumeEnv is a broker holding consumeRecords records published by evbus
+// (Avro with the Confluent prefix and the CloudEvents headers) on a topic
+// of 3 partitions, and the registry, shared by every variant of one run.
+type consumeEnv struct {
+	brokers  []string
+	reg      *schema.Registry
+	schemaID int
+	sum      int64 // of Cents over the records: every consumer must find it
+	groups   atomic.Int64
+}
+
+func startConsumeEnv(b *testing.B) *consumeEnv {
+	b.Helper()
+	ctx := b.Context()
+	stack, err := devstack.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stack.Close() })
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: consumeTopic, Partitions: 3}); err != nil {
+		b.Fatal(err)
+	}
+	p, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/orders-service"), bus.Types(consumeOrder))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &consumeEnv{brokers: stack.Brokers(), reg: reg}
+	evs := benchEvents(consumeRecords)
+	var failed atomic.Int64
+	for _, ev := range evs {
+		e.sum += ev.Cents
+		p.PublishAsync(ctx, ev, func(r bus.Result) {
+			if r.Err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil || failed.Load() > 0 {
+		b.Fatalf("producing the records: %v, %d failed", err, failed.Load())
+	}
+	d := consumeOrder.Descriptor()
+	w, err := reg.Writer(ctx, d.Topic(), d.Schema())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.schemaID = w.ID
+	return e
+}
+
+// pass is one consumer reading every record once: when it started, when
+// the first and the last record were handled, and the checksum.
+type pass struct {
+	start, first, last time.Time
+	sum                int64
+	close              func() // stops the consumer; not timed
+}
+
+// tally counts handled records from any goroutine.
+type tally struct {
+	n, sum, first atomic.Int64
+	done          chan struct{}
+}
+
+func newTally() *tally { return &tally{done: make(chan struct{})} }
+
+func (t *tally) add(cents int64) {
+	t.sum.Add(cents)
+	switch t.n.Add(1) {
+	case 1:
+		t.first.Store(time.Now().UnixNano())
+	case consumeRecords:
+		close(t.done)
+	}
+}
+
+// BenchmarkConsume reads the same records with each implementation, each
+// op with a new consumer group from the start of the topic, decoding every
+// record into the Go struct. One op reads all consumeRecords records:
+//
+//	sec/op         from creating the consumer to the last record handled (joining the group included)
+//	records/s      from the first record handled to the last (steady state)
+//	join-ms        from creating the consumer to the first record
+//	cpu-ns/record  CPU time of the process in the timed part, per record
+//	allocs/record, B/record   the same for allocations
+//
+// Closing the consumer is not timed.
+//
+//	impl=franz-go+hamba   kgo group consumer (PollFetches), prefix checked, avro.Unmarshal
+//	impl=evbus            consumer.New + consumer.Handle (no-op handler), 3 partitions in parallel
+//	impl=watermill        watermill-kafka Subscriber (Sarama consumer group), avro.Unmarshal of the payload, Ack
+func BenchmarkConsume(b *testing.B) {
+	e := startConsumeEnv(b)
+	b.Run("impl=franz-go+hamba", func(b *testing.B) { e.run(b, e.raw) })
+	b.Run("impl=evbus", func(b *testing.B) { e.run(b, e.evbus) })
+	b.Run("impl=watermill", func(b *testing.B) { e.run(b, e.watermill) })
+}
+
+func (e *consumeEnv) run(b *testing.B, consume func(b *testing.B, group string) pass) {
+	var (
+		cpu, steady, join time.Duration
+		ms0, ms1          runtime.MemStats
+		mallocs, bytes    uint64
+	)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		runtime.ReadMemStats(&ms0)
+		cpu0 := cpuTime()
+		p := consume(b, fmt.Sprintf("bench-%d", e.groups.Add(1)))
+		b.StopTimer()
+		cpu += cpuTime() - cpu0
+		runtime.ReadMemStats(&ms1)
+		mallocs += ms1.Mallocs - ms0.Mallocs
+		bytes += ms1.TotalAlloc - ms0.TotalAlloc
+		p.close()
+		if p.sum != e.sum {
+			b.Fatalf("checksum %d, want %d: records lost, repeated or misdecoded", p.sum, e.sum)
+		}
+		steady += p.last.Sub(p.first)
+		join += p.first.Sub(p.start)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	records := float64(b.N * consumeRecords)
+	b.ReportMetric(records/steady.Seconds(), "records/s")
+	b.ReportMetric(float64(join.Milliseconds())/float64(b.N), "join-ms")
+	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
+	b.ReportMetric(float64(mallocs)/records, "allocs/record")
+	b.ReportMetric(float64(bytes)/records, "B/record")
+}
+
+// raw is the hand-rolled consumer: franz-go's group consumer, polling on
+// the benchmark's goroutine.
+func (e *consumeEnv) raw(b *testing.B, group string) pass {
+	p := pass{start: time.Now()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(consumeTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.close = cl.Close
+	ctx, cancel := context.WithTimeout(context.Background(), consumeTimeout)
+	defer cancel()
+	n := 0
+	for n < consumeRecords {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			b.Fatalf("handled %d of %d records in %v", n, consumeRecords, consumeTimeout)
+		}
+		if err := fs.Err0(); err != nil {
+			b.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var ev benchOrder
+			if err := handDecode(e.schemaID, r.Value, &ev); err != nil {
+				b.Fatal(err)
+			}
+			if n == 0 {
+				p.first = time.Now()
+			}
+			p.sum += ev.Cents
+			n++
+		})
+	}
+	p.last = time.Now()
+	return p
+}
+
+// evbus is the SDK's consumer with a handler that only counts.
+func (e *consumeEnv) evbus(b *testing.B, group string) pass {
+	p := pass{start: time.Now()}
+	c, err := consumer.New(group, e.reg,
+		consumer.Kafka(kgo.SeedBrokers(e.brokers...)),
+		consumer.Logger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	t := newTally()
+	consumer.Handle(c, consumeOrder, func(_ context.Context, ev *benchOrder, _ bus.Meta) error {
+		t.add(ev.Cents)
+		return nil
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	select {
+	case <-t.done:
+	case err := <-errc:
+		b.Fatalf("consumer stopped after %d records: %v", t.n.Load(), err)
+	case <-time.After(consumeTimeout):
+		b.Fatalf("handled %d of %d records in %v", t.n.Load(), consumeRecords, consumeTimeout)
+	}
+	p.last = time.Now()
+	p.first, p.sum = time.Unix(0, t.first.Load()), t.sum.Load()
+	p.close = func() {
+		if err := c.Close(context.Background()); err != nil {
+			b.Error(err)
+		}
+		if err := <-errc; err != nil {
+			b.Error(err)
+		}
+	}
+	return p
+}
+
+// watermill is Watermill's Kafka subscriber in a consumer group, reading
+// from the oldest offset, with the messages taken from its channel.
+func (e *consumeEnv) watermill(b *testing.B, group string) pass {
+	p := pass{start: time.Now()}
+	cfg := kafka.DefaultSaramaSubscriberConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
+		Brokers:               e.brokers,
+		Unmarshaler:           kafka.DefaultMarshaler{},
+		ConsumerGroup:         group,
+		OverwriteSaramaConfig: cfg,
+	}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.close = func() {
+		if err := sub.Close(); err != nil {
+			b.Error(err)
+		}
+	}
+	msgs, err := sub.Subscribe(context.Background(), consumeTopic)
+	if err != nil {
+		b.Fatal(err)
+	}
+	timeout := time.After(consumeTimeout)
+	for n := 0; n < consumeRecords; n++ {
+		var m *message.Message
+		select {
+		case m = <-msgs:
+		case <-timeout:
+			b.Fatalf("handled %d of %d records in %v", n, consumeRecords, consumeTimeout)
+		}
+		if m == nil {
+			b.Fatalf("subscriber closed after %d messages", n)
+		}
+		var ev benchOrder
+		if err := handDecode(e.schemaID, m.Payload, &ev); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			p.first = time.Now()
+		}
+		p.sum += ev.Cents
+		m.Ack()
+	}
+	p.last = time.Now()
+	return p
+}

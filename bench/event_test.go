@@ -1,0 +1,120 @@
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/evbus/evbus/bus"
+)
+
+// benchOrder is an 8-field event whose framed Avro value is about 200
+// bytes: the same event as bus/bench_test.go.
+type benchOrder struct {
+	OrderID    string    `avro:"order_id"`
+	CustomerID string    `avro:"customer_id"`
+	SKU        string    `avro:"sku"`
+	Qty        int32     `avro:"qty"`
+	Cents      int64     `avro:"cents"`
+	Currency   string    `avro:"currency"`
+	PlacedAt   time.Time `avro:"placed_at"`
+	Note       string    `avro:"note"`
+}
+
+const benchOrderAvsc = `{"type":"record","name":"OrderPlaced","namespace":"com.example.bench","fields":[
+  {"name":"order_id","type":{"type":"string","logicalType":"uuid"}},
+  {"name":"customer_id","type":"string"},
+  {"name":"sku","type":"string"},
+  {"name":"qty","type":"int"},
+  {"name":"cents","type":"long"},
+  {"name":"currency","type":"string"},
+  {"name":"placed_at","type":{"type":"long","logicalType":"timestamp-millis"}},
+  {"name":"note","type":"string"}
+]}`
+
+const (
+	publishTopic = "bench-publish"
+	consumeTopic = "bench-consume"
+)
+
+var (
+	publishOrder = bus.Event[benchOrder](publishTopic, func(o *benchOrder) string { return o.OrderID }, bus.Schema(benchOrderAvsc))
+	consumeOrder = bus.Event[benchOrder](consumeTopic, func(o *benchOrder) string { return o.OrderID }, bus.Schema(benchOrderAvsc))
+)
+
+// hambaSchema is the event's schema parsed by hamba, for the hand-rolled
+// paths.
+var hambaSchema = avro.MustParse(benchOrderAvsc)
+
+// benchEvents returns n distinct events (distinct keys, so every partition
+// gets records).
+func benchEvents(n int) []*benchOrder {
+	note := strings.Repeat("gift wrap, leave at the door ", 4)[:110]
+	at := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+	evs := make([]*benchOrder, n)
+	for i := range evs {
+		evs[i] = &benchOrder{
+			OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", i%100, i),
+			CustomerID: fmt.Sprintf("customer-%06d", i%500),
+			SKU:        "SKU-ABCDEFGH-1234",
+			Qty:        int32(1 + i%7),
+			Cents:      int64(1000 + i*137),
+			Currency:   "EUR",
+			PlacedAt:   at.Add(time.Duration(i) * time.Millisecond),
+			Note:       note,
+		}
+	}
+	return evs
+}
+
+// handEncode is what a user hand-rolls: avro.Marshal, then the Confluent
+// prefix (magic byte 0, schema id big-endian) in front of it.
+func handEncode(id int, ev *benchOrder) []byte {
+	body, err := avro.Marshal(hambaSchema, ev)
+	if err != nil {
+		panic(err)
+	}
+	v := make([]byte, 5+len(body))
+	binary.BigEndian.PutUint32(v[1:5], uint32(id))
+	copy(v[5:], body)
+	return v
+}
+
+// handDecode is the hand-rolled reading: check the prefix, decode the body
+// with the one schema the consumer knows.
+func handDecode(id int, value []byte, ev *benchOrder) error {
+	if len(value) < 5 || value[0] != 0 || int(binary.BigEndian.Uint32(value[1:5])) != id {
+		return errors.New("not framed with the expected schema id")
+	}
+	return avro.Unmarshal(hambaSchema, value[5:], ev)
+}
+
+// meter measures, for the b.N records of one benchmark run, records/s
+// (wall clock) and cpu-ns/record (CPU time of the whole process: client,
+// in-process broker, GC; it moves less than wall time when other work
+// shares the machine). With b.ReportAllocs, B/op and allocs/op are per
+// record too, counted over every goroutine of the process.
+type meter struct {
+	cpu0 time.Duration
+}
+
+func startMeter(b *testing.B) *meter {
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
+	return &meter{cpu0: cpuTime()}
+}
+
+// stop stops the timer and reports.
+func (m *meter) stop(b *testing.B) {
+	b.StopTimer()
+	cpu := cpuTime() - m.cpu0
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
+}
