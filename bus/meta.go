@@ -27,18 +27,24 @@ type Meta struct {
 }
 
 type metaKey struct{}
+
+// MetaKey is the context key under which WithMeta puts the event being
+// handled. A context type of a consumer's own can answer Value(MetaKey)
+// with the *Meta and spare a context.WithValue per handler call.
+var MetaKey any = metaKey{}
+
 type correlationKey struct{}
 
 // WithMeta returns a context that carries the event being handled. Events
 // published with that context carry its id as their causation id and its
 // correlation id as theirs. Consumers set it for their handlers.
 func WithMeta(ctx context.Context, m *Meta) context.Context {
-	return context.WithValue(ctx, metaKey{}, m)
+	return context.WithValue(ctx, MetaKey, m)
 }
 
 // MetaFrom returns the event being handled, if any.
 func MetaFrom(ctx context.Context) (*Meta, bool) {
-	m, ok := ctx.Value(metaKey{}).(*Meta)
+	m, ok := ctx.Value(MetaKey).(*Meta)
 	return m, ok
 }
 
@@ -50,9 +56,9 @@ func WithCorrelationID(ctx context.Context, id string) context.Context {
 }
 
 // lineage returns the correlation and causation ids for an event published
-// with ctx; own is the new event's id, the correlation of a conversation it
-// starts.
-func lineage(ctx context.Context, own string) (correlation, causation string) {
+// with ctx. The correlation is "" when the event starts a conversation: its
+// own id is then the correlation.
+func lineage(ctx context.Context) (correlation, causation string) {
 	if id, ok := ctx.Value(correlationKey{}).(string); ok && id != "" {
 		correlation = id
 	}
@@ -64,9 +70,6 @@ func lineage(ctx context.Context, own string) (correlation, causation string) {
 				correlation = m.ID
 			}
 		}
-	}
-	if correlation == "" {
-		correlation = own
 	}
 	return correlation, causation
 }

@@ -48,7 +48,6 @@ type Publisher struct {
 	cl     *kgo.Client
 	source []byte
 	types  map[reflect.Type]*binding
-	now    func() time.Time
 	ids    idGen
 }
 
@@ -126,7 +125,6 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 		cl:     cl,
 		source: []byte(cfg.source),
 		types:  make(map[reflect.Type]*binding, len(cfg.types)),
-		now:    time.Now,
 	}
 	c := codec.New(reg)
 	topics := make(map[string]bool)
@@ -320,14 +318,14 @@ func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
 		b.sizeHint.Store(n)
 	}
 	value := buf[:len(buf):len(buf)]
-	now := p.now()
+	now := time.Now()
 	buf, keyBytes := appendField(buf, key)
 	buf, id, err := p.ids.append(buf, now)
 	if err != nil {
 		return nil, fmt.Errorf("bus: event id: %w", err)
 	}
 	_, at := appendTime(buf, now)
-	correlation, causation := lineage(ctx, "")
+	correlation, causation := lineage(ctx)
 	a := new(recordAlloc)
 	a.rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: a.headers[:8]}
 	a.headers[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}

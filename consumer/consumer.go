@@ -292,24 +292,18 @@ func (c *Consumer) Close(ctx context.Context) error {
 // topics and dead-letter topics.
 func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map[string]stage) error {
 	adm := kadm.NewClient(c.cl)
-	var retry, dlt []string
+	var retry, others []string
 	for _, t := range topics {
 		if _, ok := retryOf[t]; ok {
 			retry = append(retry, t)
 		} else {
-			dlt = append(dlt, bus.DeadLetterTopic(t, c.group))
+			others = append(others, t, bus.DeadLetterTopic(t, c.group))
 		}
 	}
 	if err := bus.CheckTopics(ctx, adm, retry...); err != nil {
 		return fmt.Errorf("consumer: retry topics: %w", err)
 	}
-	var others []string
-	for _, t := range topics {
-		if _, ok := retryOf[t]; !ok {
-			others = append(others, t)
-		}
-	}
-	if err := bus.CheckTopics(ctx, adm, append(others, dlt...)...); err != nil {
+	if err := bus.CheckTopics(ctx, adm, others...); err != nil {
 		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists", "error", err)
 	}
 	return nil
@@ -359,7 +353,12 @@ func (c *Consumer) partition(runCtx context.Context, topic string, id int32) *pa
 }
 
 // take removes the partitions named in m and returns them.
-func (c *Consumer) take(m map[string][]int32) []*partition {
+func (c *Consumer) take(m map[string][]int32) []*partition { return c.named(m, true) }
+
+// lookup returns the partitions named in m.
+func (c *Consumer) lookup(m map[string][]int32) []*partition { return c.named(m, false) }
+
+func (c *Consumer) named(m map[string][]int32, remove bool) []*partition {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	var out []*partition
@@ -368,21 +367,9 @@ func (c *Consumer) take(m map[string][]int32) []*partition {
 			k := tp{topic, id}
 			if p := c.parts[k]; p != nil {
 				out = append(out, p)
-				delete(c.parts, k)
-			}
-		}
-	}
-	return out
-}
-
-func (c *Consumer) lookup(m map[string][]int32) []*partition {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	var out []*partition
-	for topic, ids := range m {
-		for _, id := range ids {
-			if p := c.parts[tp{topic, id}]; p != nil {
-				out = append(out, p)
+				if remove {
+					delete(c.parts, k)
+				}
 			}
 		}
 	}

@@ -63,13 +63,12 @@ type partition struct {
 	head       int             // pending[head] is the oldest not settled
 	base       uint64          // sequence number of pending[head]
 	seq        uint64          // sequence number of the next dispatched record
-	next       kgo.EpochOffset // commit point; valid when hasNext
-	hasNext    bool
-	lastCommit int64 // last commit point committed, -1 for none
-	buffered   int64 // bytes of the records dispatched and not settled
-	full       bool  // buffered reached pauseAt and has not come down to resumeAt
-	holds      int   // lanes waiting for a retry record to be due
-	paused     bool  // fetching is paused: full, or holds > 0
+	next       kgo.EpochOffset // commit point; Offset 0 until a record is settled
+	lastCommit int64           // last commit point committed, -1 for none
+	buffered   int64           // bytes of the records dispatched and not settled
+	full       bool            // buffered reached pauseAt and has not come down to resumeAt
+	holds      int             // lanes waiting for a retry record to be due
+	paused     bool            // fetching is paused: full, or holds > 0
 }
 
 type pendingRecord struct {
@@ -235,7 +234,6 @@ func (p *partition) settle(seq uint64) {
 	for p.head < len(p.pending) && p.pending[p.head].settled {
 		r := p.pending[p.head]
 		p.next = kgo.EpochOffset{Epoch: r.epoch, Offset: r.offset + 1}
-		p.hasNext = true
 		p.head++
 		p.base++
 	}
@@ -257,7 +255,7 @@ func (p *partition) settle(seq uint64) {
 func (p *partition) committable() (kgo.EpochOffset, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.hasNext || p.next.Offset <= p.lastCommit {
+	if p.next.Offset == 0 || p.next.Offset <= p.lastCommit {
 		return kgo.EpochOffset{}, false
 	}
 	return p.next, true

@@ -65,15 +65,20 @@ type handling struct {
 	ctx  handlerContext
 }
 
-// handlerContext is a handler's context: the event's metadata
-// (bus.WithMeta) and the attempt number (Attempt).
+// handlerContext is a handler's context: the event's metadata (what
+// bus.WithMeta would add, without a context.WithValue per call) and the
+// attempt number (Attempt).
 type handlerContext struct {
 	context.Context
+	meta    *bus.Meta
 	attempt int
 }
 
 func (c *handlerContext) Value(key any) any {
-	if _, ok := key.(attemptKey); ok {
+	switch key {
+	case bus.MetaKey:
+		return c.meta
+	case attemptKey{}:
 		return c.attempt
 	}
 	return c.Context.Value(key)
@@ -280,7 +285,7 @@ func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
 		}
 		env.prior = n
 	case HeaderRetryDue:
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := parseTime(v)
 		if err != nil {
 			return false
 		}
@@ -298,7 +303,7 @@ func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
 		}
 		env.origin.offset = n
 	case HeaderRetryOriginalTimestamp:
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := parseTime(v)
 		if err != nil {
 			return false
 		}
@@ -456,7 +461,7 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 	// The handler may keep its context: what it points to is its own
 	// (the envelope stays on the stack).
 	h.meta = env.meta
-	h.ctx = handlerContext{Context: bus.WithMeta(p.ctx, &h.meta), attempt: attempt}
+	h.ctx = handlerContext{Context: p.ctx, meta: &h.meta, attempt: attempt}
 	return b.invoke(&h.ctx, v, &h.meta)
 }
 
