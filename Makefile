@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test vet unit fuzz bench
+.PHONY: demo test vet unit fuzz bench postgres
 
 ## demo: the main job on the embedded stack (no Docker, no servers to install)
 demo:
@@ -14,8 +14,16 @@ test: vet unit fuzz
 vet:
 	$(GO) vet ./...
 
-unit:
+unit: postgres
 	$(GO) test -race -count=1 -timeout 10m ./...
+
+# The tests start a throwaway PostgreSQL from the system's server binaries
+# (evbustest.StartPostgreSQL); install Debian's when they are missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+		echo "make: installing the PostgreSQL server binaries the tests run (apt-get install postgresql)"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
 
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)

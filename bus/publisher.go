@@ -45,7 +45,15 @@ type Registration interface {
 // producer that waits for all in-sync replicas. It is safe for concurrent
 // use; concurrent callers share the producer's batches.
 type Publisher struct {
-	cl     *kgo.Client
+	*Encoder
+	cl *kgo.Client
+}
+
+// Encoder builds the Kafka records of events (key, framed Avro value,
+// CloudEvents headers) without sending them: the Publisher sends what it
+// builds, the outbox stores it in the caller's transaction. It is safe for
+// concurrent use.
+type Encoder struct {
 	source []byte
 	types  map[reflect.Type]*binding
 	ids    idGen
@@ -99,13 +107,73 @@ func SkipTopicCheck() PublisherOption { return func(c *publisherConfig) { c.chec
 // that produces through cl. The caller keeps cl and closes it after the
 // Publisher is done.
 func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opts ...PublisherOption) (*Publisher, error) {
+	if cl == nil || reg == nil {
+		return nil, errors.New("bus: NewPublisher needs a Kafka client and a registry")
+	}
+	if err := CheckProducer(cl); err != nil {
+		return nil, err
+	}
 	cfg := publisherConfig{checkTopics: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cl == nil || reg == nil {
-		return nil, errors.New("bus: NewPublisher needs a Kafka client and a registry")
+	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
+	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes))
+	if err != nil {
+		return nil, err
 	}
+	if cfg.checkTopics {
+		topics := make(map[string]bool)
+		for _, b := range e.types {
+			topics[b.topic] = true
+		}
+		names := make([]string, 0, len(topics))
+		for t := range topics {
+			names = append(names, t)
+		}
+		adm := kadm.NewClient(cl)
+		if err := CheckTopics(ctx, adm, names...); err != nil {
+			return nil, err
+		}
+		if err := e.topicLimits(ctx, adm, names); err != nil {
+			return nil, err
+		}
+	}
+	return &Publisher{Encoder: e, cl: cl}, nil
+}
+
+// CheckProducer checks that cl produces safely: idempotent, waiting for
+// all in-sync replicas (franz-go's defaults), so that retries neither lose
+// nor duplicate nor reorder records.
+func CheckProducer(cl *kgo.Client) error {
+	if acks := cl.OptValue(kgo.RequiredAcks); acks != kgo.AllISRAcks() {
+		return errors.New("bus: the Kafka client must wait for all in-sync replicas: leave kgo.RequiredAcks at its default")
+	}
+	if off, _ := cl.OptValue(kgo.DisableIdempotentWrite).(bool); off {
+		return errors.New("bus: the Kafka client must be idempotent: remove kgo.DisableIdempotentWrite")
+	}
+	return nil
+}
+
+// NewEncoder checks every registered type, registers (or looks up) each
+// schema, and returns an Encoder for them. Options are the publisher's
+// (Source and Types; the topic check is the sender's business). Records
+// are limited to franz-go's default batch size, 1,000,012 bytes.
+func NewEncoder(ctx context.Context, reg *schema.Registry, opts ...PublisherOption) (*Encoder, error) {
+	if reg == nil {
+		return nil, errors.New("bus: NewEncoder needs a registry")
+	}
+	var cfg publisherConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return newEncoder(ctx, reg, &cfg, defaultMaxBytes)
+}
+
+// defaultMaxBytes is kgo.ProducerBatchMaxBytes's default.
+const defaultMaxBytes = 1_000_012
+
+func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig, maxBytes int) (*Encoder, error) {
 	if u, err := url.Parse(cfg.source); cfg.source == "" || err != nil {
 		return nil, fmt.Errorf("bus: Source(%q): want a URI-reference naming the service, such as /orders-service", cfg.source)
 	} else if u.User != nil {
@@ -114,26 +182,17 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 	if len(cfg.types) == 0 {
 		return nil, errors.New("bus: no event types: pass them with bus.Types(...)")
 	}
-	if acks := cl.OptValue(kgo.RequiredAcks); acks != kgo.AllISRAcks() {
-		return nil, errors.New("bus: the Kafka client must wait for all in-sync replicas: leave kgo.RequiredAcks at its default")
-	}
-	if off, _ := cl.OptValue(kgo.DisableIdempotentWrite).(bool); off {
-		return nil, errors.New("bus: the Kafka client must be idempotent: remove kgo.DisableIdempotentWrite")
-	}
-	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
-	p := &Publisher{
-		cl:     cl,
+	e := &Encoder{
 		source: []byte(cfg.source),
 		types:  make(map[reflect.Type]*binding, len(cfg.types)),
 	}
 	c := codec.New(reg)
-	topics := make(map[string]bool)
 	for _, t := range cfg.types {
 		d := t.Descriptor()
 		if d.err != nil {
 			return nil, d.err
 		}
-		if _, dup := p.types[d.goType]; dup {
+		if _, dup := e.types[d.goType]; dup {
 			return nil, fmt.Errorf("bus: event type %v registered twice", d.goType)
 		}
 		w, err := reg.Writer(ctx, d.topic, d.schema)
@@ -144,29 +203,15 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 		if err != nil {
 			return nil, fmt.Errorf("bus: event type %v: %w", d.goType, err)
 		}
-		p.types[d.goType] = &binding{desc: d, enc: enc, ceType: []byte(d.Name()), topic: d.topic, maxBytes: int(maxBytes)}
-		topics[d.topic] = true
+		e.types[d.goType] = &binding{desc: d, enc: enc, ceType: []byte(d.Name()), topic: d.topic, maxBytes: maxBytes}
 	}
-	if cfg.checkTopics {
-		names := make([]string, 0, len(topics))
-		for t := range topics {
-			names = append(names, t)
-		}
-		adm := kadm.NewClient(cl)
-		if err := CheckTopics(ctx, adm, names...); err != nil {
-			return nil, err
-		}
-		if err := p.topicLimits(ctx, adm, names); err != nil {
-			return nil, err
-		}
-	}
-	return p, nil
+	return e, nil
 }
 
 // topicLimits lowers each binding's size limit to its topic's
 // max.message.bytes, when the broker tells it, so an oversize event fails
 // before it is sent.
-func (p *Publisher) topicLimits(ctx context.Context, adm *kadm.Client, topics []string) error {
+func (e *Encoder) topicLimits(ctx context.Context, adm *kadm.Client, topics []string) error {
 	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
 		return fmt.Errorf("bus: topic configs: %w", err)
@@ -183,7 +228,7 @@ func (p *Publisher) topicLimits(ctx context.Context, adm *kadm.Client, topics []
 			if err != nil {
 				continue
 			}
-			for _, b := range p.types {
+			for _, b := range e.types {
 				if b.topic == rc.Name && (b.maxBytes == 0 || limit < b.maxBytes) {
 					b.maxBytes = limit
 				}
@@ -239,7 +284,7 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 	at := make([]int, 0, len(events)) // recs[j] is events[at[j]]
 	failed := false
 	for i, ev := range events {
-		rec, err := p.record(ctx, ev)
+		rec, err := p.Record(ctx, ev)
 		if err != nil {
 			errs[i], failed = err, true
 			continue
@@ -266,7 +311,7 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 // producer's callback goroutine. For high rates, many calls in flight share
 // batches.
 func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Result)) {
-	rec, err := p.record(ctx, event)
+	rec, err := p.Record(ctx, event)
 	if err != nil {
 		if done != nil {
 			done(Result{Event: event, Err: err})
@@ -292,16 +337,18 @@ func (p *Publisher) produceError(r *kgo.Record, err error) error {
 	return fmt.Errorf("bus: publish %s %s to %s: %w", r.Headers[3].Value, r.Headers[1].Value, r.Topic, err)
 }
 
-// record builds the Kafka record of an event: key, framed value and the
-// CloudEvents headers. ce_id is header 1 and ce_type header 3: results
-// and errors read them from there.
+// Record builds the Kafka record of an event (a value or pointer of a
+// registered type): key, framed value and the CloudEvents headers, with
+// the correlation and causation ids of ctx (WithMeta, WithCorrelationID).
+// ce_id is header 1 and ce_type header 3. Errors: ErrUnknownType,
+// ErrEmptyKey, ErrTooLarge, or an encoding error.
 //
 // It allocates twice: the record with its headers, and one buffer that
 // holds the value, the key, the id and the time. The clock is read once,
 // for ce_time, the id's timestamp and the record's timestamp (which
 // franz-go would otherwise read again).
-func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
-	ptr, b, err := p.lookup(ev)
+func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
+	ptr, b, err := e.lookup(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +367,7 @@ func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
 	value := buf[:len(buf):len(buf)]
 	now := time.Now()
 	buf, keyBytes := appendField(buf, key)
-	buf, id, err := p.ids.append(buf, now)
+	buf, id, err := e.ids.append(buf, now)
 	if err != nil {
 		return nil, fmt.Errorf("bus: event id: %w", err)
 	}
@@ -330,7 +377,7 @@ func (p *Publisher) record(ctx context.Context, ev any) (*kgo.Record, error) {
 	a.rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: a.headers[:8]}
 	a.headers[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
 	a.headers[1] = kgo.RecordHeader{Key: HeaderID, Value: id}
-	a.headers[2] = kgo.RecordHeader{Key: HeaderSource, Value: p.source}
+	a.headers[2] = kgo.RecordHeader{Key: HeaderSource, Value: e.source}
 	a.headers[3] = kgo.RecordHeader{Key: HeaderType, Value: b.ceType}
 	a.headers[4] = kgo.RecordHeader{Key: HeaderTime, Value: at}
 	a.headers[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
@@ -424,7 +471,7 @@ func (g *idGen) append(buf []byte, now time.Time) ([]byte, []byte, error) {
 }
 
 // lookup returns ev as a *T and its binding.
-func (p *Publisher) lookup(ev any) (any, *binding, error) {
+func (e *Encoder) lookup(ev any) (any, *binding, error) {
 	if ev == nil {
 		return nil, nil, fmt.Errorf("%w: nil event", ErrUnknownType)
 	}
@@ -433,10 +480,10 @@ func (p *Publisher) lookup(ev any) (any, *binding, error) {
 		if reflect.ValueOf(ev).IsNil() {
 			return nil, nil, fmt.Errorf("bus: nil %v event", t)
 		}
-		if b, ok := p.types[t.Elem()]; ok {
+		if b, ok := e.types[t.Elem()]; ok {
 			return ev, b, nil
 		}
-	} else if b, ok := p.types[t]; ok {
+	} else if b, ok := e.types[t]; ok {
 		ptr := reflect.New(t)
 		ptr.Elem().Set(reflect.ValueOf(ev))
 		return ptr.Interface(), b, nil

@@ -1,0 +1,17 @@
+// Package sqldb is the boundary between evbus and a service's SQL
+// database: the transactions evbus writes in (the outbox rows, the
+// processed-message rows of idempotent consumers) are the service's own,
+// begun on its pool, in its driver's transaction type.
+//
+// DB is that boundary. Two implementations cover the drivers evbus
+// supports: Pgx, on a pgx/v5 pool (handlers and Enqueue get a pgx.Tx), and
+// SQL, on a database/sql pool (*sql.Tx), for PostgreSQL through pgx's
+// stdlib driver or SQLite through modernc.org/sqlite. Dialect is what
+// differs between the databases in the statements evbus runs; Postgres and
+// SQLite are the two shipped, and a third database is one more value of
+// the interface.
+//
+// Table names come from configuration and go into statements as text, so
+// they are checked with ValidIdentifier first: letters, digits and
+// underscores, optionally schema-qualified, nothing else.
+package sqldb
