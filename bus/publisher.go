@@ -16,9 +16,11 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/tracing"
 )
 
 // Errors a caller can match with errors.Is.
@@ -46,7 +48,8 @@ type Registration interface {
 // use; concurrent callers share the producer's batches.
 type Publisher struct {
 	*Encoder
-	cl *kgo.Client
+	cl  *kgo.Client
+	tel *tracing.Telemetry
 }
 
 // Encoder builds the Kafka records of events (key, framed Avro value,
@@ -85,6 +88,7 @@ type publisherConfig struct {
 	source      string
 	types       []Registration
 	checkTopics bool
+	tel         *tracing.Telemetry
 }
 
 // Source names the producing service in ce_source, a URI-reference such as
@@ -94,6 +98,12 @@ func Source(s string) PublisherOption { return func(c *publisherConfig) { c.sour
 // Types registers the event types the publisher publishes.
 func Types(ts ...Registration) PublisherOption {
 	return func(c *publisherConfig) { c.types = append(c.types, ts...) }
+}
+
+// Telemetry sets where the publisher's spans and metrics go;
+// tracing.Default() (the global OpenTelemetry providers) by default.
+func Telemetry(t *tracing.Telemetry) PublisherOption {
+	return func(c *publisherConfig) { c.tel = t }
 }
 
 // SkipTopicCheck skips the start-up check that every topic exists (the
@@ -139,7 +149,10 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 			return nil, err
 		}
 	}
-	return &Publisher{Encoder: e, cl: cl}, nil
+	if cfg.tel == nil {
+		cfg.tel = tracing.Default()
+	}
+	return &Publisher{Encoder: e, cl: cl, tel: cfg.tel}, nil
 }
 
 // CheckProducer checks that cl produces safely: idempotent, waiting for
@@ -282,21 +295,27 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 	errs := make([]error, len(events))
 	recs := make([]*kgo.Record, 0, len(events))
 	at := make([]int, 0, len(events)) // recs[j] is events[at[j]]
+	spans := make([]trace.Span, 0, len(events))
 	failed := false
+	start := time.Now()
 	for i, ev := range events {
 		rec, err := p.Record(ctx, ev)
 		if err != nil {
 			errs[i], failed = err, true
 			continue
 		}
-		recs, at = append(recs, rec), append(at, i)
+		var span trace.Span
+		rec.Context, span = p.tel.Publish(ctx, rec)
+		recs, at, spans = append(recs, rec), append(at, i), append(spans, span)
 	}
 	// ProduceSync, unlike Produce, stops the partitions' linger once the
 	// records are buffered: a caller waiting for one event does not wait
 	// kgo.ProducerLinger (10ms by default) for more to come.
 	for _, r := range p.cl.ProduceSync(ctx, recs...) {
+		j := slices.Index(recs, r.Record)
+		p.tel.Published(ctx, spans[j], r.Record, start, r.Err)
 		if r.Err != nil {
-			errs[at[slices.Index(recs, r.Record)]], failed = p.produceError(r.Record, r.Err), true
+			errs[at[j]], failed = p.produceError(r.Record, r.Err), true
 		}
 	}
 	if failed {
@@ -318,7 +337,11 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Resul
 		}
 		return
 	}
+	start := time.Now()
+	var span trace.Span
+	rec.Context, span = p.tel.Publish(ctx, rec)
 	p.cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
+		p.tel.Published(r.Context, span, r, start, err)
 		if done == nil {
 			return
 		}

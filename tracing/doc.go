@@ -1,5 +1,27 @@
-// Package tracing carries OpenTelemetry trace context through evbus: W3C
-// propagation in record headers and outbox rows, spans and metrics named per
-// the OpenTelemetry messaging conventions, so one trace follows an event from
-// the request that caused it through the outbox and Kafka to every handler.
+// Package tracing carries OpenTelemetry trace context with every event and
+// records the spans and metrics of evbus, after the OpenTelemetry
+// messaging conventions (semconv v1.40).
+//
+// A Telemetry holds a tracer, a meter and a propagator; by default the
+// global ones (otel.GetTracerProvider and friends), which do nothing until
+// the service installs an SDK, and which pick it up when it does. The
+// publisher, the outbox and the consumer take one through their options.
+//
+// What travels: the W3C traceparent and tracestate headers (and baggage,
+// with a propagator that carries it) on every record, and in the outbox
+// row between Enqueue and the relay, so one trace runs from the request
+// that caused an event, through the relay that sent it later, to every
+// handler, its retries and its dead letter.
+//
+// Spans: "publish <topic>" (PRODUCER) for each record sent; "process
+// <topic>" (CONSUMER) for each record handled, parented on the producer's
+// span or, with LinkConsumers, a new trace linked to it. The relay's
+// publish span is a child of the span that enqueued the row, or, with
+// LinkRelay, a new trace linked to it.
+//
+// franz-go's plugin/kotel records spans too, but under older convention
+// names ("<topic> publish", messaging.source.name) and a receive span per
+// fetched record; evbus records its own spans and uses kotel's header
+// carrier. kotel's Meter (connection and byte counts per broker) can be
+// added to a client beside evbus's metrics.
 package tracing

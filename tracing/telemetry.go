@@ -1,0 +1,285 @@
+package tracing
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kotel"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/semconv/v1.40.0/messagingconv"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of evbus's tracer and meter.
+const ScopeName = "github.com/evbus/evbus"
+
+// Telemetry records evbus's spans and metrics and carries trace context
+// through record headers. It is safe for concurrent use.
+type Telemetry struct {
+	tracer trace.Tracer
+	// idleGlobal is the global tracer provider as it was at New, when
+	// the Telemetry uses the global one: while it is still the global
+	// one, no SDK was installed, and spans are skipped rather than
+	// started as no-ops (which allocate).
+	idleGlobal  trace.TracerProvider
+	propagator  propagation.TextMapPropagator
+	linkConsume bool
+	linkRelay   bool
+
+	// publishStart holds the span start options of each topic's publish
+	// spans (a *publishStart), built once: per record they would cost
+	// allocations even when nothing records.
+	publishStart sync.Map
+
+	sent        messagingconv.ClientSentMessages
+	sentBytes   metric.Int64Counter
+	sendTime    messagingconv.ClientOperationDuration
+	processTime messagingconv.ProcessDuration
+	handled     metric.Int64Counter
+}
+
+// Option configures a Telemetry.
+type Option func(*config)
+
+type config struct {
+	tp          trace.TracerProvider
+	mp          metric.MeterProvider
+	propagator  propagation.TextMapPropagator
+	linkConsume bool
+	linkRelay   bool
+}
+
+// TracerProvider sets where spans go; otel.GetTracerProvider() by default.
+func TracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// MeterProvider sets where metrics go; otel.GetMeterProvider() by default.
+func MeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.mp = mp } }
+
+// Propagator sets how context is written to and read from headers;
+// otel.GetTextMapPropagator() by default (set it to a composite of
+// propagation.TraceContext and propagation.Baggage to carry baggage).
+func Propagator(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.propagator = p }
+}
+
+// LinkConsumers starts each consumer span in a trace of its own, linked
+// to the producer's span, instead of as its child (the default). Links
+// suit consumers whose work is not part of the producer's request: a
+// long-lived trace per event otherwise grows without bound.
+func LinkConsumers() Option { return func(c *config) { c.linkConsume = true } }
+
+// LinkRelay starts each outbox relay publish span in a trace of its own,
+// linked to the span that enqueued the row, instead of as its child (the
+// default, which shows the event leaving in the request's trace).
+func LinkRelay() Option { return func(c *config) { c.linkRelay = true } }
+
+// New returns a Telemetry.
+func New(opts ...Option) (*Telemetry, error) {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	var idle trace.TracerProvider
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+		idle = c.tp
+	}
+	if c.mp == nil {
+		c.mp = otel.GetMeterProvider()
+	}
+	if c.propagator == nil {
+		c.propagator = otel.GetTextMapPropagator()
+	}
+	m := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
+	t := &Telemetry{
+		tracer:      c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		idleGlobal:  idle,
+		propagator:  c.propagator,
+		linkConsume: c.linkConsume,
+		linkRelay:   c.linkRelay,
+	}
+	var err error
+	if t.sent, err = messagingconv.NewClientSentMessages(m); err != nil {
+		return nil, err
+	}
+	if t.sendTime, err = messagingconv.NewClientOperationDuration(m); err != nil {
+		return nil, err
+	}
+	if t.processTime, err = messagingconv.NewProcessDuration(m); err != nil {
+		return nil, err
+	}
+	if t.sentBytes, err = m.Int64Counter("evbus.publish.bytes", metric.WithUnit("By"),
+		metric.WithDescription("Bytes of the records published (key, value and headers).")); err != nil {
+		return nil, err
+	}
+	if t.handled, err = m.Int64Counter("evbus.consumer.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Records settled by a consumer group, by outcome (evbus.outcome).")); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Default returns a Telemetry on the global providers and propagator.
+// They delegate to whatever the service installs later, so Default works
+// whenever it is called.
+func Default() *Telemetry { return defaultTelemetry }
+
+var defaultTelemetry = func() *Telemetry {
+	t, err := New()
+	if err != nil {
+		panic(err) // the global no-op and delegating meters do not fail
+	}
+	return t
+}()
+
+// Inject writes the trace context of ctx into rec's headers, replacing
+// what they held: what Enqueue does with the caller's span, so the row
+// carries it to the relay.
+func (t *Telemetry) Inject(ctx context.Context, rec *kgo.Record) {
+	t.propagator.Inject(ctx, kotel.NewRecordCarrier(rec))
+}
+
+// Extract returns ctx with the trace context (and baggage) of rec's
+// headers.
+func (t *Telemetry) Extract(ctx context.Context, rec *kgo.Record) context.Context {
+	return t.propagator.Extract(ctx, kotel.NewRecordCarrier(rec))
+}
+
+// Publish starts the "publish <topic>" span of rec, a child of the span
+// in ctx, and writes its context into rec's headers. The caller ends it
+// with Published once Kafka answered.
+func (t *Telemetry) Publish(ctx context.Context, rec *kgo.Record) (context.Context, trace.Span) {
+	return t.publish(ctx, rec)
+}
+
+// Relay starts the publish span of an outbox row's record: a child of
+// the span that enqueued it (its headers' context), or with LinkRelay a
+// new root linked to it. ctx is the relay's own context.
+func (t *Telemetry) Relay(ctx context.Context, rec *kgo.Record) (context.Context, trace.Span) {
+	origin := trace.SpanContextFromContext(t.Extract(context.Background(), rec))
+	if !origin.IsValid() {
+		return t.publish(ctx, rec)
+	}
+	if t.linkRelay {
+		return t.publish(ctx, rec, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: origin}))
+	}
+	return t.publish(trace.ContextWithRemoteSpanContext(ctx, origin), rec)
+}
+
+// noSpan is the span of the spans not started: it records nothing.
+var noSpan = trace.SpanFromContext(context.Background())
+
+// idle tells that spans would go nowhere: the global tracer provider is in
+// use and no SDK has been installed.
+func (t *Telemetry) idle() bool {
+	return t.idleGlobal != nil && otel.GetTracerProvider() == t.idleGlobal
+}
+
+type publishStart struct {
+	name  string
+	opts  []trace.SpanStartOption
+	attrs []attribute.KeyValue // of the metrics
+}
+
+func (t *Telemetry) startOf(topic string) *publishStart {
+	if ps, ok := t.publishStart.Load(topic); ok {
+		return ps.(*publishStart)
+	}
+	attrs := []attribute.KeyValue{semconv.MessagingDestinationName(topic)}
+	ps := &publishStart{
+		name: "publish " + topic,
+		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeSend,
+			semconv.MessagingOperationName("publish"),
+			attrs[0],
+		)},
+		attrs: attrs,
+	}
+	v, _ := t.publishStart.LoadOrStore(topic, ps)
+	return v.(*publishStart)
+}
+
+func (t *Telemetry) publish(ctx context.Context, rec *kgo.Record, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if t.idle() {
+		t.Inject(ctx, rec)
+		return ctx, noSpan
+	}
+	ps := t.startOf(rec.Topic)
+	if len(opts) > 0 {
+		opts = append(opts, ps.opts...)
+	} else {
+		opts = ps.opts
+	}
+	ctx, span := t.tracer.Start(ctx, ps.name, opts...)
+	if span.IsRecording() {
+		span.SetAttributes(recordAttrs(rec)...)
+	}
+	t.Inject(ctx, rec)
+	return ctx, span
+}
+
+// Published ends a publish span with where rec landed or why it did not,
+// and counts it: messaging.client.sent.messages, evbus.publish.bytes and
+// messaging.client.operation.duration since start.
+func (t *Telemetry) Published(ctx context.Context, span trace.Span, rec *kgo.Record, start time.Time, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	} else if span.IsRecording() {
+		span.SetAttributes(
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))),
+			semconv.MessagingKafkaOffset(int(rec.Offset)),
+		)
+	}
+	span.End()
+	if !t.sent.Enabled(ctx) && !t.sendTime.Enabled(ctx) && !t.sentBytes.Enabled(ctx) {
+		return
+	}
+	attrs := t.startOf(rec.Topic).attrs
+	if err != nil {
+		attrs = append(attrs[:len(attrs):len(attrs)], semconv.ErrorTypeOther)
+	}
+	t.sent.Add(ctx, 1, "publish", messagingconv.SystemKafka, attrs...)
+	t.sendTime.Record(ctx, time.Since(start).Seconds(), "publish", messagingconv.SystemKafka, attrs...)
+	if err == nil {
+		t.sentBytes.Add(ctx, int64(recordBytes(rec)), metric.WithAttributes(attrs...))
+	}
+}
+
+// recordAttrs are the span attributes a record carries: its key and
+// ce_id.
+func recordAttrs(rec *kgo.Record) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 2)
+	if rec.Key != nil && utf8.Valid(rec.Key) {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
+	}
+	for _, h := range rec.Headers {
+		if h.Key == ceID {
+			attrs = append(attrs, semconv.MessagingMessageID(string(h.Value)))
+			break
+		}
+	}
+	return attrs
+}
+
+// ceID is the wire contract's event id header (bus.HeaderID; bus imports
+// this package, not the other way round).
+const ceID = "ce_id"
+
+func recordBytes(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}

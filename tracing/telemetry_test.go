@@ -1,0 +1,90 @@
+package tracing_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evbus/evbus/tracing"
+)
+
+func record() *kgo.Record {
+	return &kgo.Record{Topic: "orders", Key: []byte("o-1"), Value: []byte{0, 0, 0, 0, 1},
+		Headers: []kgo.RecordHeader{{Key: "ce_id", Value: []byte("id-1")}}}
+}
+
+// A Telemetry on the global provider records nothing until the service
+// installs an SDK, and everything after, without being made again.
+func TestGlobalProviderInstalledLater(t *testing.T) {
+	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
+
+	tel, err := tracing.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := tel.Publish(context.Background(), record())
+	if span.SpanContext().IsValid() {
+		t.Fatal("a span was started with no SDK installed")
+	}
+	tel.Published(context.Background(), span, record(), time.Now(), nil)
+
+	spans := tracetest.NewSpanRecorder()
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	rec := record()
+	_, span = tel.Publish(context.Background(), rec)
+	tel.Published(context.Background(), span, rec, time.Now(), nil)
+	if n := len(spans.Ended()); n != 1 {
+		t.Fatalf("%d spans after installing the SDK, want 1", n)
+	}
+	if got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec)); got.SpanID() != spans.Ended()[0].SpanContext().SpanID() {
+		t.Fatal("the record does not carry the publish span's context")
+	}
+}
+
+// The relay's publish span continues the trace of the span that enqueued
+// the row: as its child by default, linked with LinkRelay.
+func TestRelaySpanChildOrLink(t *testing.T) {
+	for _, link := range []bool{false, true} {
+		spans := tracetest.NewSpanRecorder()
+		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+		opts := []tracing.Option{tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{})}
+		if link {
+			opts = append(opts, tracing.LinkRelay())
+		}
+		tel, err := tracing.New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Enqueue: the request's span context goes into the row's headers.
+		reqCtx, req := tp.Tracer("t").Start(context.Background(), "POST /orders")
+		rec := record()
+		tel.Inject(reqCtx, rec)
+		req.End()
+
+		// The relay, later, with a context of its own.
+		_, span := tel.Relay(context.Background(), rec)
+		tel.Published(context.Background(), span, rec, time.Now(), nil)
+		got := spans.Ended()[1]
+		sameTrace := got.SpanContext().TraceID() == req.SpanContext().TraceID()
+		child := got.Parent().SpanID() == req.SpanContext().SpanID()
+		linked := len(got.Links()) == 1 && got.Links()[0].SpanContext.SpanID() == req.SpanContext().SpanID()
+		if !link && (!sameTrace || !child || linked) {
+			t.Errorf("default: same trace %v, child %v, linked %v; want a child", sameTrace, child, linked)
+		}
+		if link && (sameTrace || child || !linked) {
+			t.Errorf("LinkRelay: same trace %v, child %v, linked %v; want a new trace linked to the request", sameTrace, child, linked)
+		}
+		if got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec)); got.SpanID() != spans.Ended()[1].SpanContext().SpanID() {
+			t.Error("the record sent does not carry the relay's publish span")
+		}
+	}
+}
