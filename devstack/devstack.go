@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -89,6 +90,15 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	if kafkaDir != "" {
 		kopts = append(kopts, kfake.DataDir(kafkaDir))
 	}
+	if cfg.tls != nil {
+		kopts = append(kopts, kfake.TLS(cfg.tls))
+	}
+	if len(cfg.sasl) > 0 {
+		kopts = append(kopts, kfake.EnableSASL())
+		for _, u := range cfg.sasl {
+			kopts = append(kopts, kfake.Superuser(u.mechanism, u.user, u.password))
+		}
+	}
 	kafka, err := kfake.NewCluster(kopts...)
 	if err != nil {
 		regLn.Close()
@@ -109,6 +119,10 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 		reg:      reg,
 		srv:      &http.Server{Handler: reg, ReadHeaderTimeout: 10 * time.Second},
 		url:      "http://" + regLn.Addr().String(),
+	}
+	if cfg.tls != nil {
+		regLn = tls.NewListener(regLn, cfg.tls)
+		s.url = "https://" + regLn.Addr().String()
 	}
 	go s.srv.Serve(regLn) //nolint:errcheck // returns http.ErrServerClosed once Close shuts it down
 	cfg.logger.Info("devstack started", "kafka", s.brokers, "registry", s.url, "data_dir", cfg.dataDir)

@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ type config struct {
 	partitions   int
 	logger       *slog.Logger
 	registryAuth string // the exact Authorization header the registry expects; "" for none
+	tls          *tls.Config
+	sasl         []saslUser
 
 	// err is a bad argument an option was given; Start returns it.
 	err error
@@ -102,5 +105,40 @@ func RegistryBearerToken(token string) Option {
 			return
 		}
 		c.registryAuth = "Bearer " + token
+	}
+}
+
+// TLS serves both Kafka and the registry over TLS with cfg (a server
+// config with a certificate: SelfSignedCertificate makes one). The
+// registry's URL is then https. The default is plain TCP.
+func TLS(cfg *tls.Config) Option {
+	return func(c *config) {
+		if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil) {
+			c.err = errors.New("devstack: TLS: want a server config with a certificate (devstack.SelfSignedCertificate makes one)")
+			return
+		}
+		c.tls = cfg
+	}
+}
+
+type saslUser struct{ mechanism, user, password string }
+
+// KafkaSASL makes the broker require SASL authentication and accept user
+// with password through mechanism: "PLAIN", "SCRAM-SHA-256" or
+// "SCRAM-SHA-512". Give it several times for several users. The user is
+// a superuser (no ACLs apply). The default is no authentication.
+func KafkaSASL(mechanism, user, password string) Option {
+	return func(c *config) {
+		switch mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			c.err = fmt.Errorf("devstack: KafkaSASL: mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
+			return
+		}
+		if user == "" || password == "" {
+			c.err = errors.New("devstack: KafkaSASL: want a user and a password, both non-empty")
+			return
+		}
+		c.sasl = append(c.sasl, saslUser{mechanism, user, password})
 	}
 }

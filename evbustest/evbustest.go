@@ -21,6 +21,10 @@ type Cluster interface {
 	RegistryURL() string
 }
 
+// A Cluster that needs more than its addresses to be read (TLS, SASL)
+// also has a method KafkaOpts() []kgo.Opt, the client options to read it
+// with, seed brokers included; the Expect functions use them.
+
 // Start starts the embedded stack for t and stops it when t ends; it fails
 // t if the stack does not start. opts are devstack's options; by default the
 // stack keeps everything in memory, on free loopback ports. To test a

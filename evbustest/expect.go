@@ -122,8 +122,12 @@ func ExpectDeadLettered(t testing.TB, c Cluster, topic, group string, match func
 // returns true; after within, it calls fail.
 func read(t testing.TB, c Cluster, topic string, within time.Duration, accept func(*kgo.Record) bool, fail func(time.Duration)) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers()...)}
+	if k, ok := c.(interface{ KafkaOpts() []kgo.Opt }); ok {
+		opts = k.KafkaOpts()
+	}
+	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
 		t.Fatalf("evbustest: %v", err)
 	}
