@@ -17,6 +17,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 func TestMain(m *testing.M) { evbustest.RunWithPostgreSQL(m) }
@@ -61,7 +62,7 @@ func (o tableOutbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) erro
 
 func TestUnitOfWork(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
-		db, err := sqldb.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "uow.db"))
+		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "uow.db"))
 		if err != nil {
 			t.Fatal(err)
 		}

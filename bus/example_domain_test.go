@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 type Account struct {
@@ -31,7 +31,7 @@ func ExampleUnitOfWork() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "uow")
 	defer os.RemoveAll(dir)
-	db, err := sqldb.OpenSQLite(ctx, filepath.Join(dir, "bank.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "bank.db"))
 	if err != nil {
 		fmt.Println(err)
 		return

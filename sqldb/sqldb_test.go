@@ -1,7 +1,6 @@
 package sqldb_test
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 func TestMain(m *testing.M) { evbustest.RunWithPostgreSQL(m) }
@@ -43,7 +43,7 @@ func each(t *testing.T, f func(t *testing.T, q sqldb.Querier, inTx func(fn func(
 		}, db.Dialect())
 	})
 	t.Run("sqlite", func(t *testing.T) {
-		db, err := sqldb.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "t.db"))
+		db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "t.db"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,11 +147,5 @@ func TestValidIdentifier(t *testing.T) {
 		if !errors.Is(err, sqldb.ErrInvalidIdentifier) {
 			t.Errorf("%q accepted (err %v)", bad, err)
 		}
-	}
-}
-
-func TestOpenSQLiteRefusesEmptyPath(t *testing.T) {
-	if _, err := sqldb.OpenSQLite(context.Background(), ""); err == nil {
-		t.Fatal("no error for an empty path")
 	}
 }
