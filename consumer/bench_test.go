@@ -47,12 +47,6 @@ var bench struct {
 	groups atomic.Int64
 }
 
-func closeBench() {
-	if bench.stack != nil {
-		bench.stack.Close()
-	}
-}
-
 // benchSetup starts one stack for every benchmark of the process and
 // produces the records they all consume.
 func benchSetup(b *testing.B) {
