@@ -47,12 +47,6 @@ var bench struct {
 	groups atomic.Int64
 }
 
-func closeBench() {
-	if bench.stack != nil {
-		bench.stack.Close()
-	}
-}
-
 // benchSetup starts one stack for every benchmark of the process and
 // produces the records they all consume.
 func benchSetup(b *testing.B) {
@@ -117,10 +111,12 @@ type span struct {
 	n                atomic.Int64
 	first, end       atomic.Int64
 	cpuFirst, cpuEnd atomic.Int64
+	want             int64
 	done             chan struct{}
 }
 
-func newSpan() *span { return &span{done: make(chan struct{})} }
+// newSpan measures want records.
+func newSpan(want int) *span { return &span{want: int64(want), done: make(chan struct{})} }
 
 func cpuNow() int64 {
 	var ru syscall.Rusage
@@ -135,7 +131,7 @@ func (s *span) record() {
 	if s.first.CompareAndSwap(0, now) {
 		s.cpuFirst.Store(cpuNow())
 	}
-	if s.n.Add(1) == benchRecords {
+	if s.n.Add(1) == s.want {
 		s.end.Store(now)
 		s.cpuEnd.Store(cpuNow())
 		close(s.done)
@@ -161,14 +157,14 @@ func BenchmarkConsume(b *testing.B) {
 
 func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 	var wall, cpu time.Duration
-	n := 0
+	var records float64
 	for b.Loop() {
-		w, c := consume(b, fmt.Sprintf("bench-%d", bench.groups.Add(1))).elapsed()
+		s := consume(b, fmt.Sprintf("bench-%d", bench.groups.Add(1)))
+		w, c := s.elapsed()
 		wall += w
 		cpu += c
-		n++
+		records += float64(s.want)
 	}
-	records := float64(benchRecords * n)
 	b.ReportMetric(records/wall.Seconds(), "records/s")
 	b.ReportMetric(float64(wall.Nanoseconds())/records, "ns/record")
 	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
@@ -181,7 +177,7 @@ func benchEvbus(b *testing.B, group string) *span {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := newSpan()
+	s := newSpan(benchRecords)
 	consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
 		s.record()
 		return nil
@@ -208,7 +204,7 @@ func benchRaw(b *testing.B, group string) *span {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	s := newSpan()
+	s := newSpan(benchRecords)
 	ctx := context.Background()
 	for s.n.Load() < benchRecords {
 		fs := cl.PollFetches(ctx)

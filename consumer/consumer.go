@@ -611,6 +611,7 @@ const (
 	Skipped      Result = "skipped"       // no handler for the type
 	SentToRetry  Result = "retry-topic"   // sent on to the next retry topic
 	DeadLettered Result = "dead-lettered" // written to the dead-letter topic
+	Duplicate    Result = "duplicate"     // a HandleTx handler's group had processed its message id
 )
 
 // Outcome reports one settled record to an Observe function.
@@ -618,7 +619,7 @@ type Outcome struct {
 	Group    string
 	Result   Result
 	Meta     bus.Meta
-	Value    any   // the decoded event (a *T) when handled, else nil
+	Value    any   // the decoded event (a *T) when handled or a duplicate, else nil
 	Kind     Kind  // why, when dead-lettered
 	Attempts int   // handler runs, over every stage
 	Err      error // the last error, when not handled
@@ -638,14 +639,17 @@ type Stats struct {
 	Retried         uint64          // handler runs that failed and were run again in place
 	RetryTopic      uint64          // records sent on to a retry topic
 	Skipped         uint64          // records of types without a handler, skipped
+	Duplicates      uint64          // records of HandleTx handlers processed before, skipped
 	DeadLettered    map[Kind]uint64 // records written to the dead-letter topic, by kind
 	DecodeWaits     uint64          // decodes put off because the registry was unavailable
 	PublishFailures uint64          // dead-letter and retry-topic writes that failed and were tried again
+	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
 }
 
 type counters struct {
-	handled, retried, retryTopic, skipped, decodeWaits, publishFailures atomic.Uint64
-	deadLettered                                                        map[Kind]*atomic.Uint64
+	handled, retried, retryTopic, skipped, duplicates atomic.Uint64
+	decodeWaits, publishFailures, databaseWaits       atomic.Uint64
+	deadLettered                                      map[Kind]*atomic.Uint64
 }
 
 // Stats returns the consumer's counters.
@@ -656,8 +660,10 @@ func (c *Consumer) Stats() Stats {
 		Retried:         c.stats.retried.Load(),
 		RetryTopic:      c.stats.retryTopic.Load(),
 		Skipped:         c.stats.skipped.Load(),
+		Duplicates:      c.stats.duplicates.Load(),
 		DecodeWaits:     c.stats.decodeWaits.Load(),
 		PublishFailures: c.stats.publishFailures.Load(),
+		DatabaseWaits:   c.stats.databaseWaits.Load(),
 		DeadLettered:    make(map[Kind]uint64, len(c.stats.deadLettered)),
 	}
 	for k, v := range c.stats.deadLettered {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -28,13 +29,17 @@ const (
 	regEnv     = "EVBUS_CHILD_REGISTRY"
 )
 
+// TestMain runs a child consumer when the environment says so, else the
+// tests with a throwaway PostgreSQL server (the benchmarks' embedded stack
+// ends with the process).
 func TestMain(m *testing.M) {
 	if group := os.Getenv(childEnv); group != "" {
 		os.Exit(child(group))
 	}
-	code := m.Run()
-	closeBench()
-	os.Exit(code)
+	if group := os.Getenv(idemChildEnv); group != "" {
+		os.Exit(idemChild(group))
+	}
+	evbustest.RunWithPostgreSQL(m)
 }
 
 // groupTiming lets a dead member leave the group quickly; the test lowers

@@ -1,6 +1,8 @@
 // Package consumer runs consumer groups: typed handlers per event type,
 // ordering per partition (or per key), offsets committed only past handled
-// records, retries with back-off, retry topics and dead-letter topics.
+// records, retries with back-off, retry topics and dead-letter topics, and
+// idempotent handlers whose effects and processed-message rows commit in
+// one database transaction.
 //
 // # Use
 //
@@ -35,7 +37,8 @@
 // every CommitInterval, when partitions are revoked (after their handler
 // calls under way finished) and when the consumer stops. Delivery is at
 // least once: after a crash, records handled since the last commit are
-// handled again, so handlers should be idempotent (ce_id is the key). With
+// handled again, so handlers should be idempotent (ce_id is the key; see
+// Idempotent handlers). With
 // PerKey, a partition that stops may have handled records of other keys
 // past one that never started; its next owner handles those again too.
 //
@@ -84,6 +87,65 @@
 // every stage. Retry topics must exist
 // before Run: create them with the partition count of their topic
 // (Consumer.Topics lists every topic the consumer uses).
+//
+// # Idempotent handlers
+//
+// HandleTx makes a handler's effects in the service's database happen
+// once per message and group, however often Kafka delivers the message
+// (a producer retry, a redelivery after a crash, a replay from the
+// dead-letter topic):
+//
+//	processed, err := consumer.NewProcessed(sqldb.Pgx(pool)) // table evbus_processed
+//	err = processed.Migrate(ctx)
+//	consumer.HandleTx(c, events.OrderPlaced, processed, func(ctx context.Context, tx pgx.Tx, ev *events.OrderPlaced, m bus.Meta) error {
+//		_, err := tx.Exec(ctx, "INSERT INTO invoices ...", ...)
+//		return err
+//	}, consumer.Batch(500))
+//
+// For each record, evbus begins a transaction, inserts (group, message id)
+// into the processed-message table with ON CONFLICT DO NOTHING and runs
+// the handler in the same transaction only when the row is new, then
+// commits; the offset is committed after that. The effects and the row
+// commit together or not at all, so a message seen again is skipped as a
+// Duplicate (Stats.Duplicates, logged at debug level). A handler error or
+// panic rolls back both; the retry runs clean, and a record given up on
+// goes to the dead-letter topic without a row, so replaying it applies it.
+// Effects outside the transaction (calls to other services) get no such
+// guarantee. Two groups keep separate processed sets.
+//
+// The message id is ce_id. Records of foreign producers without one get
+// "kafka:<topic>/<partition>/<offset>": it catches redelivery of the same
+// record, not a producer that sends an event twice. MessageID derives ids
+// otherwise (from the event, say); MessageID(RequireEventID) sends records
+// without ce_id to the dead-letter topic.
+//
+// Batch(n) handles up to n records of a partition (of a lane, with
+// PerKey) in one transaction: the processed rows of the batch are claimed
+// with one statement on PostgreSQL, and one commit serves them all. When a
+// handler fails, the batch runs again with a savepoint per record so the
+// others commit without it; the failed record then retries on its own,
+// and the records of its key after it wait for it. Order holds per key.
+//
+// The table (DefaultProcessedTable, or TableName) is created by Migrate,
+// or by the files in the module's consumer/migrations directory (one per
+// dialect) for teams that run their own migrations. Processed.Cleanup
+// deletes rows older than a window; run it periodically from any or every
+// instance. The window must be longer than the longest time after which a
+// message can come again: the retention of the topics the group reads
+// (a group reset to the earliest offset reads that far back) plus how long
+// dead-letter records may be replayed. A message that comes back after
+// its row is gone is applied again.
+//
+// When the database fails (it cannot begin or commit, the processed-row
+// insert fails, or a handler fails while the database does not answer a
+// ping), the record is not at fault: it is tried again with back-off
+// (DefaultRetry's waits), no attempt is counted, it is never
+// dead-lettered, fetching its partition is paused, and no offset moves
+// past it (Stats.DatabaseWaits). When the database answers again, the
+// consumer goes on where it was. A commit whose outcome is unknown is
+// safe to retry: if it was committed, the rerun finds the row and skips
+// the record. A table that does not exist (Migrate was not run) is such a
+// failure too, logged at error level until it is fixed.
 //
 // # Stopping
 //

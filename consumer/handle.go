@@ -26,11 +26,10 @@ type binding struct {
 	// newCall allocates what one handler call needs, the *T to decode
 	// into included, in one allocation.
 	newCall func() (*handling, any)
-	// invoke runs the handler once. A transactional form (the handler in
-	// a database transaction with a processed-message insert) is another
-	// invoke; a database that is down can be reported as a transient
-	// error, which the pipeline waits out without counting attempts.
+	// invoke runs the handler once: fn, or for HandleTx a transaction
+	// around it (invokeTx).
 	invoke      func(ctx context.Context, v any, m *bus.Meta) error
+	tx          *txBinding // HandleTx handlers only
 	retry       Backoff
 	retryTopics []time.Duration
 }
@@ -40,9 +39,21 @@ type binding struct {
 // definition error (t.Err()), or one registered twice, makes Run fail with
 // an error wrapping ErrRegistration.
 func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...HandlerOption) {
+	var invoke func(ctx context.Context, v any, m *bus.Meta) error
+	if fn != nil {
+		invoke = func(ctx context.Context, v any, m *bus.Meta) error { return fn(ctx, v.(*T), *m) }
+	}
+	register(c, t, invoke, nil, opts)
+}
+
+// register adds the binding of a handler: invoke runs a Handle handler,
+// tb a HandleTx one (invoke is nil then, and tb.handle when fn was).
+func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Context, v any, m *bus.Meta) error, tb *txBinding, opts []HandlerOption) {
 	var hc handlerConfig
 	for _, o := range opts {
-		o(&hc)
+		if o != nil {
+			o(&hc)
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -58,7 +69,7 @@ func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...Handl
 	case t == nil || t.Descriptor() == nil:
 		fail(registrationError("nil event type"))
 		return
-	case fn == nil:
+	case invoke == nil && (tb == nil || tb.handle == nil):
 		fail(registrationError("%v: nil handler function", t.Descriptor().GoType()))
 		return
 	case t.Err() != nil:
@@ -66,6 +77,12 @@ func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...Handl
 		return
 	case hc.err != nil:
 		fail(registrationError("%v: %w", t.Descriptor().GoType(), hc.err))
+		return
+	case tb == nil && (hc.batch > 0 || hc.messageID != nil):
+		fail(registrationError("%v: Batch and MessageID apply to HandleTx handlers only", t.Descriptor().GoType()))
+		return
+	case tb != nil && tb.store == nil:
+		fail(registrationError("%v: HandleTx with a nil *Processed: pass one from consumer.NewProcessed", t.Descriptor().GoType()))
 		return
 	}
 	d := t.Descriptor()
@@ -84,11 +101,17 @@ func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...Handl
 			})
 			return &x.h, &x.v
 		},
-		invoke: func(ctx context.Context, v any, m *bus.Meta) error {
-			return fn(ctx, v.(*T), *m)
-		},
+		invoke:      invoke,
+		tx:          tb,
 		retry:       retry,
 		retryTopics: hc.retryTopics,
+	}
+	if tb != nil {
+		tb.batch, tb.id = max(hc.batch, 1), hc.messageID
+		if tb.id == nil {
+			tb.id = metaID
+		}
+		b.invoke = func(ctx context.Context, v any, m *bus.Meta) error { return c.invokeTx(ctx, tb, v, m) }
 	}
 	byType := c.handlers[d.Topic()]
 	if byType == nil {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
 )
 
 // Defaults of the consumer's options.
@@ -271,7 +273,15 @@ type handlerConfig struct {
 	retry       Backoff
 	retrySet    bool
 	retryTopics []time.Duration
+	batch       int
+	messageID   func(bus.Meta) (string, error)
 	err         error
+}
+
+func (h *handlerConfig) fail(err error) {
+	if h.err == nil {
+		h.err = err
+	}
 }
 
 // Retry sets the handler's back-off and how many times it runs for one

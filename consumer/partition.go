@@ -48,6 +48,7 @@ type partition struct {
 	home  stage // the topic handlers are registered for, and the retry stage
 	// handlers of the home topic by ce_type, read-only once Run started
 	handlers map[string]*binding
+	batching bool // some handler takes records in batches (Batch)
 
 	ctx      context.Context // for handlers and writes; cancelled to abandon
 	cancel   context.CancelFunc
@@ -96,12 +97,20 @@ func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *
 	if !ok {
 		home = stage{topic: topic}
 	}
+	handlers := c.handlers[home.topic]
+	batching := false
+	for _, b := range handlers {
+		// Retry topics are read one record per transaction: their
+		// records wait for their due time one by one.
+		batching = batching || home.n == 0 && b.tx != nil && b.tx.batch > 1
+	}
 	return &partition{
 		c:          c,
 		topic:      topic,
 		id:         id,
 		home:       home,
-		handlers:   c.handlers[home.topic],
+		handlers:   handlers,
+		batching:   batching,
 		ctx:        ctx,
 		cancel:     cancel,
 		stopping:   make(chan struct{}),
@@ -208,12 +217,23 @@ func (p *partition) run(l *lane) {
 				return
 			}
 		}
-		for i, it := range batch {
-			if p.stopped.Load() || !p.c.process(p, it.rec) {
+		for i := 0; i < len(batch); {
+			if p.stopped.Load() {
 				return
 			}
-			p.settle(it.seq)
-			batch[i] = laneItem{}
+			n := 1
+			if p.batching {
+				if n = p.c.processBatch(p, batch[i:]); n == 0 {
+					return
+				}
+			} else {
+				if !p.c.process(p, batch[i].rec) {
+					return
+				}
+				p.settle(batch[i].seq)
+			}
+			clear(batch[i : i+n])
+			i += n
 		}
 		p.mu.Lock()
 		if l.spare == nil {

@@ -35,8 +35,9 @@ import (
 // Errors are sorted by kind: permanentError (the handler says retrying is
 // pointless), poisonError (the record itself is bad), transientError (not
 // the record's fault: wait and try the same record again, never
-// dead-letter). A transactional handler form slots in as another
-// binding.invoke; its "database down" is a transient error.
+// dead-letter). HandleTx handlers run in a transaction of the service's
+// database (invokeTx, or processBatch for several records at once); a
+// failure of the database itself is a transient error.
 
 // outcome says how a step left the record.
 type outcome int
@@ -103,7 +104,7 @@ func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 	if out != proceed {
 		return out == settled
 	}
-	return c.invoke(p, env, b, h, v) == settled
+	return c.invoke(p, env, b, h, v, nil) == settled
 }
 
 // waitDue waits until a retry record is due; false when the partition
@@ -389,13 +390,11 @@ func (c *Consumer) writerName(ctx context.Context, env *envelope) (string, error
 // the rest of what a handler call needs.
 func (c *Consumer) decode(p *partition, env *envelope, b *binding) (*handling, any, outcome) {
 	for n := 1; ; n++ {
-		h, v := b.newCall()
-		_, f, err := c.codec.DecodeWriter(p.ctx, env.rec.Value, env.schemaHeader, b.desc.Schema(), v)
+		h, v, err := c.decodeOnce(p.ctx, env, b)
 		if err == nil {
-			env.meta.SchemaID = f.ID
 			return h, v, proceed
 		}
-		if err = classify(err); isPoison(err) {
+		if isPoison(err) {
 			return nil, nil, c.deadLetter(p, env, KindPoison, env.prior, err)
 		}
 		if !c.waitTransient(p, env, n, err) {
@@ -404,28 +403,68 @@ func (c *Consumer) decode(p *partition, env *envelope, b *binding) (*handling, a
 	}
 }
 
+// decodeOnce is one try of decode; its error is a poisonError or a
+// transientError.
+func (c *Consumer) decodeOnce(ctx context.Context, env *envelope, b *binding) (*handling, any, error) {
+	h, v := b.newCall()
+	_, f, err := c.codec.DecodeWriter(ctx, env.rec.Value, env.schemaHeader, b.desc.Schema(), v)
+	if err != nil {
+		return nil, nil, classify(err)
+	}
+	env.meta.SchemaID = f.ID
+	return h, v, nil
+}
+
 // invoke runs the handler until it succeeds, gives up, or the partition
-// stops.
-func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, v any) outcome {
-	for run := 1; ; run++ {
-		if run > 1 {
-			// A fresh value: the handler may have changed the last one.
-			var out outcome
-			if h, v, out = c.decode(p, env, b); out != proceed {
-				return out
-			}
+// stops. h and v are the decoded record, or nil to decode it. failed, when
+// not nil, is the error of a run that already happened (in a batch).
+//
+// A transient error (the database of a HandleTx handler failed) is waited
+// out on the same record with fetching the partition paused; it counts no
+// attempt.
+func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, v any, failed error) outcome {
+	var resume func()
+	defer func() {
+		if resume != nil {
+			resume()
 		}
+	}()
+	for run, waits := 1, 0; ; {
 		attempt := env.prior + run
-		err := c.call(p, env, b, h, v, attempt)
+		err := failed
+		if failed != nil {
+			failed = nil
+		} else {
+			if h == nil {
+				// A fresh value: the handler may have changed the last one.
+				var out outcome
+				if h, v, out = c.decode(p, env, b); out != proceed {
+					return out
+				}
+			}
+			err = c.call(p, env, b, h, v, attempt)
+		}
 		switch {
 		case err == nil:
-			c.stats.handled.Add(1)
-			c.observe(Outcome{Result: Handled, Meta: h.meta, Value: v, Attempts: attempt})
+			c.handled(env, v, attempt)
+			return settled
+		case err == errDuplicate:
+			c.duplicate(env, v)
 			return settled
 		case err == errStopped || p.stopped.Load():
 			// The failure may be the stop's own doing (a cancelled
 			// context): leave the record to the next owner.
 			return stopped
+		case isTransient(err):
+			waits++
+			if resume == nil {
+				resume = p.holdFetch()
+			}
+			h = nil
+			if !c.waitDatabase(p, env, waits, err) {
+				return stopped
+			}
+			continue
 		case IsPermanent(err):
 			return c.giveUp(p, env, b, KindPermanent, attempt, err)
 		case run >= b.retry.MaxAttempts:
@@ -438,19 +477,27 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 		if !p.sleep(wait) {
 			return stopped
 		}
+		run++
+		h = nil
 	}
 }
 
 // errStopped: the partition stopped before the handler could run.
 var errStopped = errors.New("consumer: partition stopped")
 
-// call runs the handler once, in a concurrency slot, with the event's
-// metadata and attempt number on its context. A panic becomes an error.
-func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) (err error) {
+// call runs the handler once, in a concurrency slot.
+func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) error {
 	if !p.acquire() {
 		return errStopped
 	}
 	defer p.release()
+	return c.run(p, env, b, h, v, attempt, nil)
+}
+
+// run runs the handler once with the event's metadata and attempt number
+// on its context: a HandleTx handler in tx when tx is not nil, else as
+// registered. A panic becomes an error.
+func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v any, attempt int, tx any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &panicError{value: r}
@@ -462,6 +509,9 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 	// (the envelope stays on the stack).
 	h.meta = env.meta
 	h.ctx = handlerContext{Context: p.ctx, meta: &h.meta, attempt: attempt}
+	if tx != nil {
+		return b.tx.handle(&h.ctx, tx, v, &h.meta)
+	}
 	return b.invoke(&h.ctx, v, &h.meta)
 }
 

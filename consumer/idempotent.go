@@ -1,0 +1,470 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/evbus/evbus/bus"
+)
+
+// TxHandlerFunc handles one event of type T in tx, a transaction of the
+// service's database that also records the event as processed (HandleTx).
+// It writes through tx only: what it does elsewhere is not undone when the
+// transaction rolls back, and may happen again. Otherwise it is a
+// HandlerFunc: the same context, errors and retries.
+type TxHandlerFunc[T, Tx any] func(ctx context.Context, tx Tx, ev *T, m bus.Meta) error
+
+// HandleTx registers fn for the events of t on the consumer, as an
+// idempotent handler: for each record, evbus begins a transaction on p's
+// database, inserts (group, message id) into p's table, and only if the
+// row is new runs fn with that transaction, then commits; the record's
+// offset is committed after that. A record whose id the group has
+// processed is skipped as a Duplicate. A handler error (or panic) rolls
+// back both fn's writes and the processed row, then the record is retried
+// or dead-lettered as for Handle. Errors of the database itself (begin,
+// the insert, commit, or a handler error while the database does not
+// answer) are not the record's: the record waits with back-off, fetching
+// its partition is paused, nothing after it is committed, and no attempt
+// is counted.
+//
+// The message id is the record's ce_id; records of foreign producers
+// without one get "kafka:<topic>/<partition>/<offset>" (bus.Meta.ID),
+// which catches redelivery but not a producer sending the same event
+// twice. MessageID changes that. Batch handles a fetch's records in one
+// transaction.
+//
+// Register before Run; a nil p, or a type or option in error, makes Run
+// fail with an error wrapping ErrRegistration.
+func HandleTx[T, Tx any](c *Consumer, t *bus.Type[T], p *Processed[Tx], fn TxHandlerFunc[T, Tx], opts ...HandlerOption) {
+	tb := &txBinding{}
+	if p != nil {
+		tb.store = p
+	}
+	if fn != nil {
+		tb.handle = func(ctx context.Context, tx any, v any, m *bus.Meta) error {
+			return fn(ctx, tx.(Tx), v.(*T), *m)
+		}
+	}
+	register(c, t, nil, tb, opts)
+}
+
+// txBinding is what a HandleTx handler adds to its binding.
+type txBinding struct {
+	store  store
+	batch  int // records per transaction at most; 1 without Batch
+	id     func(bus.Meta) (string, error)
+	handle func(ctx context.Context, tx any, v any, m *bus.Meta) error
+}
+
+// MaxBatch bounds Batch.
+const MaxBatch = 10_000
+
+// Batch lets a HandleTx handler take up to max records of one partition
+// in one transaction (with PerKey, of one lane): consecutive records whose
+// handlers are batched HandleTx handlers on the same Processed, taken from
+// what was fetched and not yet handled. The processed rows of the batch
+// are inserted at once (on PostgreSQL, one statement). When a handler
+// fails, the batch runs again with each record under a savepoint, so the
+// others are committed without it; the failed record then goes through the
+// usual retries and dead-lettering on its own, and the later records of
+// its key wait for it: order holds per key, and records of other keys may
+// pass a failed one. A handler that fails may thus run again for a batch
+// (rolled back in between); Attempt counts the runs that failed.
+//
+// Retry topics are read one record per transaction.
+func Batch(max int) HandlerOption {
+	return func(h *handlerConfig) {
+		if max < 1 || max > MaxBatch {
+			h.fail(fmt.Errorf("consumer: Batch(%d): want 1 to %d records per transaction", max, MaxBatch))
+			return
+		}
+		h.batch = max
+	}
+}
+
+// MessageID sets how a HandleTx handler finds a record's message id, the
+// key of its processed row (default: bus.Meta.ID, the ce_id or
+// "kafka:<topic>/<partition>/<offset>" for foreign records without one).
+// A record for which id returns an error goes to the dead-letter topic
+// (dlt-error-kind permanent). RequireEventID dead-letters records without
+// ce_id. On a retry topic, Meta.Partition and Meta.Offset are the retry
+// record's: derive ids from the event, or from ce_id.
+func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
+	return func(h *handlerConfig) {
+		if id == nil {
+			h.fail(errors.New("consumer: MessageID(nil): pass a function, or leave the option out for the default"))
+			return
+		}
+		h.messageID = id
+	}
+}
+
+// ErrNoEventID is RequireEventID's error.
+var ErrNoEventID = errors.New("consumer: the record has no " + bus.HeaderID + " to deduplicate it by")
+
+// RequireEventID is a MessageID function that takes ce_id and refuses
+// records without one (ErrNoEventID), which then go to the dead-letter
+// topic instead of being deduplicated by their offset.
+func RequireEventID(m bus.Meta) (string, error) {
+	for _, h := range m.Headers {
+		if h.Key == bus.HeaderID && len(h.Value) > 0 {
+			return m.ID, nil
+		}
+	}
+	return "", ErrNoEventID
+}
+
+func metaID(m bus.Meta) (string, error) { return m.ID, nil }
+
+// errDuplicate: the record's message id is in the processed set.
+var errDuplicate = errors.New("consumer: already processed")
+
+// invokeTx runs a HandleTx handler for one record, in a transaction of
+// its own.
+func (c *Consumer) invokeTx(ctx context.Context, tb *txBinding, v any, m *bus.Meta) error {
+	id, err := tb.id(*m)
+	if err != nil {
+		return Permanent(fmt.Errorf("consumer: message id: %w", err))
+	}
+	bt := txBatch{
+		ids:    []string{id},
+		keys:   [][]byte{m.Key},
+		status: make([]txStatus, 1),
+		errs:   make([]error, 1),
+		run:    func(_ int, tx any) error { return tb.handle(ctx, tx, v, m) },
+	}
+	if err := bt.exec(ctx, tb.store, c.group); err != nil {
+		return err
+	}
+	switch bt.status[0] {
+	case txDuplicate:
+		return errDuplicate
+	case txFailed:
+		return bt.errs[0]
+	}
+	return nil
+}
+
+// txStatus is what a transaction did with one of its records.
+type txStatus uint8
+
+const (
+	txPending   txStatus = iota
+	txHandled            // its handler ran, and its effects are committed
+	txDuplicate          // processed before: its handler did not run
+	txFailed             // its handler failed: nothing of it is committed
+	txDeferred           // left for after a failed record of its key
+)
+
+// txBatch is the records of one transaction.
+type txBatch struct {
+	ids    []string
+	keys   [][]byte
+	status []txStatus
+	errs   []error // of the failed records
+	// run runs the handler of record i in tx; a transientError aborts
+	// the transaction.
+	run func(i int, tx any) error
+}
+
+// savepoint guards each record of a batch that runs again after a failure.
+const savepoint = "evbus_record"
+
+// exec runs the batch in a transaction and commits what succeeded. It
+// returns a transientError when the database failed (nothing is
+// committed, or, for a failed commit, perhaps everything: running the
+// batch again finds those records processed).
+//
+// The batch first runs without savepoints (they cost two round trips per
+// record); when a handler fails, it is rolled back and run again with a
+// savepoint around each record, the failed one left out.
+func (bt *txBatch) exec(ctx context.Context, s store, group string) error {
+	clear(bt.status)
+	clear(bt.errs)
+	failed, err := bt.pass(ctx, s, group, false)
+	if err != nil || failed < 0 || len(bt.ids) == 1 {
+		return err
+	}
+	for i := range bt.status {
+		if i != failed {
+			bt.status[i] = txPending
+		}
+	}
+	_, err = bt.pass(ctx, s, group, true)
+	return err
+}
+
+// pass is one transaction of exec. Without savepoints it stops at the
+// first handler that fails, rolls back and returns the record's index;
+// with them it commits every record that succeeded. It returns -1 when it
+// committed.
+func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints bool) (int, error) {
+	t, err := s.begin(ctx)
+	if err != nil {
+		return -1, dbError("begin", err)
+	}
+	open := true
+	defer func() {
+		if open { // an error or a panic
+			s.rollback(ctx, t)
+		}
+	}()
+	fresh, err := s.claim(ctx, t, group, bt.ids, time.Now())
+	if err != nil {
+		return -1, dbError("recording the messages as processed", err)
+	}
+	var (
+		blocked map[string]bool // keys with a failed or deferred record
+		first   map[string]int  // where each id occurs first, once needed
+		undo    []string        // ids claimed for records not committed
+	)
+	block := func(i int, st txStatus) {
+		bt.status[i] = st
+		if blocked == nil {
+			blocked = make(map[string]bool)
+		}
+		blocked[string(bt.keys[i])] = true
+		if fresh[i] {
+			undo = append(undo, bt.ids[i])
+		}
+	}
+	for i := range bt.ids {
+		switch {
+		case bt.status[i] == txFailed: // in the pass before
+			block(i, txFailed)
+			continue
+		case !fresh[i]:
+			// Processed before, or earlier in this batch: a duplicate,
+			// unless that earlier record is not committed.
+			if first == nil {
+				first = make(map[string]int, len(bt.ids))
+				for j := len(bt.ids) - 1; j >= 0; j-- {
+					first[bt.ids[j]] = j
+				}
+			}
+			if j := first[bt.ids[i]]; j < i && (bt.status[j] == txFailed || bt.status[j] == txDeferred) {
+				block(i, txDeferred)
+			} else {
+				bt.status[i] = txDuplicate
+			}
+			continue
+		case blocked[string(bt.keys[i])]:
+			block(i, txDeferred)
+			continue
+		}
+		if savepoints {
+			if _, err := t.q.Exec(ctx, "SAVEPOINT "+savepoint); err != nil {
+				return -1, dbError("savepoint", err)
+			}
+		}
+		err := bt.run(i, t.tx)
+		switch {
+		case err == nil:
+			bt.status[i] = txHandled
+			if savepoints {
+				if _, err := t.q.Exec(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
+					return -1, dbError("releasing a savepoint", err)
+				}
+			}
+			continue
+		case isTransient(err):
+			return -1, err
+		case !savepoints:
+			open = false
+			s.rollback(ctx, t)
+			// A handler that fails while the database does not answer
+			// failed because of it.
+			if perr := s.ping(ctx); perr != nil {
+				return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
+			}
+			bt.status[i], bt.errs[i] = txFailed, err
+			return i, nil
+		}
+		if _, rerr := t.q.Exec(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
+			return -1, dbError("rolling back to a savepoint", rerr)
+		}
+		bt.errs[i] = err
+		block(i, txFailed)
+	}
+	if len(undo) > 0 {
+		if err := s.unclaim(ctx, t, group, undo); err != nil {
+			return -1, dbError("unrecording failed messages", err)
+		}
+	}
+	open = false
+	if err := s.commit(ctx, t); err != nil {
+		s.rollback(ctx, t)
+		return -1, dbError("commit", err)
+	}
+	return -1, nil
+}
+
+func dbError(what string, err error) error {
+	return &transientError{err: fmt.Errorf("consumer: database: %s: %w", what, err)}
+}
+
+func isTransient(err error) bool {
+	var te *transientError
+	return errors.As(err, &te)
+}
+
+// batched is a record collected for a batch.
+type batched struct {
+	seq  uint64
+	env  *envelope
+	b    *binding
+	h    *handling
+	v    any
+	used bool // its handler ran (v may be changed)
+}
+
+// processBatch settles a prefix of items, at least one: in one
+// transaction when it starts with records of batched HandleTx handlers,
+// else the first record as process does. It returns how many it settled;
+// 0 when the partition stopped first.
+func (c *Consumer) processBatch(p *partition, items []laneItem) int {
+	var (
+		recs []batched
+		tb   *txBinding
+		ids  []string
+		keys [][]byte
+	)
+	n := 0 // items looked at
+	for ; n < len(items); n++ {
+		it := items[n]
+		env := &envelope{rec: it.rec}
+		var (
+			b  *binding
+			id string
+		)
+		if c.open(p, env) == nil && env.ceType != nil {
+			b = p.handlers[string(env.ceType)]
+		}
+		ok := b != nil && b.tx != nil && b.tx.batch > 1 && (tb == nil || b.tx.store == tb.store && len(recs) < tb.batch)
+		if ok {
+			var err error
+			id, err = b.tx.id(env.meta)
+			ok = err == nil
+		}
+		if !ok {
+			if len(recs) > 0 {
+				break
+			}
+			if !c.process(p, it.rec) {
+				return 0
+			}
+			p.settle(it.seq)
+			return n + 1
+		}
+		env.meta.Type = b.desc.Name()
+		h, v, out := c.decode(p, env, b)
+		switch out {
+		case stopped:
+			return 0
+		case settled: // poison, dead-lettered
+			p.settle(it.seq)
+			continue
+		}
+		if tb == nil {
+			tb = b.tx
+		}
+		recs = append(recs, batched{seq: it.seq, env: env, b: b, h: h, v: v})
+		ids = append(ids, id)
+		keys = append(keys, env.rec.Key)
+	}
+	if len(recs) == 0 {
+		return n
+	}
+	bt := &txBatch{
+		ids:    ids,
+		keys:   keys,
+		status: make([]txStatus, len(recs)),
+		errs:   make([]error, len(recs)),
+		run: func(i int, tx any) error {
+			r := &recs[i]
+			if r.used {
+				h, v, err := c.decodeOnce(p.ctx, r.env, r.b)
+				if err != nil {
+					return &transientError{err: err}
+				}
+				r.h, r.v = h, v
+			}
+			r.used = true
+			return c.run(p, r.env, r.b, r.h, r.v, r.env.prior+1, tx)
+		},
+	}
+	var resume func()
+	for waits := 1; ; waits++ {
+		if !p.acquire() {
+			return 0
+		}
+		err := bt.exec(p.ctx, tb.store, c.group)
+		p.release()
+		if err == nil {
+			break
+		}
+		if p.stopped.Load() {
+			return 0
+		}
+		if resume == nil {
+			resume = p.holdFetch()
+			defer resume()
+		}
+		if !c.waitDatabase(p, recs[0].env, waits, err, slog.Int("batch", len(recs))) {
+			return 0
+		}
+	}
+	// Settled in offset order: what the transaction committed, then, one
+	// by one, what failed or waited for a failed record.
+	for i := range recs {
+		r := &recs[i]
+		switch bt.status[i] {
+		case txHandled:
+			c.handled(r.env, r.v, r.env.prior+1)
+		case txDuplicate:
+			c.duplicate(r.env, r.v)
+		default:
+			continue
+		}
+		p.settle(r.seq)
+	}
+	for i := range recs {
+		r := &recs[i]
+		if bt.status[i] == txHandled || bt.status[i] == txDuplicate {
+			continue
+		}
+		if c.invoke(p, r.env, r.b, nil, nil, bt.errs[i]) != settled {
+			return 0
+		}
+		p.settle(r.seq)
+	}
+	return n
+}
+
+// handled counts and reports a record whose handler succeeded.
+func (c *Consumer) handled(env *envelope, v any, attempts int) {
+	c.stats.handled.Add(1)
+	c.observe(Outcome{Result: Handled, Meta: env.meta, Value: v, Attempts: attempts})
+}
+
+// duplicate counts and reports a record its group had processed.
+func (c *Consumer) duplicate(env *envelope, v any) {
+	c.stats.duplicates.Add(1)
+	c.observe(Outcome{Result: Duplicate, Meta: env.meta, Value: v})
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: message processed before; skipped", env.attrs()...)
+	}
+}
+
+// waitDatabase logs that the database failed and waits before the same
+// records are tried again; false when the partition stopped.
+func (c *Consumer) waitDatabase(p *partition, env *envelope, n int, err error, extra ...slog.Attr) bool {
+	c.stats.databaseWaits.Add(1)
+	wait := c.cfg.retry.delay(n)
+	c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: the database failed; trying the same records again, fetching the partition paused",
+		env.attrs(append(extra, slog.Int("try", n), slog.Duration("wait", wait), slog.String("error", err.Error()))...)...)
+	return p.sleep(wait)
+}

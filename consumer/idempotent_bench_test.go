@@ -1,0 +1,172 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// idemBenchRecords is how many events one op of BenchmarkIdempotent
+// consumes.
+const idemBenchRecords = 100_000
+
+var idemBenchPlaced = bus.Event[BenchOrder]("idem-bench", func(o *BenchOrder) string { return o.CustomerID }, bus.Namespace("com.example.bench"))
+
+var idemBench struct {
+	once sync.Once
+	err  error
+}
+
+// idemBenchSetup produces the events of BenchmarkIdempotent once, on the
+// benchmarks' stack, to 8 partitions.
+func idemBenchSetup(b *testing.B) {
+	b.Helper()
+	benchSetup(b)
+	idemBench.once.Do(func() {
+		ctx := context.Background()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...))
+		if err != nil {
+			idemBench.err = err
+			return
+		}
+		defer cl.Close()
+		if idemBench.err = bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: "idem-bench", Partitions: 8}); idemBench.err != nil {
+			return
+		}
+		pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(idemBenchPlaced))
+		if err != nil {
+			idemBench.err = err
+			return
+		}
+		for i := 0; i < idemBenchRecords && idemBench.err == nil; i += 1000 {
+			evs := make([]any, 0, 1000)
+			for j := i; j < i+1000; j++ {
+				evs = append(evs, &BenchOrder{
+					OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", j%100, j),
+					CustomerID: fmt.Sprintf("customer-%06d", j%500),
+					SKU:        "SKU-ABCDEFGH-1234",
+					Qty:        int32(j % 7),
+					Cents:      int64(j * 137),
+					Currency:   "EUR",
+					PlacedAt:   time.Now().UnixMilli(),
+					Note:       strings.Repeat("gift wrap ", 5),
+				})
+			}
+			idemBench.err = pub.Publish(ctx, evs...)
+		}
+	})
+	if idemBench.err != nil {
+		b.Fatal(idemBench.err)
+	}
+}
+
+// BenchmarkIdempotent consumes 100,000 events with a HandleTx handler
+// that inserts one row, on PostgreSQL (durable commits, pgx pool) and
+// SQLite (WAL, synchronous=FULL): with Batch(500), and with one
+// transaction per message. 8 partitions, so 8 transactions at most run at
+// once (DefaultConcurrency). Each op uses a new group and a new database;
+// records/s counts handled events from the first to the last.
+//
+//	go test ./consumer -run '^$' -bench Idempotent -benchtime 1x
+func BenchmarkIdempotent(b *testing.B) {
+	idemBenchSetup(b)
+	// batch-no-insert: the handler writes nothing, which leaves what evbus
+	// itself costs (the claim of the processed rows, begin and commit).
+	modes := []struct {
+		name   string
+		opts   []consumer.HandlerOption
+		insert bool
+	}{
+		{"batch", []consumer.HandlerOption{consumer.Batch(500)}, true},
+		{"per-message", nil, true},
+		{"batch-no-insert", []consumer.HandlerOption{consumer.Batch(500)}, false},
+	}
+	for _, m := range modes {
+		b.Run("postgres/"+m.name, func(b *testing.B) {
+			benchLoop(b, func(b *testing.B, group string) *span {
+				pool, err := pgxpool.New(context.Background(), evbustest.PostgresDatabase(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer pool.Close()
+				return benchTx(b, group, sqldb.Pgx(pool), func(tx pgx.Tx) sqldb.Querier { return sqldb.Pgx(pool).In(tx) }, m.opts, m.insert)
+			})
+		})
+	}
+	for _, m := range modes {
+		b.Run("sqlite/"+m.name, func(b *testing.B) {
+			benchLoop(b, func(b *testing.B, group string) *span {
+				db, err := sqldb.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer db.Pool().Close()
+				return benchTx(b, group, db, db.In, m.opts, m.insert)
+			})
+		})
+	}
+}
+
+func benchTx[Tx any](b *testing.B, group string, db sqldb.DB[Tx], in func(Tx) sqldb.Querier, opts []consumer.HandlerOption, write bool) *span {
+	ctx := context.Background()
+	p, err := consumer.NewProcessed(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	d := db.Dialect()
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (order_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, cents BIGINT NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+	insert := "INSERT INTO orders (order_id, customer_id, cents) VALUES (" + d.Arg(1) + ", " + d.Arg(2) + ", " + d.Arg(3) + ")"
+	s := newSpan(idemBenchRecords)
+	c, err := consumer.New(group, bench.reg,
+		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
+		consumer.Logger(slog.New(slog.DiscardHandler)),
+		consumer.Observe(func(o consumer.Outcome) {
+			if o.Result == consumer.Handled {
+				s.record()
+			}
+		}))
+	if err != nil {
+		b.Fatal(err)
+	}
+	consumer.HandleTx(c, idemBenchPlaced, p, func(ctx context.Context, tx Tx, ev *BenchOrder, m bus.Meta) error {
+		if !write {
+			return nil
+		}
+		_, err := in(tx).Exec(ctx, insert, ev.OrderID, ev.CustomerID, ev.Cents)
+		return err
+	}, opts...)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	select {
+	case <-s.done:
+	case err := <-errc:
+		b.Fatal(err)
+	}
+	if err := c.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return s
+}

@@ -1,0 +1,903 @@
+package consumer_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// The databases the idempotent handlers are tested on.
+const (
+	pgxDB    = "pgx"             // PostgreSQL through a pgx pool
+	stdlibDB = "postgres-stdlib" // PostgreSQL through database/sql and pgx's stdlib driver
+	sqliteDB = "sqlite"          // SQLite through modernc.org/sqlite
+)
+
+var allDBs = []string{pgxDB, stdlibDB, sqliteDB}
+
+// effectFunc is a transactional handler written once for every database:
+// q runs statements in the handler's transaction.
+type effectFunc func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error
+
+// tdb is a test database with a migrated processed-message table and an
+// effects table the handlers write to.
+type tdb struct {
+	kind   string
+	url    string // PostgreSQL URL or SQLite path
+	q      sqldb.Querier
+	d      sqldb.Dialect
+	handle func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption)
+	clean  func(ctx context.Context, olderThan time.Duration) (int64, error)
+	ddl    string
+}
+
+func openDB(t testing.TB, kind string) *tdb {
+	t.Helper()
+	ctx := context.Background()
+	switch kind {
+	case pgxDB:
+		url := evbustest.PostgresDatabase(t)
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+		return makeTDB(t, kind, url, sqldb.Pgx(pool))
+	case stdlibDB:
+		url := evbustest.PostgresDatabase(t)
+		db, err := sql.Open("pgx", url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return makeTDB(t, kind, url, sqldb.SQL(db, sqldb.Postgres))
+	case sqliteDB:
+		path := filepath.Join(t.TempDir(), "svc.db")
+		db, err := sqldb.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Pool().Close() })
+		return makeTDB(t, kind, path, db)
+	}
+	t.Fatalf("unknown database %q", kind)
+	return nil
+}
+
+func makeTDB[Tx any](t testing.TB, kind, url string, db sqldb.DB[Tx]) *tdb {
+	t.Helper()
+	ctx := context.Background()
+	p, err := consumer.NewProcessed(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := createEffects(ctx, db, db.Dialect()); err != nil {
+		t.Fatal(err)
+	}
+	return &tdb{
+		kind: kind, url: url, q: db, d: db.Dialect(), clean: p.Cleanup, ddl: p.MigrationSQL(),
+		handle: func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption) {
+			consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx Tx, ev *Order, m bus.Meta) error {
+				return fn(ctx, db.In(tx), ev, m)
+			}, opts...)
+		},
+	}
+}
+
+// createEffects creates the table the test handlers write their effects
+// to: one row per handler run that was committed. written_at (PostgreSQL)
+// is when the row was written, by the database's clock.
+func createEffects(ctx context.Context, q sqldb.Querier, d sqldb.Dialect) error {
+	written := ""
+	if d.Name() == "postgres" {
+		written = ", written_at timestamptz NOT NULL DEFAULT clock_timestamp()"
+	}
+	_, err := q.Exec(ctx, "CREATE TABLE effects ("+d.IdentityColumn("n")+
+		", grp TEXT NOT NULL, message_id TEXT NOT NULL, order_id TEXT NOT NULL, seq BIGINT NOT NULL, part INTEGER NOT NULL, off BIGINT NOT NULL"+written+")")
+	return err
+}
+
+// effect is the handler that writes one effect row for group.
+func effect(d sqldb.Dialect, group string) effectFunc {
+	a := d.Arg
+	stmt := "INSERT INTO effects (grp, message_id, order_id, seq, part, off) VALUES (" +
+		a(1) + ", " + a(2) + ", " + a(3) + ", " + a(4) + ", " + a(5) + ", " + a(6) + ")"
+	return func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+		_, err := q.Exec(ctx, stmt, group, m.ID, ev.OrderID, ev.Seq, m.Partition, m.Offset)
+		return err
+	}
+}
+
+// count runs a count query.
+func (db *tdb) count(t testing.TB, query string, args ...any) int {
+	t.Helper()
+	var n int64
+	if err := sqldb.QueryRow(context.Background(), db.q, query, args, &n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return int(n)
+}
+
+// effects returns the effect rows of group and how many distinct
+// messages they are of.
+func (db *tdb) effects(t testing.TB, group string) (rows, distinct int) {
+	t.Helper()
+	var n, d int64
+	if err := sqldb.QueryRow(context.Background(), db.q,
+		"SELECT count(*), count(DISTINCT message_id) FROM effects WHERE grp = "+db.d.Arg(1), []any{group}, &n, &d); err != nil {
+		t.Fatal(err)
+	}
+	return int(n), int(d)
+}
+
+func (db *tdb) processed(t testing.TB, group string) int {
+	t.Helper()
+	return db.count(t, "SELECT count(*) FROM "+consumer.DefaultProcessedTable+" WHERE consumer_group = "+db.d.Arg(1), group)
+}
+
+// eachDB runs f on each of the databases named.
+func eachDB(t *testing.T, kinds []string, f func(t *testing.T, db *tdb)) {
+	for _, k := range kinds {
+		t.Run(k, func(t *testing.T) { f(t, openDB(t, k)) })
+	}
+}
+
+// encoder builds the records the publisher would send.
+func (e *env) encoder() *bus.Encoder {
+	e.t.Helper()
+	enc, err := bus.NewEncoder(context.Background(), e.reg, bus.Source("/test"), bus.Types(orderPlaced))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return enc
+}
+
+// produce sends copies of recs as they are, headers and all.
+func (e *env) produce(topic string, recs ...*kgo.Record) {
+	e.t.Helper()
+	out := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		out[i] = &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: r.Headers}
+	}
+	if err := e.cl.ProduceSync(context.Background(), out...).FirstErr(); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func settledCount(c *consumer.Consumer) uint64 {
+	s := c.Stats()
+	n := s.Handled + s.Duplicates + s.Skipped + s.RetryTopic
+	for _, v := range s.DeadLettered {
+		n += v
+	}
+	return n
+}
+
+// TestIdempotentDuplicateDelivery publishes every event twice with the
+// same ce_id: each effect is applied once, the second deliveries are
+// duplicates, one transaction per record and in batches.
+func TestIdempotentDuplicateDelivery(t *testing.T) {
+	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
+		e := start(t)
+		e.topics(3, "orders")
+		enc := e.encoder()
+		const events = 30
+		var recs []*kgo.Record
+		for i := range events {
+			r, err := enc.Record(context.Background(), &Order{OrderID: fmt.Sprintf("order-%02d", i%7), Seq: int64(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+		e.produce("orders", recs...)
+		e.produce("orders", recs...) // the same records again: a producer retrying, say
+		for _, mode := range []struct {
+			group string
+			opts  []consumer.HandlerOption
+		}{{"per-record", nil}, {"batched", []consumer.HandlerOption{consumer.Batch(100)}}} {
+			rec := evbustest.NewRecorder()
+			c := e.consumer(mode.group, rec.Option())
+			db.handle(c, effect(db.d, mode.group), mode.opts...)
+			run(t, c)
+			waitFor(t, "every record settled", func() bool { return settledCount(c) == 2*events })
+			if n, d := db.effects(t, mode.group); n != events || d != events {
+				t.Errorf("%s: %d effects of %d events, want %d of %d", mode.group, n, d, events, events)
+			}
+			if n := db.processed(t, mode.group); n != events {
+				t.Errorf("%s: %d processed rows, want %d", mode.group, n, events)
+			}
+			st := c.Stats()
+			dups := 0
+			for _, o := range rec.Outcomes() {
+				if o.Result == consumer.Duplicate {
+					dups++
+				}
+			}
+			if st.Handled != events || st.Duplicates != events || dups != events {
+				t.Errorf("%s: handled %d, duplicates %d (recorder saw %d), want %d each", mode.group, st.Handled, st.Duplicates, dups, events)
+			}
+		}
+	})
+}
+
+// TestIdempotentDeadLetterReplay fails an event for good, replays it from
+// the dead-letter topic (it is handled), then replays it again: the effect
+// is applied once.
+func TestIdempotentDeadLetterReplay(t *testing.T) {
+	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
+		e := start(t)
+		const group = "replay"
+		dlt := bus.DeadLetterTopic("orders", group)
+		e.topics(1, "orders", dlt)
+		var runs atomic.Int32
+		c := e.consumer(group)
+		eff := effect(db.d, group)
+		db.handle(c, func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+			if err := eff(ctx, q, ev, m); err != nil {
+				return err
+			}
+			if runs.Add(1) == 1 {
+				return consumer.Permanent(errors.New("the account is frozen")) // until an operator fixes it
+			}
+			return nil
+		})
+		run(t, c)
+		e.publish(&Order{OrderID: "order-1", Seq: 1})
+		evbustest.ExpectDeadLettered(t, e.stack, "orders", group, nil)
+		if n, _ := db.effects(t, group); n != 0 {
+			t.Fatalf("%d effects of a dead-lettered event, want 0", n)
+		}
+		if n := db.processed(t, group); n != 0 {
+			t.Fatalf("%d processed rows for a dead-lettered event, want 0", n)
+		}
+		dl := e.read(dlt, 1)[0]
+		e.produce("orders", dl)
+		waitFor(t, "the replayed record handled", func() bool { return c.Stats().Handled == 1 })
+		e.produce("orders", dl) // replayed once more, by mistake
+		waitFor(t, "the second replay skipped", func() bool { return c.Stats().Duplicates == 1 })
+		if n, d := db.effects(t, group); n != 1 || d != 1 {
+			t.Errorf("%d effects (%d events), want 1", n, d)
+		}
+		if got := runs.Load(); got != 2 {
+			t.Errorf("handler ran %d times, want 2 (the failure, the first replay)", got)
+		}
+	})
+}
+
+// TestIdempotentHandlerError fails a handler after it wrote its effect
+// (an error, a panic): its retry finds neither the effect nor the
+// processed row, and applies the effect once.
+func TestIdempotentHandlerError(t *testing.T) {
+	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
+		e := start(t)
+		const group = "errors"
+		e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+		c := e.consumer(group)
+		eff := effect(db.d, group)
+		var mu sync.Mutex
+		left := map[string]string{} // message id -> what the retry found
+		db.handle(c, func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+			if consumer.Attempt(ctx) == 2 {
+				// Outside the transaction: what the failed run left behind.
+				effects := db.count(t, "SELECT count(*) FROM effects WHERE message_id = "+db.d.Arg(1), m.ID)
+				rows := db.count(t, "SELECT count(*) FROM evbus_processed WHERE message_id = "+db.d.Arg(1), m.ID)
+				mu.Lock()
+				left[m.ID] = fmt.Sprintf("%d effects, %d processed rows", effects, rows)
+				mu.Unlock()
+			}
+			if err := eff(ctx, q, ev, m); err != nil {
+				return err
+			}
+			switch {
+			case ev.Note == "never":
+				return consumer.Permanent(errors.New("refused"))
+			case consumer.Attempt(ctx) > 1:
+				return nil
+			case ev.Note == "panic":
+				panic("the handler's bug")
+			}
+			return errors.New("a conflict, say")
+		})
+		run(t, c)
+		e.publish(&Order{OrderID: "o-1", Note: "error"}, &Order{OrderID: "o-2", Note: "panic"}, &Order{OrderID: "o-3", Note: "never"})
+		waitFor(t, "every record settled", func() bool { return settledCount(c) == 3 })
+		mu.Lock()
+		for id, found := range left {
+			if found != "0 effects, 0 processed rows" {
+				t.Errorf("%s: the retry found %s of the failed run, want none", id, found)
+			}
+		}
+		if len(left) != 2 {
+			t.Errorf("%d retries checked, want 2", len(left))
+		}
+		mu.Unlock()
+		st := c.Stats()
+		if st.Handled != 2 || st.Retried != 2 || st.DeadLettered[consumer.KindPermanent] != 1 {
+			t.Errorf("stats %+v: want 2 handled after 2 retries, 1 dead-lettered", st)
+		}
+		if n, d := db.effects(t, group); n != 2 || d != 2 {
+			t.Errorf("%d effects of %d events, want 2 of 2 (none of the dead-lettered one)", n, d)
+		}
+		if n := db.processed(t, group); n != 2 {
+			t.Errorf("%d processed rows, want 2", n)
+		}
+	})
+}
+
+// TestIdempotentBatchOneBad handles 100 records in batches, one of which
+// always fails: the 99 others are committed once, the bad one is retried
+// and dead-lettered, the records of its key after it wait for it, and a
+// restart from the first offset applies nothing twice.
+func TestIdempotentBatchOneBad(t *testing.T) {
+	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
+		e := start(t)
+		const group = "batch"
+		e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+		const keys, perKey = 10, 10
+		e.publish(orders(keys, perKey)...)
+		bad := func(ev *Order) bool { return ev.OrderID == "order-003" && ev.Seq == 4 }
+
+		var mu sync.Mutex
+		txs := map[string]bool{}
+		consume := func() (*consumer.Consumer, *evbustest.Recorder) {
+			rec := evbustest.NewRecorder()
+			c := e.consumer(group, rec.Option())
+			eff := effect(db.d, group)
+			db.handle(c, func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+				mu.Lock()
+				txs[fmt.Sprintf("%p", q)] = true
+				mu.Unlock()
+				if err := eff(ctx, q, ev, m); err != nil {
+					return err
+				}
+				if bad(ev) {
+					return errors.New("this one never works")
+				}
+				return nil
+			}, consumer.Batch(200), consumer.Retry(consumer.Backoff{MaxAttempts: 3}))
+			return c, rec
+		}
+		c, rec := consume()
+		errc := run(t, c)
+		waitFor(t, "every record settled", func() bool { return settledCount(c) == keys*perKey })
+		if n, d := db.effects(t, group); n != 99 || d != 99 {
+			t.Errorf("%d effects of %d events, want 99 of 99", n, d)
+		}
+		d := evbustest.ExpectDeadLettered(t, e.stack, "orders", group, nil)
+		if d.Kind != consumer.KindRetriesExhausted || d.Attempts != 3 {
+			t.Errorf("dead letter %s after %d attempts, want retries-exhausted after 3", d.Kind, d.Attempts)
+		}
+		// The records of the bad one's key, in order: those after it
+		// waited for it.
+		var k3 []string
+		for _, o := range rec.Outcomes() {
+			if ev, ok := o.Value.(*Order); ok && ev.OrderID == "order-003" {
+				k3 = append(k3, fmt.Sprintf("%d:%s", ev.Seq, o.Result))
+			} else if o.Result == consumer.DeadLettered {
+				k3 = append(k3, fmt.Sprintf("%s:%s", o.Meta.Key, o.Result))
+			}
+		}
+		want := "[0:handled 1:handled 2:handled 3:handled order-003:dead-lettered 5:handled 6:handled 7:handled 8:handled 9:handled]"
+		if got := fmt.Sprint(k3); got != want {
+			t.Errorf("outcomes of order-003 %s, want %s", got, want)
+		}
+		// Batched: far fewer transactions than records (the retries of the
+		// bad one and the records waiting for it have their own).
+		mu.Lock()
+		if len(txs) > 15 {
+			t.Errorf("%d transactions for %d records", len(txs), keys*perKey)
+		}
+		mu.Unlock()
+
+		// A restart from the first offset.
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		<-errc
+		resp, err := e.adm.DeleteOffsets(ctx, group, kadm.TopicsSet{"orders": {0: {}}})
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2, _ := consume()
+		run(t, c2)
+		waitFor(t, "every record settled again", func() bool { return settledCount(c2) == keys*perKey })
+		if st := c2.Stats(); st.Duplicates != 99 || st.Handled != 0 {
+			t.Errorf("after the restart: %d duplicates, %d handled; want 99 and 0", st.Duplicates, st.Handled)
+		}
+		if n, d := db.effects(t, group); n != 99 || d != 99 {
+			t.Errorf("after the restart: %d effects of %d events, want 99 of 99", n, d)
+		}
+	})
+}
+
+// TestIdempotentTwoGroups: two groups on one topic and one table keep
+// separate processed sets.
+func TestIdempotentTwoGroups(t *testing.T) {
+	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
+		e := start(t)
+		e.topics(2, "orders")
+		e.publish(orders(5, 8)...)
+		var cs []*consumer.Consumer
+		for _, g := range []string{"billing", "shipping"} {
+			c := e.consumer(g)
+			db.handle(c, effect(db.d, g), consumer.Batch(10))
+			run(t, c)
+			cs = append(cs, c)
+		}
+		for i, g := range []string{"billing", "shipping"} {
+			waitFor(t, g+" done", func() bool { return settledCount(cs[i]) == 40 })
+			if st := cs[i].Stats(); st.Handled != 40 || st.Duplicates != 0 {
+				t.Errorf("%s: %d handled, %d duplicates; want 40 and 0", g, st.Handled, st.Duplicates)
+			}
+			if n, d := db.effects(t, g); n != 40 || d != 40 {
+				t.Errorf("%s: %d effects of %d events, want 40", g, n, d)
+			}
+			if n := db.processed(t, g); n != 40 {
+				t.Errorf("%s: %d processed rows, want 40", g, n)
+			}
+		}
+	})
+}
+
+// TestIdempotentForeignRecords: a record without ce_id is deduplicated by
+// its coordinates, or dead-lettered with RequireEventID.
+func TestIdempotentForeignRecords(t *testing.T) {
+	db := openDB(t, sqliteDB)
+	e := start(t)
+	e.topics(1, "orders", bus.DeadLetterTopic("orders", "strict"))
+	r, err := e.encoder().Record(context.Background(), &Order{OrderID: "o-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.produce("orders", &kgo.Record{Key: r.Key, Value: r.Value}) // plain Confluent Avro, no headers
+
+	lax := e.consumer("lax")
+	db.handle(lax, effect(db.d, "lax"))
+	run(t, lax)
+	strict := e.consumer("strict")
+	db.handle(strict, effect(db.d, "strict"), consumer.MessageID(consumer.RequireEventID))
+	run(t, strict)
+	waitFor(t, "both settled", func() bool { return settledCount(lax) == 1 && settledCount(strict) == 1 })
+	if n := db.count(t, "SELECT count(*) FROM evbus_processed WHERE consumer_group = 'lax' AND message_id = 'kafka:orders/0/0'"); n != 1 {
+		t.Errorf("no processed row kafka:orders/0/0 for the foreign record")
+	}
+	d := evbustest.ExpectDeadLettered(t, e.stack, "orders", "strict", nil)
+	if d.Kind != consumer.KindPermanent || !strings.Contains(d.Error, "ce_id") {
+		t.Errorf("dead letter %s %q, want permanent naming ce_id", d.Kind, d.Error)
+	}
+}
+
+// TestProcessedTableName refuses names that are not plain identifiers,
+// and uses the ones that are.
+func TestProcessedTableName(t *testing.T) {
+	ctx := context.Background()
+	lite, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Pool().Close()
+	for _, name := range []string{"", "processed; DROP TABLE accounts", `"processed"`, "1processed", "a.b.c", "svc.processed", strings.Repeat("p", 60)} {
+		if _, err := consumer.NewProcessed(lite, consumer.TableName(name)); !errors.Is(err, sqldb.ErrInvalidIdentifier) {
+			t.Errorf("SQLite, table %q: %v, want ErrInvalidIdentifier", name, err)
+		}
+	}
+	pool, err := pgxpool.New(ctx, evbustest.PostgresDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	pg := sqldb.Pgx(pool)
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA svc"); err != nil {
+		t.Fatal(err)
+	}
+	litep, err := consumer.NewProcessed(lite, consumer.TableName("svc_processed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgp, err := consumer.NewProcessed(pg, consumer.TableName("svc.processed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		q       sqldb.Querier
+		migrate func(context.Context) error
+		table   string
+	}{{lite, litep.Migrate, litep.Table()}, {pg, pgp.Migrate, pgp.Table()}} {
+		if err := c.migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if err := sqldb.QueryRow(ctx, c.q, "SELECT count(*) FROM "+c.table, nil, &n); err != nil {
+			t.Errorf("the table %s: %v", c.table, err)
+		}
+	}
+	if _, err := consumer.NewProcessed(pg, consumer.TableName("x y")); !errors.Is(err, sqldb.ErrInvalidIdentifier) {
+		t.Errorf("PostgreSQL, table \"x y\": %v, want ErrInvalidIdentifier", err)
+	}
+}
+
+// TestHandleTxRegistration: options of the transactional form on Handle,
+// and a nil store, are registration errors.
+func TestHandleTxRegistration(t *testing.T) {
+	reg, err := schema.New("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, register := range map[string]func(c *consumer.Consumer){
+		"Batch on Handle": func(c *consumer.Consumer) {
+			consumer.Handle(c, orderPlaced, func(context.Context, *Order, bus.Meta) error { return nil }, consumer.Batch(10))
+		},
+		"nil store": func(c *consumer.Consumer) {
+			consumer.HandleTx(c, orderPlaced, (*consumer.Processed[*sql.Tx])(nil), func(context.Context, *sql.Tx, *Order, bus.Meta) error { return nil })
+		},
+		"Batch(0)": func(c *consumer.Consumer) {
+			db := openDB(t, sqliteDB)
+			db.handle(c, effect(db.d, "g"), consumer.Batch(0))
+		},
+	} {
+		c, err := consumer.New("g", reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		register(c)
+		if err := c.Run(context.Background()); !errors.Is(err, consumer.ErrRegistration) {
+			t.Errorf("%s: Run: %v, want ErrRegistration", name, err)
+		}
+	}
+}
+
+// TestProcessedCleanup deletes the old rows of every group and only them,
+// from several callers at once.
+func TestProcessedCleanup(t *testing.T) {
+	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
+		ctx := context.Background()
+		now := time.Now()
+		a := db.d.Arg
+		for i, age := range []time.Duration{48 * time.Hour, 72 * time.Hour, 25 * time.Hour, time.Hour, time.Minute} {
+			if _, err := db.q.Exec(ctx, "INSERT INTO evbus_processed (consumer_group, message_id, processed_at) VALUES ("+a(1)+", "+a(2)+", "+a(3)+")",
+				fmt.Sprintf("g%d", i%2), fmt.Sprintf("m%d", i), db.d.Time(now.Add(-age))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		var deleted atomic.Int64
+		for range 3 {
+			wg.Go(func() {
+				n, err := db.clean(ctx, 24*time.Hour)
+				if err != nil {
+					t.Error(err)
+				}
+				deleted.Add(n)
+			})
+		}
+		wg.Wait()
+		if n := deleted.Load(); n != 3 {
+			t.Errorf("deleted %d rows, want 3", n)
+		}
+		if n := db.count(t, "SELECT count(*) FROM evbus_processed WHERE message_id IN ('m3', 'm4')"); n != 2 {
+			t.Errorf("%d of the 2 recent rows left", n)
+		}
+		if n := db.count(t, "SELECT count(*) FROM evbus_processed"); n != 2 {
+			t.Errorf("%d rows left, want 2", n)
+		}
+		if _, err := db.clean(ctx, 0); err == nil {
+			t.Error("Cleanup(0): no error")
+		}
+	})
+}
+
+// TestMigrationFiles: the .sql files run as they are and make what
+// Migrate makes, and Migrate runs twice.
+func TestMigrationFiles(t *testing.T) {
+	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, migrated *tdb) {
+		ctx := context.Background()
+		file, err := os.ReadFile(filepath.Join("migrations", migrated.d.Name()+".sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if migrated.ddl != string(file) {
+			t.Errorf("MigrationSQL differs from migrations/%s.sql", migrated.d.Name())
+		}
+		// Another database, made with the file alone.
+		var byFile sqldb.Querier
+		switch migrated.kind {
+		case pgxDB:
+			pool, err := pgxpool.New(ctx, evbustest.PostgresDatabase(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			byFile = sqldb.Pgx(pool)
+		default:
+			db, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "file.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Pool().Close()
+			byFile = db
+		}
+		if _, err := byFile.Exec(ctx, string(file)); err != nil {
+			t.Fatalf("migrations/%s.sql: %v", migrated.d.Name(), err)
+		}
+		want, got := schemaOf(t, byFile, migrated.d), schemaOf(t, migrated.q, migrated.d)
+		if got != want || !strings.Contains(got, "evbus_processed_time_idx") {
+			t.Errorf("Migrate made\n%s\nthe file\n%s", got, want)
+		}
+		p := openProcessed(t, migrated)
+		if err := p(ctx); err != nil {
+			t.Errorf("Migrate again: %v", err)
+		}
+	})
+}
+
+// openProcessed returns Migrate of a new Processed on db's database.
+func openProcessed(t *testing.T, db *tdb) func(context.Context) error {
+	switch q := db.q.(type) {
+	case *sqldb.PgxDB:
+		p, err := consumer.NewProcessed(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Migrate
+	case *sqldb.SQLDB:
+		p, err := consumer.NewProcessed(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Migrate
+	}
+	t.Fatalf("%T", db.q)
+	return nil
+}
+
+// schemaOf describes the processed-message table: its columns and indexes.
+func schemaOf(t *testing.T, q sqldb.Querier, d sqldb.Dialect) string {
+	t.Helper()
+	query := `SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns WHERE table_name = 'evbus_processed'
+		UNION ALL SELECT indexdef FROM pg_indexes WHERE tablename = 'evbus_processed' ORDER BY 1`
+	if d.Name() == "sqlite" {
+		query = `SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE tbl_name = 'evbus_processed' ORDER BY 1`
+	}
+	rows, err := q.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(out, "\n")
+}
+
+// The crash test's child consumer, for idempotent handlers.
+const (
+	idemChildEnv = "EVBUS_IDEM_CHILD"
+	idemDBEnv    = "EVBUS_IDEM_DB"     // pgx or sqlite
+	idemURLEnv   = "EVBUS_IDEM_DB_URL" // its URL or path
+)
+
+// idemChild consumes as group with a batched idempotent handler, and
+// never commits an offset (the commit interval is an hour): killed, it
+// leaves every effect it committed to be delivered again.
+func idemChild(group string) int {
+	ctx := context.Background()
+	fail := func(err error) int {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	reg, err := schema.New(os.Getenv(regEnv))
+	if err != nil {
+		return fail(err)
+	}
+	c, err := consumer.New(group, reg,
+		consumer.Kafka(append(groupTiming(), kgo.SeedBrokers(strings.Split(os.Getenv(brokersEnv), ",")...))...),
+		consumer.Logger(testLogger()),
+		consumer.CommitInterval(time.Hour),
+	)
+	if err != nil {
+		return fail(err)
+	}
+	var d sqldb.Dialect
+	switch os.Getenv(idemDBEnv) {
+	case pgxDB:
+		pool, err := pgxpool.New(ctx, os.Getenv(idemURLEnv))
+		if err != nil {
+			return fail(err)
+		}
+		db := sqldb.Pgx(pool)
+		p, err := consumer.NewProcessed(db)
+		if err != nil {
+			return fail(err)
+		}
+		d = db.Dialect()
+		eff := effect(d, group)
+		consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx pgx.Tx, ev *Order, m bus.Meta) error {
+			time.Sleep(200 * time.Microsecond)
+			return eff(ctx, db.In(tx), ev, m)
+		}, consumer.Batch(20))
+	default:
+		db, err := sqldb.OpenSQLite(ctx, os.Getenv(idemURLEnv))
+		if err != nil {
+			return fail(err)
+		}
+		p, err := consumer.NewProcessed(db)
+		if err != nil {
+			return fail(err)
+		}
+		d = db.Dialect()
+		eff := effect(d, group)
+		consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx *sql.Tx, ev *Order, m bus.Meta) error {
+			time.Sleep(200 * time.Microsecond)
+			return eff(ctx, db.In(tx), ev, m)
+		}, consumer.Batch(20))
+	}
+	if err := c.Run(ctx); err != nil {
+		return fail(err)
+	}
+	return 0
+}
+
+// TestIdempotentCrash kills a consumer (SIGKILL) after it committed
+// effects to the database and before it committed their offsets; the
+// consumer that takes over gets them again and applies nothing twice.
+func TestIdempotentCrash(t *testing.T) {
+	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
+		e := start(t)
+		e.lowerSessionTimeout()
+		e.topics(3, "orders")
+		const group, keys, perKey = "crash", 20, 30 // 600 records
+		e.publish(orders(keys, perKey)...)
+
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), idemChildEnv+"="+group, brokersEnv+"="+strings.Join(e.stack.Brokers(), ","),
+			regEnv+"="+e.stack.RegistryURL(), idemDBEnv+"="+db.kind, idemURLEnv+"="+db.url)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		killed := false
+		defer func() {
+			if !killed {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		}()
+		waitFor(t, "the child to commit effects", func() bool {
+			n, _ := db.effects(t, group)
+			return n >= 200
+		})
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		killed = true
+		cmd.Wait()
+		byChild, _ := db.effects(t, group)
+		if c := sum(e.committed(group, "orders")); c != 0 {
+			t.Fatalf("the child committed %d offsets; the test wants its effects all uncommitted", c)
+		}
+
+		c := e.consumer(group, consumer.Kafka(groupTiming()...))
+		db.handle(c, effect(db.d, group), consumer.Batch(20))
+		run(t, c)
+		waitFor(t, "every record settled after the restart", func() bool { return settledCount(c) == keys*perKey })
+		if n, d := db.effects(t, group); n != keys*perKey || d != keys*perKey {
+			t.Errorf("%d effects of %d events, want %d of %d", n, d, keys*perKey, keys*perKey)
+		}
+		if st := c.Stats(); st.Duplicates != uint64(byChild) || st.Handled != uint64(keys*perKey-byChild) {
+			t.Errorf("restarted: %d duplicates, %d handled; want %d and %d", st.Duplicates, st.Handled, byChild, keys*perKey-byChild)
+		}
+		t.Logf("the child committed %d effects and no offset; the restarted member skipped them", byChild)
+	})
+}
+
+// TestIdempotentDatabaseDown stops PostgreSQL for a few seconds while
+// records flow: nothing is lost or applied twice, nothing is
+// dead-lettered, and no offset committed during the outage is ahead of
+// the effects committed before it.
+func TestIdempotentDatabaseDown(t *testing.T) {
+	db := openDB(t, pgxDB)
+	pg := evbustest.PostgresServer(t)
+	e := start(t)
+	const group = "down"
+	e.topics(3, "orders", bus.DeadLetterTopic("orders", group))
+	c := e.consumer(group)
+	db.handle(c, effect(db.d, group), consumer.Batch(50))
+	run(t, c)
+
+	const rounds, perRound = 40, 50 // 2000 records, published over the outage
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range rounds {
+			var evs []any
+			for k := range perRound {
+				evs = append(evs, &Order{OrderID: fmt.Sprintf("order-%02d", k%17), Seq: int64(i*perRound + k)})
+			}
+			if err := e.publisher().Publish(context.Background(), evs...); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	waitFor(t, "some records handled", func() bool { return c.Stats().Handled >= 300 })
+	if err := pg.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	var samples []map[int32]int64
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		samples = append(samples, e.committed(group, "orders"))
+	}
+	restartAt := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := pg.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-published
+	waitFor(t, "every record handled", func() bool { return settledCount(c) == rounds*perRound })
+
+	st := c.Stats()
+	if st.DatabaseWaits == 0 {
+		t.Error("no database waits: the outage was not noticed")
+	}
+	dead := uint64(0)
+	for _, n := range st.DeadLettered {
+		dead += n
+	}
+	if st.Handled != rounds*perRound || dead > 0 {
+		t.Errorf("stats %+v: want every record handled, none dead-lettered", st)
+	}
+	if n, d := db.effects(t, group); n != rounds*perRound || d != rounds*perRound {
+		t.Errorf("%d effects of %d events, want %d", n, d, rounds*perRound)
+	}
+	// While the database was down, every committed offset was backed by
+	// effects written before the restart.
+	for _, s := range samples {
+		for part, upTo := range s {
+			n := db.count(t, "SELECT count(*) FROM effects WHERE grp = $1 AND part = $2 AND off < $3 AND written_at < $4", group, part, upTo, restartAt)
+			if int64(n) != upTo {
+				t.Errorf("partition %d: offset %d committed during the outage, but only %d effects were committed", part, upTo, n)
+			}
+		}
+	}
+	t.Logf("%d database waits; %d offset samples during the outage", st.DatabaseWaits, len(samples))
+}

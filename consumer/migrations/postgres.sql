@@ -1,0 +1,15 @@
+-- The processed-message table of evbus idempotent consumers, PostgreSQL
+-- (consumer.NewProcessed, Processed.Migrate). One row per message a
+-- consumer group has handled: the row is inserted in the handler's own
+-- transaction, so it exists exactly when the handler's effects do.
+-- Rename evbus_processed (and its index) to use another table name, and
+-- pass the same name to consumer.TableName.
+CREATE TABLE IF NOT EXISTS evbus_processed (
+    consumer_group text NOT NULL,
+    message_id     text NOT NULL,
+    processed_at   timestamptz NOT NULL,
+    PRIMARY KEY (consumer_group, message_id)
+);
+
+-- Processed.Cleanup deletes by age.
+CREATE INDEX IF NOT EXISTS evbus_processed_time_idx ON evbus_processed (processed_at);
