@@ -18,6 +18,7 @@ import (
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 // A ledger applies each payment exactly once, though Kafka delivers one
@@ -52,7 +53,7 @@ func ExampleHandleTx() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	db, err := sqldb.OpenSQLite(ctx, filepath.Join(dir, "ledger.db"))
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "ledger.db"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 // idemBenchRecords is how many events one op of BenchmarkIdempotent
@@ -111,7 +112,7 @@ func BenchmarkIdempotent(b *testing.B) {
 	for _, m := range modes {
 		b.Run("sqlite/"+m.name, func(b *testing.B) {
 			benchLoop(b, func(b *testing.B, group string) *span {
-				db, err := sqldb.OpenSQLite(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
+				db, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"))
 				if err != nil {
 					b.Fatal(err)
 				}

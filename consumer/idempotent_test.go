@@ -25,6 +25,7 @@ import (
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 // The databases the idempotent handlers are tested on.
@@ -74,7 +75,7 @@ func openDB(t testing.TB, kind string) *tdb {
 		return makeTDB(t, kind, url, sqldb.SQL(db, sqldb.Postgres))
 	case sqliteDB:
 		path := filepath.Join(t.TempDir(), "svc.db")
-		db, err := sqldb.OpenSQLite(ctx, path)
+		db, err := sqlite.Open(ctx, path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +502,7 @@ func TestIdempotentForeignRecords(t *testing.T) {
 // and uses the ones that are.
 func TestProcessedTableName(t *testing.T) {
 	ctx := context.Background()
-	lite, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "t.db"))
+	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +640,7 @@ func TestMigrationFiles(t *testing.T) {
 			defer pool.Close()
 			byFile = sqldb.Pgx(pool)
 		default:
-			db, err := sqldb.OpenSQLite(ctx, filepath.Join(t.TempDir(), "file.db"))
+			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "file.db"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -754,7 +755,7 @@ func idemChild(group string) int {
 			return eff(ctx, db.In(tx), ev, m)
 		}, consumer.Batch(20))
 	default:
-		db, err := sqldb.OpenSQLite(ctx, os.Getenv(idemURLEnv))
+		db, err := sqlite.Open(ctx, os.Getenv(idemURLEnv))
 		if err != nil {
 			return fail(err)
 		}
