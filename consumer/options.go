@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/tracing"
+
 	"github.com/evbus/evbus/bus"
 )
 
@@ -134,6 +136,7 @@ type config struct {
 	drainTimeout   time.Duration
 	retry          Backoff
 	observe        func(Outcome)
+	tel            *tracing.Telemetry
 	err            error
 }
 
@@ -146,6 +149,22 @@ func defaultConfig() config {
 		commitInterval: DefaultCommitInterval,
 		drainTimeout:   DefaultDrainTimeout,
 		retry:          packageBackoff,
+		tel:            tracing.Default(),
+	}
+}
+
+// Telemetry sets where the consumer's spans and metrics go:
+// tracing.Default() (the global OpenTelemetry providers) by default. Each
+// settled record gets a "process <topic>" span, a child of (or linked to)
+// the producer's; the handler's context carries it, so the handler's own
+// spans nest under it and events it publishes continue the trace.
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) {
+		if t == nil {
+			c.fail(errors.New("consumer: Telemetry(nil): pass one from tracing.New, or leave the option out"))
+			return
+		}
+		c.tel = t
 	}
 }
 

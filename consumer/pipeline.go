@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/tracing"
 )
 
 // The pipeline settles one record in steps, each of which either passes
@@ -50,7 +52,11 @@ const (
 
 // envelope is a record on its way through the pipeline.
 type envelope struct {
-	rec          *kgo.Record
+	rec *kgo.Record
+	// ctx is the record's: the partition's, with the record's process
+	// span when one is recorded (span).
+	ctx          context.Context
+	span         trace.Span
 	meta         bus.Meta
 	ceType       []byte // nil when the record has no ce_type
 	schemaHeader []byte // __value_schema_id, when present
@@ -88,6 +94,7 @@ func (c *handlerContext) Value(key any) any {
 // process settles rec. It returns false when the partition stopped first.
 func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 	env := &envelope{rec: rec}
+	c.trace(p, env)
 	if err := c.open(p, env); err != nil {
 		return c.deadLetter(p, env, KindPoison, env.prior, err) == settled
 	}
@@ -105,6 +112,33 @@ func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 		return out == settled
 	}
 	return c.invoke(p, env, b, h, v, nil) == settled
+}
+
+// trace starts the record's process span.
+func (c *Consumer) trace(p *partition, env *envelope) {
+	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group)
+}
+
+// settle reports how a record was settled: to the span, the metrics and
+// the Observe function.
+func (c *Consumer) settle(env *envelope, o Outcome) {
+	var outcome string
+	switch o.Result {
+	case Handled:
+		outcome = tracing.OutcomeOK
+	case Duplicate:
+		outcome = tracing.OutcomeDuplicate
+	case Skipped:
+		outcome = tracing.OutcomeSkipped
+	case SentToRetry:
+		outcome = tracing.OutcomeRetryTopic
+	case DeadLettered:
+		outcome = tracing.OutcomeDeadLettered
+	}
+	if env.span != nil {
+		c.cfg.tel.Settled(env.ctx, env.span, env.rec.Topic, c.group, outcome, o.Err)
+	}
+	c.observe(o)
 }
 
 // waitDue waits until a retry record is due; false when the partition
@@ -349,7 +383,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
 	}
 	c.stats.skipped.Add(1)
-	c.observe(Outcome{Result: Skipped, Meta: env.meta})
+	c.settle(env, Outcome{Result: Skipped, Meta: env.meta})
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
 	}
@@ -471,6 +505,8 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 			return c.giveUp(p, env, b, KindRetriesExhausted, attempt, err)
 		}
 		c.stats.retried.Add(1)
+		c.cfg.tel.Retrying(env.span, attempt, err)
+		c.cfg.tel.Retried(env.ctx, env.rec.Topic, c.group)
 		wait := b.retry.delay(run)
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; retrying",
 			env.attrs(slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
@@ -508,7 +544,9 @@ func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v a
 	// The handler may keep its context: what it points to is its own
 	// (the envelope stays on the stack).
 	h.meta = env.meta
-	h.ctx = handlerContext{Context: p.ctx, meta: &h.meta, attempt: attempt}
+	h.ctx = handlerContext{Context: env.ctx, meta: &h.meta, attempt: attempt}
+	start := time.Now()
+	defer func() { c.cfg.tel.Handled(env.ctx, env.rec.Topic, c.group, start, err) }()
 	if tx != nil {
 		return b.tx.handle(&h.ctx, tx, v, &h.meta)
 	}
@@ -527,7 +565,7 @@ func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, at
 			return stopped
 		}
 		c.stats.retryTopic.Add(1)
-		c.observe(Outcome{Result: SentToRetry, Meta: env.meta, Attempts: attempts, Err: err})
+		c.settle(env, Outcome{Result: SentToRetry, Meta: env.meta, Attempts: attempts, Err: err})
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; record sent to a retry topic",
 			env.attrs(slog.String("retry_topic", rec.Topic), slog.Int("attempts", attempts), slog.Time("due", due), slog.String("error", err.Error()))...)
 		return settled
@@ -542,7 +580,7 @@ func (c *Consumer) deadLetter(p *partition, env *envelope, kind Kind, attempts i
 		return stopped
 	}
 	c.stats.deadLettered[kind].Add(1)
-	c.observe(Outcome{Result: DeadLettered, Meta: env.meta, Kind: kind, Attempts: attempts, Err: err})
+	c.settle(env, Outcome{Result: DeadLettered, Meta: env.meta, Kind: kind, Attempts: attempts, Err: err})
 	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: record dead-lettered",
 		env.attrs(slog.String("dead_letter_topic", rec.Topic), slog.String("kind", string(kind)), slog.Int("attempts", attempts), slog.String("error", errText(err)))...)
 	return settled
@@ -557,9 +595,13 @@ const writeTimeout = 15 * time.Second
 func (c *Consumer) write(p *partition, env *envelope, tmpl *kgo.Record) bool {
 	for n := 1; ; n++ {
 		r := &kgo.Record{Topic: tmpl.Topic, Key: tmpl.Key, Value: tmpl.Value, Headers: tmpl.Headers}
+		// A span of the record's trace; the record carries it on.
+		spanCtx, span := c.cfg.tel.Publish(env.ctx, r)
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(p.ctx, writeTimeout)
 		err := c.cl.ProduceSync(ctx, r).FirstErr()
 		cancel()
+		c.cfg.tel.Published(spanCtx, span, r, start, err)
 		if err == nil {
 			return true
 		}

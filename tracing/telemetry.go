@@ -283,3 +283,105 @@ func recordBytes(r *kgo.Record) int {
 	}
 	return n
 }
+
+// Process starts the "process <topic>" span of a record a consumer group
+// handles: a child of the producer's span (the record's headers), or with
+// LinkConsumers a new root linked to it. ctx is the consumer's own. The
+// span carries the record's attributes; the caller adds the event id
+// (Opened) once it has read it, and ends the span with Settled.
+func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string) (context.Context, trace.Span) {
+	if t.idle() {
+		return ctx, noSpan
+	}
+	producer := trace.SpanContextFromContext(t.Extract(context.Background(), rec))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	switch {
+	case !producer.IsValid():
+	case t.linkConsume:
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer}))
+	default:
+		ctx = trace.ContextWithRemoteSpanContext(ctx, producer)
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+rec.Topic, opts...)
+	if span.IsRecording() {
+		attrs := append(recordAttrs(rec),
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeProcess,
+			semconv.MessagingOperationName("process"),
+			semconv.MessagingDestinationName(rec.Topic),
+			semconv.MessagingConsumerGroupName(group),
+			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))),
+			semconv.MessagingKafkaOffset(int(rec.Offset)),
+		)
+		span.SetAttributes(attrs...)
+	}
+	return ctx, span
+}
+
+// Retrying records on a process span that the handler's run attempt
+// failed and will run again.
+func (t *Telemetry) Retrying(span trace.Span, attempt int, err error) {
+	if span.IsRecording() {
+		span.AddEvent("retry", trace.WithAttributes(
+			attribute.Int("evbus.attempt", attempt),
+			attribute.String("exception.message", err.Error()),
+		))
+	}
+}
+
+// Outcomes of a settled record (the evbus.outcome attribute).
+const (
+	OutcomeOK           = "ok"
+	OutcomeRetried      = "retried" // one handler run that failed and runs again
+	OutcomeRetryTopic   = "retry-topic"
+	OutcomeDeadLettered = "dead-lettered"
+	OutcomeDuplicate    = "duplicate"
+	OutcomeSkipped      = "skipped"
+)
+
+// OutcomeKey is the attribute of evbus.consumer.events that says how a
+// record was settled.
+const OutcomeKey = attribute.Key("evbus.outcome")
+
+// Settled ends a process span with the record's outcome (one of the
+// Outcome constants; err for those that failed) and counts it in
+// evbus.consumer.events.
+func (t *Telemetry) Settled(ctx context.Context, span trace.Span, topic, group, outcome string, err error) {
+	if span.IsRecording() {
+		span.SetAttributes(OutcomeKey.String(outcome))
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+	t.count(ctx, topic, group, outcome)
+}
+
+// Retried counts a handler run that failed and runs again.
+func (t *Telemetry) Retried(ctx context.Context, topic, group string) {
+	t.count(ctx, topic, group, OutcomeRetried)
+}
+
+func (t *Telemetry) count(ctx context.Context, topic, group, outcome string) {
+	if !t.handled.Enabled(ctx) {
+		return
+	}
+	t.handled.Add(ctx, 1, metric.WithAttributes(
+		semconv.MessagingDestinationName(topic),
+		semconv.MessagingConsumerGroupName(group),
+		OutcomeKey.String(outcome),
+	))
+}
+
+// Handled records one handler run in messaging.process.duration.
+func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time.Time, err error) {
+	if !t.processTime.Enabled(ctx) {
+		return
+	}
+	attrs := []attribute.KeyValue{semconv.MessagingDestinationName(topic), semconv.MessagingConsumerGroupName(group)}
+	if err != nil {
+		attrs = append(attrs, semconv.ErrorTypeOther)
+	}
+	t.processTime.Record(ctx, time.Since(start).Seconds(), "process", messagingconv.SystemKafka, attrs...)
+}

@@ -1,0 +1,250 @@
+package consumer_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/tracing"
+)
+
+// telemetry is an SDK that keeps spans and metrics for a test to read.
+type telemetry struct {
+	tel    *tracing.Telemetry
+	tp     *sdktrace.TracerProvider
+	spans  *tracetest.SpanRecorder
+	reader *sdkmetric.ManualReader
+}
+
+func newTelemetry(t *testing.T, opts ...tracing.Option) *telemetry {
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	reader := sdkmetric.NewManualReader()
+	tel, err := tracing.New(append([]tracing.Option{tracing.TracerProvider(tp),
+		tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		tracing.Propagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &telemetry{tel: tel, tp: tp, spans: spans, reader: reader}
+}
+
+// named returns the ended spans called name.
+func (tm *telemetry) named(name string) []sdktrace.ReadOnlySpan {
+	var out []sdktrace.ReadOnlySpan
+	for _, s := range tm.spans.Ended() {
+		if s.Name() == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// counts sums the data points of each metric, by metric name and, for
+// evbus.consumer.events, by "name/outcome".
+func (tm *telemetry) counts(t *testing.T) map[string]int64 {
+	var rm metricdata.ResourceMetrics
+	if err := tm.reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, dp := range d.DataPoints {
+					got[m.Name] += dp.Value
+					if o, ok := dp.Attributes.Value(tracing.OutcomeKey); ok {
+						got[m.Name+"/"+o.AsString()] += dp.Value
+					}
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					got[m.Name] += int64(dp.Count)
+				}
+			}
+		}
+	}
+	return got
+}
+
+func attrs(s sdktrace.ReadOnlySpan) map[string]string {
+	m := map[string]string{}
+	for _, a := range s.Attributes() {
+		m[string(a.Key)] = a.Value.Emit()
+	}
+	return m
+}
+
+// One trace from a request to the handler's own span and the event the
+// handler publishes; a retried then dead-lettered record in the same
+// trace as its producer; metrics of the workload.
+func TestTraceFromRequestToHandler(t *testing.T) {
+	e := start(t)
+	e.topics(1, "orders", "orders.billing.dlt")
+	tm := newTelemetry(t)
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu          sync.Mutex
+		handlerSpan trace.SpanContext
+		handled     = make(chan struct{}, 1)
+	)
+	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		if ev.Note == "bad" {
+			return errors.New("cannot bill")
+		}
+		ctx, span := tm.tp.Tracer("billing").Start(ctx, "INSERT invoices")
+		mu.Lock()
+		handlerSpan = span.SpanContext()
+		mu.Unlock()
+		span.End()
+		return pub.Publish(ctx, &Shipped{OrderID: ev.OrderID})
+	})
+	consumer.Handle(c, orderShipped, func(ctx context.Context, ev *Shipped, m bus.Meta) error {
+		handled <- struct{}{}
+		return nil
+	})
+	run(t, c)
+
+	ctx, request := tm.tp.Tracer("http").Start(t.Context(), "POST /orders")
+	if err := pub.Publish(ctx, Order{OrderID: "o-1", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	request.End()
+	<-handled
+	badCtx, badRequest := tm.tp.Tracer("http").Start(t.Context(), "POST /orders (bad)")
+	if err := pub.Publish(badCtx, Order{OrderID: "o-2", Seq: 1, Note: "bad"}); err != nil {
+		t.Fatal(err)
+	}
+	badRequest.End()
+	waitFor(t, "the dead letter's process span", func() bool { return len(tm.named("process orders")) == 3 })
+
+	trace1 := request.SpanContext().TraceID()
+	var publishOrder, process1, processShipped, dltPublish sdktrace.ReadOnlySpan
+	for _, s := range tm.named("publish orders") {
+		if s.SpanContext().TraceID() != trace1 && s.SpanContext().TraceID() != badRequest.SpanContext().TraceID() {
+			t.Fatalf("publish span outside the requests' traces: %v", s.SpanContext().TraceID())
+		}
+		if s.Parent().SpanID() == request.SpanContext().SpanID() {
+			publishOrder = s
+		}
+	}
+	for _, s := range tm.named("process orders") {
+		a := attrs(s)
+		switch {
+		case publishOrder != nil && s.Parent().SpanID() == publishOrder.SpanContext().SpanID():
+			process1 = s
+		case a["evbus.outcome"] == "dead-lettered":
+			for _, d := range tm.named("publish orders.billing.dlt") {
+				if d.Parent().SpanID() == s.SpanContext().SpanID() {
+					dltPublish = d
+				}
+			}
+			if s.SpanContext().TraceID() != badRequest.SpanContext().TraceID() {
+				t.Error("the dead-lettered record's process span is not in its request's trace")
+			}
+			var retries int
+			for _, ev := range s.Events() {
+				if ev.Name == "retry" {
+					retries++
+				}
+			}
+			if retries != 2 {
+				t.Errorf("the dead-lettered record's span has %d retry events, want 2 (3 attempts)", retries)
+			}
+		default:
+			processShipped = s
+		}
+	}
+	if publishOrder == nil || process1 == nil || processShipped == nil || dltPublish == nil {
+		t.Fatalf("spans missing: publish %v, process %v, process of the handler's event %v, dead-letter publish %v",
+			publishOrder != nil, process1 != nil, processShipped != nil, dltPublish != nil)
+	}
+	if process1.SpanKind() != trace.SpanKindConsumer || process1.SpanContext().TraceID() != trace1 {
+		t.Errorf("process span: kind %v, trace %v; want CONSUMER in the request's trace", process1.SpanKind(), process1.SpanContext().TraceID())
+	}
+	a := attrs(process1)
+	for k, want := range map[string]string{
+		"messaging.system": "kafka", "messaging.destination.name": "orders", "messaging.operation.type": "process",
+		"messaging.consumer.group.name": "billing", "messaging.kafka.message.key": "o-1", "messaging.kafka.offset": "0",
+		"messaging.destination.partition.id": "0", "evbus.outcome": "ok",
+	} {
+		if a[k] != want {
+			t.Errorf("process span: %s = %q, want %q", k, a[k], want)
+		}
+	}
+	if a["messaging.message.id"] == "" {
+		t.Error("process span: no messaging.message.id")
+	}
+	mu.Lock()
+	hs := handlerSpan
+	mu.Unlock()
+	var handlerRead sdktrace.ReadOnlySpan
+	for _, s := range tm.named("INSERT invoices") {
+		if s.SpanContext().SpanID() == hs.SpanID() {
+			handlerRead = s
+		}
+	}
+	if handlerRead == nil || handlerRead.Parent().SpanID() != process1.SpanContext().SpanID() {
+		t.Error("the handler's own span is not a child of the process span")
+	}
+	// The event published by the handler continues the trace.
+	if processShipped.SpanContext().TraceID() != trace1 {
+		t.Error("the event the handler published is handled in another trace")
+	}
+
+	got := tm.counts(t)
+	for k, want := range map[string]int64{
+		"evbus.consumer.events/ok": 2, "evbus.consumer.events/retried": 2, "evbus.consumer.events/dead-lettered": 1,
+		"messaging.process.duration": 5, // 2 handled + 3 runs of the bad one
+		"messaging.client.sent.messages": 4, // 2 requests, the handler's event, the dead letter
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], want, got)
+		}
+	}
+}
+
+// With LinkConsumers, the process span starts a trace of its own, linked
+// to the producer's span.
+func TestLinkConsumers(t *testing.T) {
+	e := start(t)
+	e.topics(1, "orders")
+	tm := newTelemetry(t, tracing.LinkConsumers())
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced), bus.Telemetry(tm.tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 1)
+	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error { done <- struct{}{}; return nil })
+	run(t, c)
+	if err := pub.Publish(t.Context(), Order{OrderID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	waitFor(t, "the process span", func() bool { return len(tm.named("process orders")) == 1 })
+	p, pr := tm.named("publish orders")[0], tm.named("process orders")[0]
+	if pr.SpanContext().TraceID() == p.SpanContext().TraceID() || len(pr.Links()) != 1 || pr.Links()[0].SpanContext.SpanID() != p.SpanContext().SpanID() {
+		t.Errorf("process span: trace %v (publish %v), links %v; want a new trace linked to the publish span",
+			pr.SpanContext().TraceID(), p.SpanContext().TraceID(), pr.Links())
+	}
+	if !strings.HasPrefix(pr.Name(), "process ") {
+		t.Error(pr.Name())
+	}
+}
