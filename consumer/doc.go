@@ -85,6 +85,24 @@
 // before Run: create them with the partition count of their topic
 // (Consumer.Topics lists every topic the consumer uses).
 //
+// # Replaying dead letters
+//
+// Each group also reads its replay topic "<topic>.<group>.replay"
+// (ReplayTopicName) and hands its records to the handlers of <topic>, as
+// records of <topic>: a replay topic is one more stage of the topic, like
+// its retry topics. `evbus dlt replay --group G` (or ReplayRecord) copies
+// dead-letter records there: same key and value, the original headers and
+// so the original ce_id (a handler that deduplicates by event id skips what
+// it already handled), plus dlt-replay-count and dlt-replayed-at. Only the
+// group that failed the record reads that topic; the other groups of
+// <topic> never see the record again. A replayed record that fails again
+// is dead-lettered again with its replay headers kept, so the count goes up
+// with each round and the tool refuses to replay it past a limit. Create
+// the replay topic with the topic's partition count (Consumer.Topics lists
+// it); a missing one is logged, and the consumer picks it up once it
+// exists. A record dead-lettered after a replay names the replay topic's
+// partition and offset as its original ones.
+//
 // # Stopping
 //
 // Close stops fetching, lets handler calls under way finish until its
