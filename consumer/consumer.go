@@ -309,7 +309,7 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 		return fmt.Errorf("consumer: retry topics: %w", err)
 	}
 	if err := bus.CheckTopics(ctx, adm, others...); err != nil {
-		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists", "error", err)
+		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists, a replay topic is read once it exists", "error", err)
 	}
 	return nil
 }

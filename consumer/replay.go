@@ -15,6 +15,10 @@ import (
 const (
 	HeaderReplayCount = "dlt-replay-count" // replays so far, this one included
 	HeaderReplayedAt  = "dlt-replayed-at"  // when the last replay was sent
+	// HeaderReplayOf names the dead-letter record the replay was made
+	// from, "<topic>/<partition>/<offset>": tools skip records already
+	// replayed.
+	HeaderReplayOf = "dlt-replay-of"
 )
 
 // ReplayTopicName names the replay topic of topic for a consumer group:
@@ -25,7 +29,25 @@ func ReplayTopicName(topic, group string) string { return topic + "." + group + 
 
 // replayHeader reports whether key is one of the replay headers, which a
 // dead-letter record keeps although they start with "dlt-".
-func replayHeader(key string) bool { return key == HeaderReplayCount || key == HeaderReplayedAt }
+func replayHeader(key string) bool {
+	return key == HeaderReplayCount || key == HeaderReplayedAt || key == HeaderReplayOf
+}
+
+// ReplayOf returns the dead-letter record rec was replayed from, in the
+// form of HeaderReplayOf, "" for a record that is no replay.
+func ReplayOf(rec *kgo.Record) string {
+	for _, h := range rec.Headers {
+		if h.Key == HeaderReplayOf {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// DeadLetterID names a dead-letter record as HeaderReplayOf does.
+func DeadLetterID(rec *kgo.Record) string {
+	return rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10)
+}
 
 // ReplayCount returns how often rec (a dead-letter record, or a replayed
 // one) was replayed: its dlt-replay-count header, 0 without one.
@@ -46,8 +68,8 @@ func ReplayCount(rec *kgo.Record) (int, error) {
 // group that failed it: to ReplayTopicName(original topic, group), with the
 // same key and value bytes and the original headers (ce_id among them, so
 // a handler that deduplicates by event id skips what it already handled),
-// without the dlt-* headers, plus dlt-replay-count (one more than before)
-// and dlt-replayed-at.
+// without the dlt-* headers, plus dlt-replay-count (one more than before),
+// dlt-replayed-at and dlt-replay-of.
 func ReplayRecord(d DeadLetterRecord, now time.Time) (*kgo.Record, error) {
 	if d.Record == nil || d.OriginalTopic == "" || d.Group == "" {
 		return nil, fmt.Errorf("consumer: ReplayRecord: not a parsed dead-letter record: use ParseDeadLetter")
@@ -65,6 +87,7 @@ func ReplayRecord(d DeadLetterRecord, now time.Time) (*kgo.Record, error) {
 	hs = append(hs,
 		headerString(HeaderReplayCount, strconv.Itoa(n+1)),
 		header(HeaderReplayedAt, formatTime(now)),
+		headerString(HeaderReplayOf, DeadLetterID(d.Record)),
 	)
 	return &kgo.Record{
 		Topic:   ReplayTopicName(d.OriginalTopic, d.Group),
