@@ -316,6 +316,20 @@ func decimalBytes(r *big.Rat, l avro.LogicalSchema, size int) (any, error) {
 	return codePoints(b), nil
 }
 
+// ratOf reads b, a two's complement big-endian unscaled decimal, as the
+// number it stands for.
+func ratOf(b []byte, l avro.LogicalSchema) *big.Rat {
+	n := new(big.Int).SetBytes(b)
+	if len(b) > 0 && b[0]&0x80 != 0 {
+		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
+	}
+	scale := 0
+	if d, ok := l.(*avro.DecimalLogicalSchema); ok {
+		scale = d.Scale()
+	}
+	return new(big.Rat).SetFrac(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil))
+}
+
 // fromJSON turns v, a JSON value decoded with UseNumber, into the Go
 // value the engine encodes with s, or says which field does not fit.
 func fromJSON(s avro.Schema, v any, path string) (any, error) {
@@ -436,6 +450,9 @@ func fromJSON(s avro.Schema, v any, path string) (any, error) {
 		if len(b) != s.Size() {
 			return nil, fmt.Errorf("field %s: want %d bytes (fixed %s), got %d", pathName(path), s.Size(), s.FullName(), len(b))
 		}
+		if logicalOf(s) == avro.Decimal {
+			return ratOf(b, s.Logical()), nil
+		}
 		arr := reflect.New(reflect.ArrayOf(s.Size(), reflect.TypeFor[byte]())).Elem()
 		reflect.Copy(arr, reflect.ValueOf(b))
 		return arr.Interface(), nil
@@ -461,8 +478,8 @@ func fromJSON(s avro.Schema, v any, path string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if logicalOf(s) == avro.Decimal {
-			return nil, fmt.Errorf("field %s: decimal fields are not supported by evbus publish", pathName(path))
+		if l, ok := s.(*avro.PrimitiveSchema); ok && logicalOf(s) == avro.Decimal {
+			return ratOf(b, l.Logical()), nil
 		}
 		return b, nil
 	case avro.Int, avro.Long:

@@ -29,8 +29,8 @@ registered.
 example:
   evbus schema check --registry http://registry:8081 --topic orders schemas/*.avsc
   evbus schema check --strategy record --level FULL_TRANSITIVE order_placed.avsc`,
-		conn:  true,
-		env:   map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
+		conn: true,
+		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 			return setupSchema(fs, cn, false)
 		},
@@ -48,8 +48,8 @@ exits 1 when any file could not be registered.
 
 example:
   evbus schema register --registry http://registry:8081 --topic orders schemas/*.avsc`,
-		conn:  true,
-		env:   map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
+		conn: true,
+		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 			return setupSchema(fs, cn, true)
 		},
