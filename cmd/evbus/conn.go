@@ -209,7 +209,8 @@ func (c *conn) schemaRegistry(ctx context.Context, opts ...schema.Option) (*sche
 	// it is there and the credentials are good.
 	pingCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	if _, err := reg.Versions(pingCtx, "evbus-cli-reachability-check"); err != nil {
+	const probe = "evbus-cli-reachability-check"
+	if _, err := reg.Versions(pingCtx, probe); err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
@@ -217,7 +218,8 @@ func (c *conn) schemaRegistry(ctx context.Context, opts ...schema.Option) (*sche
 		if errors.Is(err, schema.ErrUnauthorized) {
 			fix = "check --registry-user and --registry-password (or --registry-token)"
 		}
-		return nil, fmt.Errorf("cannot use the schema registry at %s (%v): %s", redactURL(c.registry), err, fix)
+		cause := strings.TrimPrefix(err.Error(), "versions of "+probe+": ")
+		return nil, fmt.Errorf("cannot use the schema registry at %s (%s): %s", redactURL(c.registry), cause, fix)
 	}
 	return reg, nil
 }
