@@ -100,8 +100,12 @@
 // with each round and the tool refuses to replay it past a limit. Create
 // the replay topic with the topic's partition count (Consumer.Topics lists
 // it); a missing one is logged, and the consumer picks it up once it
-// exists. A record dead-lettered after a replay names the replay topic's
-// partition and offset as its original ones.
+// exists (at its next metadata refresh). A group that starts new
+// partitions at their end (kgo.ConsumeResetOffset) must have its replay
+// topics before it starts, or it misses replays sent before it first read
+// them. A record dead-lettered after a replay names the replay topic's
+// partition and offset as its original ones, and its dlt-replay-of header
+// the dead-letter record the replay came from.
 //
 // # Stopping
 //

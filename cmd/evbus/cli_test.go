@@ -338,7 +338,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	mu.Unlock()
 	ids5 := publish(t, stack, &Order{"o-5", 50})
 	evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool { return d.ID == ids5[0] })
-	cli(t, stack, "", "dlt", "replay", "--group", "billing", "--type", "com.example.cli.Order").ok(t, "replay o-5")
+	cli(t, stack, "", "dlt", "replay", "--group", "billing", "--type", "com.example.cli.Order", "--rate", "100").ok(t, "replay o-5")
 	redone := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool {
 		n, _ := consumer.ReplayCount(d.Record)
 		return d.ID == ids5[0] && n == 1
@@ -349,6 +349,14 @@ func TestDeadLetterReplay(t *testing.T) {
 	refused := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--max-replays", "1").ok(t, "replay past the limit")
 	if !strings.Contains(refused.out, "replayed 0 of 3") || !strings.Contains(refused.out, "1 refused: replayed 1 times already") {
 		t.Errorf("replay past the limit printed:\n%s", refused.out)
+	}
+	// ls lists newest first; --since in the future selects nothing.
+	all := jsonLines(t, cli(t, stack, "", "dlt", "ls", "--json").ok(t, "dlt ls all").out)
+	if len(all) != 3 || all[0]["replays"] != 1.0 || all[0]["id"] != ids5[0] || all[2]["id"] != ids[1] {
+		t.Errorf("dlt ls --json, newest first = %v", all)
+	}
+	if got := cli(t, stack, "", "dlt", "ls", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)).ok(t, "dlt ls --since").out; strings.Count(got, "\n") != 1 {
+		t.Errorf("dlt ls --since <future> = %q, want the header alone", got)
 	}
 	if billing.count(ids5[0]) != 0 {
 		t.Errorf("billing handled o-5 while it declines it")

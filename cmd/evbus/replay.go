@@ -35,8 +35,10 @@ dlt-replay-of (the dead-letter record it came from). A record that fails
 again is dead-lettered again with these headers, so a record already
 replayed --max-replays times is refused, and a dead-letter record whose
 replay is in the replay topic is skipped, unless --force. A missing
-replay topic is created with its topic's partition count. The dead-letter
-records stay where they are. On a terminal a progress line is shown; a
+replay topic is created with its topic's partition count; the group's
+consumers read it from their next metadata refresh (create replay topics
+with the others, as Consumer.Topics lists them, for groups that start new
+partitions at their end). The dead-letter records stay where they are. On a terminal a progress line is shown; a
 summary ends the run.
 
 example:
