@@ -206,7 +206,8 @@ func printCommands(w io.Writer, group string) {
 	} else {
 		fmt.Fprintf(w, "usage: evbus %s <subcommand> [flags]\n\nsubcommands:\n", group)
 	}
-	for _, c := range commands {
+	sorted := slices.SortedFunc(slices.Values(commands), func(a, b command) int { return strings.Compare(a.name, b.name) })
+	for _, c := range sorted {
 		if group == "" || strings.HasPrefix(c.name, group+" ") {
 			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 		}

@@ -38,8 +38,8 @@ replay is in the replay topic is skipped, unless --force. A missing
 replay topic is created with its topic's partition count; the group's
 consumers read it from their next metadata refresh (create replay topics
 with the others, as Consumer.Topics lists them, for groups that start new
-partitions at their end). The dead-letter records stay where they are. On a terminal a progress line is shown; a
-summary ends the run.
+partitions at their end). The dead-letter records stay where they are.
+On a terminal a progress bar is shown; a summary ends the run.
 
 example:
   evbus dlt replay --group billing --topic orders --dry-run
