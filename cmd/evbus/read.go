@@ -69,18 +69,24 @@ func consume(ctx context.Context, cn *conn, starts, ends offsets, fn func(*kgo.R
 		}
 		stop := false
 		fs.EachRecord(func(r *kgo.Record) {
-			if stop || (ends != nil && r.Offset >= ends[r.Topic][r.Partition]) {
+			if stop {
 				return
+			}
+			if ends != nil {
+				end := ends[r.Topic][r.Partition]
+				if r.Offset+1 >= end && !done[r.Topic][r.Partition] {
+					if done[r.Topic] == nil {
+						done[r.Topic] = make(map[int32]bool)
+					}
+					done[r.Topic][r.Partition] = true
+					pending--
+				}
+				if r.Offset >= end {
+					return // written after the read began
+				}
 			}
 			if !fn(r) {
 				stop = true
-			}
-			if ends != nil && r.Offset+1 >= ends[r.Topic][r.Partition] && !done[r.Topic][r.Partition] {
-				if done[r.Topic] == nil {
-					done[r.Topic] = make(map[int32]bool)
-				}
-				done[r.Topic][r.Partition] = true
-				pending--
 			}
 		})
 		if stop || (ends != nil && pending == 0) {

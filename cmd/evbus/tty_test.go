@@ -16,7 +16,8 @@ import (
 
 // TestReplayProgressOnTerminal: the built binary, its stdout a terminal
 // (util-linux script gives it one), shows a progress bar before the
-// summary; TestDeadLetterReplay shows there is none otherwise.
+// summary; TestDeadLetterReplay shows there is none otherwise. On the way,
+// dlt show prints a value it cannot decode in hex, with the reason.
 func TestReplayProgressOnTerminal(t *testing.T) {
 	script, err := exec.LookPath("script")
 	if err != nil {
@@ -43,6 +44,15 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+	// Its value names a schema the registry does not have: show prints
+	// the bytes in hex, with the reason.
+	show := cli(t, stack, "", "dlt", "show", "orders.billing.dlt", "0", "0").ok(t, "dlt show")
+	for _, want := range []string{`"value": null`, `"value_hex": "0000000001"`, `"decode_error": "`, `"dlt-error": "boom"`} {
+		if !strings.Contains(show.out, want) {
+			t.Errorf("dlt show of an undecodable record lacks %s:\n%s", want, show.out)
+		}
+	}
+
 	cmd := exec.Command(script, "-qec", bin+" dlt replay --group billing", os.DevNull)
 	cmd.Env = append(os.Environ(), "EVBUS_BROKERS="+strings.Join(stack.Brokers(), ","), "EVBUS_REGISTRY="+stack.RegistryURL())
 	out, err := cmd.CombinedOutput()
