@@ -493,6 +493,16 @@ func (g *idGen) append(buf []byte, now time.Time) ([]byte, []byte, error) {
 	return buf, buf[n:len(buf):len(buf)], nil
 }
 
+// ids makes the ids of NewID.
+var ids idGen
+
+// NewID returns a new event id (UUIDv7 text), as publishers make them for
+// ce_id: for tools that build records without an Encoder.
+func NewID() (string, error) {
+	_, id, err := ids.append(nil, time.Now())
+	return string(id), err
+}
+
 // lookup returns ev as a *T and its binding.
 func (e *Encoder) lookup(ev any) (any, *binding, error) {
 	if ev == nil {

@@ -46,7 +46,7 @@ type Consumer struct {
 
 	// Set by Run before the client starts.
 	cl      *kgo.Client
-	retryOf map[string]stage // retry topic -> its topic and stage
+	retryOf map[string]stage // retry and replay topic -> its topic and stage
 	sem     *semaphore
 
 	pmu   sync.Mutex
@@ -65,7 +65,7 @@ type tp struct {
 }
 
 // stage says what a consumed topic is: a topic handlers were registered
-// for (n 0) or its retry topic n.
+// for or its replay topic (n 0), or its retry topic n.
 type stage struct {
 	topic string
 	n     int
@@ -117,10 +117,11 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 func (c *Consumer) Group() string { return c.group }
 
 // Topics returns every topic the consumer uses, sorted: the topics of the
-// registered handlers, their retry topics, and their dead-letter topics.
-// Create them before Run (Run checks that the retry topics exist; a
-// missing dead-letter topic is logged, and a record due there waits until
-// it exists). Give retry topics the partition count of their topic.
+// registered handlers, their retry topics, their replay topics and their
+// dead-letter topics. Create them before Run (Run checks that the retry
+// topics exist; a missing dead-letter or replay topic is logged, and a
+// record due in a dead-letter topic waits until it exists). Give retry and
+// replay topics the partition count of their topic.
 func (c *Consumer) Topics() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -136,13 +137,15 @@ func (c *Consumer) Topics() []string {
 	return out
 }
 
-// topicsLocked returns the topics to consume (handlers' and retry topics)
-// and which of them are retry topics.
+// topicsLocked returns the topics to consume (handlers', retry and replay
+// topics) and which of them are retry and replay topics.
 func (c *Consumer) topicsLocked() ([]string, map[string]stage) {
 	retry := make(map[string]stage)
 	var topics []string
 	for topic, byType := range c.handlers {
-		topics = append(topics, topic)
+		replay := ReplayTopicName(topic, c.group)
+		retry[replay] = stage{topic: topic}
+		topics = append(topics, topic, replay)
 		stages := 0
 		for _, b := range byType {
 			stages = max(stages, len(b.retryTopics))
@@ -289,13 +292,15 @@ func (c *Consumer) Close(ctx context.Context) error {
 }
 
 // checkTopics fails when a retry topic is missing and logs missing
-// topics and dead-letter topics.
+// topics, replay topics and dead-letter topics.
 func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map[string]stage) error {
 	adm := kadm.NewClient(c.cl)
 	var retry, others []string
 	for _, t := range topics {
-		if _, ok := retryOf[t]; ok {
+		if st, ok := retryOf[t]; ok && st.n > 0 {
 			retry = append(retry, t)
+		} else if ok {
+			others = append(others, t) // a replay topic
 		} else {
 			others = append(others, t, bus.DeadLetterTopic(t, c.group))
 		}
@@ -304,7 +309,7 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 		return fmt.Errorf("consumer: retry topics: %w", err)
 	}
 	if err := bus.CheckTopics(ctx, adm, others...); err != nil {
-		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists", "error", err)
+		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists, a replay topic is read once it exists", "error", err)
 	}
 	return nil
 }

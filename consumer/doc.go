@@ -147,6 +147,28 @@
 // the record. A table that does not exist (Migrate was not run) is such a
 // failure too, logged at error level until it is fixed.
 //
+// # Replaying dead letters
+//
+// Each group also reads its replay topic "<topic>.<group>.replay"
+// (ReplayTopicName) and hands its records to the handlers of <topic>, as
+// records of <topic>: a replay topic is one more stage of the topic, like
+// its retry topics. `evbus dlt replay --group G` (or ReplayRecord) copies
+// dead-letter records there: same key and value, the original headers and
+// so the original ce_id (a handler that deduplicates by event id skips what
+// it already handled), plus dlt-replay-count and dlt-replayed-at. Only the
+// group that failed the record reads that topic; the other groups of
+// <topic> never see the record again. A replayed record that fails again
+// is dead-lettered again with its replay headers kept, so the count goes up
+// with each round and the tool refuses to replay it past a limit. Create
+// the replay topic with the topic's partition count (Consumer.Topics lists
+// it); a missing one is logged, and the consumer picks it up once it
+// exists (at its next metadata refresh). A group that starts new
+// partitions at their end (kgo.ConsumeResetOffset) must have its replay
+// topics before it starts, or it misses replays sent before it first read
+// them. A record dead-lettered after a replay names the replay topic's
+// partition and offset as its original ones, and its dlt-replay-of header
+// the dead-letter record the replay came from.
+//
 // # Stopping
 //
 // Close stops fetching, lets handler calls under way finish until its

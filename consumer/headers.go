@@ -64,9 +64,10 @@ func truncateError(s string) string {
 }
 
 // ownHeader reports whether a header is one the consumer writes, which it
-// drops from a record before adding its own.
+// drops from a record before adding its own. The replay headers stay: they
+// count replays across dead-letterings.
 func ownHeader(key string) bool {
-	return strings.HasPrefix(key, "dlt-") || strings.HasPrefix(key, "retry-")
+	return (strings.HasPrefix(key, "dlt-") && !replayHeader(key)) || strings.HasPrefix(key, "retry-")
 }
 
 // keptHeaders returns the record's headers without the consumer's own,

@@ -64,7 +64,7 @@ func TestRetryTopics(t *testing.T) {
 		}
 		return nil
 	}, consumer.RetryTopics(20*time.Millisecond, 30*time.Millisecond))
-	if got := c.Topics(); len(got) != 4 || got[0] != "orders" || got[1] != dlt || got[2] != retry1 || got[3] != retry2 {
+	if got := c.Topics(); len(got) != 5 || got[0] != "orders" || got[1] != dlt || got[2] != consumer.ReplayTopicName("orders", c.Group()) || got[3] != retry1 || got[4] != retry2 {
 		t.Errorf("Topics() = %v", got)
 	}
 	e.publish(

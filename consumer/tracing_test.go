@@ -211,7 +211,7 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	got := tm.counts(t)
 	for k, want := range map[string]int64{
 		"evbus.consumer.events/ok": 2, "evbus.consumer.events/retried": 2, "evbus.consumer.events/dead-lettered": 1,
-		"messaging.process.duration": 5, // 2 handled + 3 runs of the bad one
+		"messaging.process.duration":     5, // 2 handled + 3 runs of the bad one
 		"messaging.client.sent.messages": 4, // 2 requests, the handler's event, the dead letter
 	} {
 		if got[k] != want {

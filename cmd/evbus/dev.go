@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -37,12 +36,16 @@ example:
 	})
 }
 
-func setupDev(fs *flag.FlagSet) func(ctx context.Context, stdout, stderr io.Writer) error {
+func setupDev(fs *flag.FlagSet, _ *conn) func(ctx context.Context, std *stdio) error {
 	dataDir := fs.String("data-dir", ".evbus", "directory that keeps the stack's state across runs; empty keeps it in memory")
 	kafkaPort := fs.Int("kafka-port", 9092, "Kafka port on 127.0.0.1; 0 picks a free one")
 	registryPort := fs.Int("registry-port", 8081, "schema registry port on 127.0.0.1; 0 picks a free one")
 
-	return func(ctx context.Context, stdout, stderr io.Writer) error {
+	return func(ctx context.Context, std *stdio) error {
+		if err := wantArgs(std, 0, 0, ""); err != nil {
+			return err
+		}
+		stdout, stderr := std.out, std.err
 		stack, err := devstack.Start(ctx,
 			devstack.DataDir(*dataDir),
 			devstack.KafkaPort(*kafkaPort),

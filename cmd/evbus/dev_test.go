@@ -211,11 +211,11 @@ func TestHelpAndDispatch(t *testing.T) {
 		code        int
 		out, errOut string
 	}{
-		"command list":        {args: []string{"help"}, code: 0, out: "dev        run Kafka"},
+		"command list":        {args: []string{"help"}, code: 0, out: "dev              run Kafka"},
 		"no command":          {args: nil, code: 2, errOut: "usage: evbus <command>"},
 		"unknown command":     {args: []string{"deploy"}, code: 2, errOut: `unknown command "deploy"`},
 		"dev help":            {args: []string{"dev", "--help"}, code: 0, out: "example:\n  evbus dev --data-dir .evbus"},
-		"dev help lists env":  {args: []string{"dev", "-h"}, code: 0, out: "EVBUS_REGISTRY_PORT    sets --registry-port"},
+		"dev help lists env":  {args: []string{"dev", "-h"}, code: 0, out: "EVBUS_REGISTRY_PORT      sets --registry-port"},
 		"bad env value":       {args: []string{"dev"}, env: map[string]string{"EVBUS_KAFKA_PORT": "ninety"}, code: 2, errOut: `EVBUS_KAFKA_PORT="ninety" is not a valid --kafka-port`},
 		"stray argument":      {args: []string{"dev", "now"}, code: 2, errOut: `unexpected argument "now"`},
 		"port out of range":   {args: []string{"dev", "--kafka-port", "70000", "--data-dir", ""}, code: 1, errOut: "KafkaPort(70000): want a port from 1 to 65535"},
@@ -223,7 +223,7 @@ func TestHelpAndDispatch(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), tc.args, &stdout, &stderr, func(k string) string { return tc.env[k] })
+			code := run(t.Context(), tc.args, strings.NewReader(""), &stdout, &stderr, func(k string) string { return tc.env[k] })
 			if code != tc.code {
 				t.Errorf("exit code %d, want %d; stderr: %s", code, tc.code, stderr.String())
 			}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/consumer"
+)
+
+func init() {
+	register(command{
+		name:    "dlt ls",
+		summary: "list dead-lettered records, newest first",
+		usage: `
+usage: evbus dlt ls [--topic T] [--group G] [--since D] [--type ce_type] [--error-kind K] [--json]
+
+Reads the dead-letter topics ("<topic>.<group>.dlt") and prints one line
+per record, newest first: where it is (dead-letter topic, partition,
+offset), when it failed, its event type, key, error kind and error, and how
+often it was replayed. Without --topic and --group every topic whose name
+ends in ".dlt" is read. --json prints one JSON object per line instead.
+
+example:
+  evbus dlt ls --topic orders --group billing --since 24h
+  evbus dlt ls --error-kind poison --json | jq -r .id`,
+		conn:  true,
+		setup: setupDLTList,
+	})
+	register(command{
+		name:    "dlt show",
+		summary: "show one dead-lettered record: headers and decoded value",
+		usage: `
+usage: evbus dlt show <topic> <partition> <offset>
+
+Prints one record as JSON: its headers and its value decoded through the
+schema registry (Avro JSON), or the value's bytes in hex with the reason
+when it cannot be decoded. <topic> is the dead-letter topic as 'dlt ls'
+prints it (any topic works).
+
+example:
+  evbus dlt show orders.billing.dlt 0 42`,
+		conn:  true,
+		setup: setupDLTShow,
+	})
+}
+
+// dltFilter selects dead-letter records.
+type dltFilter struct {
+	topic, group, ceType, kind string
+	since                      sinceFlag
+}
+
+func (f *dltFilter) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.topic, "topic", "", "only dead letters of this (original) topic")
+	fs.StringVar(&f.group, "group", "", "only dead letters of this consumer group")
+	fs.Var(&f.since, "since", "only records that failed in this past duration (24h) or since this RFC 3339 time")
+	fs.StringVar(&f.ceType, "type", "", "only this event type (ce_type, e.g. com.example.orders.OrderPlaced)")
+	fs.StringVar(&f.kind, "error-kind", "", "only this error kind: retries-exhausted, permanent or poison")
+}
+
+func (f *dltFilter) validate() error {
+	switch consumer.Kind(f.kind) {
+	case "", consumer.KindRetriesExhausted, consumer.KindPermanent, consumer.KindPoison:
+		return nil
+	}
+	return usagef("--error-kind %q: want retries-exhausted, permanent or poison", f.kind)
+}
+
+func (f *dltFilter) match(d consumer.DeadLetterRecord) bool {
+	return (f.group == "" || d.Group == f.group) &&
+		(f.topic == "" || d.OriginalTopic == f.topic) &&
+		(f.ceType == "" || d.Type == f.ceType) &&
+		(f.kind == "" || string(d.Kind) == f.kind) &&
+		(f.since.t.IsZero() || !d.FailedAt.Before(f.since.t))
+}
+
+// sinceFlag is a past duration or an RFC 3339 time.
+type sinceFlag struct {
+	t   time.Time
+	raw string
+}
+
+func (s *sinceFlag) String() string { return s.raw }
+
+func (s *sinceFlag) Set(v string) error {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		s.t, s.raw = time.Now().Add(-d), v
+		return nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return fmt.Errorf("want a duration such as 24h or an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	s.t, s.raw = t, v
+	return nil
+}
+
+// deadLetters reads the dead-letter topics the filter names and returns
+// the records it selects, oldest first. Records that are not dead-letter
+// records are reported on warn and left out.
+func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, warn func(string)) ([]consumer.DeadLetterRecord, error) {
+	adm := kadm.NewClient(cl)
+	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	all, err := adm.ListTopics(listCtx)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	if f.topic != "" && !all.Has(f.topic) {
+		return nil, fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", f.topic, cn.brokers)
+	}
+	var topics []string
+	for _, t := range all.Names() {
+		if !strings.HasSuffix(t, ".dlt") ||
+			(f.topic != "" && !strings.HasPrefix(t, f.topic+".")) ||
+			(f.group != "" && !strings.HasSuffix(t, "."+f.group+".dlt")) {
+			continue
+		}
+		topics = append(topics, t)
+	}
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	starts, err := adm.ListStartOffsets(listCtx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(listCtx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	s, err := offsetsOf(starts)
+	if err != nil {
+		return nil, err
+	}
+	e, err := offsetsOf(ends)
+	if err != nil {
+		return nil, err
+	}
+	var out []consumer.DeadLetterRecord
+	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
+		d, err := consumer.ParseDeadLetter(r)
+		if err != nil {
+			warn(err.Error())
+			return true
+		}
+		if f.match(d) {
+			out = append(out, d)
+		}
+		return true
+	})
+	slices.SortStableFunc(out, func(a, b consumer.DeadLetterRecord) int {
+		return a.FailedAt.Compare(b.FailedAt)
+	})
+	return out, err
+}
+
+// dltLine is a dead-letter record as --json prints it.
+type dltLine struct {
+	Topic             string    `json:"topic"`
+	Partition         int32     `json:"partition"`
+	Offset            int64     `json:"offset"`
+	FailedAt          time.Time `json:"failed_at"`
+	Type              string    `json:"type"`
+	ID                string    `json:"id"`
+	Key               string    `json:"key"`
+	Group             string    `json:"group"`
+	ErrorKind         string    `json:"error_kind"`
+	Error             string    `json:"error"`
+	Attempts          int       `json:"attempts"`
+	Replays           int       `json:"replays"`
+	OriginalTopic     string    `json:"original_topic"`
+	OriginalPartition int32     `json:"original_partition"`
+	OriginalOffset    int64     `json:"original_offset"`
+}
+
+func lineOf(d consumer.DeadLetterRecord) dltLine {
+	n, _ := consumer.ReplayCount(d.Record) // a bad count shows as 0; replay refuses it
+	return dltLine{
+		Topic: d.Record.Topic, Partition: d.Record.Partition, Offset: d.Record.Offset,
+		FailedAt: d.FailedAt, Type: d.Type, ID: d.ID, Key: string(d.Record.Key), Group: d.Group,
+		ErrorKind: string(d.Kind), Error: d.Error, Attempts: d.Attempts, Replays: n,
+		OriginalTopic: d.OriginalTopic, OriginalPartition: d.OriginalPartition, OriginalOffset: d.OriginalOffset,
+	}
+}
+
+// printDeadLetters prints records as a table or as JSON lines, in the
+// order given.
+func printDeadLetters(std *stdio, ds []consumer.DeadLetterRecord, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(std.out)
+		for _, d := range ds {
+			if err := enc.Encode(lineOf(d)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOFFSET\tFAILED-AT\tTYPE\tKEY\tKIND\tREPLAYS\tERROR")
+	for _, d := range ds {
+		l := lineOf(d)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Topic, l.Partition, l.Offset,
+			l.FailedAt.UTC().Format(time.RFC3339), dash(l.Type), dash(oneLine(l.Key, 40)), l.ErrorKind, l.Replays, oneLine(l.Error, 80))
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine fits s on one table cell of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+func setupDLTList(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
+	var f dltFilter
+	f.define(fs)
+	asJSON := fs.Bool("json", false, "print one JSON object per record, for scripts")
+	return func(ctx context.Context, std *stdio) error {
+		if err := wantArgs(std, 0, 0, ""); err != nil {
+			return err
+		}
+		if err := f.validate(); err != nil {
+			return err
+		}
+		cl, err := cn.kafka(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ds, err := deadLetters(ctx, cn, cl, &f, func(msg string) { fmt.Fprintln(std.err, "evbus dlt ls: skipped:", msg) })
+		if err != nil {
+			return err
+		}
+		slices.Reverse(ds) // newest first
+		return printDeadLetters(std, ds, *asJSON)
+	}
+}
+
+func setupDLTShow(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
+	return func(ctx context.Context, std *stdio) error {
+		if err := wantArgs(std, 3, 3, "arguments: want <topic> <partition> <offset>"); err != nil {
+			return err
+		}
+		topic := std.args[0]
+		partition, err := strconv.ParseInt(std.args[1], 10, 32)
+		if err != nil || partition < 0 {
+			return usagef("partition %q: want a number from 0", std.args[1])
+		}
+		offset, err := strconv.ParseInt(std.args[2], 10, 64)
+		if err != nil || offset < 0 {
+			return usagef("offset %q: want a number from 0", std.args[2])
+		}
+		cl, err := cn.kafka(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		n, err := needTopic(ctx, adm, cn.brokers, topic)
+		if err != nil {
+			return err
+		}
+		if int(partition) >= n {
+			return fmt.Errorf("topic %s has partitions 0 to %d, not %d", topic, n-1, partition)
+		}
+		listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
+		defer cancel()
+		startList, err := adm.ListStartOffsets(listCtx, topic)
+		if err != nil {
+			return fmt.Errorf("list offsets: %w", err)
+		}
+		endList, err := adm.ListEndOffsets(listCtx, topic)
+		if err != nil {
+			return fmt.Errorf("list offsets: %w", err)
+		}
+		first, _ := startList.Lookup(topic, int32(partition))
+		end, _ := endList.Lookup(topic, int32(partition))
+		if offset < first.Offset || offset >= end.Offset {
+			return fmt.Errorf("%s/%d holds offsets %d to %d, not %d", topic, partition, first.Offset, end.Offset-1, offset)
+		}
+		reg, err := cn.schemaRegistry(ctx)
+		if err != nil {
+			return err
+		}
+		var rec *kgo.Record
+		err = consume(ctx, cn, offsets{topic: {int32(partition): offset}}, offsets{topic: {int32(partition): offset + 1}}, func(r *kgo.Record) bool {
+			rec = r
+			return false
+		})
+		if err != nil {
+			return err
+		}
+		if rec == nil || rec.Offset != offset {
+			return fmt.Errorf("%s/%d has no record at offset %d (compacted away, or a transaction marker)", topic, partition, offset)
+		}
+		d := newDecoder(reg)
+		out, err := d.view(ctx, rec, true)
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(out, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(std.out, "%s\n", b)
+		return err
+	}
+}

@@ -1,0 +1,238 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/consumer"
+)
+
+func init() {
+	register(command{
+		name:    "dlt replay",
+		summary: "send dead-lettered records back to the group that failed them, only",
+		usage: `
+usage: evbus dlt replay --group G [--topic T] [--since D] [--type ce_type] [--error-kind K] [--dry-run] [--rate N]
+
+Sends the selected dead-letter records of group G back to G, and to no
+other group. How: every evbus consumer also reads the replay topic
+"<topic>.<group>.replay" of each topic it handles, as records of <topic>
+(see the consumer package's doc). This command copies each selected record
+there, oldest first: same key and value bytes, the original headers, and so
+the original ce_id (a group that already handled the event skips it), plus
+dlt-replay-count (one more than the record's), dlt-replayed-at and
+dlt-replay-of (the dead-letter record it came from). A record that fails
+again is dead-lettered again with these headers, so a record already
+replayed --max-replays times is refused, and a dead-letter record whose
+replay is in the replay topic is skipped, unless --force. A missing
+replay topic is created with its topic's partition count; the group's
+consumers read it from their next metadata refresh (create replay topics
+with the others, as Consumer.Topics lists them, for groups that start new
+partitions at their end). The dead-letter records stay where they are.
+On a terminal a progress bar is shown; a summary ends the run.
+
+example:
+  evbus dlt replay --group billing --topic orders --dry-run
+  evbus dlt replay --group billing --topic orders --error-kind retries-exhausted --rate 50`,
+		conn:  true,
+		setup: setupReplay,
+	})
+}
+
+func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
+	var f dltFilter
+	f.define(fs)
+	dryRun := fs.Bool("dry-run", false, "print what would be replayed; send and create nothing")
+	rate := fs.Float64("rate", 0, "send at most this many records a second (0: no limit)")
+	maxReplays := fs.Int("max-replays", 3, "refuse records already replayed this many times")
+	force := fs.Bool("force", false, "replay records past --max-replays too")
+	return func(ctx context.Context, std *stdio) error {
+		if err := wantArgs(std, 0, 0, ""); err != nil {
+			return err
+		}
+		if f.group == "" {
+			return usagef("--group is required: replays go to one group, the one that failed the records")
+		}
+		if err := f.validate(); err != nil {
+			return err
+		}
+		if *rate < 0 || *maxReplays < 1 {
+			return usagef("--rate wants 0 or more, --max-replays 1 or more")
+		}
+		cl, err := cn.kafka(ctx)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		ds, err := deadLetters(ctx, cn, cl, &f, func(msg string) { fmt.Fprintln(std.err, "evbus dlt replay: skipped:", msg) })
+		if err != nil {
+			return err
+		}
+		var topics []string
+		for _, d := range ds {
+			if t := consumer.ReplayTopicName(d.OriginalTopic, f.group); !slices.Contains(topics, t) {
+				topics = append(topics, t)
+			}
+		}
+		adm := kadm.NewClient(cl)
+		done, err := replayedBefore(ctx, cn, adm, topics)
+		if err != nil {
+			return err
+		}
+		var send []consumer.DeadLetterRecord
+		refused, again := 0, 0
+		for _, d := range ds {
+			n, err := consumer.ReplayCount(d.Record)
+			switch {
+			case *force:
+			case done[consumer.DeadLetterID(d.Record)]:
+				again++
+				continue
+			case err != nil || n >= *maxReplays:
+				refused++
+				continue
+			}
+			send = append(send, d)
+		}
+		refusal := ""
+		if again > 0 {
+			refusal += fmt.Sprintf("; %d skipped: replayed before (their replays are in the replay topic), --force replays them again", again)
+		}
+		if refused > 0 {
+			refusal += fmt.Sprintf("; %d refused: replayed %d times already (or a bad %s header), --force replays them", refused, *maxReplays, consumer.HeaderReplayCount)
+		}
+		if *dryRun {
+			if err := printDeadLetters(std, send, false); err != nil {
+				return err
+			}
+			fmt.Fprintf(std.out, "dry run: would replay %d of %d selected records to group %s through %s%s\n",
+				len(send), len(ds), f.group, list(topics), refusal)
+			return nil
+		}
+		if err := ensureReplayTopics(ctx, cn, adm, send, f.group, std); err != nil {
+			return err
+		}
+		start := time.Now()
+		for i, d := range send {
+			if *rate > 0 {
+				due := start.Add(time.Duration(float64(i) / *rate * float64(time.Second)))
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Until(due)):
+				}
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("interrupted: replayed %d of %d records to group %s", i, len(send), f.group)
+			}
+			rec, err := consumer.ReplayRecord(d, time.Now())
+			if err == nil {
+				err = cl.ProduceSync(ctx, rec).FirstErr()
+			}
+			if err != nil {
+				return fmt.Errorf("replaying %s/%d@%d: %w (replayed %d of %d before it)", d.Record.Topic, d.Record.Partition, d.Record.Offset, err, i, len(send))
+			}
+			if std.interactive {
+				fmt.Fprintf(std.out, "\rreplaying %d/%d %s", i+1, len(send), bar(i+1, len(send)))
+			}
+		}
+		if std.interactive && len(send) > 0 {
+			fmt.Fprintln(std.out)
+		}
+		fmt.Fprintf(std.out, "replayed %d of %d selected records to group %s through %s%s\n", len(send), len(ds), f.group, list(topics), refusal)
+		return nil
+	}
+}
+
+func list(topics []string) string {
+	if len(topics) == 0 {
+		return "no replay topic"
+	}
+	return strings.Join(topics, ", ")
+}
+
+// bar is a progress bar of 30 cells.
+func bar(done, total int) string {
+	n := 30 * done / total
+	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 30-n) + "]"
+}
+
+// replayedBefore returns the dead-letter records (as consumer.DeadLetterID
+// names them) that the replay topics hold replays of.
+func replayedBefore(ctx context.Context, cn *conn, adm *kadm.Client, topics []string) (map[string]bool, error) {
+	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	parts, err := topicPartitions(listCtx, adm, topics...)
+	if err != nil || len(parts) == 0 {
+		return nil, err
+	}
+	existing := slices.Collect(maps.Keys(parts))
+	starts, err := adm.ListStartOffsets(listCtx, existing...)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	ends, err := adm.ListEndOffsets(listCtx, existing...)
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	s, err := offsetsOf(starts)
+	if err != nil {
+		return nil, err
+	}
+	e, err := offsetsOf(ends)
+	if err != nil {
+		return nil, err
+	}
+	done := make(map[string]bool)
+	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
+		if of := consumer.ReplayOf(r); of != "" {
+			done[of] = true
+		}
+		return true
+	})
+	return done, err
+}
+
+// ensureReplayTopics creates the replay topics the records go to that do
+// not exist yet, with the partition count of their topic.
+func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.DeadLetterRecord, group string, std *stdio) error {
+	var names []string
+	for _, d := range ds {
+		names = append(names, d.OriginalTopic, consumer.ReplayTopicName(d.OriginalTopic, group))
+	}
+	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	parts, err := topicPartitions(listCtx, adm, names...)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < len(names); i += 2 {
+		topic, replay := names[i], names[i+1]
+		if _, ok := parts[replay]; ok {
+			continue
+		}
+		n := int32(-1) // the broker's default when the topic itself is gone
+		if p, ok := parts[topic]; ok {
+			n = int32(p)
+		}
+		resp, err := adm.CreateTopic(listCtx, n, -1, nil, replay)
+		if err == nil && resp.Err != nil && !errors.Is(resp.Err, kerr.TopicAlreadyExists) {
+			err = resp.Err
+		}
+		if err != nil {
+			return fmt.Errorf("create replay topic %s: %w (create it with %d partitions, or let the service create its topics)", replay, err, n)
+		}
+		parts[replay] = int(n)
+		fmt.Fprintf(std.err, "evbus dlt replay: created replay topic %s; the group's consumers pick it up within their metadata refresh\n", replay)
+	}
+	return nil
+}
