@@ -116,7 +116,8 @@ func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 
 // trace starts the record's process span.
 func (c *Consumer) trace(p *partition, env *envelope) {
-	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group)
+	replay := p.topic != p.home.topic && p.home.n == 0
+	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group, replay)
 }
 
 // settle reports how a record was settled: to the span, the metrics and

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
@@ -92,7 +94,7 @@ func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 // trace as its producer; metrics of the workload.
 func TestTraceFromRequestToHandler(t *testing.T) {
 	e := start(t)
-	e.topics(1, "orders", "orders.billing.dlt")
+	e.topics(1, "orders", "orders.billing.dlt", "orders.billing.replay")
 	tm := newTelemetry(t)
 	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.tel))
 	if err != nil {
@@ -102,10 +104,11 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 		mu          sync.Mutex
 		handlerSpan trace.SpanContext
 		handled     = make(chan struct{}, 1)
+		fixed       atomic.Bool
 	)
 	c := e.consumer("billing", consumer.Telemetry(tm.tel))
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
-		if ev.Note == "bad" {
+		if ev.Note == "bad" && !fixed.Load() {
 			return errors.New("cannot bill")
 		}
 		ctx, span := tm.tp.Tracer("billing").Start(ctx, "INSERT invoices")
@@ -208,11 +211,34 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 		t.Error("the event the handler published is handled in another trace")
 	}
 
+	// The dead letter, replayed once the handler is fixed: a new trace,
+	// linked to the dead-lettered record's.
+	fixed.Store(true)
+	dl, err := consumer.ParseDeadLetter(e.read("orders.billing.dlt", 1)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	replay, err := consumer.ReplayRecord(dl, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cl.ProduceSync(t.Context(), replay).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	<-handled // the event the fixed handler published
+	waitFor(t, "the replay's process span", func() bool { return len(tm.named("process orders.billing.replay")) == 1 })
+	rs := tm.named("process orders.billing.replay")[0]
+	if rs.SpanContext().TraceID() == badRequest.SpanContext().TraceID() || len(rs.Links()) != 1 ||
+		rs.Links()[0].SpanContext.SpanID() != dltPublish.SpanContext().SpanID() || attrs(rs)["evbus.outcome"] != "ok" {
+		t.Errorf("replay span: trace %v (original %v), links %v, outcome %q; want a new trace linked to the dead-letter publish span, ok",
+			rs.SpanContext().TraceID(), badRequest.SpanContext().TraceID(), rs.Links(), attrs(rs)["evbus.outcome"])
+	}
+
 	got := tm.counts(t)
 	for k, want := range map[string]int64{
-		"evbus.consumer.events/ok": 2, "evbus.consumer.events/retried": 2, "evbus.consumer.events/dead-lettered": 1,
-		"messaging.process.duration":     5, // 2 handled + 3 runs of the bad one
-		"messaging.client.sent.messages": 4, // 2 requests, the handler's event, the dead letter
+		"evbus.consumer.events/ok": 4, "evbus.consumer.events/retried": 2, "evbus.consumer.events/dead-lettered": 1,
+		"messaging.process.duration":     7, // 2 handled, 3 runs of the bad one, the replay and its event
+		"messaging.client.sent.messages": 5, // 2 requests, 2 events of the handler, the dead letter
 	} {
 		if got[k] != want {
 			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], want, got)

@@ -289,7 +289,11 @@ func recordBytes(r *kgo.Record) int {
 // LinkConsumers a new root linked to it. ctx is the consumer's own. The
 // span carries the record's attributes; the caller adds the event id
 // (Opened) once it has read it, and ends the span with Settled.
-func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string) (context.Context, trace.Span) {
+//
+// A replay (a record sent back from a dead-letter topic, replay true)
+// always starts a new trace linked to the record's: the original trace
+// ended with the dead letter, maybe days ago.
+func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, replay bool) (context.Context, trace.Span) {
 	if t.idle() {
 		return ctx, noSpan
 	}
@@ -297,7 +301,7 @@ func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string) 
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
 	switch {
 	case !producer.IsValid():
-	case t.linkConsume:
+	case t.linkConsume || replay:
 		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer}))
 	default:
 		ctx = trace.ContextWithRemoteSpanContext(ctx, producer)
