@@ -36,7 +36,7 @@ type relayConfig struct {
 	batch          int
 	poll           time.Duration
 	takeover       time.Duration
-	produceTimeout time.Duration
+	ackTimeout     time.Duration
 	maxBackoff     time.Duration
 	log            *slog.Logger
 }
@@ -62,15 +62,14 @@ func PollInterval(d time.Duration) RelayOption { return func(c *relayConfig) { c
 // close, how long a shard goes unpublished after its relay dies.
 func TakeoverInterval(d time.Duration) RelayOption { return func(c *relayConfig) { c.takeover = d } }
 
-// ProduceTimeout bounds how long the relay waits for Kafka to acknowledge
-// a batch (default 10s). Past it, the unacknowledged rows stay in the
-// outbox with the error recorded, and the relay backs off and retries.
-func ProduceTimeout(d time.Duration) RelayOption {
-	return func(c *relayConfig) { c.produceTimeout = d }
-}
+// AckTimeout is how long Kafka may take to acknowledge a batch before the
+// relay reports it in Status as unreachable (default 5s). The relay keeps
+// waiting: the Kafka client retries, in order, until Kafka is back, and
+// the rows stay in the outbox meanwhile.
+func AckTimeout(d time.Duration) RelayOption { return func(c *relayConfig) { c.ackTimeout = d } }
 
-// MaxBackoff caps the wait between retries after Kafka or the database
-// failed (default 5s; the wait starts at 100ms and doubles).
+// MaxBackoff caps the wait between retries after Kafka failed records
+// (default 5s; the wait starts at 100ms and doubles).
 func MaxBackoff(d time.Duration) RelayOption { return func(c *relayConfig) { c.maxBackoff = d } }
 
 // Logger receives the relay's events: shards taken and lost, errors
@@ -96,7 +95,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 	host, _ := os.Hostname()
 	cfg := relayConfig{
 		name: host + "/" + strconv.Itoa(os.Getpid()), batch: 1000, poll: 500 * time.Millisecond,
-		takeover: time.Second, produceTimeout: 10 * time.Second, maxBackoff: 5 * time.Second,
+		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
 		log: slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
@@ -109,8 +108,8 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		return nil, fmt.Errorf("outbox: PollInterval(%v): want a positive duration", cfg.poll)
 	case cfg.takeover <= 0:
 		return nil, fmt.Errorf("outbox: TakeoverInterval(%v): want a positive duration", cfg.takeover)
-	case cfg.produceTimeout <= 0:
-		return nil, fmt.Errorf("outbox: ProduceTimeout(%v): want a positive duration", cfg.produceTimeout)
+	case cfg.ackTimeout <= 0:
+		return nil, fmt.Errorf("outbox: AckTimeout(%v): want a positive duration", cfg.ackTimeout)
 	case cfg.maxBackoff <= 0:
 		return nil, fmt.Errorf("outbox: MaxBackoff(%v): want a positive duration", cfg.maxBackoff)
 	case cfg.log == nil:
@@ -332,17 +331,9 @@ func (r *Relay[Tx]) publish(ctx context.Context, conn sqldb.Conn, shard int, bat
 		}
 		recs = append(recs, &kgo.Record{Topic: x.topic, Key: x.key, Value: x.value, Headers: hs, Timestamp: x.created.Time})
 	}
-	pctx, cancel := context.WithTimeout(ctx, r.cfg.produceTimeout)
-	results := r.cl.ProduceSync(pctx, recs...)
-	cancel()
-	var errs map[*kgo.Record]error
-	for _, res := range results {
-		if res.Err != nil {
-			if errs == nil {
-				errs = make(map[*kgo.Record]error)
-			}
-			errs[res.Record] = res.Err
-		}
+	errs, err := r.produce(ctx, conn, shard, recs)
+	if err != nil {
+		return false, err
 	}
 	if r.afterPublish != nil {
 		r.afterPublish()
@@ -375,6 +366,59 @@ func (r *Relay[Tx]) publish(ctx context.Context, conn sqldb.Conn, shard int, bat
 	}
 	r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "rows", len(bad), "err", firstErr)
 	return true, r.fail(mctx, conn, shard, bad, firstErr)
+}
+
+// produce sends recs and waits until Kafka acknowledged or failed each,
+// or ctx is done (an error then: the rows stay unmarked). The client
+// retries what Kafka did not take, in order, for as long as it takes, so
+// a batch is never given up on while Kafka is away: after AckTimeout it
+// is reported in Status, and the wait goes on.
+func (r *Relay[Tx]) produce(ctx context.Context, conn sqldb.Conn, shard int, recs []*kgo.Record) (map[*kgo.Record]error, error) {
+	var (
+		mu   sync.Mutex
+		errs map[*kgo.Record]error
+		left = len(recs)
+		done = make(chan struct{})
+	)
+	for _, rec := range recs {
+		r.cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errs == nil {
+					errs = make(map[*kgo.Record]error)
+				}
+				errs[rec] = err
+			}
+			if left--; left == 0 {
+				close(done)
+			}
+		})
+	}
+	if len(recs) == 0 {
+		close(done)
+	}
+	// Produce lingers for more records; nothing more is coming.
+	go func() { _ = r.cl.Flush(ctx) }()
+	stalled := time.NewTicker(r.cfg.ackTimeout)
+	defer stalled.Stop()
+	for {
+		select {
+		case <-done:
+			return errs, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-stalled.C:
+			mu.Lock()
+			n := left
+			mu.Unlock()
+			err := fmt.Errorf("outbox: Kafka has not acknowledged %d of %d records for %v; waiting", n, len(recs), r.cfg.ackTimeout)
+			r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "err", err)
+			if err := r.lastError(ctx, conn, shard, err); err != nil {
+				return nil, err
+			}
+		}
+	}
 }
 
 // ids returns the condition "id is one of ids" and its argument, as
@@ -419,8 +463,14 @@ func (r *Relay[Tx]) fail(ctx context.Context, conn sqldb.Conn, shard int, ids []
 	if _, err := conn.Exec(ctx, "UPDATE "+o.cfg.table+" SET attempts = attempts + 1, last_error = "+d.Arg(1)+" WHERE "+cond, msg, arg); err != nil {
 		return err
 	}
+	return r.lastError(ctx, conn, shard, err)
+}
+
+// lastError records err as the shard's last error.
+func (r *Relay[Tx]) lastError(ctx context.Context, conn sqldb.Conn, shard int, err error) error {
+	o, d := r.o, r.o.d
 	_, err = conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET last_error = %s, last_error_at = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2), d.Arg(3)),
-		msg, d.Time(time.Now()), shard)
+		err.Error(), d.Time(time.Now()), shard)
 	return err
 }
 
