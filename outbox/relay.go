@@ -32,13 +32,13 @@ type Relay[Tx any] struct {
 }
 
 type relayConfig struct {
-	name           string
-	batch          int
-	poll           time.Duration
-	takeover       time.Duration
-	ackTimeout     time.Duration
-	maxBackoff     time.Duration
-	log            *slog.Logger
+	name       string
+	batch      int
+	poll       time.Duration
+	takeover   time.Duration
+	ackTimeout time.Duration
+	maxBackoff time.Duration
+	log        *slog.Logger
 }
 
 // RelayOption configures a Relay.
