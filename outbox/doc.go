@@ -1,5 +1,103 @@
 // Package outbox makes publishing part of the business transaction: events
 // are written to an outbox table in the caller's SQL transaction, and a relay
 // publishes committed rows to Kafka in commit order per key, never before
-// commit and never lost after it. Dialects: PostgreSQL (pgx) and SQLite.
+// commit and never lost after it. Dialects: PostgreSQL (pgx, or pgx's
+// database/sql driver) and SQLite (modernc.org/sqlite).
+//
+// # How it works
+//
+// New binds an Outbox to a sqldb.DB and a *bus.Encoder. Migrate creates the
+// tables (the same statements as migrations/postgres.sql and
+// migrations/sqlite.sql, for teams that run their own migrations). Enqueue
+// encodes each event with the encoder at once (an event that cannot be
+// encoded fails Enqueue, and the caller's transaction with it) and inserts
+// one row per event: topic, key, value, every header of the record (ce_*,
+// correlation and causation, W3C trace context when present) in the stable
+// form described in headers.go (a version byte 0x01, then per header
+// uvarint length and bytes of the key, then of the value), created_at,
+// published_at (NULL until published), attempts and last_error.
+//
+// A Relay reads the oldest unpublished rows of its shard (ORDER BY id,
+// no cursor), produces them through an idempotent client with acks=all,
+// waits for Kafka's acknowledgement, and only then marks them published
+// (or deletes them, DeleteOnPublish). A relay that dies between the
+// acknowledgement and the mark leaves its batch unmarked: the next relay
+// publishes it again with the same ce_id (consumers deduplicate on ce_id),
+// so at most BatchSize events repeat and none is lost. When Kafka is away
+// the client keeps retrying the batch in order; the rows stay, and after
+// AckTimeout the stall shows in Status. Records Kafka refuses for good are
+// left unpublished with the error recorded, and retried with back-off.
+//
+// # Order per key, and the commit-order trap
+//
+// PostgreSQL assigns an identity at insert, not at commit, so ids do not
+// follow commit order: a relay that remembers "published up to id N" can
+// pass over a row whose transaction commits after a larger id was
+// published. The relay keeps no such cursor: every round it reads the
+// unpublished rows from the smallest id, so a late commit is picked up by
+// the next round, never skipped.
+//
+// Without a cursor, rows are still read in id order, which is not commit
+// order either: two transactions writing the same key concurrently could
+// commit in the opposite order of their ids. Enqueue prevents that on
+// PostgreSQL: before inserting, it takes a transaction-scoped advisory
+// lock (pg_advisory_xact_lock) on a hash of each (topic, key) it writes,
+// in the same statement. A second transaction writing that key waits
+// until the first commits or rolls back, and only then gets its id. So
+// for one key, id order is commit order; and a relay that sees the later
+// row sees the earlier one too, because it committed before the later
+// row existed. SQLite has one writer at a time, so ids follow commit
+// order there without a lock. The lock costs nothing between different
+// keys (hash collisions only make two keys take turns); it makes
+// transactions writing the same aggregate take turns, which they usually
+// do anyway on the aggregate's row. Enqueue all of a transaction's keys
+// in one call when it writes several: the locks are taken in a fixed
+// order, while two calls in opposite key orders in two transactions can
+// deadlock (PostgreSQL then aborts one).
+//
+// Transaction-id cursors (xid8 with pg_snapshot_xmin, as Watermill does)
+// are the other answer; they keep a cursor, so a relay reads only new
+// rows, but they need PostgreSQL 13 or later, are PostgreSQL-only and
+// make the ordering argument depend on snapshot arithmetic. Reading
+// unpublished rows through a partial index is cheap enough, and the lock
+// gives the same guarantee with one plain rule.
+//
+// # One relay per shard
+//
+// Every replica of a service may run a relay. Rows are split into Shards
+// by a hash of (topic, key) (default one shard); for each shard, relays
+// compete for a PostgreSQL session advisory lock (pg_try_advisory_lock)
+// taken on a connection of their own, on which the holder also reads and
+// marks its rows. While its statements succeed it holds the lock; when its
+// process dies, the server closes the connection and releases the lock,
+// and a standby, trying every TakeoverInterval, takes over within about a
+// second. A holder cut off by the network keeps the lock until the server
+// notices the dead connection (TCP keepalive; tune tcp_keepalives_* for a
+// bound). SQLite has no such lock: run one relay per database file.
+// Status reports each shard's holder and whether its lock is still held.
+//
+// # Wake-up
+//
+// pg_notify serializes the commits of the transactions that call it (one
+// lock on the notification queue at commit), which halves the write rate
+// of many concurrent writers. So Enqueue notifies only when a relay of the
+// row's shard has declared itself idle: a relay that finds nothing looks
+// again at 2, 4, 8 and 16 ms, and only then sets an idle flag in the
+// relays table and waits for a notification or its PollInterval. Under a
+// steady load the relay keeps finding rows, the flag stays down, and
+// writers do not notify at all; when the load is low, a commit wakes the
+// relay at once, and serializing the few commits that notify costs
+// nothing. The flag is read in Enqueue's one statement, so it adds no
+// round trip. The trade-off: a row committed while the relay is between
+// its last empty look and setting the flag is not notified, and waits at
+// most PollInterval (the fallback). Without LISTEN (SQLite, Notify(false),
+// a driver other than pgx) the relay polls, with the same quick looks
+// after activity.
+//
+// # Retention
+//
+// Published rows are kept for the Retention (default 7 days) for audit
+// and re-publishing, and the relay of shard 0 deletes older ones in
+// chunks. DeleteOnPublish deletes rows as soon as Kafka acknowledged
+// them.
 package outbox

@@ -1,0 +1,180 @@
+package outbox_test
+
+// Benchmarks on PostgreSQL 15 (durable commits) and the embedded broker.
+// Figures are for people to read; nothing is asserted. Run:
+//
+//	go test ./outbox -run '^$' -bench BenchmarkRelayThroughput -benchtime 100000x
+//	go test ./outbox -run '^$' -bench BenchmarkLatency -benchtime 1x
+//	go test ./outbox -run '^$' -bench BenchmarkEnqueue -benchtime 4000x
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/outbox"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// BenchmarkRelayThroughput: b.N committed rows, drained by one relay into
+// the embedded broker; events/s from the relay's start to an empty
+// backlog.
+func BenchmarkRelayThroughput(b *testing.B) {
+	k := startKafka(b)
+	db := pgxDB(b, evbustest.PostgresDatabase(b))
+	ob := newOutbox(b, db, k.enc, outbox.DeleteOnPublish())
+	for i := 0; i < b.N; i += 1000 {
+		evs := make([]any, 0, 1000)
+		for j := i; j < min(i+1000, b.N); j++ {
+			evs = append(evs, OrderEvent{OrderID: key(j % 1000), Seq: int64(j)})
+		}
+		enqueue(b, db, ob, evs...)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	runRelay(b, ob, k.cl, outbox.BatchSize(2000))
+	for backlog(b, ob) > 0 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkLatency: commit -> Kafka acknowledgement, at an offered load,
+// with wake-ups (NOTIFY when the relay is idle) and with polling only
+// (every 100 ms). Each variant offers its load for 3 s whatever b.N.
+func BenchmarkLatency(b *testing.B) {
+	for _, rate := range []int{1000, 20} {
+		for _, notify := range []bool{true, false} {
+			name := fmt.Sprintf("rate=%d/wake=%v", rate, notify)
+			b.Run(name, func(b *testing.B) { latency(b, rate, notify) })
+		}
+	}
+}
+
+func latency(b *testing.B, rate int, notify bool) {
+	var (
+		mu        sync.Mutex
+		committed = map[int64]time.Time{}
+		lat       []time.Duration
+	)
+	stack := startKafka(b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.stack.Brokers()...), kgo.WithHooks(ackHook(func(r *kgo.Record) {
+		at := time.Now()
+		seq := seqOf(b, r.Value)
+		mu.Lock()
+		if c, ok := committed[seq]; ok {
+			lat = append(lat, at.Sub(c))
+		}
+		mu.Unlock()
+	})))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	db := pgxDB(b, evbustest.PostgresDatabase(b))
+	ob := newOutbox(b, db, stack.enc, outbox.Notify(notify))
+	runRelay(b, ob, cl, outbox.PollInterval(100*time.Millisecond))
+	time.Sleep(300 * time.Millisecond) // the relay settles and goes idle
+	const writers = 4
+	n := rate * 3
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			tick := time.NewTicker(time.Second * writers / time.Duration(rate))
+			defer tick.Stop()
+			for i := w; i < n; i += writers {
+				<-tick.C
+				seq := int64(i)
+				if err := sqldb.InTx(context.Background(), db, func(tx pgx.Tx) error {
+					return ob.Enqueue(context.Background(), tx, OrderEvent{OrderID: key(i % 50), Seq: seq})
+				}); err != nil {
+					b.Error(err)
+					return
+				}
+				mu.Lock()
+				committed[seq] = time.Now()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	waitFor(b, "an empty backlog", func() bool { return backlog(b, ob) == 0 })
+	mu.Lock()
+	defer mu.Unlock()
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		b.Fatal("no latency measured")
+	}
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+type ackHook func(*kgo.Record)
+
+func (h ackHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
+	if err == nil {
+		h(r)
+	}
+}
+
+// BenchmarkEnqueue: business transactions per second on the writers, one
+// business row each, with 1 and 8 writers: without the outbox; with an
+// outbox row and no notification; with the outbox's notification of an
+// idle relay (the default); and with a pg_notify in every transaction
+// (the design this package avoids). A relay drains the outbox meanwhile.
+func BenchmarkEnqueue(b *testing.B) {
+	k := startKafka(b)
+	for _, writers := range []int{1, 8} {
+		for _, v := range []string{"bare", "outbox", "outbox+idle-notify", "outbox+notify-every-commit"} {
+			b.Run(fmt.Sprintf("writers=%d/%s", writers, v), func(b *testing.B) { enqueueCost(b, k, writers, v) })
+		}
+	}
+}
+
+func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
+	ctx := context.Background()
+	db := pgxDB(b, evbustest.PostgresDatabase(b))
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY, customer text NOT NULL, cents bigint NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+	ob := newOutbox(b, db, k.enc, outbox.Notify(variant == "outbox+idle-notify"))
+	if variant != "bare" {
+		runRelay(b, ob, k.cl)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < b.N; i += writers {
+				id := fmt.Sprintf("%s-%d", b.Name(), i)
+				if err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(ctx, "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)", id, "c-1", int64(i)); err != nil {
+						return err
+					}
+					if variant == "bare" {
+						return nil
+					}
+					if variant == "outbox+notify-every-commit" {
+						if _, err := tx.Exec(ctx, "SELECT pg_notify('evbus_outbox', '')"); err != nil {
+							return err
+						}
+					}
+					return ob.Enqueue(ctx, tx, OrderEvent{OrderID: id, Seq: int64(i)})
+				}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tx/s")
+}

@@ -1,0 +1,5 @@
+package outbox
+
+// SetAfterPublish makes r call f after Kafka acknowledged a batch and
+// before the batch is marked.
+func SetAfterPublish[Tx any](r *Relay[Tx], f func()) { r.afterPublish = f }

@@ -1,0 +1,62 @@
+package outbox
+
+import (
+	"encoding/binary"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The headers column holds all of a record's headers, in order, in this
+// stable form, readable by any language:
+//
+//	version byte 0x01
+//	for each header: uvarint len(key), key, uvarint len(value), value
+//
+// (uvarint as in Protocol Buffers and encoding/binary). A header with a
+// nil value is stored with length 0 and read back as an empty value.
+const headersV1 = 0x01
+
+func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
+	buf = append(buf, headersV1)
+	for _, h := range hs {
+		buf = binary.AppendUvarint(buf, uint64(len(h.Key)))
+		buf = append(buf, h.Key...)
+		buf = binary.AppendUvarint(buf, uint64(len(h.Value)))
+		buf = append(buf, h.Value...)
+	}
+	return buf
+}
+
+var errHeaders = errors.New("outbox: damaged headers column")
+
+// parseHeaders reads what appendHeaders wrote. The values share b's
+// memory.
+func parseHeaders(b []byte) ([]kgo.RecordHeader, error) {
+	if len(b) == 0 || b[0] != headersV1 {
+		return nil, errHeaders
+	}
+	b = b[1:]
+	hs := make([]kgo.RecordHeader, 0, 10)
+	for len(b) > 0 {
+		var k, v []byte
+		var ok bool
+		if k, b, ok = field(b); !ok {
+			return nil, errHeaders
+		}
+		if v, b, ok = field(b); !ok {
+			return nil, errHeaders
+		}
+		hs = append(hs, kgo.RecordHeader{Key: string(k), Value: v})
+	}
+	return hs, nil
+}
+
+func field(b []byte) (f, rest []byte, ok bool) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) {
+		return nil, nil, false
+	}
+	b = b[w:]
+	return b[:n:n], b[n:], true
+}

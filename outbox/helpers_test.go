@@ -1,0 +1,279 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/outbox"
+	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/sqldb"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(child())
+	}
+	evbustest.RunWithPostgreSQL(m)
+}
+
+// OrderEvent is the tests' event: Seq counts the events of one order.
+type OrderEvent struct {
+	OrderID string `avro:"order_id"`
+	Seq     int64  `avro:"seq"`
+}
+
+// Unregistered is a type no encoder knows.
+type Unregistered struct {
+	X string `avro:"x"`
+}
+
+const topic = "orders"
+
+var orderEvent = bus.Event[OrderEvent](topic, func(e *OrderEvent) string { return e.OrderID }, bus.Namespace("com.example.orders"))
+
+// kafka is a started stack with the orders topic and an encoder.
+type kafka struct {
+	stack *devstack.Stack
+	cl    *kgo.Client
+	enc   *bus.Encoder
+}
+
+func startKafka(t testing.TB) kafka {
+	t.Helper()
+	stack := evbustest.Start(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: topic, Partitions: 3}); err != nil {
+		t.Fatal(err)
+	}
+	return kafka{stack: stack, cl: cl, enc: encoder(t, stack.RegistryURL())}
+}
+
+func encoder(t testing.TB, registryURL string) *bus.Encoder {
+	t.Helper()
+	reg, err := schema.New(registryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(context.Background(), reg, bus.Source("/orders-service"), bus.Types(orderEvent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
+}
+
+func pgxDB(t testing.TB, url string) *sqldb.PgxDB {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 20
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return sqldb.Pgx(pool)
+}
+
+func stdlibDB(t testing.TB, url string) *sqldb.SQLDB {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return sqldb.SQL(db, sqldb.Postgres)
+}
+
+func sqliteDB(t testing.TB) *sqldb.SQLDB {
+	t.Helper()
+	db, err := sqldb.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "outbox.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Pool().Close() })
+	return db
+}
+
+// newOutbox returns a migrated outbox.
+func newOutbox[Tx any](t testing.TB, db sqldb.DB[Tx], enc *bus.Encoder, opts ...outbox.Option) *outbox.Outbox[Tx] {
+	t.Helper()
+	ob, err := outbox.New(db, enc, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return ob
+}
+
+// runRelay runs a relay until the test ends.
+func runRelay[Tx any](t testing.TB, ob *outbox.Outbox[Tx], cl *kgo.Client, opts ...outbox.RelayOption) *outbox.Relay[Tx] {
+	t.Helper()
+	r, err := ob.Relay(cl, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return r
+}
+
+// enqueue commits one transaction with events.
+func enqueue[Tx any](t testing.TB, db sqldb.DB[Tx], ob *outbox.Outbox[Tx], events ...any) {
+	t.Helper()
+	if err := sqldb.InTx(context.Background(), db, func(tx Tx) error { return ob.Enqueue(context.Background(), tx, events...) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// published is an event read back from Kafka.
+type published struct {
+	id, key string
+	seq     int64
+	rec     *kgo.Record
+}
+
+// consume reads the topic from the start until done says it has enough,
+// failing t after 60 s.
+func consume(t testing.TB, brokers []string, done func([]published) bool) []published {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var got []published
+	for !done(got) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read %d events from Kafka, then nothing more within 60s", len(got))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			p := published{key: string(r.Key), rec: r}
+			for _, h := range r.Headers {
+				if h.Key == bus.HeaderID {
+					p.id = string(h.Value)
+				}
+			}
+			p.seq = seqOf(t, r.Value)
+			got = append(got, p)
+		})
+	}
+	return got
+}
+
+// seqOf decodes OrderEvent's seq from a framed Avro value: magic byte,
+// schema id, then order_id (length-prefixed) and seq, zigzag varints.
+func seqOf(t testing.TB, v []byte) int64 {
+	t.Helper()
+	if len(v) < 5 || v[0] != 0 {
+		t.Fatalf("value %x is not framed", v)
+	}
+	b := v[5:]
+	n, w := binary.Varint(b)
+	if w <= 0 || int(n) > len(b)-w {
+		t.Fatalf("value %x: bad order_id", v)
+	}
+	seq, w2 := binary.Varint(b[w+int(n):])
+	if w2 <= 0 {
+		t.Fatalf("value %x: bad seq", v)
+	}
+	return seq
+}
+
+func atLeast(n int) func([]published) bool { return func(p []published) bool { return len(p) >= n } }
+
+// distinct returns how many distinct ce_ids ps holds.
+func distinct(ps []published) int {
+	seen := map[string]bool{}
+	for _, p := range ps {
+		seen[p.id] = true
+	}
+	return len(seen)
+}
+
+// checkOrder checks that the first publication of each event follows the
+// order want gives per key (seqs), that every wanted event is there, and
+// that a repeated ce_id repeats the same event. It returns the number of
+// repeats.
+func checkOrder(t testing.TB, got []published, want map[string][]int64) (dups int) {
+	t.Helper()
+	first := map[string]published{}
+	seqs := map[string][]int64{}
+	for _, p := range got {
+		if f, ok := first[p.id]; ok {
+			dups++
+			if f.key != p.key || f.seq != p.seq {
+				t.Errorf("ce_id %s published as %s/%d and as %s/%d", p.id, f.key, f.seq, p.key, p.seq)
+			}
+			continue
+		}
+		first[p.id] = p
+		seqs[p.key] = append(seqs[p.key], p.seq)
+	}
+	for k, w := range want {
+		if fmt.Sprint(seqs[k]) != fmt.Sprint(w) {
+			t.Errorf("key %s: published in order %v, want %v", k, seqs[k], w)
+		}
+	}
+	for k := range seqs {
+		if _, ok := want[k]; !ok {
+			t.Errorf("key %s published, not expected", k)
+		}
+	}
+	return dups
+}
+
+// waitFor polls cond until it holds, failing t after 60 s.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 60s for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func backlog[Tx any](t testing.TB, ob *outbox.Outbox[Tx]) int64 {
+	t.Helper()
+	s, err := ob.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Backlog
+}
+
+func key(i int) string { return "order-" + strconv.Itoa(i) }

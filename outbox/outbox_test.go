@@ -1,0 +1,184 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/outbox"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// TestRollbackNothingCommitOnceInOrder: a rolled-back transaction's
+// events are never published; committed ones are, once each, in per-key
+// order, with every header the encoder gave them.
+func TestRollbackNothingCommitOnceInOrder(t *testing.T) {
+	k := startKafka(t)
+	t.Run("pgx", func(t *testing.T) { rollbackAndCommit(t, k, pgxDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("postgres-stdlib", func(t *testing.T) { rollbackAndCommit(t, k, stdlibDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("sqlite", func(t *testing.T) { rollbackAndCommit(t, k, sqliteDB(t)) })
+}
+
+func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
+	ctx := context.Background()
+	// Each subtest publishes its own keys to the shared topic.
+	prefix := t.Name() + "/"
+	ob := newOutbox(t, db, k.enc)
+	boom := errors.New("business rule broken")
+	if err := sqldb.InTx(ctx, db, func(tx Tx) error {
+		if err := ob.Enqueue(ctx, tx, OrderEvent{OrderID: prefix + "rolled-back", Seq: 1}); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	// An event that cannot be encoded fails Enqueue, and the transaction
+	// with it: the good event before it in the call is not written either.
+	err := sqldb.InTx(ctx, db, func(tx Tx) error {
+		return ob.Enqueue(ctx, tx, OrderEvent{OrderID: prefix + "rolled-back", Seq: 2}, Unregistered{X: "?"})
+	})
+	if !errors.Is(err, bus.ErrUnknownType) {
+		t.Fatalf("Enqueue of an unregistered type: %v, want bus.ErrUnknownType", err)
+	}
+
+	want := map[string][]int64{}
+	cctx := bus.WithCorrelationID(ctx, "conversation-1")
+	for i := range 3 {
+		var evs []any
+		for j := range 2 {
+			kk := prefix + key(j)
+			evs = append(evs, &OrderEvent{OrderID: kk, Seq: int64(i)})
+			want[kk] = append(want[kk], int64(i))
+		}
+		if err := sqldb.InTx(cctx, db, func(tx Tx) error { return ob.Enqueue(cctx, tx, evs...) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := backlog(t, ob); n != 6 {
+		t.Fatalf("backlog %d, want 6", n)
+	}
+	runRelay(t, ob, k.cl, outbox.RelayName("relay-"+t.Name()))
+	waitFor(t, "an empty backlog", func() bool { return backlog(t, ob) == 0 })
+
+	var mine []published
+	all := consume(t, k.stack.Brokers(), func(ps []published) bool {
+		mine = mine[:0]
+		for _, p := range ps {
+			if len(p.key) > len(prefix) && p.key[:len(prefix)] == prefix {
+				mine = append(mine, p)
+			}
+		}
+		return len(mine) >= 6
+	})
+	_ = all
+	if dups := checkOrder(t, mine, want); dups != 0 || len(mine) != 6 {
+		t.Errorf("%d events published, %d repeated; want 6, none repeated", len(mine), dups)
+	}
+	for _, h := range []string{bus.HeaderSpecVersion, bus.HeaderID, bus.HeaderSource, bus.HeaderType, bus.HeaderTime, bus.HeaderContentType, bus.HeaderSubject} {
+		if v := header(mine[0].rec, h); len(v) == 0 {
+			t.Errorf("header %s missing", h)
+		}
+	}
+	if v := string(header(mine[0].rec, bus.HeaderCorrelationID)); v != "conversation-1" {
+		t.Errorf("correlation id %q, want the caller's", v)
+	}
+
+	s, err := ob.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Relays) != 1 || s.Relays[0].Holder != "relay-"+t.Name() || !s.Relays[0].Active || s.Backlog != 0 || !s.Oldest.IsZero() {
+		t.Errorf("status %+v", s)
+	}
+}
+
+func header(r *kgo.Record, k string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == k {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// TestCommitOrderTrap: PostgreSQL assigns ids at insert, not at commit.
+// A transaction with a smaller id that commits after a larger one is
+// published all the same (the relay keeps no cursor to pass it by), and
+// two transactions writing one key take turns, so that key's ids follow
+// commit order.
+func TestCommitOrderTrap(t *testing.T) {
+	ctx := context.Background()
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	ob := newOutbox(t, db, k.enc)
+	runRelay(t, ob, k.cl, outbox.PollInterval(50*time.Millisecond))
+
+	// t1 takes the smaller id for key a, and stays open.
+	t1, err := db.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Rollback(ctx, t1)
+	if err := ob.Enqueue(ctx, t1, OrderEvent{OrderID: "a", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// t2 writes the same key: it waits for t1.
+	t2done := make(chan error, 1)
+	go func() {
+		t2done <- sqldb.InTx(ctx, db, func(tx pgx.Tx) error { return ob.Enqueue(ctx, tx, OrderEvent{OrderID: "a", Seq: 2}) })
+	}()
+	// t3 takes a larger id for key b and commits first; the relay
+	// publishes it while t1 is still open.
+	enqueue(t, db, ob, OrderEvent{OrderID: "b", Seq: 1})
+	if early := consume(t, k.stack.Brokers(), atLeast(1)); len(early) != 1 || early[0].key != "b" {
+		t.Fatalf("published while t1 is open: %+v, want b/1 only", early)
+	}
+	waitFor(t, "t2 to wait for t1's lock", func() bool {
+		var n int64
+		if err := sqldb.QueryRow(ctx, db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()", nil, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	})
+	select {
+	case err := <-t2done:
+		t.Fatalf("t2 committed before t1 (%v)", err)
+	default:
+	}
+	// Now the smaller id commits last of t1 and t3.
+	if err := db.Commit(ctx, t1); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-t2done; err != nil {
+		t.Fatal(err)
+	}
+	got := consume(t, k.stack.Brokers(), atLeast(3))
+	if dups := checkOrder(t, got, map[string][]int64{"a": {1, 2}, "b": {1}}); dups != 0 {
+		t.Errorf("%d events repeated", dups)
+	}
+	rows, err := db.Query(ctx, "SELECT key FROM evbus_outbox ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys string
+	for rows.Next() {
+		var k []byte
+		if err := rows.Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		keys += string(k)
+	}
+	rows.Close()
+	// t1's a/1 has the smallest id and was published after b/1's larger
+	// one; t2's a/2 got its id after t1 committed.
+	if keys != "aba" {
+		t.Errorf("keys in id order %q, want aba", keys)
+	}
+}

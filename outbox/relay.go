@@ -1,0 +1,499 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// Relay publishes the outbox's committed rows to Kafka, in id order per
+// shard, and then marks them published (or deletes them). Run one in every
+// replica of a service: per shard, one relay publishes and the others
+// stand by (see the package documentation).
+type Relay[Tx any] struct {
+	o      *Outbox[Tx]
+	cl     *kgo.Client
+	conner sqldb.Conner
+	cfg    relayConfig
+	// afterPublish, when set, runs after Kafka acknowledged a batch and
+	// before the batch is marked (tests kill the process there).
+	afterPublish func()
+}
+
+type relayConfig struct {
+	name       string
+	batch      int
+	poll       time.Duration
+	takeover   time.Duration
+	ackTimeout time.Duration
+	maxBackoff time.Duration
+	log        *slog.Logger
+}
+
+// RelayOption configures a Relay.
+type RelayOption func(*relayConfig)
+
+// RelayName names the relay in Status (default host name/process id).
+func RelayName(name string) RelayOption { return func(c *relayConfig) { c.name = name } }
+
+// BatchSize is the most rows the relay reads and publishes at once
+// (default 1000). It is also the most events a crash between Kafka's
+// acknowledgement and the mark can publish twice.
+func BatchSize(n int) RelayOption { return func(c *relayConfig) { c.batch = n } }
+
+// PollInterval is how often an idle relay looks for rows without being
+// woken (default 500ms): the latency on SQLite, and the fallback on
+// PostgreSQL when a notification is missed or Notify is off.
+func PollInterval(d time.Duration) RelayOption { return func(c *relayConfig) { c.poll = d } }
+
+// TakeoverInterval is how often a standby tries to take a shard (default
+// 1s): with the time PostgreSQL takes to see a dead holder's connection
+// close, how long a shard goes unpublished after its relay dies.
+func TakeoverInterval(d time.Duration) RelayOption { return func(c *relayConfig) { c.takeover = d } }
+
+// AckTimeout is how long Kafka may take to acknowledge a batch before the
+// relay reports it in Status as unreachable (default 5s). The relay keeps
+// waiting: the Kafka client retries, in order, until Kafka is back, and
+// the rows stay in the outbox meanwhile.
+func AckTimeout(d time.Duration) RelayOption { return func(c *relayConfig) { c.ackTimeout = d } }
+
+// MaxBackoff caps the wait between retries after Kafka failed records
+// (default 5s; the wait starts at 100ms and doubles).
+func MaxBackoff(d time.Duration) RelayOption { return func(c *relayConfig) { c.maxBackoff = d } }
+
+// Logger receives the relay's events: shards taken and lost, errors
+// (default: discarded).
+func Logger(l *slog.Logger) RelayOption { return func(c *relayConfig) { c.log = l } }
+
+// Relay returns a relay that publishes the outbox through cl, which must
+// be an idempotent producer waiting for all in-sync replicas (franz-go's
+// defaults; see bus.CheckProducer). The caller keeps cl and closes it
+// after Run returned. The database must hand out connections of its own
+// (sqldb.Conner: Pgx and SQL do).
+func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], error) {
+	if cl == nil {
+		return nil, errors.New("outbox: Relay needs a Kafka client")
+	}
+	if err := bus.CheckProducer(cl); err != nil {
+		return nil, fmt.Errorf("outbox: Relay: %w", err)
+	}
+	conner, ok := o.db.(sqldb.Conner)
+	if !ok {
+		return nil, fmt.Errorf("outbox: Relay: %T cannot hand out a connection of its own (sqldb.Conner)", o.db)
+	}
+	host, _ := os.Hostname()
+	cfg := relayConfig{
+		name: host + "/" + strconv.Itoa(os.Getpid()), batch: 1000, poll: 500 * time.Millisecond,
+		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
+		log: slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	switch {
+	case cfg.batch < 1 || cfg.batch > 100_000:
+		return nil, fmt.Errorf("outbox: BatchSize(%d): want 1 to 100000", cfg.batch)
+	case cfg.poll <= 0:
+		return nil, fmt.Errorf("outbox: PollInterval(%v): want a positive duration", cfg.poll)
+	case cfg.takeover <= 0:
+		return nil, fmt.Errorf("outbox: TakeoverInterval(%v): want a positive duration", cfg.takeover)
+	case cfg.ackTimeout <= 0:
+		return nil, fmt.Errorf("outbox: AckTimeout(%v): want a positive duration", cfg.ackTimeout)
+	case cfg.maxBackoff <= 0:
+		return nil, fmt.Errorf("outbox: MaxBackoff(%v): want a positive duration", cfg.maxBackoff)
+	case cfg.log == nil:
+		return nil, errors.New("outbox: Logger(nil): want a logger")
+	}
+	return &Relay[Tx]{o: o, cl: cl, conner: conner, cfg: cfg}, nil
+}
+
+// Run relays until ctx is done, competing for every shard, and returns
+// nil then. Errors of the database and of Kafka are logged, recorded in
+// Status and retried; they do not end Run.
+func (r *Relay[Tx]) Run(ctx context.Context) error {
+	wakes := make([]chan struct{}, r.o.cfg.shards)
+	for i := range wakes {
+		wakes[i] = make(chan struct{}, 1)
+	}
+	var wg sync.WaitGroup
+	if r.o.pg && r.o.cfg.notify {
+		wg.Go(func() { r.listen(ctx, wakes) })
+	}
+	for shard := range wakes {
+		wg.Go(func() { r.runShard(ctx, shard, wakes[shard]) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// listen turns the outbox's notifications into wake-ups of every shard.
+func (r *Relay[Tx]) listen(ctx context.Context, wakes []chan struct{}) {
+	wakeAll := func() {
+		for _, w := range wakes {
+			select {
+			case w <- struct{}{}:
+			default:
+			}
+		}
+	}
+	for ctx.Err() == nil {
+		conn, err := r.conner.Conn(ctx)
+		if err == nil {
+			if _, err = conn.Exec(ctx, `LISTEN "`+r.o.cfg.table+`"`); err == nil {
+				wakeAll() // what was notified while nobody listened
+			}
+			for err == nil {
+				if err = conn.WaitForNotification(ctx); err == nil {
+					wakeAll()
+				}
+			}
+			conn.Close()
+		}
+		if errors.Is(err, sqldb.ErrNotifyUnsupported) {
+			r.cfg.log.Info("outbox: the driver cannot LISTEN; relays poll", "table", r.o.cfg.table)
+			return
+		}
+		if ctx.Err() == nil {
+			r.cfg.log.Warn("outbox: listening for wake-ups", "table", r.o.cfg.table, "err", err)
+			sleep(ctx, time.Second)
+		}
+	}
+}
+
+// runShard competes for shard until ctx is done: it waits its turn, and
+// publishes while it holds the shard.
+func (r *Relay[Tx]) runShard(ctx context.Context, shard int, wake <-chan struct{}) {
+	for ctx.Err() == nil {
+		held, err := r.hold(ctx, shard, wake)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.cfg.log.Warn("outbox: relay lost its shard", "table", r.o.cfg.table, "shard", shard, "err", err)
+		} else if held {
+			continue
+		}
+		sleep(ctx, r.cfg.takeover)
+	}
+}
+
+// hold takes shard if no other relay holds it and publishes until ctx is
+// done or the database fails. On PostgreSQL the shard is a session
+// advisory lock on a connection of its own, on which the relay also reads
+// and marks: while its statements succeed it still holds the lock, and
+// when it dies the server drops the connection and the lock with it.
+// SQLite has no such lock: run one relay per database.
+func (r *Relay[Tx]) hold(ctx context.Context, shard int, wake <-chan struct{}) (held bool, err error) {
+	conn, err := r.conner.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if r.o.pg {
+		var ok bool
+		if err := sqldb.QueryRow(ctx, conn, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", []any{r.o.relayID, int32(shard)}, &ok); err != nil || !ok {
+			return false, err
+		}
+	}
+	d := r.o.d
+	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle) VALUES (%s, %s, %s, false) ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false",
+		r.o.relays, d.Arg(1), d.Arg(2), d.Arg(3)), shard, r.cfg.name, d.Time(time.Now())); err != nil {
+		return true, err
+	}
+	r.cfg.log.Info("outbox: relay took its shard", "table", r.o.cfg.table, "shard", shard, "relay", r.cfg.name)
+	return true, r.serve(ctx, conn, shard, wake)
+}
+
+type row struct {
+	id      int64
+	topic   string
+	key     []byte
+	value   []byte
+	headers []byte
+	created sqldb.Time
+}
+
+// quickPolls is how many times, at 2, 4, 8, 16 ms, a relay that found
+// nothing looks again before it declares itself idle: under a steady
+// load it keeps finding rows and never asks writers to notify it.
+const quickPolls = 4
+
+// serve publishes shard's rows on conn until ctx is done or the database
+// fails.
+func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake <-chan struct{}) error {
+	o, d := r.o, r.o.d
+	fetch := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND published_at IS NULL ORDER BY id LIMIT %d",
+		o.cfg.table, d.Arg(1), r.cfg.batch)
+	setIdle := fmt.Sprintf("UPDATE %s SET idle = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2))
+	var (
+		quiet     int
+		idle      bool
+		backoff   time.Duration
+		lastClean time.Time
+		batch     []row
+		poll      = time.NewTimer(r.cfg.poll)
+	)
+	defer poll.Stop()
+	for ctx.Err() == nil {
+		if shard == 0 && !o.cfg.deleteNow && time.Since(lastClean) > min(o.cfg.retention/4, time.Minute) {
+			if err := r.cleanup(ctx, conn); err != nil {
+				return err
+			}
+			lastClean = time.Now()
+		}
+		var err error
+		if batch, err = r.fetch(ctx, conn, fetch, shard, batch[:0]); err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			switch {
+			case quiet < quickPolls:
+				quiet++
+				sleep(ctx, time.Millisecond<<quiet)
+			case !idle:
+				// Declared before the next look, so a row committed after
+				// that look finds the flag set and notifies.
+				if _, err := conn.Exec(ctx, setIdle, true, shard); err != nil {
+					return err
+				}
+				idle = true
+			default:
+				poll.Reset(r.cfg.poll)
+				select {
+				case <-ctx.Done():
+				case <-wake:
+				case <-poll.C:
+				}
+			}
+			continue
+		}
+		quiet = 0
+		if idle {
+			if _, err := conn.Exec(ctx, setIdle, false, shard); err != nil {
+				return err
+			}
+			idle = false
+		}
+		failed, err := r.publish(ctx, conn, shard, batch)
+		if err != nil {
+			return err
+		}
+		if failed {
+			backoff = min(max(2*backoff, 100*time.Millisecond), r.cfg.maxBackoff)
+			sleep(ctx, backoff)
+		} else {
+			backoff = 0
+		}
+	}
+	return nil
+}
+
+func (r *Relay[Tx]) fetch(ctx context.Context, conn sqldb.Conn, query string, shard int, batch []row) ([]row, error) {
+	rows, err := conn.Query(ctx, query, shard)
+	if err != nil {
+		return batch, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var x row
+		if err := rows.Scan(&x.id, &x.topic, &x.key, &x.value, &x.headers, &x.created); err != nil {
+			return batch, err
+		}
+		batch = append(batch, x)
+	}
+	return batch, rows.Err()
+}
+
+// publish sends batch to Kafka and marks what Kafka acknowledged. It
+// reports whether some rows failed (they stay, with the error recorded);
+// its error is the database's.
+func (r *Relay[Tx]) publish(ctx context.Context, conn sqldb.Conn, shard int, batch []row) (failed bool, err error) {
+	recs := make([]*kgo.Record, 0, len(batch))
+	var damaged error
+	for _, x := range batch {
+		hs, err := parseHeaders(x.headers)
+		if err != nil {
+			// Nothing after it is published, so its key's order holds; an
+			// operator must repair the row.
+			damaged = fmt.Errorf("outbox: row %d: %w", x.id, err)
+			break
+		}
+		recs = append(recs, &kgo.Record{Topic: x.topic, Key: x.key, Value: x.value, Headers: hs, Timestamp: x.created.Time})
+	}
+	errs, err := r.produce(ctx, conn, shard, recs)
+	if err != nil {
+		return false, err
+	}
+	if r.afterPublish != nil {
+		r.afterPublish()
+	}
+	ok := make([]int64, 0, len(recs))
+	var bad []int64
+	var firstErr error = damaged
+	for i, rec := range recs {
+		if err := errs[rec]; err != nil {
+			bad = append(bad, batch[i].id)
+			if firstErr == nil {
+				firstErr = fmt.Errorf("outbox: publish row %d to %s: %w", batch[i].id, rec.Topic, err)
+			}
+			continue
+		}
+		ok = append(ok, batch[i].id)
+	}
+	if damaged != nil {
+		bad = append(bad, batch[len(recs)].id)
+	}
+	// What Kafka acknowledged is marked even when ctx ended meanwhile:
+	// else it would be published again.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := r.mark(mctx, conn, ok); err != nil {
+		return false, err
+	}
+	if firstErr == nil {
+		return false, nil
+	}
+	r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "rows", len(bad), "err", firstErr)
+	return true, r.fail(mctx, conn, shard, bad, firstErr)
+}
+
+// produce sends recs and waits until Kafka acknowledged or failed each,
+// or ctx is done (an error then: the rows stay unmarked). The client
+// retries what Kafka did not take, in order, for as long as it takes, so
+// a batch is never given up on while Kafka is away: after AckTimeout it
+// is reported in Status, and the wait goes on.
+func (r *Relay[Tx]) produce(ctx context.Context, conn sqldb.Conn, shard int, recs []*kgo.Record) (map[*kgo.Record]error, error) {
+	var (
+		mu   sync.Mutex
+		errs map[*kgo.Record]error
+		left = len(recs)
+		done = make(chan struct{})
+	)
+	for _, rec := range recs {
+		r.cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errs == nil {
+					errs = make(map[*kgo.Record]error)
+				}
+				errs[rec] = err
+			}
+			if left--; left == 0 {
+				close(done)
+			}
+		})
+	}
+	if len(recs) == 0 {
+		close(done)
+	}
+	// Produce lingers for more records; nothing more is coming.
+	go func() { _ = r.cl.Flush(ctx) }()
+	stalled := time.NewTicker(r.cfg.ackTimeout)
+	defer stalled.Stop()
+	for {
+		select {
+		case <-done:
+			return errs, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-stalled.C:
+			mu.Lock()
+			n := left
+			mu.Unlock()
+			err := fmt.Errorf("outbox: Kafka has not acknowledged %d of %d records for %v; waiting", n, len(recs), r.cfg.ackTimeout)
+			r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "err", err)
+			if err := r.lastError(ctx, conn, shard, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// ids returns the condition "id is one of ids" and its argument, as
+// argument n.
+func (o *Outbox[Tx]) ids(n int, ids []int64) (string, any) {
+	if o.pg {
+		return fmt.Sprintf("id = ANY($%d::int8[])", n), ids
+	}
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(id, 10))
+	}
+	b.WriteByte(']')
+	return fmt.Sprintf("id IN (SELECT value FROM json_each(%s))", o.d.Arg(n)), b.String()
+}
+
+func (r *Relay[Tx]) mark(ctx context.Context, conn sqldb.Conn, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	o := r.o
+	if o.cfg.deleteNow {
+		cond, arg := o.ids(1, ids)
+		_, err := conn.Exec(ctx, "DELETE FROM "+o.cfg.table+" WHERE "+cond, arg)
+		return err
+	}
+	cond, arg := o.ids(2, ids)
+	_, err := conn.Exec(ctx, "UPDATE "+o.cfg.table+" SET published_at = "+o.d.Arg(1)+" WHERE "+cond, o.d.Time(time.Now()), arg)
+	return err
+}
+
+// fail records err on the rows that were not published, and as the
+// shard's last error.
+func (r *Relay[Tx]) fail(ctx context.Context, conn sqldb.Conn, shard int, ids []int64, err error) error {
+	o, d := r.o, r.o.d
+	msg := err.Error()
+	cond, arg := o.ids(2, ids)
+	if _, err := conn.Exec(ctx, "UPDATE "+o.cfg.table+" SET attempts = attempts + 1, last_error = "+d.Arg(1)+" WHERE "+cond, msg, arg); err != nil {
+		return err
+	}
+	return r.lastError(ctx, conn, shard, err)
+}
+
+// lastError records err as the shard's last error.
+func (r *Relay[Tx]) lastError(ctx context.Context, conn sqldb.Conn, shard int, err error) error {
+	o, d := r.o, r.o.d
+	_, err = conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET last_error = %s, last_error_at = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2), d.Arg(3)),
+		err.Error(), d.Time(time.Now()), shard)
+	return err
+}
+
+// cleanup deletes rows published longer than the retention ago, in
+// chunks, so no statement holds many locks for long.
+func (r *Relay[Tx]) cleanup(ctx context.Context, conn sqldb.Conn) error {
+	o, d := r.o, r.o.d
+	const chunk = 10_000
+	del := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE published_at < %s LIMIT %d)", o.cfg.table, o.cfg.table, d.Arg(1), chunk)
+	before := d.Time(time.Now().Add(-o.cfg.retention))
+	for {
+		n, err := conn.Exec(ctx, del, before)
+		if err != nil || n < chunk {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

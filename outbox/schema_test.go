@@ -1,0 +1,173 @@
+package outbox_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/outbox"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// catalog describes a database's tables, columns and indexes.
+func catalog(t *testing.T, q sqldb.Querier, query string) string {
+	t.Helper()
+	rows, err := q.Query(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var b strings.Builder
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		b.WriteString(s + "\n")
+	}
+	return b.String()
+}
+
+// TestMigrationFilesAreMigrate: the SQL files teams run themselves make
+// the same schema as Migrate, and Migrate can run again.
+func TestMigrationFilesAreMigrate(t *testing.T) {
+	k := startKafka(t)
+	pgCatalog := `SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public' UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`
+	sqliteCatalog := `SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 1`
+	check := func(t *testing.T, file, query string, byFile, byMigrate sqldb.Querier, migrate func() error) {
+		ddl, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := byFile.Exec(context.Background(), string(ddl)); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for range 2 {
+			if err := migrate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if a, b := catalog(t, byFile, query), catalog(t, byMigrate, query); a != b || a == "" {
+			t.Errorf("%s makes\n%s\nMigrate makes\n%s", file, a, b)
+		}
+	}
+	t.Run("postgres", func(t *testing.T) {
+		a, b := pgxDB(t, evbustest.PostgresDatabase(t)), pgxDB(t, evbustest.PostgresDatabase(t))
+		ob, err := outbox.New(b, k.enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "migrations/postgres.sql", pgCatalog, a, b, func() error { return ob.Migrate(context.Background()) })
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		a, b := sqliteDB(t), sqliteDB(t)
+		ob, err := outbox.New(b, k.enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, "migrations/sqlite.sql", sqliteCatalog, a, b, func() error { return ob.Migrate(context.Background()) })
+	})
+}
+
+// TestOtherTableName: a schema-qualified table name works end to end.
+func TestOtherTableName(t *testing.T) {
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	if _, err := db.Exec(context.Background(), "CREATE SCHEMA events"); err != nil {
+		t.Fatal(err)
+	}
+	ob := newOutbox(t, db, k.enc, outbox.Table("events.orders_outbox"), outbox.Shards(3))
+	for i := range 30 {
+		enqueue(t, db, ob, OrderEvent{OrderID: key(i % 7), Seq: int64(i)})
+	}
+	runRelay(t, ob, k.cl)
+	got := consume(t, k.stack.Brokers(), atLeast(30))
+	if distinct(got) != 30 {
+		t.Fatalf("%d published, want 30", distinct(got))
+	}
+	waitFor(t, "an empty backlog", func() bool { return backlog(t, ob) == 0 })
+	s, err := ob.Status(context.Background())
+	if err != nil || len(s.Relays) != 3 {
+		t.Fatalf("status %+v, %v: want three shards", s, err)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	k := startKafka(t)
+	db := sqliteDB(t)
+	for _, c := range []struct {
+		opts []outbox.Option
+		want string
+	}{
+		{[]outbox.Option{outbox.Table("outbox; DROP TABLE x")}, "not a valid table name"},
+		{[]outbox.Option{outbox.Table(strings.Repeat("a", 60))}, "_relays"},
+		{[]outbox.Option{outbox.Shards(0)}, "Shards(0)"},
+		{[]outbox.Option{outbox.Retention(0)}, "Retention(0s)"},
+	} {
+		_, err := outbox.New(db, k.enc, c.opts...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("New: %v, want an error with %q", err, c.want)
+		}
+	}
+	if _, err := outbox.New(db, k.enc, outbox.Table("x y")); !errors.Is(err, sqldb.ErrInvalidIdentifier) {
+		t.Errorf("bad table name: %v, want sqldb.ErrInvalidIdentifier", err)
+	}
+	if _, err := outbox.New[any](nil, k.enc); err == nil {
+		t.Error("New(nil) accepted")
+	}
+	ob := newOutbox(t, db, k.enc)
+	unsafe, err := kgo.NewClient(kgo.SeedBrokers(k.stack.Brokers()...), kgo.DisableIdempotentWrite())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unsafe.Close()
+	if _, err := ob.Relay(unsafe); err == nil || !strings.Contains(err.Error(), "idempotent") {
+		t.Errorf("Relay with a non-idempotent client: %v", err)
+	}
+	for _, o := range []outbox.RelayOption{outbox.BatchSize(0), outbox.PollInterval(0), outbox.AckTimeout(-1), outbox.Logger(nil)} {
+		if _, err := ob.Relay(k.cl, o); err == nil {
+			t.Error("Relay accepted a bad option")
+		}
+	}
+}
+
+// TestRetention: published rows are kept for the retention, then
+// deleted; with DeleteOnPublish, at once.
+func TestRetention(t *testing.T) {
+	k := startKafka(t)
+	count := func(db *sqldb.SQLDB) (n int64) {
+		if err := sqldb.QueryRow(context.Background(), db, "SELECT count(*) FROM evbus_outbox", nil, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	kept := sqliteDB(t)
+	ob := newOutbox(t, kept, k.enc, outbox.Retention(time.Hour))
+	enqueue(t, kept, ob, OrderEvent{OrderID: "r", Seq: 1})
+	runRelay(t, ob, k.cl)
+	waitFor(t, "publication", func() bool { return backlog(t, ob) == 0 })
+	if n := count(kept); n != 1 {
+		t.Errorf("%d rows kept, want the published one", n)
+	}
+
+	short := sqliteDB(t)
+	ob = newOutbox(t, short, k.enc, outbox.Retention(40*time.Millisecond))
+	enqueue(t, short, ob, OrderEvent{OrderID: "r", Seq: 2})
+	runRelay(t, ob, k.cl, outbox.PollInterval(10*time.Millisecond))
+	waitFor(t, "the row to expire", func() bool { return count(short) == 0 })
+
+	gone := sqliteDB(t)
+	ob = newOutbox(t, gone, k.enc, outbox.DeleteOnPublish())
+	enqueue(t, gone, ob, OrderEvent{OrderID: "r", Seq: 3})
+	runRelay(t, ob, k.cl)
+	waitFor(t, "the row to be deleted", func() bool { return count(gone) == 0 })
+	if got := consume(t, k.stack.Brokers(), atLeast(3)); distinct(got) != 3 {
+		t.Errorf("%d published, want 3", distinct(got))
+	}
+}
