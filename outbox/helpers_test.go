@@ -22,6 +22,7 @@ import (
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -107,7 +108,7 @@ func stdlibDB(t testing.TB, url string) *sqldb.SQLDB {
 
 func sqliteDB(t testing.TB) *sqldb.SQLDB {
 	t.Helper()
-	db, err := sqldb.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "outbox.db"))
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "outbox.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
