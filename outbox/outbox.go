@@ -12,6 +12,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/tracing"
 )
 
 // DefaultTable is the outbox table's name unless Table says otherwise.
@@ -45,6 +46,7 @@ type config struct {
 	notify    bool
 	retention time.Duration
 	deleteNow bool
+	tel       *tracing.Telemetry
 }
 
 // Option configures an Outbox.
@@ -74,12 +76,26 @@ func Retention(d time.Duration) Option { return func(c *config) { c.retention = 
 // of keeping them for the Retention.
 func DeleteOnPublish() Option { return func(c *config) { c.deleteNow = true } }
 
+// Telemetry sets where the outbox's spans and metrics go:
+// tracing.Default() (the global OpenTelemetry providers) by default.
+// Enqueue writes the caller's trace context into the row; the relay's
+// publish span continues that trace (tracing.LinkRelay links instead),
+// and records evbus.outbox.delay, evbus.outbox.backlog and
+// evbus.outbox.oldest_age.
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) {
+		if t != nil {
+			c.tel = t
+		}
+	}
+}
+
 // New returns the outbox on db's table, encoding events with enc.
 func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx], error) {
 	if db == nil || enc == nil {
 		return nil, errors.New("outbox: New needs a database and a *bus.Encoder")
 	}
-	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour}
+	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, tel: tracing.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -211,6 +227,9 @@ func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 		if err != nil {
 			return fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
 		}
+		// The row carries a span of the caller's trace: the relay's
+		// publish span continues it.
+		o.cfg.tel.Create(ctx, rec)
 		h := keyHash(rec.Topic, rec.Key)
 		shards[i] = int32(h % uint32(o.cfg.shards))
 		locks[i] = int32(h)

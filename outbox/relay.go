@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
@@ -125,6 +126,14 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 	wakes := make([]chan struct{}, r.o.cfg.shards)
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
+	}
+	if stop, err := r.o.cfg.tel.ObserveOutbox(r.o.cfg.table, func(ctx context.Context) (int64, time.Duration, error) {
+		s, err := r.o.Status(ctx)
+		return s.Backlog, s.Age, err
+	}); err == nil {
+		defer stop()
+	} else {
+		r.cfg.log.Warn("outbox: backlog metrics not registered", "table", r.o.cfg.table, "err", err)
 	}
 	var wg sync.WaitGroup
 	if r.o.pg && r.o.cfg.notify {
@@ -380,8 +389,15 @@ func (r *Relay[Tx]) produce(ctx context.Context, conn sqldb.Conn, shard int, rec
 		left = len(recs)
 		done = make(chan struct{})
 	)
+	tel, start := r.o.cfg.tel, time.Now()
 	for _, rec := range recs {
+		var span trace.Span
+		rec.Context, span = tel.Relay(ctx, rec)
 		r.cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+			tel.Published(rec.Context, span, rec, start, err)
+			if err == nil {
+				tel.Delayed(rec.Context, rec.Topic, rec.Timestamp)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -45,6 +45,11 @@ type Telemetry struct {
 	sendTime    messagingconv.ClientOperationDuration
 	processTime messagingconv.ProcessDuration
 	handled     metric.Int64Counter
+
+	meter         metric.Meter
+	outboxDelay   metric.Float64Histogram
+	outboxBacklog metric.Int64ObservableGauge
+	outboxAge     metric.Float64ObservableGauge
 }
 
 // Option configures a Telemetry.
@@ -106,6 +111,7 @@ func New(opts ...Option) (*Telemetry, error) {
 		propagator:  c.propagator,
 		linkConsume: c.linkConsume,
 		linkRelay:   c.linkRelay,
+		meter:       m,
 	}
 	var err error
 	if t.sent, err = messagingconv.NewClientSentMessages(m); err != nil {
@@ -119,6 +125,18 @@ func New(opts ...Option) (*Telemetry, error) {
 	}
 	if t.sentBytes, err = m.Int64Counter("evbus.publish.bytes", metric.WithUnit("By"),
 		metric.WithDescription("Bytes of the records published (key, value and headers).")); err != nil {
+		return nil, err
+	}
+	if t.outboxDelay, err = m.Float64Histogram("evbus.outbox.delay", metric.WithUnit("s"),
+		metric.WithDescription("Time from an outbox row's enqueue to Kafka's acknowledgement of its record.")); err != nil {
+		return nil, err
+	}
+	if t.outboxBacklog, err = m.Int64ObservableGauge("evbus.outbox.backlog", metric.WithUnit("{row}"),
+		metric.WithDescription("Committed outbox rows not yet published.")); err != nil {
+		return nil, err
+	}
+	if t.outboxAge, err = m.Float64ObservableGauge("evbus.outbox.oldest_age", metric.WithUnit("s"),
+		metric.WithDescription("Age of the oldest committed outbox row not yet published.")); err != nil {
 		return nil, err
 	}
 	if t.handled, err = m.Int64Counter("evbus.consumer.events", metric.WithUnit("{event}"),
@@ -159,6 +177,26 @@ func (t *Telemetry) Extract(ctx context.Context, rec *kgo.Record) context.Contex
 // with Published once Kafka answered.
 func (t *Telemetry) Publish(ctx context.Context, rec *kgo.Record) (context.Context, trace.Span) {
 	return t.publish(ctx, rec)
+}
+
+// Create records a "create <topic>" span (PRODUCER), a child of the span
+// in ctx, for an event written to the outbox, and writes its context into
+// rec's headers: the relay's publish span, later, continues from it.
+func (t *Telemetry) Create(ctx context.Context, rec *kgo.Record) {
+	if t.idle() {
+		t.Inject(ctx, rec)
+		return
+	}
+	ctx, span := t.tracer.Start(ctx, "create "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(append(recordAttrs(rec),
+			semconv.MessagingSystemKafka,
+			semconv.MessagingOperationTypeCreate,
+			semconv.MessagingOperationName("enqueue"),
+			semconv.MessagingDestinationName(rec.Topic))...)
+	}
+	t.Inject(ctx, rec)
+	span.End()
 }
 
 // Relay starts the publish span of an outbox row's record: a child of
@@ -388,4 +426,34 @@ func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time
 		attrs = append(attrs, semconv.ErrorTypeOther)
 	}
 	t.processTime.Record(ctx, time.Since(start).Seconds(), "process", messagingconv.SystemKafka, attrs...)
+}
+
+// Delayed records, in evbus.outbox.delay, how long an outbox row waited
+// between its enqueue (created) and Kafka's acknowledgement.
+func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time) {
+	if !t.outboxDelay.Enabled(ctx) {
+		return
+	}
+	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), metric.WithAttributes(semconv.MessagingDestinationName(topic)))
+}
+
+// ObserveOutbox reports an outbox's backlog (evbus.outbox.backlog) and
+// the age of its oldest unpublished row (evbus.outbox.oldest_age)
+// whenever metrics are collected, by calling status. The returned
+// function stops it.
+func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context) (backlog int64, oldest time.Duration, err error)) (stop func(), err error) {
+	attrs := metric.WithAttributes(attribute.String("evbus.outbox.table", table))
+	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		n, age, err := status(ctx)
+		if err != nil {
+			return err
+		}
+		o.ObserveInt64(t.outboxBacklog, n, attrs)
+		o.ObserveFloat64(t.outboxAge, age.Seconds(), attrs)
+		return nil
+	}, t.outboxBacklog, t.outboxAge)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
 }
