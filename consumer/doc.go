@@ -43,7 +43,8 @@
 // past one that never started; its next owner handles those again too.
 //
 // A partition whose records pile up (a handler retrying, a dead-letter
-// topic refusing writes) is paused, so it holds a few MiB at most, while
+// topic refusing writes) is paused, so it holds a few MiB at most (32 MiB
+// with Batch handlers, which must not run dry between fetches), while
 // the others go on.
 //
 // # Failures
