@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/evbus/evbus/bus"
@@ -51,12 +52,52 @@ func HandleTx[T, Tx any](c *Consumer, t *bus.Type[T], p *Processed[Tx], fn TxHan
 	register(c, t, nil, tb, opts)
 }
 
+// BatchTxHandlerFunc handles events of type T in tx, as a TxHandlerFunc
+// does one: evs[i] came with ms[i], in offset order (per key, with
+// PerKey). It writes the batch's effects with as few statements as it can
+// (a multi-row insert, COPY): that is what it is for.
+type BatchTxHandlerFunc[T, Tx any] func(ctx context.Context, tx Tx, evs []*T, ms []bus.Meta) error
+
+// DefaultBatch is how many records a HandleBatchTx handler takes at most
+// without a Batch option.
+const DefaultBatch = 500
+
+// HandleBatchTx registers fn as HandleTx does a handler, but fn takes the
+// new (not yet processed) events of a whole batch at once: consecutive
+// records of one partition (of one lane, with PerKey) for this handler,
+// up to Batch's max (DefaultBatch without the option), one transaction
+// for the batch. When fn fails, the batch runs again with each record in
+// fn alone, under a savepoint, so that only the records that fail on
+// their own are left out; they go through the usual retries and
+// dead-lettering, and later records of their keys wait for them.
+func HandleBatchTx[T, Tx any](c *Consumer, t *bus.Type[T], p *Processed[Tx], fn BatchTxHandlerFunc[T, Tx], opts ...HandlerOption) {
+	tb := &txBinding{}
+	if p != nil {
+		tb.store = p
+	}
+	if fn != nil {
+		tb.handle = func(ctx context.Context, tx any, v any, m *bus.Meta) error {
+			return fn(ctx, tx.(Tx), []*T{v.(*T)}, []bus.Meta{*m})
+		}
+		tb.handleAll = func(ctx context.Context, tx any, vs []any, ms []*bus.Meta) error {
+			evs, metas := make([]*T, len(vs)), make([]bus.Meta, len(ms))
+			for i := range vs {
+				evs[i], metas[i] = vs[i].(*T), *ms[i]
+			}
+			return fn(ctx, tx.(Tx), evs, metas)
+		}
+	}
+	register(c, t, nil, tb, append([]HandlerOption{Batch(DefaultBatch)}, opts...))
+}
+
 // txBinding is what a HandleTx handler adds to its binding.
 type txBinding struct {
 	store  store
 	batch  int // records per transaction at most; 1 without Batch
 	id     func(bus.Meta) (string, error)
 	handle func(ctx context.Context, tx any, v any, m *bus.Meta) error
+	// handleAll runs a HandleBatchTx handler for several records at once.
+	handleAll func(ctx context.Context, tx any, vs []any, ms []*bus.Meta) error
 }
 
 // MaxBatch bounds Batch.
@@ -168,7 +209,14 @@ type txBatch struct {
 	// run runs the handler of record i in tx; a transientError aborts
 	// the transaction.
 	run func(i int, tx any) error
+	// runAll, when set, runs the handler of the records at indexes is at
+	// once (HandleBatchTx), in the first pass.
+	runAll func(is []int, tx any) error
 }
+
+// failedSomewhere is what pass returns when a runAll call failed: which
+// record failed is found in the pass with savepoints.
+const failedSomewhere = -2
 
 // savepoint guards each record of a batch that runs again after a failure.
 const savepoint = "evbus_record"
@@ -185,7 +233,7 @@ func (bt *txBatch) exec(ctx context.Context, s store, group string) error {
 	clear(bt.status)
 	clear(bt.errs)
 	failed, err := bt.pass(ctx, s, group, false)
-	if err != nil || failed < 0 || len(bt.ids) == 1 {
+	if err != nil || failed == -1 || len(bt.ids) == 1 && failed >= 0 {
 		return err
 	}
 	for i := range bt.status {
@@ -217,6 +265,7 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		return -1, dbError("recording the messages as processed", err)
 	}
 	var (
+		all     []int           // records for runAll
 		blocked map[string]bool // keys with a failed or deferred record
 		first   map[string]int  // where each id occurs first, once needed
 		undo    []string        // ids claimed for records not committed
@@ -255,6 +304,10 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 			block(i, txDeferred)
 			continue
 		}
+		if bt.runAll != nil && !savepoints {
+			all = append(all, i)
+			continue
+		}
 		if savepoints {
 			if _, err := t.q.Exec(ctx, "SAVEPOINT "+savepoint); err != nil {
 				return -1, dbError("savepoint", err)
@@ -288,6 +341,27 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		}
 		bt.errs[i] = err
 		block(i, txFailed)
+	}
+	if len(all) > 0 {
+		err := bt.runAll(all, t.tx)
+		switch {
+		case isTransient(err):
+			return -1, err
+		case err != nil:
+			open = false
+			s.rollback(ctx, t)
+			if perr := s.ping(ctx); perr != nil {
+				return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
+			}
+			if len(all) == 1 {
+				bt.status[all[0]], bt.errs[all[0]] = txFailed, err
+				return all[0], nil
+			}
+			return failedSomewhere, nil
+		}
+		for _, i := range all {
+			bt.status[i] = txHandled
+		}
 	}
 	if len(undo) > 0 {
 		if err := s.unclaim(ctx, t, group, undo); err != nil {
@@ -343,7 +417,11 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 		if c.open(p, env) == nil && env.ceType != nil {
 			b = p.handlers[string(env.ceType)]
 		}
-		ok := b != nil && b.tx != nil && b.tx.batch > 1 && (tb == nil || b.tx.store == tb.store && len(recs) < tb.batch)
+		// A HandleBatchTx handler gets its own records only: it writes
+		// them together, and records of another handler between them
+		// would be written out of order.
+		ok := b != nil && b.tx != nil && b.tx.batch > 1 && (tb == nil || b.tx.store == tb.store && len(recs) < tb.batch &&
+			(b.tx == tb || b.tx.handleAll == nil && tb.handleAll == nil))
 		if ok {
 			var err error
 			id, err = b.tx.id(env.meta)
@@ -396,6 +474,33 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			r.used = true
 			return c.run(p, r.env, r.b, r.h, r.v, r.env.prior+1, tx)
 		},
+	}
+	if tb.handleAll != nil {
+		bt.runAll = func(is []int, tx any) (err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = &panicError{value: r}
+					c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: batch handler panicked",
+						recs[is[0]].env.attrs(slog.Int("batch", len(is)), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
+				}
+			}()
+			vs, ms := make([]any, len(is)), make([]*bus.Meta, len(is))
+			for j, i := range is {
+				r := &recs[i]
+				if r.used {
+					h, v, err := c.decodeOnce(p.ctx, r.env, r.b)
+					if err != nil {
+						return &transientError{err: err}
+					}
+					r.h, r.v = h, v
+				}
+				r.used = true
+				r.h.meta = r.env.meta
+				vs[j], ms[j] = r.v, &r.h.meta
+			}
+			// The context is the partition's: no one event's metadata.
+			return tb.handleAll(p.ctx, tx, vs, ms)
+		}
 	}
 	var resume func()
 	for waits := 1; ; waits++ {
