@@ -127,6 +127,11 @@
 // others commit without it; the failed record then retries on its own,
 // and the records of its key after it wait for it. Order holds per key.
 //
+// HandleBatchTx goes one step further: its handler gets the batch's new
+// events at once and writes their effects in one statement (a multi-row
+// insert, COPY), which is where the throughput is; when it fails, the
+// batch runs again one event per savepoint.
+//
 // The table (DefaultProcessedTable, or TableName) is created by Migrate,
 // or by the files in the module's consumer/migrations directory (one per
 // dialect) for teams that run their own migrations. Processed.Cleanup
