@@ -2,6 +2,7 @@ package schema
 
 import (
 	"crypto/tls"
+	"github.com/evbus/evbus/tracing"
 	"time"
 )
 
@@ -17,6 +18,17 @@ type config struct {
 	strategy Strategy
 	mode     Mode
 	level    Level
+	tel      *tracing.Telemetry
+}
+
+// Telemetry sets where the client reports its cache hits and misses
+// (evbus.registry.lookups): tracing.Default() by default.
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) {
+		if t != nil {
+			c.tel = t
+		}
+	}
 }
 
 // Mode says how a producer finds the schema id it frames events with.

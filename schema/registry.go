@@ -8,10 +8,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"weak"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/tracing"
 )
 
 // Registry is a client of a Confluent-compatible schema registry. It caches
@@ -24,6 +27,21 @@ type Registry struct {
 	mu      sync.RWMutex
 	byID    map[int]*codec.Schema
 	writers map[writerKey]Writer
+
+	hits, misses atomic.Uint64
+}
+
+// CacheStats returns how many lookups (schemas by id or GUID, writer ids)
+// the cache answered and how many went to the registry.
+func (r *Registry) CacheStats() (hits, misses uint64) { return r.hits.Load(), r.misses.Load() }
+
+// count counts a lookup as a cache hit or miss.
+func (r *Registry) count(hit bool) {
+	if hit {
+		r.hits.Add(1)
+	} else {
+		r.misses.Add(1)
+	}
 }
 
 type writerKey struct {
@@ -45,7 +63,7 @@ var _ codec.Resolver = (*Registry)(nil)
 // New returns a client of the registry at urls, a comma-separated list of
 // http or https URLs tried in order.
 func New(urls string, opts ...Option) (*Registry, error) {
-	cfg := config{timeout: DefaultTimeout}
+	cfg := config{timeout: DefaultTimeout, tel: tracing.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -100,7 +118,21 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return &Registry{cl: cl, cfg: cfg, byID: make(map[int]*codec.Schema), writers: make(map[writerKey]Writer)}, nil
+	r := &Registry{cl: cl, cfg: cfg, byID: make(map[int]*codec.Schema), writers: make(map[writerKey]Writer)}
+	// A weak pointer: the metric callback must not keep a registry alive
+	// that its program dropped.
+	wr := weak.Make(r)
+	if err := cfg.tel.ObserveRegistry(func() (uint64, uint64, bool) {
+		r := wr.Value()
+		if r == nil {
+			return 0, 0, false
+		}
+		h, m := r.CacheStats()
+		return h, m, true
+	}); err != nil {
+		return nil, fmt.Errorf("schema: metrics: %w", err)
+	}
+	return r, nil
 }
 
 // redact drops credentials from a URL that is about to appear in an error.
@@ -133,6 +165,7 @@ func (r *Registry) Writer(ctx context.Context, topic string, s *codec.Schema) (W
 	r.mu.RLock()
 	w, ok := r.writers[k]
 	r.mu.RUnlock()
+	r.count(ok)
 	if ok {
 		return w, nil
 	}
@@ -315,6 +348,7 @@ func (r *Registry) SchemaByID(ctx context.Context, id int) (*codec.Schema, error
 	r.mu.RLock()
 	s, ok := r.byID[id]
 	r.mu.RUnlock()
+	r.count(ok)
 	if ok {
 		return s, nil
 	}
@@ -327,6 +361,7 @@ func (r *Registry) SchemaByID(ctx context.Context, id int) (*codec.Schema, error
 
 // SchemaByGUID returns the schema a GUID names and its id.
 func (r *Registry) SchemaByGUID(ctx context.Context, guid string) (int, *codec.Schema, error) {
+	r.count(false) // the codec caches what GUIDs name
 	ss, err := r.cl.SchemaByGUID(ctx, guid)
 	if err != nil {
 		return 0, nil, classify("schema guid "+guid, err, codec.ErrUnknownSchema)

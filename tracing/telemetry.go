@@ -50,6 +50,8 @@ type Telemetry struct {
 	outboxDelay   metric.Float64Histogram
 	outboxBacklog metric.Int64ObservableGauge
 	outboxAge     metric.Float64ObservableGauge
+
+	registryLookups metric.Int64ObservableCounter
 }
 
 // Option configures a Telemetry.
@@ -137,6 +139,10 @@ func New(opts ...Option) (*Telemetry, error) {
 	}
 	if t.outboxAge, err = m.Float64ObservableGauge("evbus.outbox.oldest_age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest committed outbox row not yet published.")); err != nil {
+		return nil, err
+	}
+	if t.registryLookups, err = m.Int64ObservableCounter("evbus.registry.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Schema lookups of a registry client, answered from its cache (evbus.cache=hit) or by the registry (miss).")); err != nil {
 		return nil, err
 	}
 	if t.handled, err = m.Int64Counter("evbus.consumer.events", metric.WithUnit("{event}"),
@@ -456,4 +462,26 @@ func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context)
 		return nil, err
 	}
 	return func() { _ = reg.Unregister() }, nil
+}
+
+// CacheKey is the attribute of evbus.registry.lookups: "hit" for a lookup
+// answered from the client's cache, "miss" for one that asked the
+// registry.
+const CacheKey = attribute.Key("evbus.cache")
+
+// ObserveRegistry reports a registry client's lookups
+// (evbus.registry.lookups, by CacheKey) whenever metrics are collected, by
+// calling stats; stats returns ok false once the client is gone, and
+// nothing is reported for it then.
+func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) error {
+	hit, miss := metric.WithAttributes(CacheKey.String("hit")), metric.WithAttributes(CacheKey.String("miss"))
+	_, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		h, m, ok := stats()
+		if ok {
+			o.ObserveInt64(t.registryLookups, int64(h), hit)
+			o.ObserveInt64(t.registryLookups, int64(m), miss)
+		}
+		return nil
+	}, t.registryLookups)
+	return err
 }
