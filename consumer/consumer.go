@@ -20,6 +20,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/tracing"
 )
 
 // Consumer is a member of a consumer group that hands each record to the
@@ -224,6 +225,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 		case <-pollCtx.Done():
 		}
 	}()
+	if stop, err := c.cfg.tel.ObserveLag(c.group, c.lags); err == nil {
+		defer stop()
+	} else {
+		c.log.Warn("consumer: lag metric not registered", "error", err)
+	}
 	if err := c.checkTopics(pollCtx, topics, retryOf); err != nil {
 		cl.Close()
 		switch {
@@ -332,7 +338,9 @@ func (c *Consumer) poll(ctx, runCtx context.Context) {
 		})
 		fs.EachPartition(func(p kgo.FetchTopicPartition) {
 			if len(p.Records) > 0 {
-				c.partition(runCtx, p.Topic, p.Partition).dispatch(p.Records)
+				part := c.partition(runCtx, p.Topic, p.Partition)
+				part.highWatermark.Store(p.HighWatermark)
+				part.dispatch(p.Records)
 			}
 		})
 		c.cl.AllowRebalance()
@@ -376,6 +384,18 @@ func (c *Consumer) named(m map[string][]int32, remove bool) []*partition {
 					delete(c.parts, k)
 				}
 			}
+		}
+	}
+	return out
+}
+
+// lags returns the lag of each assigned partition.
+func (c *Consumer) lags() []tracing.Lag {
+	parts := c.all()
+	out := make([]tracing.Lag, 0, len(parts))
+	for _, p := range parts {
+		if n, ok := p.lag(); ok {
+			out = append(out, tracing.Lag{Topic: p.topic, Partition: p.id, Records: n})
 		}
 	}
 	return out

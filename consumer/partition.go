@@ -68,6 +68,10 @@ type partition struct {
 	wg       sync.WaitGroup // lanes running
 	running  atomic.Int32
 
+	// highWatermark is the partition's high watermark as of the last
+	// fetch that returned records of it.
+	highWatermark atomic.Int64
+
 	mu         sync.Mutex
 	lanes      []lane
 	pending    []pendingRecord // dispatched, from the oldest not settled
@@ -396,4 +400,20 @@ func (s *semaphore) release() {
 		s.wake = make(chan struct{})
 		s.mu.Unlock()
 	}
+}
+
+// lag returns how many records of the partition lie past its commit
+// point; false before a fetch returned any.
+func (p *partition) lag() (int64, bool) {
+	hw := p.highWatermark.Load()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.pending) == 0 && p.next.Offset == 0 {
+		return 0, false
+	}
+	at := p.next.Offset
+	if p.head < len(p.pending) {
+		at = p.pending[p.head].offset // the oldest record not settled
+	}
+	return max(hw-at, 0), true
 }

@@ -274,3 +274,43 @@ func TestLinkConsumers(t *testing.T) {
 		t.Error(pr.Name())
 	}
 }
+
+// evbus.consumer.lag: the records of a partition past the commit point,
+// while a handler holds the first of them, and none once all are handled.
+func TestLagMetric(t *testing.T) {
+	e := start(t)
+	e.topics(1, "orders")
+	tm := newTelemetry(t)
+	release := make(chan struct{})
+	var handled atomic.Int64
+	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		<-release
+		handled.Add(1)
+		return nil
+	})
+	run(t, c)
+	e.publish(orders(1, 10)...)
+	lag := func() (int64, bool) {
+		var rm metricdata.ResourceMetrics
+		if err := tm.reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name == "evbus.consumer.lag" {
+					for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+						if v, _ := dp.Attributes.Value("messaging.destination.partition.id"); v.AsString() == "0" {
+							return dp.Value, true
+						}
+					}
+				}
+			}
+		}
+		return 0, false
+	}
+	waitFor(t, "a lag of 10 while the first record is held", func() bool { n, ok := lag(); return ok && n == 10 })
+	close(release)
+	waitFor(t, "every record handled", func() bool { return handled.Load() == 10 })
+	waitFor(t, "no lag", func() bool { n, ok := lag(); return ok && n == 0 })
+}

@@ -52,6 +52,7 @@ type Telemetry struct {
 	outboxAge     metric.Float64ObservableGauge
 
 	registryLookups metric.Int64ObservableCounter
+	consumerLag     metric.Int64ObservableGauge
 }
 
 // Option configures a Telemetry.
@@ -143,6 +144,10 @@ func New(opts ...Option) (*Telemetry, error) {
 	}
 	if t.registryLookups, err = m.Int64ObservableCounter("evbus.registry.lookups", metric.WithUnit("{lookup}"),
 		metric.WithDescription("Schema lookups of a registry client, answered from its cache (evbus.cache=hit) or by the registry (miss).")); err != nil {
+		return nil, err
+	}
+	if t.consumerLag, err = m.Int64ObservableGauge("evbus.consumer.lag", metric.WithUnit("{message}"),
+		metric.WithDescription("Records of a partition past the group's commit point: fetched high watermark minus the offset to commit.")); err != nil {
 		return nil, err
 	}
 	if t.handled, err = m.Int64Counter("evbus.consumer.events", metric.WithUnit("{event}"),
@@ -484,4 +489,32 @@ func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool))
 		return nil
 	}, t.registryLookups)
 	return err
+}
+
+// Lag is one partition's consumer lag: records in it past the group's
+// commit point.
+type Lag struct {
+	Topic     string
+	Partition int32
+	Records   int64
+}
+
+// ObserveLag reports a consumer group's lag per partition (evbus.consumer.lag)
+// whenever metrics are collected, by calling lags. The returned function
+// stops it.
+func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), err error) {
+	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		for _, l := range lags() {
+			o.ObserveInt64(t.consumerLag, l.Records, metric.WithAttributes(
+				semconv.MessagingConsumerGroupName(group),
+				semconv.MessagingDestinationName(l.Topic),
+				semconv.MessagingDestinationPartitionID(strconv.Itoa(int(l.Partition))),
+			))
+		}
+		return nil
+	}, t.consumerLag)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
 }
