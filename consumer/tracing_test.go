@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -313,4 +314,48 @@ func TestLagMetric(t *testing.T) {
 	close(release)
 	waitFor(t, "every record handled", func() bool { return handled.Load() == 10 })
 	waitFor(t, "no lag", func() bool { n, ok := lag(); return ok && n == 0 })
+}
+
+// Baggage and the correlation id travel from the request through an
+// event, its handler, and the event that handler publishes.
+func TestBaggageAndCorrelationTravel(t *testing.T) {
+	e := start(t)
+	e.topics(1, "orders")
+	tm := newTelemetry(t)
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.tel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type seen struct{ tenant, correlation, causation, id string }
+	got := make(chan seen, 2)
+	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		got <- seen{baggage.FromContext(ctx).Member("tenant").Value(), m.CorrelationID, m.CausationID, m.ID}
+		return pub.Publish(ctx, &Shipped{OrderID: ev.OrderID})
+	})
+	consumer.Handle(c, orderShipped, func(ctx context.Context, ev *Shipped, m bus.Meta) error {
+		got <- seen{baggage.FromContext(ctx).Member("tenant").Value(), m.CorrelationID, m.CausationID, m.ID}
+		return nil
+	})
+	run(t, c)
+	member, err := baggage.NewMember("tenant", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bag, err := baggage.New(member)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := bus.WithCorrelationID(baggage.ContextWithBaggage(t.Context(), bag), "req-1")
+	if err := pub.Publish(ctx, Order{OrderID: "o-1"}); err != nil {
+		t.Fatal(err)
+	}
+	placed, shipped := <-got, <-got
+	if placed.tenant != "acme" || shipped.tenant != "acme" {
+		t.Errorf("baggage tenant: %q in the first handler, %q in the second; want acme in both", placed.tenant, shipped.tenant)
+	}
+	if placed.correlation != "req-1" || shipped.correlation != "req-1" || shipped.causation != placed.id {
+		t.Errorf("correlation %q then %q, causation of the second %q (first's id %s); want req-1, req-1 and the first's id",
+			placed.correlation, shipped.correlation, shipped.causation, placed.id)
+	}
 }

@@ -343,17 +343,15 @@ func recordBytes(r *kgo.Record) int {
 // always starts a new trace linked to the record's: the original trace
 // ended with the dead letter, maybe days ago.
 func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, replay bool) (context.Context, trace.Span) {
+	// The record's baggage goes to the handler either way.
+	ctx = t.Extract(ctx, rec)
 	if t.idle() {
 		return ctx, noSpan
 	}
-	producer := trace.SpanContextFromContext(t.Extract(context.Background(), rec))
+	producer := trace.SpanContextFromContext(ctx)
 	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
-	switch {
-	case !producer.IsValid():
-	case t.linkConsume || replay:
+	if producer.IsValid() && (t.linkConsume || replay) {
 		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer}))
-	default:
-		ctx = trace.ContextWithRemoteSpanContext(ctx, producer)
 	}
 	ctx, span := t.tracer.Start(ctx, "process "+rec.Topic, opts...)
 	if span.IsRecording() {
