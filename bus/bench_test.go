@@ -23,9 +23,15 @@ package bus_test
 // shares the machine. The file is unix-only for getrusage.
 
 import (
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/evbus/evbus/tracing"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -215,8 +221,8 @@ func BenchmarkPublish(b *testing.B) {
 
 	// Each run (the testing package calls a benchmark function again for
 	// each b.N it tries) makes its own client; the run's cleanups close it.
-	b.Run("impl=evbus", func(b *testing.B) {
-		p, err := bus.NewPublisher(b.Context(), pb.client(b), pb.reg, bus.Source("/orders-service"), bus.Types(benchOrderPlaced))
+	evbus := func(b *testing.B, opts ...bus.PublisherOption) {
+		p, err := bus.NewPublisher(b.Context(), pb.client(b), pb.reg, append([]bus.PublisherOption{bus.Source("/orders-service"), bus.Types(benchOrderPlaced)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -235,6 +241,19 @@ func BenchmarkPublish(b *testing.B) {
 			b.Fatal(err)
 		}
 		benchReport(b, cpu0, &failed)
+	}
+	b.Run("impl=evbus", func(b *testing.B) { evbus(b) })
+	// Tracing on: the OpenTelemetry SDK, every span sampled and batched to
+	// an exporter that drops them, metrics kept by a reader.
+	b.Run("impl=evbus+tracing", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		defer tp.Shutdown(context.Background())
+		tel, err := tracing.New(tracing.TracerProvider(tp), tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
+			tracing.Propagator(propagation.TraceContext{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		evbus(b, bus.Telemetry(tel))
 	})
 
 	b.Run("impl=franz-go+hamba", func(b *testing.B) {

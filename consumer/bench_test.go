@@ -1,8 +1,14 @@
 package consumer_test
 
 import (
+	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"context"
 	"fmt"
+	"github.com/evbus/evbus/tracing"
 	"log/slog"
 	"strings"
 	"sync"
@@ -151,8 +157,20 @@ func (s *span) elapsed() (wall, cpu time.Duration) {
 // too) per record.
 func BenchmarkConsume(b *testing.B) {
 	benchSetup(b)
-	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbus) })
+	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbus()) })
 	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw) })
+	// Tracing on: the OpenTelemetry SDK, every span sampled and batched to
+	// an exporter that drops them, metrics kept by a reader.
+	b.Run("evbus+tracing", func(b *testing.B) {
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sdktrace.AlwaysSample()))
+		defer tp.Shutdown(context.Background())
+		tel, err := tracing.New(tracing.TracerProvider(tp), tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
+			tracing.Propagator(propagation.TraceContext{}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchLoop(b, benchEvbus(consumer.Telemetry(tel)))
+	})
 }
 
 func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
@@ -170,10 +188,15 @@ func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
 }
 
-func benchEvbus(b *testing.B, group string) *span {
-	c, err := consumer.New(group, bench.reg,
+// benchEvbus returns the consume function of the evbus variants.
+func benchEvbus(opts ...consumer.Option) func(b *testing.B, group string) *span {
+	return func(b *testing.B, group string) *span { return benchEvbusWith(b, group, opts) }
+}
+
+func benchEvbusWith(b *testing.B, group string, opts []consumer.Option) *span {
+	c, err := consumer.New(group, bench.reg, append([]consumer.Option{
 		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
-		consumer.Logger(slog.New(slog.DiscardHandler)))
+		consumer.Logger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -39,6 +39,7 @@ type Telemetry struct {
 	// spans (a *publishStart), built once: per record they would cost
 	// allocations even when nothing records.
 	publishStart sync.Map
+	sets         sync.Map // setKey -> metric.MeasurementOption
 
 	sent        messagingconv.ClientSentMessages
 	sentBytes   metric.Int64Counter
@@ -234,25 +235,22 @@ func (t *Telemetry) idle() bool {
 }
 
 type publishStart struct {
-	name  string
-	opts  []trace.SpanStartOption
-	attrs []attribute.KeyValue // of the metrics
+	name string
+	opts []trace.SpanStartOption
 }
 
 func (t *Telemetry) startOf(topic string) *publishStart {
 	if ps, ok := t.publishStart.Load(topic); ok {
 		return ps.(*publishStart)
 	}
-	attrs := []attribute.KeyValue{semconv.MessagingDestinationName(topic)}
 	ps := &publishStart{
 		name: "publish " + topic,
 		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 			semconv.MessagingSystemKafka,
 			semconv.MessagingOperationTypeSend,
 			semconv.MessagingOperationName("publish"),
-			attrs[0],
+			semconv.MessagingDestinationName(topic),
 		)},
-		attrs: attrs,
 	}
 	v, _ := t.publishStart.LoadOrStore(topic, ps)
 	return v.(*publishStart)
@@ -294,15 +292,42 @@ func (t *Telemetry) Published(ctx context.Context, span trace.Span, rec *kgo.Rec
 	if !t.sent.Enabled(ctx) && !t.sendTime.Enabled(ctx) && !t.sentBytes.Enabled(ctx) {
 		return
 	}
-	attrs := t.startOf(rec.Topic).attrs
-	if err != nil {
-		attrs = append(attrs[:len(attrs):len(attrs)], semconv.ErrorTypeOther)
-	}
-	t.sent.Add(ctx, 1, "publish", messagingconv.SystemKafka, attrs...)
-	t.sendTime.Record(ctx, time.Since(start).Seconds(), "publish", messagingconv.SystemKafka, attrs...)
+	opt := t.attrs(setKey{op: "publish", topic: rec.Topic, failed: err != nil})
+	t.sent.Int64Counter.Add(ctx, 1, opt)
+	t.sendTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), opt)
 	if err == nil {
-		t.sentBytes.Add(ctx, int64(recordBytes(rec)), metric.WithAttributes(attrs...))
+		t.sentBytes.Add(ctx, int64(recordBytes(rec)), opt)
 	}
+}
+
+// setKey names the attributes of a measurement.
+type setKey struct {
+	op, topic, group, outcome string
+	failed                    bool
+}
+
+// attrs returns the attributes of k as a measurement option, built once:
+// built per record, they cost more than the measurement.
+func (t *Telemetry) attrs(k setKey) metric.MeasurementOption {
+	if o, ok := t.sets.Load(k); ok {
+		return o.(metric.MeasurementOption)
+	}
+	kv := []attribute.KeyValue{
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationName(k.op),
+		semconv.MessagingDestinationName(k.topic),
+	}
+	if k.group != "" {
+		kv = append(kv, semconv.MessagingConsumerGroupName(k.group))
+	}
+	if k.outcome != "" {
+		kv = append(kv, OutcomeKey.String(k.outcome))
+	}
+	if k.failed {
+		kv = append(kv, semconv.ErrorTypeOther)
+	}
+	o, _ := t.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kv...)))
+	return o.(metric.MeasurementOption)
 }
 
 // recordAttrs are the span attributes a record carries: its key and
@@ -418,11 +443,7 @@ func (t *Telemetry) count(ctx context.Context, topic, group, outcome string) {
 	if !t.handled.Enabled(ctx) {
 		return
 	}
-	t.handled.Add(ctx, 1, metric.WithAttributes(
-		semconv.MessagingDestinationName(topic),
-		semconv.MessagingConsumerGroupName(group),
-		OutcomeKey.String(outcome),
-	))
+	t.handled.Add(ctx, 1, t.attrs(setKey{op: "process", topic: topic, group: group, outcome: outcome}))
 }
 
 // Handled records one handler run in messaging.process.duration.
@@ -430,11 +451,7 @@ func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time
 	if !t.processTime.Enabled(ctx) {
 		return
 	}
-	attrs := []attribute.KeyValue{semconv.MessagingDestinationName(topic), semconv.MessagingConsumerGroupName(group)}
-	if err != nil {
-		attrs = append(attrs, semconv.ErrorTypeOther)
-	}
-	t.processTime.Record(ctx, time.Since(start).Seconds(), "process", messagingconv.SystemKafka, attrs...)
+	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: "process", topic: topic, group: group, failed: err != nil}))
 }
 
 // Delayed records, in evbus.outbox.delay, how long an outbox row waited
