@@ -91,9 +91,13 @@ func Telemetry(t *tracing.Telemetry) Option {
 }
 
 // New returns the outbox on db's table, encoding events with enc.
+//
+// enc may be nil for an outbox that only relays, migrates and reports
+// Status (a relay process of its own, an operator's tool): the rows carry
+// their encoded records. Enqueue needs it.
 func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx], error) {
-	if db == nil || enc == nil {
-		return nil, errors.New("outbox: New needs a database and a *bus.Encoder")
+	if db == nil {
+		return nil, errors.New("outbox: New needs a database")
 	}
 	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, tel: tracing.Default()}
 	for _, o := range opts {
@@ -213,6 +217,9 @@ ins AS (INSERT INTO %s (shard, topic, key, value, headers, created_at)
 func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 	if len(events) == 0 {
 		return nil
+	}
+	if o.enc == nil {
+		return errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
 	n := len(events)
 	shards := make([]int32, n)

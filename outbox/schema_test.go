@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
 	"strings"
@@ -169,5 +170,30 @@ func TestRetention(t *testing.T) {
 	waitFor(t, "the row to be deleted", func() bool { return count(gone) == 0 })
 	if got := consume(t, k.stack.Brokers(), atLeast(3)); distinct(got) != 3 {
 		t.Errorf("%d published, want 3", distinct(got))
+	}
+}
+
+// TestRelayOnlyOutbox: an outbox made without an encoder relays what
+// another enqueued, and reports Status, but cannot enqueue.
+func TestRelayOnlyOutbox(t *testing.T) {
+	k := startKafka(t)
+	db := sqliteDB(t)
+	writer := newOutbox(t, db, k.enc)
+	enqueue(t, db, writer, OrderEvent{OrderID: "o-1", Seq: 1}, OrderEvent{OrderID: "o-1", Seq: 2})
+	relayOnly, err := outbox.New(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sqldb.InTx(t.Context(), db, func(tx *sql.Tx) error { return relayOnly.Enqueue(t.Context(), tx, OrderEvent{OrderID: "o-2"}) })
+	if err == nil || !strings.Contains(err.Error(), "Encoder") {
+		t.Fatalf("Enqueue without an encoder: %v, want an error naming the encoder", err)
+	}
+	if st, err := relayOnly.Status(t.Context()); err != nil || st.Backlog != 2 {
+		t.Fatalf("Status: backlog %d (%v), want 2", st.Backlog, err)
+	}
+	runRelay(t, relayOnly, k.cl)
+	got := consume(t, k.stack.Brokers(), func(p []published) bool { return len(p) >= 2 })
+	if got[0].seq != 1 || got[1].seq != 2 {
+		t.Fatalf("published seqs %d, %d; want 1, 2", got[0].seq, got[1].seq)
 	}
 }
