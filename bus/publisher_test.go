@@ -379,11 +379,12 @@ func TestCreateAndCheckTopics(t *testing.T) {
 	if err := bus.CreateTopics(ctx, e.adm, spec); err != nil {
 		t.Fatalf("creating existing topics again: %v", err)
 	}
-	details, err := e.adm.ListTopics(ctx, "payments", "payments.billing.dlt", "payments.audit.dlt")
+	all := []string{"payments", "payments.billing.dlt", "payments.audit.dlt", "payments.billing.replay", "payments.audit.replay"}
+	details, err := e.adm.ListTopics(ctx, all...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"payments", "payments.billing.dlt", "payments.audit.dlt"} {
+	for _, name := range all {
 		d, ok := details[name]
 		if !ok || d.Err != nil || len(d.Partitions) != 4 {
 			t.Fatalf("topic %s: %+v", name, d)

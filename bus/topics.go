@@ -20,14 +20,21 @@ type TopicSpec struct {
 	// Configs are topic configs, such as "min.insync.replicas": "2".
 	Configs map[string]string
 	// DeadLetterGroups are the consumer groups whose dead-letter topics
-	// (DeadLetterTopic(Name, group)) are created beside the topic, with the
-	// same partitions, replication and configs.
+	// (DeadLetterTopic(Name, group)) and replay topics (ReplayTopic(Name,
+	// group), which the group's consumers read besides the topic) are
+	// created beside the topic, with the same partitions, replication and
+	// configs.
 	DeadLetterGroups []string
 }
 
 // DeadLetterTopic names the dead-letter topic of a topic for a consumer
 // group: "<topic>.<group>.dlt". A failure belongs to one group.
 func DeadLetterTopic(topic, group string) string { return topic + "." + group + ".dlt" }
+
+// ReplayTopic names the topic dead letters of a topic are sent back to
+// for one consumer group: "<topic>.<group>.replay". Only that group reads
+// it, so a replay reaches the group that failed the record and no other.
+func ReplayTopic(topic, group string) string { return topic + "." + group + ".replay" }
 
 // CreateTopics creates each topic (and its dead-letter topics) that does
 // not exist yet. Topics that exist already are left as they are.
@@ -38,7 +45,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) err
 		}
 		names := []string{s.Name}
 		for _, g := range s.DeadLetterGroups {
-			names = append(names, DeadLetterTopic(s.Name, g))
+			names = append(names, DeadLetterTopic(s.Name, g), ReplayTopic(s.Name, g))
 		}
 		partitions, rf := s.Partitions, s.ReplicationFactor
 		if partitions == 0 {

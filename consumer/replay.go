@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"fmt"
+	"github.com/evbus/evbus/bus"
 	"strconv"
 	"strings"
 	"time"
@@ -25,7 +26,7 @@ const (
 // "<topic>.<group>.replay". The group's consumer reads it as well as topic
 // and hands its records to topic's handlers, so a dead-lettered record
 // sent there reaches the group that failed it and no other.
-func ReplayTopicName(topic, group string) string { return topic + "." + group + ".replay" }
+func ReplayTopicName(topic, group string) string { return bus.ReplayTopic(topic, group) }
 
 // replayHeader reports whether key is one of the replay headers, which a
 // dead-letter record keeps although they start with "dlt-".
