@@ -4,9 +4,10 @@ FUZZTIME ?= 10s
 
 .PHONY: demo test vet unit fuzz bench postgres
 
-## demo: the main job on the embedded stack (no Docker, no servers to install)
+## demo: the whole story on the embedded stack and SQLite (no Docker, no servers to install):
+## outbox, relay, idempotent consumers, a duplicate, a dead letter, evbus dlt ls and replay, a trace
 demo:
-	$(GO) run ./examples/quickstart
+	$(GO) run ./examples/orders
 
 ## test: the whole suite, with the race detector, then a short fuzz run
 test: vet unit fuzz

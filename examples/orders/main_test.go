@@ -1,0 +1,48 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// make demo runs this program; CI runs it here, and its story and summary
+// figures are asserted.
+func TestDemo(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{
+		"placed 5 orders: order row + domain event + outbox row, one transaction each; outbox backlog 5",
+		"billing handled 4 and dead-lettered 1 (o-3 is over the credit limit); notifications handled 5",
+		"both groups skipped it as a duplicate",
+		"replayed 1 of 1 selected records to group billing",
+		"billing handled o-3 1 time(s) after the replay; notifications handled it 1 time(s) in all",
+		"create orders  <- POST /orders",
+		"publish orders  <- create orders",
+		"process orders  <- publish orders  [billing: ok]",
+		"process orders  <- publish orders  [notifications: ok]",
+		"process orders  <- publish orders  [billing: duplicate]",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	for _, row := range []string{
+		`billing\s+5\s+5\s+1\s+1\s+1`,
+		`notifications\s+5\s+5\s+1\s+0\s+0`,
+	} {
+		if !regexp.MustCompile(row).MatchString(got) {
+			t.Errorf("summary lacks the row %s", row)
+		}
+	}
+	if !regexp.MustCompile(`orders\.billing\.dlt\s+\d\s+0\s+\S+\s+com\.example\.orders\.OrderPlaced\s+o-3\s+permanent\s+0\s+order o-3: 25000\.00 is over the credit limit`).MatchString(got) {
+		t.Error("evbus dlt ls does not show o-3's dead letter")
+	}
+	if t.Failed() {
+		t.Log(got)
+	}
+}
