@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -449,6 +450,26 @@ func TestTail(t *testing.T) {
 	byType := jsonLines(t, cli(t, stack, "", "tail", "orders", "--from", "2000-01-01T00:00:00Z", "--type", "com.example.foreign.Payment", "--count", "1").ok(t, "tail --type").out)
 	if len(byType) != 1 || byType[0]["key"] != "p-1" {
 		t.Errorf("tail --type Payment = %v", byType)
+	}
+
+	// --from end: only records written after tail started. The three
+	// above are at offsets 0 to 2; records keep coming until tail has
+	// one, and it must be one of them.
+	done := make(chan result, 1)
+	go func() { done <- cli(t, stack, "", "tail", "orders", "--from", "end", "--count", "1") }()
+	var fromEnd result
+	for n := 0; ; n++ {
+		select {
+		case fromEnd = <-done:
+		case <-time.After(100 * time.Millisecond):
+			publish(t, stack, &Order{fmt.Sprintf("late-%d", n), 1})
+			continue
+		}
+		break
+	}
+	late := jsonLines(t, fromEnd.ok(t, "tail --from end").out)
+	if len(late) != 1 || !strings.HasPrefix(late[0]["key"].(string), "late-") || late[0]["offset"].(float64) < 3 {
+		t.Errorf("tail --from end = %v, want one record written after it started", late)
 	}
 }
 
