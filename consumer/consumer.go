@@ -669,6 +669,7 @@ type Stats struct {
 	DecodeWaits     uint64          // decodes put off because the registry was unavailable
 	PublishFailures uint64          // dead-letter and retry-topic writes that failed and were tried again
 	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
+	Paused          int             // partitions whose fetching is paused now (back-pressure, a wait)
 }
 
 type counters struct {
@@ -693,6 +694,13 @@ func (c *Consumer) Stats() Stats {
 	}
 	for k, v := range c.stats.deadLettered {
 		s.DeadLettered[k] = v.Load()
+	}
+	for _, p := range c.all() {
+		p.mu.Lock()
+		if p.paused {
+			s.Paused++
+		}
+		p.mu.Unlock()
 	}
 	return s
 }

@@ -949,8 +949,13 @@ func TestIdempotentDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var samples []map[int32]int64
+	paused := 0
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		samples = append(samples, e.committed(group, "orders"))
+		paused = max(paused, c.Stats().Paused)
+	}
+	if paused == 0 {
+		t.Error("fetching was never paused while the database was down")
 	}
 	restartAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
@@ -961,6 +966,7 @@ func TestIdempotentDatabaseDown(t *testing.T) {
 	<-published
 	waitFor(t, "every record handled", func() bool { return settledCount(c) == rounds*perRound })
 
+	waitFor(t, "fetching resumed", func() bool { return c.Stats().Paused == 0 })
 	st := c.Stats()
 	if st.DatabaseWaits == 0 {
 		t.Error("no database waits: the outage was not noticed")
