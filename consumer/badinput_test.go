@@ -1,0 +1,152 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/consumer"
+)
+
+// Basket has an array and a string, the fields hostile lengths target.
+type Basket struct {
+	BasketID string   `avro:"basket_id"`
+	Items    []string `avro:"items"`
+}
+
+var basketType = bus.Event[Basket]("baskets", func(b *Basket) string { return b.BasketID }, bus.Namespace("com.example.test"))
+
+// TestBadInputCorpus: one partition gets every kind of bad record between
+// good ones. The bad ones are dead-lettered as poison (or, for what is not
+// bad, handled or skipped), in order; the partition keeps flowing; nothing
+// panics; and the memory the consumer allocates stays far from what the
+// hostile lengths claim.
+func TestBadInputCorpus(t *testing.T) {
+	e := start(t)
+	const group = "corpus"
+	dltTopic := bus.DeadLetterTopic("baskets", group)
+	e.topics(1, "baskets", dltTopic)
+	ctx := context.Background()
+	w, err := e.reg.Writer(ctx, "baskets", basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := enc.AppendEncode(nil, &Basket{BasketID: "k", Items: []string{"apple"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := good[:5]
+	body := func(parts ...[]byte) []byte { return append(bytes.Clone(prefix), bytes.Join(parts, nil)...) }
+	varint := func(n int64) []byte { return binary.AppendVarint(nil, n) }
+	str := func(s string) []byte { return append(varint(int64(len(s))), s...) }
+	rnd := rand.New(rand.NewPCG(1, 2))
+	random := make([]byte, 64)
+	for i := range random {
+		random[i] = byte(rnd.UintN(256))
+	}
+	ce := func(extra ...kgo.RecordHeader) []kgo.RecordHeader {
+		return append([]kgo.RecordHeader{
+			{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
+			{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
+		}, extra...)
+	}
+	type want int
+	const (
+		poison want = iota
+		handled
+		skipped
+	)
+	cases := []struct {
+		name string
+		rec  *kgo.Record
+		want want
+	}{
+		{"random bytes", &kgo.Record{Value: random}, poison},
+		{"wrong magic byte", &kgo.Record{Value: append([]byte{1}, good[1:]...), Headers: ce()}, poison},
+		{"empty value", &kgo.Record{Headers: ce()}, poison},
+		{"unknown schema id", &kgo.Record{Value: append([]byte{0, 0x7f, 0, 0, 1}, good[5:]...), Headers: ce()}, poison},
+		{"truncated body", &kgo.Record{Value: good[:len(good)-2], Headers: ce()}, poison},
+		{"another schema's body", &kgo.Record{Value: body(varint(300)), Headers: ce()}, poison},
+		{"bytes left over", &kgo.Record{Value: append(bytes.Clone(good), 0x02, 0x02), Headers: ce()}, poison},
+		{"array of 2^40 items", &kgo.Record{Value: body(str("k"), varint(1<<40), str("x")), Headers: ce()}, poison},
+		{"negative array block of -2^40", &kgo.Record{Value: body(str("k"), varint(-1<<40), varint(8), str("x")), Headers: ce()}, poison},
+		{"string of 2^40 bytes", &kgo.Record{Value: body(varint(1 << 40)), Headers: ce()}, poison},
+		{"CloudEvent without ce_type", &kgo.Record{Value: good, Headers: ce()[:3]}, poison},
+		{"ce_time that is no time", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: bus.HeaderTime, Value: []byte("\xff\xfe")})}, poison},
+		{"invalid UTF-8 key", &kgo.Record{Key: []byte{0xff, 0xfe, 0xfd}, Value: good, Headers: ce()}, handled},
+		{"a type nobody handles", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: bus.HeaderType, Value: []byte("com.example.Unknown")})[1:]}, skipped},
+	}
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for _, c := range cases {
+		c.rec.Topic = "baskets"
+		if c.rec.Key == nil {
+			c.rec.Key = []byte("k")
+		}
+		if err := e.cl.ProduceSync(ctx, c.rec).FirstErr(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	last := &kgo.Record{Topic: "baskets", Key: []byte("k"), Value: good, Headers: ce(kgo.RecordHeader{Key: "note", Value: []byte("last")})}
+	if err := e.cl.ProduceSync(ctx, last).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	var (
+		mu   sync.Mutex
+		keys [][]byte
+	)
+	c := e.consumer(group)
+	consumer.Handle(c, basketType, func(ctx context.Context, b *Basket, m bus.Meta) error {
+		mu.Lock()
+		keys = append(keys, m.Key)
+		mu.Unlock()
+		return nil
+	})
+	run(t, c)
+	waitFor(t, "the last record handled", func() bool { mu.Lock(); defer mu.Unlock(); return len(keys) == 2 })
+
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	// The hostile lengths claim terabytes; the whole test, broker
+	// included, allocates a small fraction of a GiB.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+		t.Errorf("%d MiB allocated while consuming the corpus", alloc>>20)
+	}
+	mu.Lock()
+	if !bytes.Equal(keys[0], []byte{0xff, 0xfe, 0xfd}) || !bytes.Equal(keys[1], []byte("k")) {
+		t.Errorf("handled keys %q, want the invalid UTF-8 key as it was, then k", keys)
+	}
+	mu.Unlock()
+
+	var poisons []*kgo.Record
+	for _, c := range cases {
+		if c.want == poison {
+			poisons = append(poisons, c.rec)
+		}
+	}
+	dlts := e.read(dltTopic, len(poisons))
+	for i, d := range dlts {
+		if !bytes.Equal(d.Value, poisons[i].Value) {
+			t.Errorf("dead letter %d is not %q's record", i, cases[i].name)
+			continue
+		}
+		checkDeadLetter(t, d, poisons[i], group, consumer.KindPoison, 0, "")
+	}
+	st := c.Stats()
+	if st.DeadLettered[consumer.KindPoison] != uint64(len(poisons)) || st.Skipped != 1 || st.Handled != 2 {
+		t.Errorf("stats %+v: want %d poison, 1 skipped, 2 handled", st, len(poisons))
+	}
+}
