@@ -132,7 +132,7 @@ func (h ackHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 func BenchmarkEnqueue(b *testing.B) {
 	k := startKafka(b)
 	for _, writers := range []int{1, 8} {
-		for _, v := range []string{"bare", "outbox", "outbox+idle-notify", "outbox+notify-every-commit"} {
+		for _, v := range []string{"bare", "outbox", "outbox+idle-notify", "outbox+notify-every-commit", "outbox+batch"} {
 			b.Run(fmt.Sprintf("writers=%d/%s", writers, v), func(b *testing.B) { enqueueCost(b, k, writers, v) })
 		}
 	}
@@ -156,6 +156,15 @@ func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
 			for i := w; i < b.N; i += writers {
 				id := fmt.Sprintf("%s-%d", b.Name(), i)
 				if err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+					if variant == "outbox+batch" {
+						// The business row and the outbox row in one round trip.
+						var batch pgx.Batch
+						batch.Queue("INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)", id, "c-1", int64(i))
+						if err := outbox.Queue(ctx, ob, &batch, OrderEvent{OrderID: id, Seq: int64(i)}); err != nil {
+							return err
+						}
+						return tx.SendBatch(ctx, &batch).Close()
+					}
 					if _, err := tx.Exec(ctx, "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)", id, "c-1", int64(i)); err != nil {
 						return err
 					}

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
@@ -195,5 +197,53 @@ func TestRelayOnlyOutbox(t *testing.T) {
 	got := consume(t, k.stack.Brokers(), func(p []published) bool { return len(p) >= 2 })
 	if got[0].seq != 1 || got[1].seq != 2 {
 		t.Fatalf("published seqs %d, %d; want 1, 2", got[0].seq, got[1].seq)
+	}
+}
+
+// TestQueue: the outbox rows go with the business statement in one pgx
+// batch; they are published once committed, in order, and not at all when
+// the transaction rolls back.
+func TestQueue(t *testing.T) {
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	ob := newOutbox(t, db, k.enc)
+	ctx := t.Context()
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	write := func(id string, seqs ...int64) error {
+		return sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+			var b pgx.Batch
+			b.Queue("INSERT INTO orders (id) VALUES ($1)", id)
+			evs := make([]any, len(seqs))
+			for i, s := range seqs {
+				evs[i] = OrderEvent{OrderID: "o-1", Seq: s}
+			}
+			if err := outbox.Queue(ctx, ob, &b, evs...); err != nil {
+				return err
+			}
+			return tx.SendBatch(ctx, &b).Close()
+		})
+	}
+	if err := write("a", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("a", 3); err == nil { // duplicate order id: the batch fails, nothing of it stays
+		t.Fatal("a failing batch committed")
+	}
+	if err := write("b", 4); err != nil {
+		t.Fatal(err)
+	}
+	err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		return outbox.Queue(ctx, ob, &b, Unregistered{X: "x"})
+	})
+	if !errors.Is(err, bus.ErrUnknownType) {
+		t.Fatalf("Queue of an unregistered type: %v, want bus.ErrUnknownType", err)
+	}
+	runRelay(t, ob, k.cl)
+	got := consume(t, k.stack.Brokers(), func(p []published) bool { return len(p) >= 3 })
+	if len(got) != 3 || got[0].seq != 1 || got[1].seq != 2 || got[2].seq != 4 {
+		t.Fatalf("published %v, want seqs 1, 2, 4", got)
 	}
 }
