@@ -76,22 +76,27 @@ func benchProduce() error {
 	if bench.schema, err = avro.Parse(benchPlaced.Descriptor().Schema().String()); err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	return fillBench(ctx, benchPlaced, 3, benchRecords, strings.Repeat("gift wrap, leave at the door ", 3))
+}
+
+// fillBench creates the topic of t with partitions and publishes n
+// orders to it, with note, on the benchmarks' stack.
+func fillBench(ctx context.Context, t *bus.Type[BenchOrder], partitions int32, n int, note string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: "bench", Partitions: 3}); err != nil {
+	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: t.Descriptor().Topic(), Partitions: partitions}); err != nil {
 		return err
 	}
-	pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(benchPlaced))
+	pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(t))
 	if err != nil {
 		return err
 	}
-	note := strings.Repeat("gift wrap, leave at the door ", 3)
-	for i := 0; i < benchRecords; i += 1000 {
+	for i := 0; i < n; i += 1000 {
 		evs := make([]any, 0, 1000)
-		for j := i; j < i+1000; j++ {
+		for j := i; j < min(i+1000, n); j++ {
 			evs = append(evs, &BenchOrder{
 				OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", j%100, j),
 				CustomerID: fmt.Sprintf("customer-%06d", j%500),
@@ -190,35 +195,33 @@ func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 
 // benchEvbus returns the consume function of the evbus variants.
 func benchEvbus(opts ...consumer.Option) func(b *testing.B, group string) *span {
-	return func(b *testing.B, group string) *span { return benchEvbusWith(b, group, opts) }
-}
-
-func benchEvbusWith(b *testing.B, group string, opts []consumer.Option) *span {
-	c, err := consumer.New(group, bench.reg, append([]consumer.Option{
-		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
-		consumer.Logger(slog.New(slog.DiscardHandler))}, opts...)...)
-	if err != nil {
-		b.Fatal(err)
+	return func(b *testing.B, group string) *span {
+		c, err := consumer.New(group, bench.reg, append([]consumer.Option{
+			consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
+			consumer.Logger(slog.New(slog.DiscardHandler))}, opts...)...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := newSpan(benchRecords)
+		consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
+			s.record()
+			return nil
+		})
+		errc := make(chan error, 1)
+		go func() { errc <- c.Run(context.Background()) }()
+		select {
+		case <-s.done:
+		case err := <-errc:
+			b.Fatal(err)
+		}
+		if err := c.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+		return s
 	}
-	s := newSpan(benchRecords)
-	consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
-		s.record()
-		return nil
-	})
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	select {
-	case <-s.done:
-	case err := <-errc:
-		b.Fatal(err)
-	}
-	if err := c.Close(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	return s
 }
 
 func benchRaw(b *testing.B, group string) *span {

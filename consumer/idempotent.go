@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"time"
 
 	"github.com/evbus/evbus/bus"
@@ -270,6 +269,22 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		first   map[string]int  // where each id occurs first, once needed
 		undo    []string        // ids claimed for records not committed
 	)
+	// abort rolls the pass back after the handler of the records at is
+	// failed with err, and says which record to leave out of the next
+	// pass: that one, or, for several at once, failedSomewhere. A handler
+	// that fails while the database does not answer failed because of it.
+	abort := func(is []int, err error) (int, error) {
+		open = false
+		s.rollback(ctx, t)
+		if perr := s.ping(ctx); perr != nil {
+			return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
+		}
+		if len(is) > 1 {
+			return failedSomewhere, nil
+		}
+		bt.status[is[0]], bt.errs[is[0]] = txFailed, err
+		return is[0], nil
+	}
 	block := func(i int, st txStatus) {
 		bt.status[i] = st
 		if blocked == nil {
@@ -326,15 +341,7 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		case isTransient(err):
 			return -1, err
 		case !savepoints:
-			open = false
-			s.rollback(ctx, t)
-			// A handler that fails while the database does not answer
-			// failed because of it.
-			if perr := s.ping(ctx); perr != nil {
-				return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
-			}
-			bt.status[i], bt.errs[i] = txFailed, err
-			return i, nil
+			return abort([]int{i}, err)
 		}
 		if _, rerr := t.q.Exec(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
 			return -1, dbError("rolling back to a savepoint", rerr)
@@ -348,16 +355,7 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		case isTransient(err):
 			return -1, err
 		case err != nil:
-			open = false
-			s.rollback(ctx, t)
-			if perr := s.ping(ctx); perr != nil {
-				return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
-			}
-			if len(all) == 1 {
-				bt.status[all[0]], bt.errs[all[0]] = txFailed, err
-				return all[0], nil
-			}
-			return failedSomewhere, nil
+			return abort(all, err)
 		}
 		for _, i := range all {
 			bt.status[i] = txHandled
@@ -393,6 +391,20 @@ type batched struct {
 	h    *handling
 	v    any
 	used bool // its handler ran (v may be changed)
+}
+
+// fresh readies r for a handler run: a value of its own, decoded again if
+// an earlier run (rolled back since) may have changed it.
+func (c *Consumer) fresh(p *partition, r *batched) error {
+	if r.used {
+		h, v, err := c.decodeOnce(p.ctx, r.env, r.b)
+		if err != nil {
+			return &transientError{err: err}
+		}
+		r.h, r.v = h, v
+	}
+	r.used = true
+	return nil
 }
 
 // processBatch settles a prefix of items, at least one: in one
@@ -464,14 +476,9 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 		errs:   make([]error, len(recs)),
 		run: func(i int, tx any) error {
 			r := &recs[i]
-			if r.used {
-				h, v, err := c.decodeOnce(p.ctx, r.env, r.b)
-				if err != nil {
-					return &transientError{err: err}
-				}
-				r.h, r.v = h, v
+			if err := c.fresh(p, r); err != nil {
+				return err
 			}
-			r.used = true
 			return c.run(p, r.env, r.b, r.h, r.v, r.env.prior+1, tx)
 		},
 	}
@@ -479,22 +486,15 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 		bt.runAll = func(is []int, tx any) (err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					err = &panicError{value: r}
-					c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: batch handler panicked",
-						recs[is[0]].env.attrs(slog.Int("batch", len(is)), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
+					err = c.panicked(recs[is[0]].env, r, slog.Int("batch", len(is)))
 				}
 			}()
 			vs, ms := make([]any, len(is)), make([]*bus.Meta, len(is))
 			for j, i := range is {
 				r := &recs[i]
-				if r.used {
-					h, v, err := c.decodeOnce(p.ctx, r.env, r.b)
-					if err != nil {
-						return &transientError{err: err}
-					}
-					r.h, r.v = h, v
+				if err := c.fresh(p, r); err != nil {
+					return err
 				}
-				r.used = true
 				r.h.meta = r.env.meta
 				vs[j], ms[j] = r.v, &r.h.meta
 			}

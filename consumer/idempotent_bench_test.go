@@ -2,17 +2,14 @@ package consumer_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
@@ -39,37 +36,7 @@ func idemBenchSetup(b *testing.B) {
 	b.Helper()
 	benchSetup(b)
 	idemBench.once.Do(func() {
-		ctx := context.Background()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...))
-		if err != nil {
-			idemBench.err = err
-			return
-		}
-		defer cl.Close()
-		if idemBench.err = bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: "idem-bench", Partitions: 8}); idemBench.err != nil {
-			return
-		}
-		pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(idemBenchPlaced))
-		if err != nil {
-			idemBench.err = err
-			return
-		}
-		for i := 0; i < idemBenchRecords && idemBench.err == nil; i += 1000 {
-			evs := make([]any, 0, 1000)
-			for j := i; j < i+1000; j++ {
-				evs = append(evs, &BenchOrder{
-					OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", j%100, j),
-					CustomerID: fmt.Sprintf("customer-%06d", j%500),
-					SKU:        "SKU-ABCDEFGH-1234",
-					Qty:        int32(j % 7),
-					Cents:      int64(j * 137),
-					Currency:   "EUR",
-					PlacedAt:   time.Now().UnixMilli(),
-					Note:       strings.Repeat("gift wrap ", 5),
-				})
-			}
-			idemBench.err = pub.Publish(ctx, evs...)
-		}
+		idemBench.err = fillBench(context.Background(), idemBenchPlaced, 8, idemBenchRecords, strings.Repeat("gift wrap ", 5))
 	})
 	if idemBench.err != nil {
 		b.Fatal(idemBench.err)

@@ -423,29 +423,37 @@ func TestIdempotentBatchOneBad(t *testing.T) {
 		mu.Unlock()
 
 		// A restart from the first offset.
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-		<-errc
-		resp, err := e.adm.DeleteOffsets(ctx, group, kadm.TopicsSet{"orders": {0: {}}})
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c2, _ := consume()
-		run(t, c2)
-		waitFor(t, "every record settled again", func() bool { return settledCount(c2) == keys*perKey })
-		if st := c2.Stats(); st.Duplicates != 99 || st.Handled != 0 {
-			t.Errorf("after the restart: %d duplicates, %d handled; want 99 and 0", st.Duplicates, st.Handled)
-		}
-		if n, d := db.effects(t, group); n != 99 || d != 99 {
-			t.Errorf("after the restart: %d effects of %d events, want 99 of 99", n, d)
-		}
+		restartFromStart(t, e, db, c, errc, group, keys*perKey, 99, func() *consumer.Consumer { c, _ := consume(); return c })
 	})
+}
+
+// restartFromStart stops c, deletes group's committed offset on the
+// orders topic's partition 0 and runs the consumer made by again over all
+// n records: the processed ones are duplicates, and the effects stay.
+func restartFromStart(t *testing.T, e *env, db *tdb, c *consumer.Consumer, errc <-chan error, group string, n, processed int, again func() *consumer.Consumer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	<-errc
+	resp, err := e.adm.DeleteOffsets(ctx, group, kadm.TopicsSet{"orders": {0: {}}})
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := again()
+	run(t, c2)
+	waitFor(t, "every record settled again", func() bool { return settledCount(c2) == uint64(n) })
+	if st := c2.Stats(); st.Duplicates != uint64(processed) || st.Handled != 0 {
+		t.Errorf("after the restart: %d duplicates, %d handled; want %d and 0", st.Duplicates, st.Handled, processed)
+	}
+	if got, d := db.effects(t, group); got != processed || d != processed {
+		t.Errorf("after the restart: %d effects of %d events, want %d of %d", got, d, processed, processed)
+	}
 }
 
 // TestIdempotentBatchHandler: a HandleBatchTx handler gets whole
@@ -501,28 +509,7 @@ func TestIdempotentBatchHandler(t *testing.T) {
 		}
 		mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Fatal(err)
-		}
-		<-errc
-		resp, err := e.adm.DeleteOffsets(ctx, group, kadm.TopicsSet{"orders": {0: {}}})
-		if err == nil {
-			err = resp.Error()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		c2 := consume()
-		run(t, c2)
-		waitFor(t, "every record settled again", func() bool { return settledCount(c2) == keys*perKey })
-		if st := c2.Stats(); st.Duplicates != 99 || st.Handled != 0 {
-			t.Errorf("after the restart: %d duplicates, %d handled; want 99 and 0", st.Duplicates, st.Handled)
-		}
-		if n, d := db.effects(t, group); n != 99 || d != 99 {
-			t.Errorf("after the restart: %d effects of %d events, want 99 of 99", n, d)
-		}
+		restartFromStart(t, e, db, c, errc, group, keys*perKey, 99, consume)
 	})
 }
 

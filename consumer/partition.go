@@ -29,6 +29,14 @@ const (
 	batchResumeAt = 16 << 20
 )
 
+// limits returns the back-pressure thresholds of the partition, in bytes.
+func (p *partition) limits() (pause, resume int64) {
+	if p.batching {
+		return batchPauseAt, batchResumeAt
+	}
+	return pauseAt, resumeAt
+}
+
 // recordOverhead approximates what a record costs in memory besides its
 // key, value and headers.
 const recordOverhead = 256
@@ -57,8 +65,6 @@ type partition struct {
 	// handlers of the home topic by ce_type, read-only once Run started
 	handlers map[string]*binding
 	batching bool // some handler takes records in batches (Batch)
-	// pauseAt and resumeAt are the back-pressure thresholds, in bytes.
-	pauseAt, resumeAt int64
 
 	ctx      context.Context // for handlers and writes; cancelled to abandon
 	cancel   context.CancelFunc
@@ -118,10 +124,6 @@ func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *
 		// records wait for their due time one by one.
 		batching = batching || home.n == 0 && b.tx != nil && b.tx.batch > 1
 	}
-	pause, resume := int64(pauseAt), int64(resumeAt)
-	if batching {
-		pause, resume = batchPauseAt, batchResumeAt
-	}
 	return &partition{
 		c:          c,
 		topic:      topic,
@@ -129,8 +131,6 @@ func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *
 		home:       home,
 		handlers:   handlers,
 		batching:   batching,
-		pauseAt:    pause,
-		resumeAt:   resume,
 		ctx:        ctx,
 		cancel:     cancel,
 		stopping:   make(chan struct{}),
@@ -177,7 +177,7 @@ func (p *partition) dispatch(recs []*kgo.Record) {
 		default:
 		}
 	}
-	if !p.full && p.buffered >= p.pauseAt {
+	if pause, _ := p.limits(); !p.full && p.buffered >= pause {
 		p.full = true
 		p.pauseLocked()
 	}
@@ -284,7 +284,7 @@ func (p *partition) settle(seq uint64) {
 		n := copy(p.pending, p.pending[p.head:])
 		p.pending, p.head = p.pending[:n], 0
 	}
-	if p.full && p.buffered <= p.resumeAt {
+	if _, resume := p.limits(); p.full && p.buffered <= resume {
 		p.full = false
 		p.pauseLocked()
 	}

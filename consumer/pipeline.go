@@ -537,9 +537,7 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v any, attempt int, tx any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &panicError{value: r}
-			c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: handler panicked",
-				env.attrs(slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)
+			err = c.panicked(env, r)
 		}
 	}()
 	// The handler may keep its context: what it points to is its own
@@ -552,6 +550,14 @@ func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v a
 		return b.tx.handle(&h.ctx, tx, v, &h.meta)
 	}
 	return b.invoke(&h.ctx, v, &h.meta)
+}
+
+// panicked logs a handler's panic, with its stack, and returns it as the
+// handler's error.
+func (c *Consumer) panicked(env *envelope, r any, extra ...slog.Attr) error {
+	c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: handler panicked",
+		env.attrs(append(extra, slog.Any("panic", r), slog.String("stack", string(debug.Stack())))...)...)
+	return &panicError{value: r}
 }
 
 // giveUp sends a record its handler gave up on to the next retry topic,

@@ -35,11 +35,11 @@ type Telemetry struct {
 	linkConsume bool
 	linkRelay   bool
 
-	// publishStart holds the span start options of each topic's publish
-	// spans (a *publishStart), built once: per record they would cost
-	// allocations even when nothing records.
-	publishStart sync.Map
-	sets         sync.Map // setKey -> metric.MeasurementOption
+	// starts holds the name and start options of each kind of span per
+	// topic (and group), sets the attribute sets of measurements: built
+	// once, per record they would cost allocations.
+	starts sync.Map // setKey -> *spanStart
+	sets   sync.Map // setKey -> metric.MeasurementOption
 
 	sent        messagingconv.ClientSentMessages
 	sentBytes   metric.Int64Counter
@@ -188,26 +188,14 @@ func (t *Telemetry) Extract(ctx context.Context, rec *kgo.Record) context.Contex
 // in ctx, and writes its context into rec's headers. The caller ends it
 // with Published once Kafka answered.
 func (t *Telemetry) Publish(ctx context.Context, rec *kgo.Record) (context.Context, trace.Span) {
-	return t.publish(ctx, rec)
+	return t.produce(ctx, setKey{op: opPublish, topic: rec.Topic}, rec)
 }
 
 // Create records a "create <topic>" span (PRODUCER), a child of the span
 // in ctx, for an event written to the outbox, and writes its context into
 // rec's headers: the relay's publish span, later, continues from it.
 func (t *Telemetry) Create(ctx context.Context, rec *kgo.Record) {
-	if t.idle() {
-		t.Inject(ctx, rec)
-		return
-	}
-	ctx, span := t.tracer.Start(ctx, "create "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer))
-	if span.IsRecording() {
-		span.SetAttributes(append(recordAttrs(rec),
-			semconv.MessagingSystemKafka,
-			semconv.MessagingOperationTypeCreate,
-			semconv.MessagingOperationName("enqueue"),
-			semconv.MessagingDestinationName(rec.Topic))...)
-	}
-	t.Inject(ctx, rec)
+	_, span := t.produce(ctx, setKey{op: opEnqueue, topic: rec.Topic}, rec)
 	span.End()
 }
 
@@ -216,13 +204,14 @@ func (t *Telemetry) Create(ctx context.Context, rec *kgo.Record) {
 // new root linked to it. ctx is the relay's own context.
 func (t *Telemetry) Relay(ctx context.Context, rec *kgo.Record) (context.Context, trace.Span) {
 	origin := trace.SpanContextFromContext(t.Extract(context.Background(), rec))
+	k := setKey{op: opPublish, topic: rec.Topic}
 	if !origin.IsValid() {
-		return t.publish(ctx, rec)
+		return t.produce(ctx, k, rec)
 	}
 	if t.linkRelay {
-		return t.publish(ctx, rec, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: origin}))
+		return t.produce(ctx, k, rec, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: origin}))
 	}
-	return t.publish(trace.ContextWithRemoteSpanContext(ctx, origin), rec)
+	return t.produce(trace.ContextWithRemoteSpanContext(ctx, origin), k, rec)
 }
 
 // noSpan is the span of the spans not started: it records nothing.
@@ -234,45 +223,68 @@ func (t *Telemetry) idle() bool {
 	return t.idleGlobal != nil && otel.GetTracerProvider() == t.idleGlobal
 }
 
-type publishStart struct {
+// Operations, by their messaging.operation.name.
+const (
+	opPublish = "publish"
+	opEnqueue = "enqueue"
+	opProcess = "process"
+)
+
+// spanStart is how the spans of one kind start for one topic (and group).
+type spanStart struct {
 	name string
 	opts []trace.SpanStartOption
 }
 
-func (t *Telemetry) startOf(topic string) *publishStart {
-	if ps, ok := t.publishStart.Load(topic); ok {
-		return ps.(*publishStart)
+// start returns the span name and start options of k's spans.
+func (t *Telemetry) start(k setKey) *spanStart {
+	if s, ok := t.starts.Load(k); ok {
+		return s.(*spanStart)
 	}
-	ps := &publishStart{
-		name: "publish " + topic,
-		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
-			semconv.MessagingSystemKafka,
-			semconv.MessagingOperationTypeSend,
-			semconv.MessagingOperationName("publish"),
-			semconv.MessagingDestinationName(topic),
-		)},
+	kind, typ, verb := trace.SpanKindProducer, semconv.MessagingOperationTypeSend, "publish "
+	switch k.op {
+	case opEnqueue:
+		typ, verb = semconv.MessagingOperationTypeCreate, "create "
+	case opProcess:
+		kind, typ, verb = trace.SpanKindConsumer, semconv.MessagingOperationTypeProcess, "process "
 	}
-	v, _ := t.publishStart.LoadOrStore(topic, ps)
-	return v.(*publishStart)
+	attrs := []attribute.KeyValue{
+		semconv.MessagingSystemKafka, typ,
+		semconv.MessagingOperationName(k.op),
+		semconv.MessagingDestinationName(k.topic),
+	}
+	if k.group != "" {
+		attrs = append(attrs, semconv.MessagingConsumerGroupName(k.group))
+	}
+	s := &spanStart{name: verb + k.topic, opts: []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}}
+	v, _ := t.starts.LoadOrStore(k, s)
+	return v.(*spanStart)
 }
 
-func (t *Telemetry) publish(ctx context.Context, rec *kgo.Record, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+// produce starts a producer span of kind k for rec, a child of the span
+// in ctx unless opts say otherwise, and writes its context into rec.
+func (t *Telemetry) produce(ctx context.Context, k setKey, rec *kgo.Record, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t.idle() {
 		t.Inject(ctx, rec)
 		return ctx, noSpan
 	}
-	ps := t.startOf(rec.Topic)
-	if len(opts) > 0 {
-		opts = append(opts, ps.opts...)
-	} else {
-		opts = ps.opts
-	}
-	ctx, span := t.tracer.Start(ctx, ps.name, opts...)
+	ctx, span := t.begin(ctx, k, opts)
 	if span.IsRecording() {
 		span.SetAttributes(recordAttrs(rec)...)
 	}
 	t.Inject(ctx, rec)
 	return ctx, span
+}
+
+// begin starts a span of kind k.
+func (t *Telemetry) begin(ctx context.Context, k setKey, opts []trace.SpanStartOption) (context.Context, trace.Span) {
+	s := t.start(k)
+	if len(opts) > 0 {
+		opts = append(opts, s.opts...)
+	} else {
+		opts = s.opts
+	}
+	return t.tracer.Start(ctx, s.name, opts...)
 }
 
 // Published ends a publish span with where rec landed or why it did not,
@@ -292,7 +304,7 @@ func (t *Telemetry) Published(ctx context.Context, span trace.Span, rec *kgo.Rec
 	if !t.sent.Enabled(ctx) && !t.sendTime.Enabled(ctx) && !t.sentBytes.Enabled(ctx) {
 		return
 	}
-	opt := t.attrs(setKey{op: "publish", topic: rec.Topic, failed: err != nil})
+	opt := t.attrs(setKey{op: opPublish, topic: rec.Topic, failed: err != nil})
 	t.sent.Int64Counter.Add(ctx, 1, opt)
 	t.sendTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), opt)
 	if err == nil {
@@ -331,9 +343,9 @@ func (t *Telemetry) attrs(k setKey) metric.MeasurementOption {
 }
 
 // recordAttrs are the span attributes a record carries: its key and
-// ce_id.
+// ce_id, with room for the consumer's partition and offset.
 func recordAttrs(rec *kgo.Record) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 2)
+	attrs := make([]attribute.KeyValue, 0, 4)
 	if rec.Key != nil && utf8.Valid(rec.Key) {
 		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
 	}
@@ -361,8 +373,8 @@ func recordBytes(r *kgo.Record) int {
 // Process starts the "process <topic>" span of a record a consumer group
 // handles: a child of the producer's span (the record's headers), or with
 // LinkConsumers a new root linked to it. ctx is the consumer's own. The
-// span carries the record's attributes; the caller adds the event id
-// (Opened) once it has read it, and ends the span with Settled.
+// span carries the record's attributes (ce_id among them); the caller
+// ends it with Settled.
 //
 // A replay (a record sent back from a dead-letter topic, replay true)
 // always starts a new trace linked to the record's: the original trace
@@ -373,23 +385,16 @@ func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, 
 	if t.idle() {
 		return ctx, noSpan
 	}
-	producer := trace.SpanContextFromContext(ctx)
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
-	if producer.IsValid() && (t.linkConsume || replay) {
-		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer}))
+	var opts []trace.SpanStartOption
+	if producer := trace.SpanContextFromContext(ctx); producer.IsValid() && (t.linkConsume || replay) {
+		opts = []trace.SpanStartOption{trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer})}
 	}
-	ctx, span := t.tracer.Start(ctx, "process "+rec.Topic, opts...)
+	ctx, span := t.begin(ctx, setKey{op: opProcess, topic: rec.Topic, group: group}, opts)
 	if span.IsRecording() {
-		attrs := append(recordAttrs(rec),
-			semconv.MessagingSystemKafka,
-			semconv.MessagingOperationTypeProcess,
-			semconv.MessagingOperationName("process"),
-			semconv.MessagingDestinationName(rec.Topic),
-			semconv.MessagingConsumerGroupName(group),
+		span.SetAttributes(append(recordAttrs(rec),
 			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))),
 			semconv.MessagingKafkaOffset(int(rec.Offset)),
-		)
-		span.SetAttributes(attrs...)
+		)...)
 	}
 	return ctx, span
 }
@@ -443,7 +448,7 @@ func (t *Telemetry) count(ctx context.Context, topic, group, outcome string) {
 	if !t.handled.Enabled(ctx) {
 		return
 	}
-	t.handled.Add(ctx, 1, t.attrs(setKey{op: "process", topic: topic, group: group, outcome: outcome}))
+	t.handled.Add(ctx, 1, t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: outcome}))
 }
 
 // Handled records one handler run in messaging.process.duration.
@@ -451,7 +456,7 @@ func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time
 	if !t.processTime.Enabled(ctx) {
 		return
 	}
-	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: "process", topic: topic, group: group, failed: err != nil}))
+	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: opProcess, topic: topic, group: group, failed: err != nil}))
 }
 
 // Delayed records, in evbus.outbox.delay, how long an outbox row waited
@@ -460,7 +465,7 @@ func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time
 	if !t.outboxDelay.Enabled(ctx) {
 		return
 	}
-	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), metric.WithAttributes(semconv.MessagingDestinationName(topic)))
+	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), t.attrs(setKey{op: opPublish, topic: topic}))
 }
 
 // ObserveOutbox reports an outbox's backlog (evbus.outbox.backlog) and

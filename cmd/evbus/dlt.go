@@ -131,19 +131,7 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, wa
 	if len(topics) == 0 {
 		return nil, nil
 	}
-	starts, err := adm.ListStartOffsets(listCtx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(listCtx, topics...)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	s, err := offsetsOf(starts)
-	if err != nil {
-		return nil, err
-	}
-	e, err := offsetsOf(ends)
+	s, e, err := bounds(listCtx, adm, topics...)
 	if err != nil {
 		return nil, err
 	}
@@ -286,18 +274,13 @@ func setupDLTShow(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 		}
 		listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
 		defer cancel()
-		startList, err := adm.ListStartOffsets(listCtx, topic)
+		starts, ends, err := bounds(listCtx, adm, topic)
 		if err != nil {
-			return fmt.Errorf("list offsets: %w", err)
+			return err
 		}
-		endList, err := adm.ListEndOffsets(listCtx, topic)
-		if err != nil {
-			return fmt.Errorf("list offsets: %w", err)
-		}
-		first, _ := startList.Lookup(topic, int32(partition))
-		end, _ := endList.Lookup(topic, int32(partition))
-		if offset < first.Offset || offset >= end.Offset {
-			return fmt.Errorf("%s/%d holds offsets %d to %d, not %d", topic, partition, first.Offset, end.Offset-1, offset)
+		first, end := starts[topic][int32(partition)], ends[topic][int32(partition)]
+		if offset < first || offset >= end {
+			return fmt.Errorf("%s/%d holds offsets %d to %d, not %d", topic, partition, first, end-1, offset)
 		}
 		reg, err := cn.schemaRegistry(ctx)
 		if err != nil {

@@ -28,6 +28,23 @@ func offsetsOf(l kadm.ListedOffsets) (offsets, error) {
 	return out, err
 }
 
+// bounds returns the start and end offsets of every partition of topics.
+func bounds(ctx context.Context, adm *kadm.Client, topics ...string) (starts, ends offsets, err error) {
+	ls, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list offsets: %w", err)
+	}
+	le, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list offsets: %w", err)
+	}
+	if starts, err = offsetsOf(ls); err != nil {
+		return nil, nil, err
+	}
+	ends, err = offsetsOf(le)
+	return starts, ends, err
+}
+
 // consume reads the partitions of starts from their start offsets and
 // calls fn with each record, until fn returns false or ctx ends; with ends
 // it also stops once every partition reached its end offset.

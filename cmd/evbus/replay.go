@@ -176,19 +176,7 @@ func replayedBefore(ctx context.Context, cn *conn, adm *kadm.Client, topics []st
 		return nil, err
 	}
 	existing := slices.Collect(maps.Keys(parts))
-	starts, err := adm.ListStartOffsets(listCtx, existing...)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	ends, err := adm.ListEndOffsets(listCtx, existing...)
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	s, err := offsetsOf(starts)
-	if err != nil {
-		return nil, err
-	}
-	e, err := offsetsOf(ends)
+	s, e, err := bounds(listCtx, adm, existing...)
 	if err != nil {
 		return nil, err
 	}
