@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"reflect"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,27 +224,13 @@ func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig,
 // max.message.bytes, when the broker tells it, so an oversize event fails
 // before it is sent.
 func (e *Encoder) topicLimits(ctx context.Context, adm *kadm.Client, topics []string) error {
-	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	limits, err := TopicMaxBytes(ctx, adm, topics...)
 	if err != nil {
-		return fmt.Errorf("bus: topic configs: %w", err)
+		return err
 	}
-	for _, rc := range configs {
-		if rc.Err != nil {
-			continue
-		}
-		for _, c := range rc.Configs {
-			if c.Key != "max.message.bytes" || c.Value == nil {
-				continue
-			}
-			limit, err := strconv.Atoi(*c.Value)
-			if err != nil {
-				continue
-			}
-			for _, b := range e.types {
-				if b.topic == rc.Name && (b.maxBytes == 0 || limit < b.maxBytes) {
-					b.maxBytes = limit
-				}
-			}
+	for _, b := range e.types {
+		if limit, ok := limits[b.topic]; ok && (b.maxBytes == 0 || limit < b.maxBytes) {
+			b.maxBytes = limit
 		}
 	}
 	return nil

@@ -390,6 +390,25 @@ func TestCreateAndCheckTopics(t *testing.T) {
 			t.Fatalf("topic %s: %+v", name, d)
 		}
 	}
+	// The dead-letter and replay topics take a record as large as the
+	// topic allows plus the dead-letter headers, whether the topic's limit
+	// is its own or the broker's default.
+	big := bus.TopicSpec{Name: "invoices", Configs: map[string]string{"max.message.bytes": "2000000"}, DeadLetterGroups: []string{"billing"}}
+	if err := bus.CreateTopics(ctx, e.adm, big); err != nil {
+		t.Fatal(err)
+	}
+	limits, err := bus.TopicMaxBytes(ctx, e.adm, "payments", "payments.billing.dlt", "payments.audit.replay", "invoices", "invoices.billing.dlt", "invoices.billing.replay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for topic, of := range map[string]string{"payments.billing.dlt": "payments", "payments.audit.replay": "payments", "invoices.billing.dlt": "invoices", "invoices.billing.replay": "invoices"} {
+		if limits[of] == 0 || limits[topic] != limits[of]+bus.DeadLetterHeadroom {
+			t.Errorf("%s accepts %d bytes, want %s's %d + %d", topic, limits[topic], of, limits[of], bus.DeadLetterHeadroom)
+		}
+	}
+	if limits["invoices"] != 2000000 {
+		t.Errorf("invoices accepts %d bytes, want the configured 2000000", limits["invoices"])
+	}
 	if err := bus.CheckTopics(ctx, e.adm, "payments", "orders"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -36,16 +37,21 @@ func DeadLetterTopic(topic, group string) string { return topic + "." + group + 
 // it, so a replay reaches the group that failed the record and no other.
 func ReplayTopic(topic, group string) string { return topic + "." + group + ".replay" }
 
-// CreateTopics creates each topic (and its dead-letter topics) that does
-// not exist yet. Topics that exist already are left as they are.
+// DeadLetterHeadroom is how many bytes more than its topic a dead-letter or
+// replay topic made by CreateTopics accepts: room for the headers a
+// consumer adds when it dead-letters a record, so a record as large as its
+// topic allows still fits and never stalls its partition.
+const DeadLetterHeadroom = 64 << 10
+
+// CreateTopics creates each topic (and its dead-letter and replay topics)
+// that does not exist yet. Topics that exist already are left as they are.
+// The dead-letter and replay topics get the topic's partitions,
+// replication and configs, but a max.message.bytes DeadLetterHeadroom
+// larger than the topic's.
 func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) error {
 	for _, s := range specs {
 		if !topicName.MatchString(s.Name) {
 			return fmt.Errorf("bus: topic %q: want 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'", s.Name)
-		}
-		names := []string{s.Name}
-		for _, g := range s.DeadLetterGroups {
-			names = append(names, DeadLetterTopic(s.Name, g), ReplayTopic(s.Name, g))
 		}
 		partitions, rf := s.Partitions, s.ReplicationFactor
 		if partitions == 0 {
@@ -54,25 +60,78 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) err
 		if rf == 0 {
 			rf = -1
 		}
-		configs := make(map[string]*string, len(s.Configs))
+		configs := make(map[string]*string, len(s.Configs)+1)
 		for k, v := range s.Configs {
 			configs[k] = kadm.StringPtr(v)
 		}
-		resp, err := adm.CreateTopics(ctx, partitions, rf, configs, names...)
-		if err != nil {
-			return fmt.Errorf("bus: create topics %s: %w", strings.Join(names, ", "), err)
+		if err := createTopics(ctx, adm, partitions, rf, configs, s.Name); err != nil {
+			return err
 		}
-		for _, name := range names {
-			r, ok := resp[name]
-			if !ok {
-				return fmt.Errorf("bus: create topic %s: no answer from the broker", name)
-			}
-			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
-				return fmt.Errorf("bus: create topic %s: %w %s", name, r.Err, r.ErrMessage)
-			}
+		if len(s.DeadLetterGroups) == 0 {
+			continue
+		}
+		// The topic's limit as the broker applies it: its own config or
+		// the broker's default.
+		limits, err := TopicMaxBytes(ctx, adm, s.Name)
+		if err != nil {
+			return err
+		}
+		if limit, ok := limits[s.Name]; ok {
+			configs["max.message.bytes"] = kadm.StringPtr(strconv.Itoa(limit + DeadLetterHeadroom))
+		}
+		names := make([]string, 0, 2*len(s.DeadLetterGroups))
+		for _, g := range s.DeadLetterGroups {
+			names = append(names, DeadLetterTopic(s.Name, g), ReplayTopic(s.Name, g))
+		}
+		if err := createTopics(ctx, adm, partitions, rf, configs, names...); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// createTopics creates the named topics; those that exist already are no
+// error.
+func createTopics(ctx context.Context, adm *kadm.Client, partitions int32, rf int16, configs map[string]*string, names ...string) error {
+	resp, err := adm.CreateTopics(ctx, partitions, rf, configs, names...)
+	if err != nil {
+		return fmt.Errorf("bus: create topics %s: %w", strings.Join(names, ", "), err)
+	}
+	for _, name := range names {
+		r, ok := resp[name]
+		if !ok {
+			return fmt.Errorf("bus: create topic %s: no answer from the broker", name)
+		}
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("bus: create topic %s: %w %s", name, r.Err, r.ErrMessage)
+		}
+	}
+	return nil
+}
+
+// TopicMaxBytes returns the largest record batch each topic accepts (its
+// max.message.bytes, from the topic's config or the broker's default).
+// Topics the broker does not describe are left out.
+func TopicMaxBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]int, error) {
+	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: topic configs: %w", err)
+	}
+	limits := make(map[string]int, len(topics))
+	for _, rc := range configs {
+		if rc.Err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if c.Key != "max.message.bytes" || c.Value == nil {
+				continue
+			}
+			if limit, err := strconv.Atoi(*c.Value); err == nil {
+				limits[rc.Name] = limit
+			}
+		}
+	}
+	return limits, nil
 }
 
 // CheckTopics returns an error wrapping ErrTopicMissing that lists the

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -149,4 +154,115 @@ func TestBadInputCorpus(t *testing.T) {
 	if st.DeadLettered[consumer.KindPoison] != uint64(len(poisons)) || st.Skipped != 1 || st.Handled != 2 {
 		t.Errorf("stats %+v: want %d poison, 1 skipped, 2 handled", st, len(poisons))
 	}
+}
+
+// TestOversizeRecords: records near their topic's size limit (well over
+// franz-go's default producer batch size) are dead-lettered whole, with
+// the headers the dead-letter topic has room for, and the partition keeps
+// flowing; a consumer with MaxValueBytes dead-letters a valid but larger
+// event as poison without decoding it.
+func TestOversizeRecords(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	const limit = 1_500_000
+	if err := bus.CreateTopics(ctx, e.adm, bus.TopicSpec{Name: "baskets", Partitions: 1,
+		Configs: map[string]string{"max.message.bytes": strconv.Itoa(limit)}, DeadLetterGroups: []string{"roomy", "strict"}}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := e.reg.Writer(ctx, "baskets", basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := func(b *Basket) []byte {
+		v, err := enc.AppendEncode(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	ce := []kgo.RecordHeader{
+		{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
+		{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
+	}
+	garbage := bytes.Repeat([]byte{0xff}, limit-2_000)
+	bigValid := encode(&Basket{BasketID: "k", Items: []string{strings.Repeat("x", limit-3_000)}})
+	recs := []*kgo.Record{
+		{Topic: "baskets", Key: []byte("k"), Value: garbage, Headers: ce},
+		{Topic: "baskets", Key: []byte("k"), Value: bigValid, Headers: ce},
+		{Topic: "baskets", Key: []byte("k"), Value: encode(&Basket{BasketID: "k", Items: []string{"last"}}), Headers: ce},
+	}
+	big, err := kgo.NewClient(kgo.SeedBrokers(e.stack.Brokers()...), kgo.ProducerBatchMaxBytes(2*limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer big.Close()
+	for _, r := range recs {
+		if err := big.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, g := range []struct {
+		group    string
+		opts     []consumer.Option
+		poisoned []*kgo.Record
+		handled  []int // item lengths, in order
+	}{
+		{"roomy", nil, recs[:1], []int{limit - 3_000, len("last")}},
+		{"strict", []consumer.Option{consumer.MaxValueBytes(1 << 20)}, recs[:2], []int{len("last")}},
+	} {
+		t.Run(g.group, func(t *testing.T) {
+			var (
+				mu      sync.Mutex
+				handled []int
+			)
+			c := e.consumer(g.group, g.opts...)
+			consumer.Handle(c, basketType, func(ctx context.Context, b *Basket, m bus.Meta) error {
+				mu.Lock()
+				defer mu.Unlock()
+				handled = append(handled, len(b.Items[0]))
+				return nil
+			})
+			run(t, c)
+			waitFor(t, "the last record handled", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(handled) == len(g.handled)
+			})
+			mu.Lock()
+			if !slices.Equal(handled, g.handled) {
+				t.Errorf("handled items of %v bytes, want %v", handled, g.handled)
+			}
+			mu.Unlock()
+			dlts := e.read(bus.DeadLetterTopic("baskets", g.group), len(g.poisoned))
+			for i, d := range dlts {
+				checkDeadLetter(t, d, g.poisoned[i], g.group, consumer.KindPoison, 0, "")
+			}
+			if g.group == "strict" && !strings.Contains(headers(t, dlts[1])[bus.HeaderDLTError], "MaxValueBytes") {
+				t.Errorf("the dead letter's error does not name the limit: %q", headers(t, dlts[1])[bus.HeaderDLTError])
+			}
+		})
+	}
+}
+
+// TestDeadLetterTopicTooSmall: a consumer warns at start about a
+// dead-letter topic that could not take a record as large as its topic
+// allows, naming the topic and the size it needs.
+func TestDeadLetterTopicTooSmall(t *testing.T) {
+	e := start(t)
+	if err := bus.CreateTopics(context.Background(), e.adm, bus.TopicSpec{Name: "baskets", Configs: map[string]string{"max.message.bytes": "2000000"}}); err != nil {
+		t.Fatal(err)
+	}
+	dlt := bus.DeadLetterTopic("baskets", "narrow")
+	e.topics(1, dlt) // the broker's default limit
+	var logs logBuffer
+	c := e.consumer("narrow", consumer.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
+	consumer.Handle(c, basketType, func(context.Context, *Basket, bus.Meta) error { return nil })
+	run(t, c)
+	want := fmt.Sprintf("topic=%s max_message_bytes=1048588 want_at_least=%d", dlt, 2000000+bus.DeadLetterHeadroom)
+	waitFor(t, "the warning "+want, func() bool { return strings.Contains(logs.String(), want) })
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"regexp"
 	"slices"
 	"sync"
@@ -198,7 +199,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.retryOf = retryOf
 
-	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}
+	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes)}
 	opts = append(opts, c.cfg.kafka...)
 	opts = append(opts,
 		kgo.ConsumerGroup(c.group),
@@ -317,7 +318,46 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 	if err := bus.CheckTopics(ctx, adm, others...); err != nil {
 		c.log.Warn("consumer: some topics do not exist yet; records due in a missing dead-letter topic wait until it exists, a replay topic is read once it exists", "error", err)
 	}
+	c.checkLimits(ctx, adm, topics, retryOf)
 	return nil
+}
+
+// MaxDeadLetterBytes is the consumer's default kgo.ProducerBatchMaxBytes:
+// large enough for a dead-letter or retry record of any record a topic
+// usually lets in, so the broker's max.message.bytes of the dead-letter
+// topic decides (franz-go's own default, 1,000,012, is less than Kafka's
+// default max.message.bytes).
+const MaxDeadLetterBytes = 32 << 20
+
+// checkLimits warns about each dead-letter or retry topic that accepts
+// less than its topic plus the headers a consumer adds
+// (bus.DeadLetterHeadroom): a record near its topic's limit could not be
+// written there, and its partition would wait until the topic's
+// max.message.bytes is raised.
+func (c *Consumer) checkLimits(ctx context.Context, adm *kadm.Client, topics []string, retryOf map[string]stage) {
+	dests := make(map[string]string) // dead-letter or retry topic -> its topic
+	for _, t := range topics {
+		if st, ok := retryOf[t]; !ok {
+			dests[bus.DeadLetterTopic(t, c.group)] = t
+		} else if st.n > 0 {
+			dests[t] = st.topic
+		}
+	}
+	names := slices.Collect(maps.Keys(dests))
+	limits, err := bus.TopicMaxBytes(ctx, adm, append(names, slices.Collect(maps.Values(dests))...)...)
+	if err != nil {
+		c.log.Warn("consumer: cannot read the topics' max.message.bytes", "error", err)
+		return
+	}
+	slices.Sort(names)
+	for _, d := range names {
+		have, ok := limits[d]
+		need := limits[dests[d]] + bus.DeadLetterHeadroom
+		if ok && limits[dests[d]] > 0 && have < need {
+			c.log.Warn("consumer: a record near its topic's size limit would not fit its dead-letter or retry topic, and its partition would wait; raise that topic's max.message.bytes (bus.CreateTopics sizes the topics it creates)",
+				"topic", d, "max_message_bytes", have, "want_at_least", need)
+		}
+	}
 }
 
 // poll fetches records and hands them to their partitions until ctx ends.

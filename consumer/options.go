@@ -136,6 +136,7 @@ type config struct {
 	drainTimeout   time.Duration
 	retry          Backoff
 	observe        func(Outcome)
+	maxValueBytes  int
 	tel            *tracing.Telemetry
 	err            error
 }
@@ -183,7 +184,8 @@ func (c *config) fail(err error) {
 // OnPartitionsRevoked and OnPartitionsLost callbacks. The balancer is
 // cooperative-sticky unless you pass kgo.Balancers. The same client
 // writes dead-letter and retry records, so keep its producer idempotent
-// with acks=all (franz-go's defaults).
+// with acks=all (franz-go's defaults); its kgo.ProducerBatchMaxBytes is
+// MaxDeadLetterBytes unless you pass one.
 func Kafka(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kafka = append(c.kafka, opts...) }
 }
@@ -269,6 +271,20 @@ func DrainTimeout(d time.Duration) Option {
 			return
 		}
 		c.drainTimeout = d
+	}
+}
+
+// MaxValueBytes dead-letters records whose value is larger than n bytes as
+// poison, before they are decoded, so a producer cannot make a handler
+// decode more than n bytes. The default, 0, leaves the limit to the
+// topic's max.message.bytes.
+func MaxValueBytes(n int) Option {
+	return func(c *config) {
+		if n < 0 {
+			c.fail(fmt.Errorf("consumer: MaxValueBytes(%d): want 0 (no limit) or more", n))
+			return
+		}
+		c.maxValueBytes = n
 	}
 }
 

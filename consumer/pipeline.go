@@ -236,6 +236,10 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	if len(retryBad) > 0 {
 		return poison("retry headers that do not parse: %s", strings.Join(retryBad, ", "))
 	}
+	if limit := c.cfg.maxValueBytes; limit > 0 && len(rec.Value) > limit {
+		m.Type = string(env.ceType)
+		return poison("the value is %d bytes, more than the %d this consumer decodes (consumer.MaxValueBytes)", len(rec.Value), limit)
+	}
 	if spec {
 		var missing []string
 		if m.ID == "" {
