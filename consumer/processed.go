@@ -134,32 +134,10 @@ func (p *Processed[Tx]) MigrationSQL() string { return p.ddl }
 // starts, before the consumer, or run MigrationSQL with the service's own
 // migrations.
 func (p *Processed[Tx]) Migrate(ctx context.Context) error {
-	err := sqldb.InTx(ctx, p.db, func(tx Tx) error {
-		q := p.db.In(tx)
-		for _, stmt := range strings.Split(p.ddl, ";") {
-			if strings.TrimSpace(stripComments(stmt)) == "" {
-				continue
-			}
-			if _, err := q.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := sqldb.Migrate(ctx, p.db, p.ddl); err != nil {
 		return fmt.Errorf("consumer: creating the processed-message table %s: %w", p.table, err)
 	}
 	return nil
-}
-
-func stripComments(s string) string {
-	var b strings.Builder
-	for line := range strings.Lines(s) {
-		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-			b.WriteString(line)
-		}
-	}
-	return b.String()
 }
 
 // Cleanup deletes the rows of every consumer group processed more than

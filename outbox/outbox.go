@@ -159,33 +159,10 @@ func (o *Outbox[Tx]) DDL() string {
 
 // Migrate creates the outbox's tables and indexes if they do not exist.
 func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
-	return sqldb.InTx(ctx, o.db, func(tx Tx) error {
-		q := o.db.In(tx)
-		for _, stmt := range statements(o.DDL()) {
-			if _, err := q.Exec(ctx, stmt); err != nil {
-				return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
-			}
-		}
-		return nil
-	})
-}
-
-// statements splits a migration file into its statements, without the
-// comments.
-func statements(ddl string) []string {
-	var lines []string
-	for _, l := range strings.Split(ddl, "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "--") {
-			lines = append(lines, l)
-		}
+	if err := sqldb.Migrate(ctx, o.db, o.DDL()); err != nil {
+		return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
 	}
-	var out []string
-	for _, s := range strings.Split(strings.Join(lines, "\n"), ";") {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
+	return nil
 }
 
 // pgInsert is Enqueue's one statement on PostgreSQL: it takes the

@@ -149,3 +149,42 @@ func TestValidIdentifier(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateConcurrently: service instances starting together on a new
+// PostgreSQL database all migrate it without an error, and the migration's
+// comment lines and statements are run as written.
+func TestMigrateConcurrently(t *testing.T) {
+	const ddl = `-- a table and its index
+CREATE TABLE IF NOT EXISTS things (id bigint PRIMARY KEY, name text NOT NULL);
+-- the index; its comment has a ; in it
+CREATE INDEX IF NOT EXISTS things_name ON things (name);
+`
+	url := evbustest.PostgresDatabase(t)
+	const instances = 8
+	errs := make(chan error, instances)
+	for range instances {
+		go func() {
+			pool, err := pgxpool.New(t.Context(), url)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pool.Close()
+			errs <- sqldb.Migrate(t.Context(), sqldb.Pgx(pool), ddl)
+		}()
+	}
+	for range instances {
+		if err := <-errs; err != nil {
+			t.Errorf("Migrate: %v", err)
+		}
+	}
+	pool, err := pgxpool.New(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	if err := pool.QueryRow(t.Context(), "SELECT count(*) FROM pg_indexes WHERE tablename = 'things' AND indexname = 'things_name'").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("index things_name: %d, %v", n, err)
+	}
+}
