@@ -352,11 +352,11 @@ func (a *arrivals) wait(b *testing.B) {
 // kfake broker, with the same record bytes. A plain franz-go consumer
 // (no group) notes when each event arrives.
 //
-//	drain/impl=...     outboxDrain events committed beforehand (not timed); timed from
-//	                   starting the relay to the last event consumed: events/s, cpu-ns/event
-//	latency/impl=...   latencyRate events/s, one business transaction each (a row in
-//	                   orders and the event) from latencyWriters goroutines, for latencyFor,
-//	                   the relay running: commit returned -> consumed, p50-ms, p99-ms
+//	op=drain/impl=...     outboxDrain events committed beforehand (not timed); timed from
+//	                      starting the relay to the last event consumed: events/s, cpu-ns/event
+//	op=latency/impl=...   latencyRate events/s, one business transaction each (a row in
+//	                      orders and the event) from latencyWriters goroutines, for latencyFor,
+//	                      the relay running: commit returned -> consumed, p50-ms, p99-ms
 //
 //	impl=evbus               outbox.Relay defaults (NOTIFY wake-up when idle, 500 ms poll)
 //	impl=watermill           watermill-sql subscriber defaults (1 s poll when it finds nothing)
@@ -380,10 +380,10 @@ func BenchmarkOutbox(b *testing.B) {
 		if im.latOnly {
 			continue
 		}
-		b.Run("drain/impl="+im.name, func(b *testing.B) { got["drain/"+im.name] = e.drain(b, im.new) })
+		b.Run("op=drain/impl="+im.name, func(b *testing.B) { got["drain/"+im.name] = e.drain(b, im.new) })
 	}
 	for _, im := range impls {
-		b.Run("latency/impl="+im.name, func(b *testing.B) {
+		b.Run("op=latency/impl="+im.name, func(b *testing.B) {
 			p50, p99 := e.latency(b, im.new)
 			got["p50/"+im.name], got["p99/"+im.name] = p50, p99
 		})
