@@ -2,7 +2,7 @@
 GO ?= go
 FUZZTIME ?= 10s
 
-.PHONY: demo test vet unit fuzz bench postgres
+.PHONY: demo test vet unit fuzz bench bench-peers postgres
 
 ## demo: the whole story on the embedded stack and SQLite (no Docker, no servers to install):
 ## outbox, relay, idempotent consumers, a duplicate, a dead letter, evbus dlt ls and replay, a trace
@@ -32,3 +32,12 @@ fuzz:
 ## bench: evbus next to its baselines (bare hamba/avro, raw franz-go), six runs for benchstat
 bench:
 	$(GO) test ./codec ./bus ./consumer -run '^$$' -bench . -benchmem -count 6
+
+## bench-peers: evbus against raw franz-go and Watermill (the bench/ module, which alone depends on
+## Watermill): publish and consume on the embedded broker, then outbox and idempotent consume on a
+## throwaway PostgreSQL. Each comparison runs its implementations in turn within one process, COUNT
+## times; the "#" lines give the ratios of each round.
+COUNT ?= 5
+bench-peers: postgres
+	cd bench && $(GO) test -run '^$$' -bench 'Publish|Consume' -benchmem -benchtime 3s -count $(COUNT)
+	cd bench && $(GO) test -run '^$$' -bench 'Outbox|Idempotent' -benchtime 1x -count $(COUNT) -timeout 30m

@@ -96,23 +96,32 @@ type pass struct {
 	close              func() // stops the consumer; not timed
 }
 
-// tally counts handled records from any goroutine.
+// tally counts handled records from any goroutine; done is closed when
+// want of them were handled, last is when and cpu the process's CPU time
+// then.
 type tally struct {
-	n, sum, first atomic.Int64
-	done          chan struct{}
+	want                     int64
+	n, sum, first, last, cpu atomic.Int64
+	done                     chan struct{}
 }
 
-func newTally() *tally { return &tally{done: make(chan struct{})} }
+func newTally(want int) *tally { return &tally{want: int64(want), done: make(chan struct{})} }
 
 func (t *tally) add(cents int64) {
 	t.sum.Add(cents)
-	switch t.n.Add(1) {
-	case 1:
+	n := t.n.Add(1)
+	if n == 1 {
 		t.first.Store(time.Now().UnixNano())
-	case consumeRecords:
+	}
+	if n == t.want {
+		t.last.Store(time.Now().UnixNano())
+		t.cpu.Store(int64(cpuTime()))
 		close(t.done)
 	}
 }
+
+// steady is the time from the first record handled to the last.
+func (t *tally) steady() time.Duration { return time.Duration(t.last.Load() - t.first.Load()) }
 
 // BenchmarkConsume reads the same records with each implementation, each
 // op with a new consumer group from the start of the topic, decoding every
@@ -215,7 +224,7 @@ func (e *consumeEnv) evbus(b *testing.B, group string) pass {
 	if err != nil {
 		b.Fatal(err)
 	}
-	t := newTally()
+	t := newTally(consumeRecords)
 	consumer.Handle(c, consumeOrder, func(_ context.Context, ev *benchOrder, _ bus.Meta) error {
 		t.add(ev.Cents)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,22 +56,40 @@ var hambaSchema = avro.MustParse(benchOrderAvsc)
 // benchEvents returns n distinct events (distinct keys, so every partition
 // gets records).
 func benchEvents(n int) []*benchOrder {
-	note := strings.Repeat("gift wrap, leave at the door ", 4)[:110]
-	at := time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
 	evs := make([]*benchOrder, n)
 	for i := range evs {
-		evs[i] = &benchOrder{
-			OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", i%100, i),
-			CustomerID: fmt.Sprintf("customer-%06d", i%500),
-			SKU:        "SKU-ABCDEFGH-1234",
-			Qty:        int32(1 + i%7),
-			Cents:      int64(1000 + i*137),
-			Currency:   "EUR",
-			PlacedAt:   at.Add(time.Duration(i) * time.Millisecond),
-			Note:       note,
-		}
+		evs[i] = benchEvent(int64(i))
 	}
 	return evs
+}
+
+var (
+	benchNote = strings.Repeat("gift wrap, leave at the door ", 4)[:110]
+	benchAt   = time.Date(2025, 7, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// benchEvent returns event number i; its order id, the key, ends in i
+// (eventNumber reads it back).
+func benchEvent(i int64) *benchOrder {
+	return &benchOrder{
+		OrderID:    fmt.Sprintf("0190b7a2-8c1e-7a3b-9f%02d-%012d", i%100, i),
+		CustomerID: fmt.Sprintf("customer-%06d", i%500),
+		SKU:        "SKU-ABCDEFGH-1234",
+		Qty:        int32(1 + i%7),
+		Cents:      1000 + i*137,
+		Currency:   "EUR",
+		PlacedAt:   benchAt.Add(time.Duration(i) * time.Millisecond),
+		Note:       benchNote,
+	}
+}
+
+// eventNumber is the number of the event whose order id (the record key)
+// is id.
+func eventNumber(id []byte) (int64, error) {
+	if len(id) < 12 {
+		return 0, fmt.Errorf("order id %q: too short", id)
+	}
+	return strconv.ParseInt(string(id[len(id)-12:]), 10, 64)
 }
 
 // handEncode is what a user hand-rolls: avro.Marshal, then the Confluent
