@@ -1,14 +1,8 @@
 package consumer_test
 
 import (
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
 	"context"
 	"fmt"
-	"github.com/evbus/evbus/tracing"
 	"log/slog"
 	"strings"
 	"sync"
@@ -20,11 +14,15 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/tracing"
 )
 
 // BenchOrder is a ~200-byte event (the Avro body; the CloudEvents headers
@@ -90,7 +88,11 @@ func fillBench(ctx context.Context, t *bus.Type[BenchOrder], partitions int32, n
 	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: t.Descriptor().Topic(), Partitions: partitions}); err != nil {
 		return err
 	}
-	pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(t))
+	prod, err := producerTelemetry()
+	if err != nil {
+		return err
+	}
+	pub, err := bus.NewPublisher(ctx, cl, bench.reg, bus.Source("/bench"), bus.Types(t), bus.Telemetry(prod))
 	if err != nil {
 		return err
 	}
@@ -164,18 +166,76 @@ func BenchmarkConsume(b *testing.B) {
 	benchSetup(b)
 	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbus()) })
 	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw) })
-	// Tracing on: the OpenTelemetry SDK, every span sampled and batched to
-	// an exporter that drops them, metrics kept by a reader.
+	// Tracing on: the OpenTelemetry SDK, spans batched to an exporter that
+	// drops them, metrics kept by a reader; every span sampled, then the
+	// production setting, parent-based 1 % (the records carry the
+	// producer's decision: 1 % of them sampled).
 	b.Run("evbus+tracing", func(b *testing.B) {
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sdktrace.AlwaysSample()))
-		defer tp.Shutdown(context.Background())
-		tel, err := tracing.New(tracing.TracerProvider(tp), tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
-			tracing.Propagator(propagation.TraceContext{}))
-		if err != nil {
+		benchLoop(b, benchEvbus(consumer.Telemetry(benchSDK(b, sdktrace.AlwaysSample()).Telemetry)))
+	})
+	b.Run("evbus+tracing-1pct", func(b *testing.B) {
+		benchLoop(b, benchEvbus(consumer.Telemetry(benchSDK(b, tracefloor.Ratio).Telemetry)))
+	})
+	// The floor: what the messaging conventions ask per record, on the same
+	// SDK setup, with nothing of evbus and no Kafka around it.
+	b.Run("sdk-floor", func(b *testing.B) { benchSDKFloor(b, sdktrace.AlwaysSample()) })
+	b.Run("sdk-floor-1pct", func(b *testing.B) { benchSDKFloor(b, tracefloor.Ratio) })
+}
+
+// benchSDK is an OpenTelemetry SDK for one variant, shut down with it.
+func benchSDK(b *testing.B, sampler sdktrace.Sampler) *tracefloor.SDK {
+	b.Helper()
+	sdk, err := tracefloor.New(sampler)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(sdk.Shutdown)
+	return sdk
+}
+
+// producerTelemetry is the producing service's: 1 % of its traces sampled,
+// so the records carry a traceparent, sampled or not.
+func producerTelemetry() (*tracing.Telemetry, error) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(tracefloor.Ratio))
+	return tracing.New(tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{}))
+}
+
+// benchSDKFloor does per record what the messaging conventions ask of a
+// consumer, straight on the SDK (tracefloor.SDK.Process), to records like
+// the benchmark's (a producer's traceparent among their headers) built
+// beforehand. No Kafka: cpu-ns/record is the SDK's cost.
+func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
+	benchSetup(b)
+	sdk := benchSDK(b, sampler)
+	ctx := context.Background()
+	prod, err := producerTelemetry()
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(ctx, bench.reg, bus.Source("/bench"), bus.Types(benchPlaced))
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := make([]*kgo.Record, 1024)
+	for i := range recs {
+		if recs[i], err = enc.Record(ctx, &BenchOrder{OrderID: fmt.Sprint(i), CustomerID: fmt.Sprintf("customer-%06d", i%500), Note: "gift wrap"}); err != nil {
 			b.Fatal(err)
 		}
-		benchLoop(b, benchEvbus(consumer.Telemetry(tel)))
-	})
+		_, span := prod.Publish(ctx, recs[i])
+		span.End()
+		recs[i].Partition, recs[i].Offset = int32(i%3), int64(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuNow()
+	for i := 0; i < b.N; i++ {
+		sdk.Process(ctx, recs[i&1023], "bench")
+	}
+	b.StopTimer()
+	cpu := cpuNow() - cpu0
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/record")
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/record")
 }
 
 func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {

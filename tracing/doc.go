@@ -19,6 +19,30 @@
 // publish span is a child of the span that enqueued the row, or, with
 // LinkRelay, a new trace linked to it.
 //
+// Sampling. In production, sample a share of the traces where they start
+// and let every span after follow that decision:
+//
+//	tp := sdktrace.NewTracerProvider(
+//		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+//		sdktrace.WithBatcher(exporter))
+//
+// The record's traceparent carries the producer's decision, so a consumer
+// on ParentBased records the process span of exactly the records whose
+// trace was kept: 1 % of the traces, whole, from request to handler and
+// dead letter. AlwaysSample records a span per record published and per
+// record handled, which costs more than evbus's own work per record (see
+// BENCHMARKS.md, "Tracing cost").
+//
+// Cost. Span names and start options are built once per topic (and
+// group and partition); the attributes that decide sampling are given at
+// start, those of the record (key, ce_id, offset) only to a span that
+// records, so an unsampled record costs the SDK's non-recording span, the
+// headers' traceparent and a few atomic adds. The counters
+// (messaging.client.sent.messages, evbus.publish.bytes,
+// evbus.consumer.events) are observable: each record adds to counters of
+// its attribute set and collection reports them, so they carry no
+// exemplars; the duration histograms are synchronous.
+//
 // franz-go's plugin/kotel records spans too, but under older convention
 // names ("<topic> publish", messaging.source.name) and a receive span per
 // fetched record; evbus records its own spans and uses kotel's header

@@ -31,3 +31,28 @@ func ExampleNew() {
 	fmt.Println(spans.Ended()[0].Name(), rec.Headers[0].Key)
 	// Output: publish orders traceparent
 }
+
+// The production setting: 1 % of the traces, decided where a trace
+// starts; a consumer's process span follows the decision the record's
+// traceparent carries, and an unsampled record gets a span that records
+// nothing.
+func ExampleNew_sampling() {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))),
+		sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer tp.Shutdown(context.Background())
+	tel, err := tracing.New(tracing.TracerProvider(tp), tracing.Propagator(propagation.TraceContext{}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, flags := range []string{"01", "00"} {
+		rec := &kgo.Record{Topic: "orders", Headers: []kgo.RecordHeader{
+			{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-" + flags)}}}
+		ctx, span := tel.Process(context.Background(), rec, "billing", false)
+		fmt.Println("producer sampled:", flags == "01", "recording:", span.IsRecording())
+		tel.Settled(ctx, span, rec.Topic, "billing", tracing.OutcomeOK, nil)
+	}
+	// Output:
+	// producer sampled: true recording: true
+	// producer sampled: false recording: false
+}

@@ -3,7 +3,9 @@ package tracing
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -36,16 +38,20 @@ type Telemetry struct {
 	linkRelay   bool
 
 	// starts holds the name and start options of each kind of span per
-	// topic (and group), sets the attribute sets of measurements: built
-	// once, per record they would cost allocations.
+	// topic (and group and partition), sets the options of measurements:
+	// built once, per record they would cost allocations.
 	starts sync.Map // setKey -> *spanStart
-	sets   sync.Map // setKey -> metric.MeasurementOption
+	sets   sync.Map // setKey -> *measure
 
-	sent        messagingconv.ClientSentMessages
-	sentBytes   metric.Int64Counter
+	// The counters are observable: each record adds to the atomic
+	// counters of its attribute set (measure), and collection reports
+	// them. A synchronous counter costs an attribute-set walk and a map
+	// lookup in the SDK per record.
+	sent        metric.Int64ObservableCounter
+	sentBytes   metric.Int64ObservableCounter
 	sendTime    messagingconv.ClientOperationDuration
 	processTime messagingconv.ProcessDuration
-	handled     metric.Int64Counter
+	handled     metric.Int64ObservableCounter
 
 	meter         metric.Meter
 	outboxDelay   metric.Float64Histogram
@@ -118,7 +124,8 @@ func New(opts ...Option) (*Telemetry, error) {
 		meter:       m,
 	}
 	var err error
-	if t.sent, err = messagingconv.NewClientSentMessages(m); err != nil {
+	var sent messagingconv.ClientSentMessages
+	if t.sent, err = m.Int64ObservableCounter(sent.Name(), metric.WithUnit(sent.Unit()), metric.WithDescription(sent.Description())); err != nil {
 		return nil, err
 	}
 	if t.sendTime, err = messagingconv.NewClientOperationDuration(m); err != nil {
@@ -127,7 +134,7 @@ func New(opts ...Option) (*Telemetry, error) {
 	if t.processTime, err = messagingconv.NewProcessDuration(m); err != nil {
 		return nil, err
 	}
-	if t.sentBytes, err = m.Int64Counter("evbus.publish.bytes", metric.WithUnit("By"),
+	if t.sentBytes, err = m.Int64ObservableCounter("evbus.publish.bytes", metric.WithUnit("By"),
 		metric.WithDescription("Bytes of the records published (key, value and headers).")); err != nil {
 		return nil, err
 	}
@@ -151,11 +158,33 @@ func New(opts ...Option) (*Telemetry, error) {
 		metric.WithDescription("Records of a partition past the group's commit point: fetched high watermark minus the offset to commit.")); err != nil {
 		return nil, err
 	}
-	if t.handled, err = m.Int64Counter("evbus.consumer.events", metric.WithUnit("{event}"),
+	if t.handled, err = m.Int64ObservableCounter("evbus.consumer.events", metric.WithUnit("{event}"),
 		metric.WithDescription("Records settled by a consumer group, by outcome (evbus.outcome).")); err != nil {
 		return nil, err
 	}
+	if _, err = m.RegisterCallback(t.observeCounts, t.sent, t.sentBytes, t.handled); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// observeCounts reports the counters of every attribute set.
+func (t *Telemetry) observeCounts(_ context.Context, o metric.Observer) error {
+	t.sets.Range(func(k, v any) bool {
+		m := v.(*measure)
+		if n := m.count.Load(); n > 0 {
+			if k.(setKey).op == opProcess {
+				o.ObserveInt64(t.handled, n, m.observe...)
+			} else {
+				o.ObserveInt64(t.sent, n, m.observe...)
+			}
+		}
+		if n := m.bytes.Load(); n > 0 {
+			o.ObserveInt64(t.sentBytes, n, m.observe...)
+		}
+		return true
+	})
+	return nil
 }
 
 // Default returns a Telemetry on the global providers and propagator.
@@ -256,6 +285,9 @@ func (t *Telemetry) start(k setKey) *spanStart {
 	if k.group != "" {
 		attrs = append(attrs, semconv.MessagingConsumerGroupName(k.group))
 	}
+	if k.op == opProcess {
+		attrs = append(attrs, partitionAttr(k.partition))
+	}
 	s := &spanStart{name: verb + k.topic, opts: []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}}
 	v, _ := t.starts.LoadOrStore(k, s)
 	return v.(*spanStart)
@@ -270,7 +302,7 @@ func (t *Telemetry) produce(ctx context.Context, k setKey, rec *kgo.Record, opts
 	}
 	ctx, span := t.begin(ctx, k, opts)
 	if span.IsRecording() {
-		span.SetAttributes(recordAttrs(rec)...)
+		span.SetAttributes(recordAttrs(make([]attribute.KeyValue, 0, 2), rec)...)
 	}
 	t.Inject(ctx, rec)
 	return ctx, span
@@ -295,34 +327,41 @@ func (t *Telemetry) Published(ctx context.Context, span trace.Span, rec *kgo.Rec
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	} else if span.IsRecording() {
-		span.SetAttributes(
-			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))),
-			semconv.MessagingKafkaOffset(int(rec.Offset)),
-		)
+		span.SetAttributes(partitionAttr(rec.Partition), semconv.MessagingKafkaOffset(int(rec.Offset)))
 	}
 	span.End()
-	if !t.sent.Enabled(ctx) && !t.sendTime.Enabled(ctx) && !t.sentBytes.Enabled(ctx) {
-		return
-	}
-	opt := t.attrs(setKey{op: opPublish, topic: rec.Topic, failed: err != nil})
-	t.sent.Int64Counter.Add(ctx, 1, opt)
-	t.sendTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), opt)
+	m := t.attrs(setKey{op: opPublish, topic: rec.Topic, failed: err != nil})
+	m.count.Add(1)
 	if err == nil {
-		t.sentBytes.Add(ctx, int64(recordBytes(rec)), opt)
+		m.bytes.Add(int64(recordBytes(rec)))
+	}
+	if t.sendTime.Enabled(ctx) {
+		t.sendTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), m.record...)
 	}
 }
 
-// setKey names the attributes of a measurement.
+// setKey names the attributes of a span start or a measurement.
 type setKey struct {
 	op, topic, group, outcome string
+	partition                 int32
 	failed                    bool
 }
 
-// attrs returns the attributes of k as a measurement option, built once:
-// built per record, they cost more than the measurement.
-func (t *Telemetry) attrs(k setKey) metric.MeasurementOption {
-	if o, ok := t.sets.Load(k); ok {
-		return o.(metric.MeasurementOption)
+// measure holds the counters of one attribute set (records: sent, or
+// settled with an outcome; bytes sent) and its options, as the slices the
+// variadic calls take: a slice made per call would be an allocation per
+// record.
+type measure struct {
+	count, bytes atomic.Int64
+	record       []metric.RecordOption
+	observe      []metric.ObserveOption
+}
+
+// attrs returns the measurement options of k, built once: built per
+// record, they cost more than the measurement.
+func (t *Telemetry) attrs(k setKey) *measure {
+	if m, ok := t.sets.Load(k); ok {
+		return m.(*measure)
 	}
 	kv := []attribute.KeyValue{
 		semconv.MessagingSystemKafka,
@@ -338,24 +377,52 @@ func (t *Telemetry) attrs(k setKey) metric.MeasurementOption {
 	if k.failed {
 		kv = append(kv, semconv.ErrorTypeOther)
 	}
-	o, _ := t.sets.LoadOrStore(k, metric.WithAttributeSet(attribute.NewSet(kv...)))
-	return o.(metric.MeasurementOption)
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	m, _ := t.sets.LoadOrStore(k, &measure{record: []metric.RecordOption{o}, observe: []metric.ObserveOption{o}})
+	return m.(*measure)
 }
 
-// recordAttrs are the span attributes a record carries: its key and
-// ce_id, with room for the consumer's partition and offset.
-func recordAttrs(rec *kgo.Record) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 4)
-	if rec.Key != nil && utf8.Valid(rec.Key) {
-		attrs = append(attrs, semconv.MessagingKafkaMessageKey(string(rec.Key)))
-	}
+// recordAttrs appends the span attributes a record carries, its key and
+// ce_id, to attrs. The two strings share one allocation.
+func recordAttrs(attrs []attribute.KeyValue, rec *kgo.Record) []attribute.KeyValue {
+	key := rec.Key != nil && utf8.Valid(rec.Key)
+	id, hasID := []byte(nil), false
 	for _, h := range rec.Headers {
 		if h.Key == ceID {
-			attrs = append(attrs, semconv.MessagingMessageID(string(h.Value)))
+			id, hasID = h.Value, true
 			break
 		}
 	}
+	var b strings.Builder
+	if key {
+		b.Grow(len(rec.Key) + len(id))
+		b.Write(rec.Key)
+	}
+	b.Write(id)
+	both := b.String()
+	if key {
+		attrs = append(attrs, semconv.MessagingKafkaMessageKey(both[:len(rec.Key)]))
+	}
+	if hasID {
+		attrs = append(attrs, semconv.MessagingMessageID(both[len(both)-len(id):]))
+	}
 	return attrs
+}
+
+// partitionAttrs are the messaging.destination.partition.id attributes of
+// the first partitions, so that most records need no strconv.
+var partitionAttrs = func() (a [256]attribute.KeyValue) {
+	for i := range a {
+		a[i] = semconv.MessagingDestinationPartitionID(strconv.Itoa(i))
+	}
+	return a
+}()
+
+func partitionAttr(p int32) attribute.KeyValue {
+	if p >= 0 && int(p) < len(partitionAttrs) {
+		return partitionAttrs[p]
+	}
+	return semconv.MessagingDestinationPartitionID(strconv.Itoa(int(p)))
 }
 
 // ceID is the wire contract's event id header (bus.HeaderID; bus imports
@@ -389,12 +456,10 @@ func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, 
 	if producer := trace.SpanContextFromContext(ctx); producer.IsValid() && (t.linkConsume || replay) {
 		opts = []trace.SpanStartOption{trace.WithNewRoot(), trace.WithLinks(trace.Link{SpanContext: producer})}
 	}
-	ctx, span := t.begin(ctx, setKey{op: opProcess, topic: rec.Topic, group: group}, opts)
+	ctx, span := t.begin(ctx, setKey{op: opProcess, topic: rec.Topic, group: group, partition: rec.Partition}, opts)
 	if span.IsRecording() {
-		span.SetAttributes(append(recordAttrs(rec),
-			semconv.MessagingDestinationPartitionID(strconv.Itoa(int(rec.Partition))),
-			semconv.MessagingKafkaOffset(int(rec.Offset)),
-		)...)
+		span.SetAttributes(append(recordAttrs(make([]attribute.KeyValue, 0, 3), rec),
+			semconv.MessagingKafkaOffset(int(rec.Offset)))...)
 	}
 	return ctx, span
 }
@@ -424,31 +489,44 @@ const (
 // record was settled.
 const OutcomeKey = attribute.Key("evbus.outcome")
 
+// outcomeAttrs are the outcome attributes of spans, made once.
+var outcomeAttrs = func() map[string][]attribute.KeyValue {
+	m := map[string][]attribute.KeyValue{}
+	for _, o := range []string{OutcomeOK, OutcomeRetried, OutcomeRetryTopic, OutcomeDeadLettered, OutcomeDuplicate, OutcomeSkipped} {
+		m[o] = []attribute.KeyValue{OutcomeKey.String(o)}
+	}
+	return m
+}()
+
+func outcomeAttr(outcome string) []attribute.KeyValue {
+	if a, ok := outcomeAttrs[outcome]; ok {
+		return a
+	}
+	return []attribute.KeyValue{OutcomeKey.String(outcome)}
+}
+
 // Settled ends a process span with the record's outcome (one of the
 // Outcome constants; err for those that failed) and counts it in
 // evbus.consumer.events.
 func (t *Telemetry) Settled(ctx context.Context, span trace.Span, topic, group, outcome string, err error) {
 	if span.IsRecording() {
-		span.SetAttributes(OutcomeKey.String(outcome))
+		span.SetAttributes(outcomeAttr(outcome)...)
 		if err != nil {
 			span.RecordError(err)
 			span.SetStatus(codes.Error, err.Error())
 		}
 		span.End()
 	}
-	t.count(ctx, topic, group, outcome)
+	t.count(topic, group, outcome)
 }
 
 // Retried counts a handler run that failed and runs again.
 func (t *Telemetry) Retried(ctx context.Context, topic, group string) {
-	t.count(ctx, topic, group, OutcomeRetried)
+	t.count(topic, group, OutcomeRetried)
 }
 
-func (t *Telemetry) count(ctx context.Context, topic, group, outcome string) {
-	if !t.handled.Enabled(ctx) {
-		return
-	}
-	t.handled.Add(ctx, 1, t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: outcome}))
+func (t *Telemetry) count(topic, group, outcome string) {
+	t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: outcome}).count.Add(1)
 }
 
 // Handled records one handler run in messaging.process.duration.
@@ -456,7 +534,7 @@ func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time
 	if !t.processTime.Enabled(ctx) {
 		return
 	}
-	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: opProcess, topic: topic, group: group, failed: err != nil}))
+	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: opProcess, topic: topic, group: group, failed: err != nil}).record...)
 }
 
 // Delayed records, in evbus.outbox.delay, how long an outbox row waited
@@ -465,7 +543,7 @@ func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time
 	if !t.outboxDelay.Enabled(ctx) {
 		return
 	}
-	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), t.attrs(setKey{op: opPublish, topic: topic}))
+	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), t.attrs(setKey{op: opPublish, topic: topic}).record...)
 }
 
 // ObserveOutbox reports an outbox's backlog (evbus.outbox.backlog) and

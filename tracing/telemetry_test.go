@@ -2,12 +2,16 @@ package tracing_test
 
 import (
 	"context"
+	"errors"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -85,6 +89,66 @@ func TestRelaySpanChildOrLink(t *testing.T) {
 		}
 		if got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec)); got.SpanID() != spans.Ended()[1].SpanContext().SpanID() {
 			t.Error("the record sent does not carry the relay's publish span")
+		}
+	}
+}
+
+// The counters count each record once under its attribute set (failed
+// sends apart, with error.type), and report running totals: collecting
+// twice does not count twice.
+func TestCounters(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel, err := tracing.New(tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
+		tracing.TracerProvider(sdktrace.NewTracerProvider()), tracing.Propagator(propagation.TraceContext{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, err := range []error{nil, nil, errors.New("broker down")} {
+		rec := record()
+		_, span := tel.Publish(ctx, rec)
+		tel.Published(ctx, span, rec, time.Now(), err)
+	}
+	_, span := tel.Process(ctx, record(), "billing", false)
+	tel.Retried(ctx, "orders", "billing")
+	tel.Settled(ctx, span, "orders", "billing", tracing.OutcomeOK, nil)
+
+	want := map[string]int64{
+		"messaging.client.sent.messages":        2,
+		"messaging.client.sent.messages/_OTHER": 1,
+		"evbus.publish.bytes":                   2 * int64(len("o-1")+5+len("ce_id")+len("id-1")+len("traceparent")+55),
+		"evbus.consumer.events/billing/ok":      1,
+		"evbus.consumer.events/billing/retried": 1,
+	}
+	for range 2 {
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				sum, ok := m.Data.(metricdata.Sum[int64])
+				if !ok {
+					continue
+				}
+				for _, dp := range sum.DataPoints {
+					name := m.Name
+					if v, ok := dp.Attributes.Value("error.type"); ok {
+						name += "/" + v.AsString()
+					}
+					if v, ok := dp.Attributes.Value("messaging.consumer.group.name"); ok {
+						name += "/" + v.AsString()
+					}
+					if v, ok := dp.Attributes.Value(tracing.OutcomeKey); ok {
+						name += "/" + v.AsString()
+					}
+					got[name] += dp.Value
+				}
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("counters %v, want %v", got, want)
 		}
 	}
 }
