@@ -105,10 +105,12 @@ func newEncoder(ctx context.Context, reg *schema.Registry, types ...bus.Registra
 }
 
 // groupTiming lets a killed member leave its group quickly (the broker's
-// minimum session timeout is lowered for it) and keeps fetches short.
+// minimum session timeout is lowered for it), bounds how long a rebalance
+// waits for a member that died in it, and keeps fetches short.
 func groupTiming() []kgo.Opt {
 	return []kgo.Opt{
 		kgo.SessionTimeout(1500 * time.Millisecond),
+		kgo.RebalanceTimeout(4 * time.Second),
 		kgo.HeartbeatInterval(100 * time.Millisecond),
 		kgo.FetchMaxWait(100 * time.Millisecond),
 	}
@@ -122,6 +124,7 @@ func newConsumer(group string, reg *schema.Registry, db *sqldb.PgxDB, brokers []
 	opts = append([]consumer.Option{
 		consumer.Kafka(kopts...),
 		consumer.PerKey(4),
+		consumer.DrainTimeout(time.Second), // below the rebalance timeout
 		consumer.Logger(logger()),
 	}, opts...)
 	c, err := consumer.New(group, reg, opts...)
@@ -576,6 +579,7 @@ type childConfig struct {
 // proc is a running child process.
 type proc struct {
 	t      *testing.T
+	s      *system
 	cmd    *exec.Cmd
 	lines  chan string
 	exited chan struct{}
@@ -608,7 +612,7 @@ func (s *system) child(cfg childConfig) *proc {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	p := &proc{t: s.t, cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
+	p := &proc{t: s.t, s: s, cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -652,8 +656,10 @@ func (p *proc) role() string {
 	return cfg.Role
 }
 
-// kill kills the child with SIGKILL (unless it did so itself) and checks
-// that SIGKILL is what ended it.
+// kill kills the child with SIGKILL (unless it did so itself), checks
+// that SIGKILL is what ended it, and waits until PostgreSQL has ended the
+// child's sessions: a COMMIT the child sent just before it died may land
+// until then.
 func (p *proc) kill() {
 	p.t.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
@@ -662,4 +668,14 @@ func (p *proc) kill() {
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		p.t.Fatalf("the %s child ended with %v, not by SIGKILL", p.role(), p.cmd.ProcessState)
 	}
+	waitFor(p.t, "the killed child's database sessions to end", func() (bool, string) {
+		n := p.s.sessions(p.role(), "")
+		return n == 0, fmt.Sprint(n, " sessions")
+	})
+}
+
+// sessions counts the sessions of the child of role on the service's
+// database, in state if not "".
+func (s *system) sessions(role, state string) int64 {
+	return s.count("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1 AND ($2 = '' OR state = $2)", "e2e-"+role, state)
 }

@@ -40,7 +40,7 @@ func TestServiceKilledBeforeCommit(t *testing.T) {
 		p := s.count("SELECT coalesce(max(id), 0) FROM evbus_outbox WHERE published_at IS NOT NULL")
 		return p > first, fmt.Sprintf("published up to id %d, the open transaction's first id is %d", p, first)
 	})
-	if n := s.count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'e2e-open' AND state = 'idle in transaction'"); n != 1 {
+	if n := s.sessions("open", "idle in transaction"); n != 1 {
 		t.Fatalf("%d sessions of the child idle in a transaction, want 1: the kill would not land before the commit", n)
 	}
 	open.kill()
@@ -193,6 +193,9 @@ func TestConsumerKilledDuringRebalance(t *testing.T) {
 	a.kill()
 	observe.Remove()
 	during := kf.GroupInfo(group)
+	if during == nil || during.State == "Stable" {
+		t.Fatalf("the group after the kill: %+v; want it still rebalancing, waiting for the dead member", during)
+	}
 	byA, offsets := s.count("SELECT count(*) FROM effects"), sum(s.committed(group))
 
 	<-written
