@@ -144,10 +144,12 @@ func openTx(ctx context.Context, pool interface {
 // killAfterAcks is a franz-go hook that kills the process (SIGKILL) once
 // Kafka has acknowledged n records. franz-go calls
 // OnProduceRecordUnbuffered after the broker's response, just before the
-// record's promise: the relay learns of the acknowledgement only through
-// that promise, and marks its batch only once every record's promise
-// ran, so the batch of the n-th record is acknowledged (that record at
-// least) and not marked.
+// record's promise (kgo's finishRecordPromise), on the same goroutine:
+// the relay learns of the acknowledgement only through that promise, and
+// marks its batch only once every record's promise ran, so the batch of
+// the n-th record is acknowledged (that record at least) and not marked.
+// (OnProduceBatchWritten would not do: franz-go runs it on a goroutine of
+// its own, racing the promises and so the mark.)
 type killAfterAcks struct {
 	n     int64
 	acked atomic.Int64
