@@ -56,7 +56,7 @@ func runChild(cfg childConfig) error {
 		if err != nil {
 			return err
 		}
-		ob, err := newOutbox(db, enc)
+		ob, err := outbox.New(db, enc)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func runChild(cfg childConfig) error {
 		select {}
 
 	case "relay":
-		ob, err := newOutbox(db, nil)
+		ob, err := outbox.New(db, nil)
 		if err != nil {
 			return err
 		}

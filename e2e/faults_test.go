@@ -16,6 +16,7 @@ import (
 
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 )
@@ -163,7 +164,7 @@ func TestRegistryDown(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the new schema once the registry is back: %v", err)
 	}
-	ob, err := newOutbox(s.db, enc)
+	ob, err := outbox.New(s.db, enc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -95,11 +95,6 @@ func openDB(ctx context.Context, url string) (*sqldb.PgxDB, error) {
 	return sqldb.Pgx(pool), nil
 }
 
-// newOutbox returns the service's outbox; enc may be nil for a relay.
-func newOutbox(db *sqldb.PgxDB, enc *bus.Encoder) (*outbox.Outbox[pgx.Tx], error) {
-	return outbox.New(db, enc)
-}
-
 func newEncoder(ctx context.Context, reg *schema.Registry, types ...bus.Registration) (*bus.Encoder, error) {
 	return bus.NewEncoder(ctx, reg, bus.Source(source), bus.Types(types...))
 }
@@ -247,7 +242,7 @@ func newSystem(t *testing.T, brokers []string, registryURL, dbURL string) *syste
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ob, err = newOutbox(s.db, enc); err != nil {
+	if s.ob, err = outbox.New(s.db, enc); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.ob.Migrate(ctx); err != nil {
@@ -580,6 +575,7 @@ type childConfig struct {
 type proc struct {
 	t      *testing.T
 	s      *system
+	role   string
 	cmd    *exec.Cmd
 	lines  chan string
 	exited chan struct{}
@@ -612,7 +608,7 @@ func (s *system) child(cfg childConfig) *proc {
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
-	p := &proc{t: s.t, s: s, cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
+	p := &proc{t: s.t, s: s, role: cfg.Role, cmd: cmd, lines: make(chan string, 1024), exited: make(chan struct{})}
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -637,23 +633,13 @@ func (p *proc) next(what string) string {
 	case l, ok := <-p.lines:
 		if !ok {
 			<-p.exited
-			p.t.Fatalf("the %s child exited (%v) before it said %s", p.role(), p.cmd.ProcessState, what)
+			p.t.Fatalf("the %s child exited (%v) before it said %s", p.role, p.cmd.ProcessState, what)
 		}
 		return l
 	case <-time.After(90 * time.Second):
-		p.t.Fatalf("the %s child did not say %s within 90s", p.role(), what)
+		p.t.Fatalf("the %s child did not say %s within 90s", p.role, what)
 	}
 	return ""
-}
-
-func (p *proc) role() string {
-	var cfg childConfig
-	for _, e := range p.cmd.Env {
-		if v, ok := strings.CutPrefix(e, childEnv+"="); ok {
-			_ = json.Unmarshal([]byte(v), &cfg)
-		}
-	}
-	return cfg.Role
 }
 
 // kill kills the child with SIGKILL (unless it did so itself), checks
@@ -666,10 +652,10 @@ func (p *proc) kill() {
 	<-p.exited
 	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		p.t.Fatalf("the %s child ended with %v, not by SIGKILL", p.role(), p.cmd.ProcessState)
+		p.t.Fatalf("the %s child ended with %v, not by SIGKILL", p.role, p.cmd.ProcessState)
 	}
 	waitFor(p.t, "the killed child's database sessions to end", func() (bool, string) {
-		n := p.s.sessions(p.role(), "")
+		n := p.s.sessions(p.role, "")
 		return n == 0, fmt.Sprint(n, " sessions")
 	})
 }
