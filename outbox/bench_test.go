@@ -34,22 +34,26 @@ func BenchmarkRelayThroughput(b *testing.B) {
 	b.Run("bare", func(b *testing.B) {
 		db, ob := filledOutbox(b, k, b.N)
 		b.ResetTimer()
+		cpu := startCPU(b, db)
 		start := time.Now()
 		bareRelay(b, db, k.cl)
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		cpu.report(b, b.N)
 		if n := backlog(b, ob); n != 0 {
 			b.Fatalf("%d rows left", n)
 		}
 	})
 	b.Run("relay", func(b *testing.B) {
-		_, ob := filledOutbox(b, k, b.N)
+		db, ob := filledOutbox(b, k, b.N)
 		b.ResetTimer()
+		cpu := startCPU(b, db)
 		start := time.Now()
 		runRelay(b, ob, k.cl)
 		for backlog(b, ob) > 0 {
 			time.Sleep(5 * time.Millisecond)
 		}
 		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+		cpu.report(b, b.N)
 	})
 }
 
