@@ -20,10 +20,17 @@
 // A Relay reads the oldest unpublished rows of its shard (ORDER BY id,
 // no cursor), produces them through an idempotent client with acks=all,
 // waits for Kafka's acknowledgement, and only then marks them published
-// (or deletes them, DeleteOnPublish). A relay that dies between the
-// acknowledgement and the mark leaves its batch unmarked: the next relay
-// publishes it again with the same ce_id (consumers deduplicate on ce_id),
-// so at most BatchSize events repeat and none is lost. When Kafka is away
+// (or deletes them, DeleteOnPublish). While Kafka takes one batch, the
+// relay marks the previous one and reads the next (the oldest unpublished
+// rows other than those in flight); the next batch is sent only once the
+// current one is acknowledged in full, and dropped unsent when a record
+// failed, so a later row never overtakes a failed row of its key. A relay
+// that dies between the acknowledgement and the mark leaves its batches
+// unmarked: the next relay publishes them again with the same ce_id
+// (consumers deduplicate on ce_id), so at most two batches (2 x BatchSize
+// events) repeat and none is lost. For the same reason the relay's own
+// commits on PostgreSQL do not wait for the disk (synchronous_commit
+// off): a mark lost in a server crash only publishes its rows again. When Kafka is away
 // the client keeps retrying the batch in order; the rows stay, and after
 // AckTimeout the stall shows in Status. Records Kafka refuses for good are
 // left unpublished with the error recorded, and retried with back-off.

@@ -73,7 +73,8 @@ func publishedRows(t testing.TB, db *sqldb.PgxDB) int64 {
 // TestTwoRelaysStandbyTakesOver: two relays run against one outbox while
 // 10,000 events are written. Only the one holding the shard publishes;
 // killed (SIGKILL), the standby takes over. Every event is published, in
-// per-key order, and only the dead relay's last batch can repeat.
+// per-key order, and only the dead relay's last two batches can repeat
+// (one acknowledged and not yet marked, one in flight).
 func TestTwoRelaysStandbyTakesOver(t *testing.T) {
 	const n, batch = 10_000, 500
 	k := startKafka(t)
@@ -110,10 +111,10 @@ func TestTwoRelaysStandbyTakesOver(t *testing.T) {
 	if distinct(got) != n {
 		t.Errorf("%d distinct events published, want %d", distinct(got), n)
 	}
-	if dups := checkOrder(t, got, want); dups > batch {
-		t.Errorf("%d events published twice, more than the dead relay's one batch (%d)", dups, batch)
+	if dups := checkOrder(t, got, want); dups > 2*batch {
+		t.Errorf("%d events published twice, more than the dead relay's last two batches (%d)", dups, 2*batch)
 	} else {
-		t.Logf("%d events published twice (the killed relay's last batch)", dups)
+		t.Logf("%d events published twice (the killed relay's last batches)", dups)
 	}
 }
 
