@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -129,22 +128,14 @@ type span struct {
 // newSpan measures want records.
 func newSpan(want int) *span { return &span{want: int64(want), done: make(chan struct{})} }
 
-func cpuNow() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 func (s *span) record() {
 	now := time.Now().UnixNano()
 	if s.first.CompareAndSwap(0, now) {
-		s.cpuFirst.Store(cpuNow())
+		s.cpuFirst.Store(consumer.CPUTime())
 	}
 	if s.n.Add(1) == s.want {
 		s.end.Store(now)
-		s.cpuEnd.Store(cpuNow())
+		s.cpuEnd.Store(consumer.CPUTime())
 		close(s.done)
 	}
 }
