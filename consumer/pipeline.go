@@ -391,7 +391,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 		b = byType[env.meta.Type]
 	}
 	if b != nil {
-		env.meta.Type = b.desc.Name() // shared, not a copy per record
+		env.meta.Type = b.name // shared, not a copy per record
 		return b, proceed
 	}
 	if env.ceType != nil {
