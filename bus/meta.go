@@ -8,7 +8,9 @@ import (
 )
 
 // Meta is what a handler knows about an event besides its value: where it
-// came from in Kafka and the CloudEvents attributes it carried.
+// came from in Kafka and the CloudEvents attributes it carried. In a
+// consumer, Key, Headers and the attribute strings share the fetched
+// record's memory: read them, do not write to Key or the header values.
 type Meta struct {
 	ID            string // ce_id: unique per event, the idempotency key
 	Type          string // ce_type: the Avro full name

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -131,22 +130,14 @@ type span struct {
 // newSpan measures want records.
 func newSpan(want int) *span { return &span{want: int64(want), done: make(chan struct{})} }
 
-func cpuNow() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 func (s *span) record() {
 	now := time.Now().UnixNano()
 	if s.first.CompareAndSwap(0, now) {
-		s.cpuFirst.Store(cpuNow())
+		s.cpuFirst.Store(consumer.CPUTime())
 	}
 	if s.n.Add(1) == s.want {
 		s.end.Store(now)
-		s.cpuEnd.Store(cpuNow())
+		s.cpuEnd.Store(consumer.CPUTime())
 		close(s.done)
 	}
 }
@@ -227,12 +218,12 @@ func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuNow()
+	cpu0 := consumer.CPUTime()
 	for i := 0; i < b.N; i++ {
 		sdk.Process(ctx, recs[i&1023], "bench")
 	}
 	b.StopTimer()
-	cpu := cpuNow() - cpu0
+	cpu := consumer.CPUTime() - cpu0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/record")
 	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/record")

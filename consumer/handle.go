@@ -23,6 +23,7 @@ type HandlerFunc[T any] func(ctx context.Context, ev *T, m bus.Meta) error
 // it by topic and ce_type.
 type binding struct {
 	desc *bus.Descriptor
+	name string // desc.Name(), the ce_type
 	// newCall allocates what one handler call needs, the *T to decode
 	// into included, in one allocation.
 	newCall func() (*handling, any)
@@ -94,6 +95,7 @@ func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Contex
 	}
 	b := &binding{
 		desc: d,
+		name: d.Name(),
 		newCall: func() (*handling, any) {
 			x := new(struct {
 				h handling

@@ -449,7 +449,7 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			p.settle(it.seq)
 			return n + 1
 		}
-		env.meta.Type = b.desc.Name()
+		env.meta.Type = b.name
 		c.trace(p, env)
 		h, v, out := c.decode(p, env, b)
 		switch out {

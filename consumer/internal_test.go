@@ -37,6 +37,22 @@ func FuzzParseTime(f *testing.F) {
 	})
 }
 
+// TestUnixDays compares parseTime's date arithmetic with the time
+// package for every day of years 0 to 2999 and the last years it reads.
+func TestUnixDays(t *testing.T) {
+	check := func(d time.Time) {
+		if got, want := unixDays(d.Year(), int(d.Month()), d.Day()), d.Unix()/86400; got != want || daysIn(int(d.Month()), d.Year()) != time.Date(d.Year(), d.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day() {
+			t.Fatalf("%v: unixDays %d, want %d", d, got, want)
+		}
+	}
+	for d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 3000; d = d.AddDate(0, 0, 1) {
+		check(d)
+	}
+	for d := time.Date(9990, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 1) {
+		check(d)
+	}
+}
+
 func TestTruncateError(t *testing.T) {
 	long := strings.Repeat("é", MaxErrorLen)
 	got := truncateError(long)

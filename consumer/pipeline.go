@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
@@ -175,13 +176,10 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	m.Key, m.Headers = rec.Key, rec.Headers
 	env.origin = origin{topic: p.home.topic, partition: rec.Partition, offset: rec.Offset, timestamp: rec.Timestamp}
 	m.Topic, m.Partition, m.Offset = env.origin.topic, env.origin.partition, env.origin.offset
-	// The attributes' values are copied into one string, sliced below:
-	// one allocation per record rather than one per attribute.
 	var (
-		spec                          bool
-		id, src, subj, tm, corr, caus []byte
-		hasTime                       bool
-		retryBad                      []string
+		spec, hasTime bool
+		timeText      string
+		retryBad      []string
 	)
 	for i := range rec.Headers {
 		h := &rec.Headers[i]
@@ -195,40 +193,26 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 		case bus.HeaderSpecVersion:
 			spec = true
 		case bus.HeaderID:
-			id = h.Value
+			m.ID = text(h.Value)
 		case bus.HeaderType:
 			env.ceType = h.Value
 			if env.ceType == nil {
 				env.ceType = []byte{}
 			}
 		case bus.HeaderSource:
-			src = h.Value
+			m.Source = text(h.Value)
 		case bus.HeaderSubject:
-			subj = h.Value
+			m.Subject = text(h.Value)
 		case bus.HeaderTime:
-			tm, hasTime = h.Value, true
+			timeText, hasTime = text(h.Value), true
 		case bus.HeaderCorrelationID:
-			corr = h.Value
+			m.CorrelationID = text(h.Value)
 		case bus.HeaderCausationID:
-			caus = h.Value
+			m.CausationID = text(h.Value)
 		case codec.ValueSchemaIDHeader:
 			env.schemaHeader = h.Value
 		}
 	}
-	var sb strings.Builder
-	sb.Grow(len(id) + len(src) + len(subj) + len(tm) + len(corr) + len(caus))
-	for _, v := range [...][]byte{id, src, subj, tm, corr, caus} {
-		sb.Write(v)
-	}
-	all, at := sb.String(), 0
-	cut := func(v []byte) string {
-		s := all[at : at+len(v)]
-		at += len(v)
-		return s
-	}
-	m.ID, m.Source, m.Subject = cut(id), cut(src), cut(subj)
-	timeText := cut(tm)
-	m.CorrelationID, m.CausationID = cut(corr), cut(caus)
 
 	if m.ID == "" && !spec {
 		m.ID = "kafka:" + env.origin.topic + "/" + itoa(int64(env.origin.partition)) + "/" + itoa(env.origin.offset)
@@ -269,6 +253,13 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	return nil
 }
 
+// text returns b as a string without copying it. b is a header value of
+// a fetched record: nothing writes to those bytes once franz-go has
+// returned the record (evbus never recycles records into franz-go's
+// pools), and Meta.Key and Meta.Headers share the same memory anyway.
+// Saving the copy saves an allocation per record.
+func text(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // parseTime parses an RFC 3339 time. The form publishers write,
 // 2006-01-02T15:04:05[.fraction]Z, takes a fast path.
 func parseTime(s string) (time.Time, error) {
@@ -304,14 +295,41 @@ func parseTime(s string) (time.Time, error) {
 	} else if s[19] != 'Z' {
 		return time.Parse(time.RFC3339Nano, s)
 	}
-	if year < 0 || month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
 		return time.Parse(time.RFC3339Nano, s) // out of range: let it say why
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	if t.Day() != day {
-		return time.Parse(time.RFC3339Nano, s) // February 30th and the like
+	// time.Unix rather than time.Date: the date is valid, so the
+	// arithmetic below is all there is to do (time.Date normalizes).
+	secs := unixDays(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(secs, int64(nsec)).UTC(), nil
+}
+
+// daysIn returns the number of days of month in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
 	}
-	return t, nil
+	return 31
+}
+
+// unixDays returns the days from 1970-01-01 to a date of the proleptic
+// Gregorian calendar (years from 0), counting from March so that the
+// leap day comes last in its year.
+func unixDays(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := (year+400)/400 - 1 // year >= -1
+	yoe := year - era*400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
 }
 
 // retryHeader reads one of the retry headers; false when it does not parse.
@@ -377,7 +395,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 		b = byType[env.meta.Type]
 	}
 	if b != nil {
-		env.meta.Type = b.desc.Name() // shared, not a copy per record
+		env.meta.Type = b.name // shared, not a copy per record
 		return b, proceed
 	}
 	if env.ceType != nil {
