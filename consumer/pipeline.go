@@ -557,17 +557,24 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 // on its context: a HandleTx handler in tx when tx is not nil, else as
 // registered. A panic becomes an error.
 func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v any, attempt int, tx any) (err error) {
+	// The clock is read only for a duration histogram that records.
+	var start time.Time
+	timed := c.cfg.tel.Timed(env.ctx)
+	if timed {
+		start = time.Now()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = c.panicked(env, r)
+		}
+		if timed {
+			c.cfg.tel.Handled(env.ctx, env.rec.Topic, c.group, start, err)
 		}
 	}()
 	// The handler may keep its context: what it points to is its own
 	// (the envelope stays on the stack).
 	h.meta = env.meta
 	h.ctx = handlerContext{Context: env.ctx, meta: &h.meta, attempt: attempt}
-	start := time.Now()
-	defer func() { c.cfg.tel.Handled(env.ctx, env.rec.Topic, c.group, start, err) }()
 	if tx != nil {
 		return b.tx.handle(&h.ctx, tx, v, &h.meta)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
@@ -40,8 +39,8 @@ type Telemetry struct {
 	// starts holds the name and start options of each kind of span per
 	// topic (and group and partition), sets the options of measurements:
 	// built once, per record they would cost allocations.
-	starts sync.Map // setKey -> *spanStart
-	sets   sync.Map // setKey -> *measure
+	starts cache[setKey, *spanStart]
+	sets   cache[setKey, *measure]
 
 	// The counters are observable: each record adds to the atomic
 	// counters of its attribute set (measure), and collection reports
@@ -170,10 +169,9 @@ func New(opts ...Option) (*Telemetry, error) {
 
 // observeCounts reports the counters of every attribute set.
 func (t *Telemetry) observeCounts(_ context.Context, o metric.Observer) error {
-	t.sets.Range(func(k, v any) bool {
-		m := v.(*measure)
+	for k, m := range t.sets.all() {
 		if n := m.count.Load(); n > 0 {
-			if k.(setKey).op == opProcess {
+			if k.op == opProcess {
 				o.ObserveInt64(t.handled, n, m.observe...)
 			} else {
 				o.ObserveInt64(t.sent, n, m.observe...)
@@ -182,8 +180,7 @@ func (t *Telemetry) observeCounts(_ context.Context, o metric.Observer) error {
 		if n := m.bytes.Load(); n > 0 {
 			o.ObserveInt64(t.sentBytes, n, m.observe...)
 		}
-		return true
-	})
+	}
 	return nil
 }
 
@@ -267,8 +264,8 @@ type spanStart struct {
 
 // start returns the span name and start options of k's spans.
 func (t *Telemetry) start(k setKey) *spanStart {
-	if s, ok := t.starts.Load(k); ok {
-		return s.(*spanStart)
+	if s, ok := t.starts.load(k); ok {
+		return s
 	}
 	kind, typ, verb := trace.SpanKindProducer, semconv.MessagingOperationTypeSend, "publish "
 	switch k.op {
@@ -289,8 +286,7 @@ func (t *Telemetry) start(k setKey) *spanStart {
 		attrs = append(attrs, partitionAttr(k.partition))
 	}
 	s := &spanStart{name: verb + k.topic, opts: []trace.SpanStartOption{trace.WithSpanKind(kind), trace.WithAttributes(attrs...)}}
-	v, _ := t.starts.LoadOrStore(k, s)
-	return v.(*spanStart)
+	return t.starts.add(k, s)
 }
 
 // produce starts a producer span of kind k for rec, a child of the span
@@ -360,8 +356,8 @@ type measure struct {
 // attrs returns the measurement options of k, built once: built per
 // record, they cost more than the measurement.
 func (t *Telemetry) attrs(k setKey) *measure {
-	if m, ok := t.sets.Load(k); ok {
-		return m.(*measure)
+	if m, ok := t.sets.load(k); ok {
+		return m
 	}
 	kv := []attribute.KeyValue{
 		semconv.MessagingSystemKafka,
@@ -378,8 +374,7 @@ func (t *Telemetry) attrs(k setKey) *measure {
 		kv = append(kv, semconv.ErrorTypeOther)
 	}
 	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	m, _ := t.sets.LoadOrStore(k, &measure{record: []metric.RecordOption{o}, observe: []metric.ObserveOption{o}})
-	return m.(*measure)
+	return t.sets.add(k, &measure{record: []metric.RecordOption{o}, observe: []metric.ObserveOption{o}})
 }
 
 // recordAttrs appends the span attributes a record carries, its key and
@@ -529,7 +524,12 @@ func (t *Telemetry) count(topic, group, outcome string) {
 	t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: outcome}).count.Add(1)
 }
 
-// Handled records one handler run in messaging.process.duration.
+// Timed tells whether Handled records anything, so a caller reads the
+// clock only when it does.
+func (t *Telemetry) Timed(ctx context.Context) bool { return t.processTime.Enabled(ctx) }
+
+// Handled records one handler run, from start, in
+// messaging.process.duration.
 func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time.Time, err error) {
 	if !t.processTime.Enabled(ctx) {
 		return
