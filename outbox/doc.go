@@ -89,7 +89,7 @@
 // lock on the notification queue at commit), which halves the write rate
 // of many concurrent writers. So Enqueue notifies only when a relay of the
 // row's shard has declared itself idle: a relay that finds nothing looks
-// again at 2, 4, 8 and 16 ms, and only then sets an idle flag in the
+// again every millisecond for 16 ms, and only then sets an idle flag in the
 // relays table and waits for a notification or its PollInterval. Under a
 // steady load the relay keeps finding rows, the flag stays down, and
 // writers do not notify at all; when the load is low, a commit wakes the

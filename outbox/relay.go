@@ -248,10 +248,11 @@ type row struct {
 	created sqldb.Time
 }
 
-// quickPolls is how many times, at 2, 4, 8, 16 ms, a relay that found
+// quickPolls is how many times, a millisecond apart, a relay that found
 // nothing looks again before it declares itself idle: under a steady
-// load it keeps finding rows and never asks writers to notify it.
-const quickPolls = 4
+// load it keeps finding rows and never asks writers to notify it, and a
+// row committed meanwhile waits a millisecond at most.
+const quickPolls = 16
 
 // serve publishes shard's rows on conn until ctx is done or the database
 // fails.
@@ -306,7 +307,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 			switch {
 			case quiet < quickPolls:
 				quiet++
-				sleep(ctx, time.Millisecond<<quiet)
+				sleep(ctx, time.Millisecond)
 			case !idle:
 				// Declared before the next look, so a row committed after
 				// that look finds the flag set and notifies.
