@@ -13,13 +13,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
-	"github.com/evbus/evbus/devstack"
-	"github.com/evbus/evbus/schema"
 )
 
 // consumeRecords is how many records every consumer reads in one op.
@@ -30,62 +27,11 @@ const consumeRecords = 50_000
 // than hanging it.
 const consumeTimeout = 2 * time.Minute
 
-// consumeEnv is a broker holding consumeRecords records published by evbus
-// (Avro with the Confluent prefix and the CloudEvents headers) on a topic
-// of 3 partitions, and the registry, shared by every variant of one run.
-type consumeEnv struct {
-	brokers  []string
-	reg      *schema.Registry
-	schemaID int
-	sum      int64 // of Cents over the records: every consumer must find it
-	groups   atomic.Int64
-}
+// consumeEnv holds consumeRecords records on a topic of 3 partitions.
+type consumeEnv struct{ *records }
 
 func startConsumeEnv(b *testing.B) *consumeEnv {
-	b.Helper()
-	ctx := b.Context()
-	stack, err := devstack.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stack.Close() })
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: consumeTopic, Partitions: 3}); err != nil {
-		b.Fatal(err)
-	}
-	p, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/orders-service"), bus.Types(consumeOrder))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := &consumeEnv{brokers: stack.Brokers(), reg: reg}
-	evs := benchEvents(consumeRecords)
-	var failed atomic.Int64
-	for _, ev := range evs {
-		e.sum += ev.Cents
-		p.PublishAsync(ctx, ev, func(r bus.Result) {
-			if r.Err != nil {
-				failed.Add(1)
-			}
-		})
-	}
-	if err := p.Flush(ctx); err != nil || failed.Load() > 0 {
-		b.Fatalf("producing the records: %v, %d failed", err, failed.Load())
-	}
-	d := consumeOrder.Descriptor()
-	w, err := reg.Writer(ctx, d.Topic(), d.Schema())
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.schemaID = w.ID
-	return e
+	return &consumeEnv{publishRecords(b, consumeOrder, 3, consumeRecords)}
 }
 
 // pass is one consumer reading every record once: when it started, when

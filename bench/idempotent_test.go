@@ -15,13 +15,10 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
-	"github.com/evbus/evbus/devstack"
-	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 )
 
@@ -38,56 +35,11 @@ const (
 
 var idemOrder = bus.Event[benchOrder](idemTopic, func(o *benchOrder) string { return o.OrderID }, bus.Schema(benchOrderAvsc))
 
-// idemEnv is a broker holding idemRecords records published by evbus on
-// idemPartitions partitions, and the registry.
-type idemEnv struct {
-	brokers  []string
-	reg      *schema.Registry
-	schemaID int
-	sum      int64 // of Cents: the effects of every op must add up to it
-	groups   int
-}
+// idemEnv holds idemRecords records on idemPartitions partitions.
+type idemEnv struct{ *records }
 
 func startIdemEnv(b *testing.B) *idemEnv {
-	b.Helper()
-	ctx := b.Context()
-	stack, err := devstack.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stack.Close() })
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: idemTopic, Partitions: idemPartitions}); err != nil {
-		b.Fatal(err)
-	}
-	p, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/orders-service"), bus.Types(idemOrder))
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := &idemEnv{brokers: stack.Brokers(), reg: reg}
-	evs := benchEvents(idemRecords)
-	anys := make([]any, len(evs))
-	for i, ev := range evs {
-		e.sum += ev.Cents
-		anys[i] = ev
-	}
-	if err := p.Publish(ctx, anys...); err != nil {
-		b.Fatal(err)
-	}
-	w, err := reg.Writer(ctx, idemTopic, idemOrder.Descriptor().Schema())
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.schemaID = w.ID
-	return e
+	return &idemEnv{publishRecords(b, idemOrder, idemPartitions, idemRecords)}
 }
 
 // BenchmarkIdempotent consumes idemRecords records, each op with a new
@@ -136,10 +88,9 @@ func (e *idemEnv) run(b *testing.B, consume func(*testing.B, string, *pgxpool.Po
 		if _, err := pool.Exec(b.Context(), ordersDDL); err != nil {
 			b.Fatal(err)
 		}
-		e.groups++
 		b.StartTimer()
 		cpu0 := cpuTime()
-		t := consume(b, fmt.Sprintf("bench-%d", e.groups), pool)
+		t := consume(b, fmt.Sprintf("bench-%d", e.groups.Add(1)), pool)
 		b.StopTimer()
 		cpu += time.Duration(t.cpu.Load()) - cpu0
 		steady += t.steady()

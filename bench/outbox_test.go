@@ -21,9 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/outbox"
-	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 )
 
@@ -63,23 +61,7 @@ type outboxEnv struct {
 func startOutboxEnv(b *testing.B) *outboxEnv {
 	b.Helper()
 	ctx := b.Context()
-	stack, err := devstack.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stack.Close() })
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		b.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(cl.Close)
-	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: outboxTopic, Partitions: 3}); err != nil {
-		b.Fatal(err)
-	}
+	stack, reg, cl := startStack(b, outboxTopic, 3)
 	enc, err := bus.NewEncoder(ctx, reg, bus.Source("/orders-service"), bus.Types(outboxOrder))
 	if err != nil {
 		b.Fatal(err)

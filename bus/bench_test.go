@@ -206,22 +206,11 @@ func benchReport(b *testing.B, cpu0 time.Duration, failed *atomic.Int64) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
 }
 
-// benchSDK is an OpenTelemetry SDK for one variant, shut down with it.
-func benchSDK(b *testing.B, sampler sdktrace.Sampler) *tracefloor.SDK {
-	b.Helper()
-	sdk, err := tracefloor.New(sampler)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sdk.Shutdown)
-	return sdk
-}
-
 // sdkFloor does per record what the messaging conventions ask of a
 // producer, straight on the SDK (tracefloor.SDK.Publish), to evbus's
 // records built beforehand. No Kafka: cpu-ns/record is the SDK's cost.
 func (pb *publishBench) sdkFloor(b *testing.B, sampler sdktrace.Sampler) {
-	sdk := benchSDK(b, sampler)
+	sdk := tracefloor.Start(b, sampler)
 	enc, err := bus.NewEncoder(b.Context(), pb.reg, bus.Source("/orders-service"), bus.Types(benchOrderPlaced))
 	if err != nil {
 		b.Fatal(err)
@@ -283,10 +272,10 @@ func BenchmarkPublish(b *testing.B) {
 	// production setting of 1 % of the traces (parent-based, so the
 	// publish spans of a sampled request are always kept).
 	b.Run("impl=evbus+tracing", func(b *testing.B) {
-		evbus(b, bus.Telemetry(benchSDK(b, sdktrace.AlwaysSample()).Telemetry))
+		evbus(b, bus.Telemetry(tracefloor.Start(b, sdktrace.AlwaysSample()).Telemetry))
 	})
 	b.Run("impl=evbus+tracing-1pct", func(b *testing.B) {
-		evbus(b, bus.Telemetry(benchSDK(b, tracefloor.Ratio).Telemetry))
+		evbus(b, bus.Telemetry(tracefloor.Start(b, tracefloor.Ratio).Telemetry))
 	})
 	// The floor: what the messaging conventions ask per record, on the same
 	// SDK setup, with nothing of evbus and no Kafka around it. Its

@@ -162,26 +162,15 @@ func BenchmarkConsume(b *testing.B) {
 	// production setting, parent-based 1 % (the records carry the
 	// producer's decision: 1 % of them sampled).
 	b.Run("evbus+tracing", func(b *testing.B) {
-		benchLoop(b, benchEvbus(consumer.Telemetry(benchSDK(b, sdktrace.AlwaysSample()).Telemetry)))
+		benchLoop(b, benchEvbus(consumer.Telemetry(tracefloor.Start(b, sdktrace.AlwaysSample()).Telemetry)))
 	})
 	b.Run("evbus+tracing-1pct", func(b *testing.B) {
-		benchLoop(b, benchEvbus(consumer.Telemetry(benchSDK(b, tracefloor.Ratio).Telemetry)))
+		benchLoop(b, benchEvbus(consumer.Telemetry(tracefloor.Start(b, tracefloor.Ratio).Telemetry)))
 	})
 	// The floor: what the messaging conventions ask per record, on the same
 	// SDK setup, with nothing of evbus and no Kafka around it.
 	b.Run("sdk-floor", func(b *testing.B) { benchSDKFloor(b, sdktrace.AlwaysSample()) })
 	b.Run("sdk-floor-1pct", func(b *testing.B) { benchSDKFloor(b, tracefloor.Ratio) })
-}
-
-// benchSDK is an OpenTelemetry SDK for one variant, shut down with it.
-func benchSDK(b *testing.B, sampler sdktrace.Sampler) *tracefloor.SDK {
-	b.Helper()
-	sdk, err := tracefloor.New(sampler)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sdk.Shutdown)
-	return sdk
 }
 
 // producerTelemetry is the producing service's: 1 % of its traces sampled,
@@ -197,7 +186,7 @@ func producerTelemetry() (*tracing.Telemetry, error) {
 // beforehand. No Kafka: cpu-ns/record is the SDK's cost.
 func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
 	benchSetup(b)
-	sdk := benchSDK(b, sampler)
+	sdk := tracefloor.Start(b, sampler)
 	ctx := context.Background()
 	prod, err := producerTelemetry()
 	if err != nil {

@@ -39,7 +39,7 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	for _, s := range samplers {
 		b.Run("op=publish/sampler="+s.name, func(b *testing.B) {
-			sdk := benchSDK(b, s.sampler)
+			sdk := tracefloor.Start(b, s.sampler)
 			b.Run("impl=evbus", func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -68,7 +68,7 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	for _, s := range samplers {
 		b.Run("op=process/sampler="+s.name, func(b *testing.B) {
-			sdk := benchSDK(b, s.sampler)
+			sdk := tracefloor.Start(b, s.sampler)
 			b.Run("impl=evbus", func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -86,14 +86,4 @@ func BenchmarkRecord(b *testing.B) {
 			})
 		})
 	}
-}
-
-func benchSDK(b *testing.B, sampler sdktrace.Sampler) *tracefloor.SDK {
-	b.Helper()
-	sdk, err := tracefloor.New(sampler)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(sdk.Shutdown)
-	return sdk
 }

@@ -8,6 +8,7 @@ package tracefloor
 import (
 	"context"
 	"strconv"
+	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/propagation"
@@ -34,20 +35,21 @@ type SDK struct {
 	Propagator propagation.TextMapPropagator
 }
 
-// New returns an SDK sampling with sampler; Shutdown it when done.
-func New(sampler sdktrace.Sampler) (*SDK, error) {
+// Start returns an SDK sampling with sampler for a benchmark or test: it
+// fails tb when the SDK cannot be set up, and shuts the SDK down when tb
+// ends.
+func Start(tb testing.TB, sampler sdktrace.Sampler) *SDK {
+	tb.Helper()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()), sdktrace.WithSampler(sampler))
+	tb.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	prop := propagation.TraceContext{}
 	tel, err := tracing.New(tracing.TracerProvider(tp), tracing.Propagator(prop),
 		tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))))
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
-	return &SDK{Provider: tp, Telemetry: tel, Tracer: tp.Tracer("floor"), Propagator: prop}, nil
+	return &SDK{Provider: tp, Telemetry: tel, Tracer: tp.Tracer("floor"), Propagator: prop}
 }
-
-// Shutdown stops the span processor.
-func (s *SDK) Shutdown() { _ = s.Provider.Shutdown(context.Background()) }
 
 // Publish does for one record what the conventions ask of a producer:
 // start the "publish <topic>" span with its attributes, inject its context

@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/schema"
+)
+
+// startStack starts an embedded broker and registry for one benchmark
+// run, creates topic on it, and returns them with a registry client and a
+// Kafka client; all are closed when the run ends.
+func startStack(b *testing.B, topic string, partitions int32) (*devstack.Stack, *schema.Registry, *kgo.Client) {
+	b.Helper()
+	ctx := b.Context()
+	stack, err := devstack.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stack.Close() })
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(cl.Close)
+	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
+		b.Fatal(err)
+	}
+	return stack, reg, cl
+}
+
+// records is a topic holding events published by evbus (Avro with the
+// Confluent prefix and the CloudEvents headers), and the registry, shared
+// by the variants of one consuming benchmark.
+type records struct {
+	brokers  []string
+	reg      *schema.Registry
+	schemaID int
+	sum      int64 // of Cents over the records: every consumer must find it
+	groups   atomic.Int64
+}
+
+// publishRecords starts a stack and publishes n events of typ on its
+// topic, made of the given partitions.
+func publishRecords(b *testing.B, typ *bus.Type[benchOrder], partitions int32, n int) *records {
+	b.Helper()
+	ctx := b.Context()
+	d := typ.Descriptor()
+	stack, reg, cl := startStack(b, d.Topic(), partitions)
+	p, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/orders-service"), bus.Types(typ))
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := &records{brokers: stack.Brokers(), reg: reg}
+	var failed atomic.Int64
+	for _, ev := range benchEvents(n) {
+		e.sum += ev.Cents
+		p.PublishAsync(ctx, ev, func(r bus.Result) {
+			if r.Err != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	if err := p.Flush(ctx); err != nil || failed.Load() > 0 {
+		b.Fatalf("producing the records: %v, %d failed", err, failed.Load())
+	}
+	w, err := reg.Writer(ctx, d.Topic(), d.Schema())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.schemaID = w.ID
+	return e
+}
