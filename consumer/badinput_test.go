@@ -29,6 +29,25 @@ type Basket struct {
 
 var basketType = bus.Event[Basket]("baskets", func(b *Basket) string { return b.BasketID }, bus.Namespace("com.example.test"))
 
+// encodeBasket returns b as a producer would frame it: registered under
+// the baskets topic, Confluent prefix, Avro body.
+func encodeBasket(t *testing.T, e *env, b *Basket) []byte {
+	t.Helper()
+	w, err := e.reg.Writer(context.Background(), "baskets", basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := enc.AppendEncode(nil, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestBadInputCorpus: one partition gets every kind of bad record between
 // good ones. The bad ones are dead-lettered as poison (or, for what is not
 // bad, handled or skipped), in order; the partition keeps flowing; nothing
@@ -40,18 +59,7 @@ func TestBadInputCorpus(t *testing.T) {
 	dltTopic := bus.DeadLetterTopic("baskets", group)
 	e.topics(1, "baskets", dltTopic)
 	ctx := context.Background()
-	w, err := e.reg.Writer(ctx, "baskets", basketType.Descriptor().Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	good, err := enc.AppendEncode(nil, &Basket{BasketID: "k", Items: []string{"apple"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	good := encodeBasket(t, e, &Basket{BasketID: "k", Items: []string{"apple"}})
 	prefix := good[:5]
 	body := func(parts ...[]byte) []byte { return append(bytes.Clone(prefix), bytes.Join(parts, nil)...) }
 	varint := func(n int64) []byte { return binary.AppendVarint(nil, n) }
@@ -169,21 +177,7 @@ func TestOversizeRecords(t *testing.T) {
 		Configs: map[string]string{"max.message.bytes": strconv.Itoa(limit)}, DeadLetterGroups: []string{"roomy", "strict"}}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := e.reg.Writer(ctx, "baskets", basketType.Descriptor().Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode := func(b *Basket) []byte {
-		v, err := enc.AppendEncode(nil, b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	encode := func(b *Basket) []byte { return encodeBasket(t, e, b) }
 	ce := []kgo.RecordHeader{
 		{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
 		{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
