@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -201,17 +198,7 @@ func (e *consumeEnv) evbus(b *testing.B, group string) pass {
 // from the oldest offset, with the messages taken from its channel.
 func (e *consumeEnv) watermill(b *testing.B, group string) pass {
 	p := pass{start: time.Now()}
-	cfg := kafka.DefaultSaramaSubscriberConfig()
-	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-		Brokers:               e.brokers,
-		Unmarshaler:           kafka.DefaultMarshaler{},
-		ConsumerGroup:         group,
-		OverwriteSaramaConfig: cfg,
-	}, watermill.NopLogger{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	sub := e.watermillSubscriber(b, group)
 	p.close = func() {
 		if err := sub.Close(); err != nil {
 			b.Error(err)

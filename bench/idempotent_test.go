@@ -8,9 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
 	"github.com/jackc/pgx/v5"
@@ -209,17 +207,7 @@ func (r pgKeyRepository) IsDuplicate(ctx context.Context, key string) (bool, err
 // in front of a handler that decodes the payload and inserts the row.
 func (e *idemEnv) watermill(keys keyRepository) func(*testing.B, string, *pgxpool.Pool) *tally {
 	return func(b *testing.B, group string, pool *pgxpool.Pool) *tally {
-		cfg := kafka.DefaultSaramaSubscriberConfig()
-		cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
-		sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
-			Brokers:               e.brokers,
-			Unmarshaler:           kafka.DefaultMarshaler{},
-			ConsumerGroup:         group,
-			OverwriteSaramaConfig: cfg,
-		}, watermill.NopLogger{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		sub := e.watermillSubscriber(b, group)
 		r, err := message.NewRouter(message.RouterConfig{}, watermill.NopLogger{})
 		if err != nil {
 			b.Fatal(err)

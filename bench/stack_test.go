@@ -4,6 +4,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/IBM/sarama"
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -79,4 +83,22 @@ func publishRecords(b *testing.B, typ *bus.Type[benchOrder], partitions int32, n
 	}
 	e.schemaID = w.ID
 	return e
+}
+
+// watermillSubscriber is Watermill's Kafka subscriber (Sarama) in group,
+// reading records from the oldest offset.
+func (e *records) watermillSubscriber(b *testing.B, group string) *kafka.Subscriber {
+	b.Helper()
+	cfg := kafka.DefaultSaramaSubscriberConfig()
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	sub, err := kafka.NewSubscriber(kafka.SubscriberConfig{
+		Brokers:               e.brokers,
+		Unmarshaler:           kafka.DefaultMarshaler{},
+		ConsumerGroup:         group,
+		OverwriteSaramaConfig: cfg,
+	}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sub
 }
