@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"context"
+	"github.com/evbus/evbus/tracing"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,7 @@ type partition struct {
 	// handlers of the home topic by ce_type, read-only once Run started
 	handlers map[string]*binding
 	batching bool // some handler takes records in batches (Batch)
+	outcomes *tracing.Outcomes
 
 	ctx      context.Context // for handlers and writes; cancelled to abandon
 	cancel   context.CancelFunc
@@ -131,6 +133,7 @@ func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *
 		home:       home,
 		handlers:   handlers,
 		batching:   batching,
+		outcomes:   c.cfg.tel.Outcomes(topic, c.group),
 		ctx:        ctx,
 		cancel:     cancel,
 		stopping:   make(chan struct{}),

@@ -58,6 +58,7 @@ type envelope struct {
 	// span when one is recorded (span).
 	ctx          context.Context
 	span         trace.Span
+	outcomes     *tracing.Outcomes // the partition's
 	meta         bus.Meta
 	ceType       []byte // nil when the record has no ce_type
 	schemaHeader []byte // __value_schema_id, when present
@@ -119,6 +120,7 @@ func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 func (c *Consumer) trace(p *partition, env *envelope) {
 	replay := p.topic != p.home.topic && p.home.n == 0
 	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group, replay)
+	env.outcomes = p.outcomes
 }
 
 // settle reports how a record was settled: to the span, the metrics and
@@ -138,7 +140,7 @@ func (c *Consumer) settle(env *envelope, o Outcome) {
 		outcome = tracing.OutcomeDeadLettered
 	}
 	if env.span != nil {
-		c.cfg.tel.Settled(env.ctx, env.span, env.rec.Topic, c.group, outcome, o.Err)
+		c.cfg.tel.Settled(env.ctx, env.span, env.outcomes, outcome, o.Err)
 	}
 	c.observe(o)
 }
@@ -529,7 +531,7 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 		}
 		c.stats.retried.Add(1)
 		c.cfg.tel.Retrying(env.span, attempt, err)
-		c.cfg.tel.Retried(env.ctx, env.rec.Topic, c.group)
+		c.cfg.tel.Retried(env.ctx, env.outcomes)
 		wait := b.retry.delay(run)
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; retrying",
 			env.attrs(slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))...)

@@ -45,12 +45,13 @@ func ExampleNew_sampling() {
 		fmt.Println(err)
 		return
 	}
+	outcomes := tel.Outcomes("orders", "billing") // once per topic and group
 	for _, flags := range []string{"01", "00"} {
 		rec := &kgo.Record{Topic: "orders", Headers: []kgo.RecordHeader{
 			{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-" + flags)}}}
 		ctx, span := tel.Process(context.Background(), rec, "billing", false)
 		fmt.Println("producer sampled:", flags == "01", "recording:", span.IsRecording())
-		tel.Settled(ctx, span, rec.Topic, "billing", tracing.OutcomeOK, nil)
+		tel.Settled(ctx, span, outcomes, tracing.OutcomeOK, nil)
 	}
 	// Output:
 	// producer sampled: true recording: true

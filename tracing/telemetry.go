@@ -500,10 +500,32 @@ func outcomeAttr(outcome string) []attribute.KeyValue {
 	return []attribute.KeyValue{OutcomeKey.String(outcome)}
 }
 
+// Outcomes counts the records of one topic and consumer group by how they
+// were settled, in evbus.consumer.events. Get one per topic and group
+// with Telemetry.Outcomes and keep it: a count is then an atomic add, with
+// no lookup per record.
+type Outcomes struct {
+	t            *Telemetry
+	topic, group string
+	ok           *measure // the outcome of nearly every record
+}
+
+// Outcomes returns the counters of topic and group.
+func (t *Telemetry) Outcomes(topic, group string) *Outcomes {
+	return &Outcomes{t: t, topic: topic, group: group, ok: t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: OutcomeOK})}
+}
+
+func (o *Outcomes) count(outcome string) {
+	m := o.ok
+	if outcome != OutcomeOK {
+		m = o.t.attrs(setKey{op: opProcess, topic: o.topic, group: o.group, outcome: outcome})
+	}
+	m.count.Add(1)
+}
+
 // Settled ends a process span with the record's outcome (one of the
-// Outcome constants; err for those that failed) and counts it in
-// evbus.consumer.events.
-func (t *Telemetry) Settled(ctx context.Context, span trace.Span, topic, group, outcome string, err error) {
+// Outcome constants; err for those that failed) and counts it in o.
+func (t *Telemetry) Settled(ctx context.Context, span trace.Span, o *Outcomes, outcome string, err error) {
 	if span.IsRecording() {
 		span.SetAttributes(outcomeAttr(outcome)...)
 		if err != nil {
@@ -512,17 +534,11 @@ func (t *Telemetry) Settled(ctx context.Context, span trace.Span, topic, group, 
 		}
 		span.End()
 	}
-	t.count(topic, group, outcome)
+	o.count(outcome)
 }
 
-// Retried counts a handler run that failed and runs again.
-func (t *Telemetry) Retried(ctx context.Context, topic, group string) {
-	t.count(topic, group, OutcomeRetried)
-}
-
-func (t *Telemetry) count(topic, group, outcome string) {
-	t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: outcome}).count.Add(1)
-}
+// Retried counts, in o, a handler run that failed and runs again.
+func (t *Telemetry) Retried(ctx context.Context, o *Outcomes) { o.count(OutcomeRetried) }
 
 // Timed tells whether Handled records anything, so a caller reads the
 // clock only when it does.

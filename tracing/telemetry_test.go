@@ -110,8 +110,9 @@ func TestCounters(t *testing.T) {
 		tel.Published(ctx, span, rec, time.Now(), err)
 	}
 	_, span := tel.Process(ctx, record(), "billing", false)
-	tel.Retried(ctx, "orders", "billing")
-	tel.Settled(ctx, span, "orders", "billing", tracing.OutcomeOK, nil)
+	outcomes := tel.Outcomes("orders", "billing")
+	tel.Retried(ctx, outcomes)
+	tel.Settled(ctx, span, outcomes, tracing.OutcomeOK, nil)
 
 	want := map[string]int64{
 		"messaging.client.sent.messages":        2,
