@@ -690,13 +690,6 @@ type Outcome struct {
 	Err      error // the last error, when not handled
 }
 
-func (c *Consumer) observe(o Outcome) {
-	if c.cfg.observe != nil {
-		o.Group = c.group
-		c.cfg.observe(o)
-	}
-}
-
 // Stats are the consumer's counters since New.
 type Stats struct {
 	Group           string

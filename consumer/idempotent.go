@@ -553,13 +553,13 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 // handled counts and reports a record whose handler succeeded.
 func (c *Consumer) handled(env *envelope, v any, attempts int) {
 	c.stats.handled.Add(1)
-	c.settle(env, Outcome{Result: Handled, Meta: env.meta, Value: v, Attempts: attempts})
+	c.settle(env, Outcome{Result: Handled, Value: v, Attempts: attempts})
 }
 
 // duplicate counts and reports a record its group had processed.
 func (c *Consumer) duplicate(env *envelope, v any) {
 	c.stats.duplicates.Add(1)
-	c.settle(env, Outcome{Result: Duplicate, Meta: env.meta, Value: v})
+	c.settle(env, Outcome{Result: Duplicate, Value: v})
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: message processed before; skipped", env.attrs()...)
 	}

@@ -124,7 +124,7 @@ func (c *Consumer) trace(p *partition, env *envelope) {
 }
 
 // settle reports how a record was settled: to the span, the metrics and
-// the Observe function.
+// the Observe function, which gets o with the record's Meta.
 func (c *Consumer) settle(env *envelope, o Outcome) {
 	var outcome string
 	switch o.Result {
@@ -142,7 +142,10 @@ func (c *Consumer) settle(env *envelope, o Outcome) {
 	if env.span != nil {
 		c.cfg.tel.Settled(env.ctx, env.span, env.outcomes, outcome, o.Err)
 	}
-	c.observe(o)
+	if c.cfg.observe != nil {
+		o.Group, o.Meta = c.group, env.meta
+		c.cfg.observe(o)
+	}
 }
 
 // waitDue waits until a retry record is due; false when the partition
@@ -408,7 +411,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
 	}
 	c.stats.skipped.Add(1)
-	c.settle(env, Outcome{Result: Skipped, Meta: env.meta})
+	c.settle(env, Outcome{Result: Skipped})
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
 	}
@@ -603,7 +606,7 @@ func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, at
 			return stopped
 		}
 		c.stats.retryTopic.Add(1)
-		c.settle(env, Outcome{Result: SentToRetry, Meta: env.meta, Attempts: attempts, Err: err})
+		c.settle(env, Outcome{Result: SentToRetry, Attempts: attempts, Err: err})
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; record sent to a retry topic",
 			env.attrs(slog.String("retry_topic", rec.Topic), slog.Int("attempts", attempts), slog.Time("due", due), slog.String("error", err.Error()))...)
 		return settled
@@ -618,7 +621,7 @@ func (c *Consumer) deadLetter(p *partition, env *envelope, kind Kind, attempts i
 		return stopped
 	}
 	c.stats.deadLettered[kind].Add(1)
-	c.settle(env, Outcome{Result: DeadLettered, Meta: env.meta, Kind: kind, Attempts: attempts, Err: err})
+	c.settle(env, Outcome{Result: DeadLettered, Kind: kind, Attempts: attempts, Err: err})
 	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: record dead-lettered",
 		env.attrs(slog.String("dead_letter_topic", rec.Topic), slog.String("kind", string(kind)), slog.Int("attempts", attempts), slog.String("error", errText(err)))...)
 	return settled
