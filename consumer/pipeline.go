@@ -189,7 +189,8 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	for i := range rec.Headers {
 		h := &rec.Headers[i]
 		if !strings.HasPrefix(h.Key, "ce_") && h.Key != codec.ValueSchemaIDHeader {
-			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !env.retryHeader(h) {
+			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !env.retryHeader(h) ||
+				p.topic != p.home.topic && p.home.n == 0 && originHeader(h.Key) && !env.setOrigin(h.Key, string(h.Value)) {
 				retryBad = append(retryBad, h.Key)
 			}
 			continue
@@ -223,7 +224,7 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 		m.ID = "kafka:" + env.origin.topic + "/" + itoa(int64(env.origin.partition)) + "/" + itoa(env.origin.offset)
 	}
 	if len(retryBad) > 0 {
-		return poison("retry headers that do not parse: %s", strings.Join(retryBad, ", "))
+		return poison("retry or replay headers that do not parse: %s", strings.Join(retryBad, ", "))
 	}
 	if limit := c.cfg.maxValueBytes; limit > 0 && len(rec.Value) > limit {
 		m.Type = string(env.ceType)
@@ -353,19 +354,29 @@ func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
 			return false
 		}
 		env.due = t
-	case HeaderRetryOriginalPartition:
+	case HeaderRetryOriginalPartition, HeaderRetryOriginalOffset, HeaderRetryOriginalTimestamp:
+		return env.setOrigin(h.Key, v)
+	}
+	return true
+}
+
+// setOrigin sets the part of env's origin a retry-original-* or
+// dlt-original-* header names; false when v does not parse.
+func (env *envelope) setOrigin(key, v string) bool {
+	switch key {
+	case HeaderRetryOriginalPartition, bus.HeaderDLTOriginalPartition:
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
 			return false
 		}
 		env.origin.partition = int32(n)
-	case HeaderRetryOriginalOffset:
+	case HeaderRetryOriginalOffset, bus.HeaderDLTOriginalOffset:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return false
 		}
 		env.origin.offset = n
-	case HeaderRetryOriginalTimestamp:
+	case HeaderRetryOriginalTimestamp, bus.HeaderDLTOriginalTimestamp:
 		t, err := parseTime(v)
 		if err != nil {
 			return false

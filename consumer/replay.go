@@ -81,7 +81,9 @@ func ReplayRecord(d DeadLetterRecord, now time.Time) (*kgo.Record, error) {
 	}
 	hs := make([]kgo.RecordHeader, 0, len(d.Record.Headers)+2)
 	for _, h := range d.Record.Headers {
-		if !strings.HasPrefix(h.Key, "dlt-") && !strings.HasPrefix(h.Key, "retry-") {
+		// The original record's coordinates stay: if the replay fails
+		// too, its dead letter names the same original record.
+		if !strings.HasPrefix(h.Key, "dlt-") && !strings.HasPrefix(h.Key, "retry-") || originHeader(h.Key) {
 			hs = append(hs, h)
 		}
 	}
@@ -96,4 +98,14 @@ func ReplayRecord(d DeadLetterRecord, now time.Time) (*kgo.Record, error) {
 		Value:   d.Record.Value,
 		Headers: hs,
 	}, nil
+}
+
+// originHeader tells the dead-letter headers that name the original
+// record, which a replay record carries on.
+func originHeader(key string) bool {
+	switch key {
+	case bus.HeaderDLTOriginalPartition, bus.HeaderDLTOriginalOffset, bus.HeaderDLTOriginalTimestamp:
+		return true
+	}
+	return false
 }

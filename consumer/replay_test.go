@@ -44,6 +44,9 @@ func ExampleReplayRecord() {
 	// Output:
 	// orders.billing.replay o-2
 	// ce_id: 0190a0e8-0000-7000-8000-000000000000
+	// dlt-original-partition: 1
+	// dlt-original-offset: 41
+	// dlt-original-timestamp: 2026-01-02T15:04:05.000Z
 	// dlt-replay-count: 1
 	// dlt-replayed-at: 2026-01-03T09:00:00.000Z
 	// dlt-replay-of: orders.billing.dlt/0/7

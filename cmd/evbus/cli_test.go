@@ -338,7 +338,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	declined["o-5"] = true
 	mu.Unlock()
 	ids5 := publish(t, stack, &Order{"o-5", 50})
-	evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool { return d.ID == ids5[0] })
+	first := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool { return d.ID == ids5[0] })
 	cli(t, stack, "", "dlt", "replay", "--group", "billing", "--type", "com.example.cli.Order", "--rate", "100").ok(t, "replay o-5")
 	redone := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool {
 		n, _ := consumer.ReplayCount(d.Record)
@@ -346,6 +346,11 @@ func TestDeadLetterReplay(t *testing.T) {
 	})
 	if redone.OriginalTopic != "orders" || header(redone.Record.Headers, consumer.HeaderReplayOf) == "" {
 		t.Errorf("dead-lettered again: original topic %s, headers %v", redone.OriginalTopic, redone.Record.Headers)
+	}
+	// It names the same original record, not its copy in the replay topic.
+	if redone.OriginalPartition != first.OriginalPartition || redone.OriginalOffset != first.OriginalOffset || !redone.OriginalTimestamp.Equal(first.OriginalTimestamp) {
+		t.Errorf("dead-lettered again as orders/%d/%d (%v), first as orders/%d/%d (%v)", redone.OriginalPartition, redone.OriginalOffset, redone.OriginalTimestamp,
+			first.OriginalPartition, first.OriginalOffset, first.OriginalTimestamp)
 	}
 	refused := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--max-replays", "1").ok(t, "replay past the limit")
 	if !strings.Contains(refused.out, "replayed 0 of 3") || !strings.Contains(refused.out, "1 refused: replayed 1 times already") {
