@@ -194,31 +194,11 @@ func (e *env) read(topic string, n int) []*kgo.Record {
 }
 
 // count returns how many records a topic holds.
-func (e *env) count(topic string) int64 {
-	e.t.Helper()
-	ends, err := e.adm.ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n
-}
+func (e *env) count(topic string) int64 { return evbustest.Records(e.t, e.stack, topic) }
 
 // committed returns a group's committed offsets of a topic by partition.
 func (e *env) committed(group, topic string) map[int32]int64 {
-	e.t.Helper()
-	os, err := e.adm.FetchOffsets(context.Background(), group)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := make(map[int32]int64)
-	os.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic && o.Err == nil {
-			out[o.Partition] = o.At
-		}
-	})
-	return out
+	return evbustest.Committed(e.t, e.stack, group, topic)
 }
 
 // headers returns a record's headers as a map; a repeated key fails.

@@ -378,31 +378,11 @@ func (s *system) count(query string, args ...any) int64 {
 }
 
 // records returns how many records the topic holds.
-func (s *system) records() int64 {
-	s.t.Helper()
-	ends, err := s.adm.ListEndOffsets(context.Background(), topic)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n
-}
+func (s *system) records() int64 { return evbustest.Records(s.t, s.stack, topic) }
 
 // committed returns the group's committed offsets of the topic.
 func (s *system) committed(group string) map[int32]int64 {
-	s.t.Helper()
-	offs, err := s.adm.FetchOffsets(context.Background(), group)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	out := map[int32]int64{}
-	offs.Each(func(o kadm.OffsetResponse) {
-		if o.Topic == topic {
-			out[o.Partition] = o.At
-		}
-	})
-	return out
+	return evbustest.Committed(s.t, s.stack, group, topic)
 }
 
 func sum(m map[int32]int64) int64 {

@@ -122,15 +122,7 @@ func ExpectDeadLettered(t testing.TB, c Cluster, topic, group string, match func
 // returns true; after within, it calls fail.
 func read(t testing.TB, c Cluster, topic string, within time.Duration, accept func(*kgo.Record) bool, fail func(time.Duration)) {
 	t.Helper()
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers()...)}
-	if k, ok := c.(interface{ KafkaOpts() []kgo.Opt }); ok {
-		opts = k.KafkaOpts()
-	}
-	cl, err := kgo.NewClient(append(opts, kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		t.Fatalf("evbustest: %v", err)
-	}
+	cl := client(t, c, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), within)
 	defer cancel()
