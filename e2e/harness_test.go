@@ -377,12 +377,17 @@ func (s *system) count(query string, args ...any) int64 {
 	return n
 }
 
+// Brokers and RegistryURL make a system an evbustest.Cluster, whoever
+// runs its broker and registry.
+func (s *system) Brokers() []string   { return s.brokers }
+func (s *system) RegistryURL() string { return s.registry }
+
 // records returns how many records the topic holds.
-func (s *system) records() int64 { return evbustest.Records(s.t, s.stack, topic) }
+func (s *system) records() int64 { return evbustest.Records(s.t, s, topic) }
 
 // committed returns the group's committed offsets of the topic.
 func (s *system) committed(group string) map[int32]int64 {
-	return evbustest.Committed(s.t, s.stack, group, topic)
+	return evbustest.Committed(s.t, s, group, topic)
 }
 
 func sum(m map[int32]int64) int64 {
