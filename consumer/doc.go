@@ -161,7 +161,8 @@
 // its retry topics. `evbus dlt replay --group G` (or ReplayRecord) copies
 // dead-letter records there: same key and value, the original headers and
 // so the original ce_id (a handler that deduplicates by event id skips what
-// it already handled), plus dlt-replay-count and dlt-replayed-at. Only the
+// it already handled), the original record's dlt-original-partition,
+// -offset and -timestamp, plus dlt-replay-count and dlt-replayed-at. Only the
 // group that failed the record reads that topic; the other groups of
 // <topic> never see the record again. A replayed record that fails again
 // is dead-lettered again with its replay headers kept, so the count goes up
@@ -171,9 +172,9 @@
 // exists (at its next metadata refresh). A group that starts new
 // partitions at their end (kgo.ConsumeResetOffset) must have its replay
 // topics before it starts, or it misses replays sent before it first read
-// them. A record dead-lettered after a replay names the replay topic's
-// partition and offset as its original ones, and its dlt-replay-of header
-// the dead-letter record the replay came from.
+// them. A record dead-lettered after a replay names the same original
+// record as its first dead letter, and its dlt-replay-of header the
+// dead-letter record the replay came from.
 //
 // # Stopping
 //
