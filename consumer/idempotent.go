@@ -426,7 +426,8 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			b  *binding
 			id string
 		)
-		if c.open(p, env) == nil && env.ceType != nil {
+		openErr := c.open(p, env)
+		if openErr == nil && env.ceType != nil {
 			b = p.handlers[string(env.ceType)]
 		}
 		// A HandleBatchTx handler gets its own records only: it writes
@@ -443,7 +444,7 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			if len(recs) > 0 {
 				break
 			}
-			if !c.process(p, it.rec) {
+			if !c.processOpened(p, env, openErr) {
 				return 0
 			}
 			p.settle(it.seq)

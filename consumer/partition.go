@@ -2,13 +2,14 @@ package consumer
 
 import (
 	"context"
-	"github.com/evbus/evbus/tracing"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/tracing"
 )
 
 // Back-pressure: a partition with this many bytes of records dispatched
@@ -319,6 +320,10 @@ func (p *partition) stop() {
 		close(p.stopping)
 	})
 }
+
+// replay reports whether the partition is one of a replay topic, whose
+// records carry the coordinates of the record they replay.
+func (p *partition) replay() bool { return p.topic != p.home.topic && p.home.n == 0 }
 
 func (p *partition) idle() bool { return p.running.Load() == 0 }
 

@@ -96,8 +96,14 @@ func (c *handlerContext) Value(key any) any {
 // process settles rec. It returns false when the partition stopped first.
 func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 	env := &envelope{rec: rec}
+	return c.processOpened(p, env, c.open(p, env))
+}
+
+// processOpened settles a record that open has read into env; err is
+// open's. It returns false when the partition stopped first.
+func (c *Consumer) processOpened(p *partition, env *envelope, err error) bool {
 	c.trace(p, env)
-	if err := c.open(p, env); err != nil {
+	if err != nil {
 		return c.deadLetter(p, env, KindPoison, env.prior, err) == settled
 	}
 	if !env.due.IsZero() {
@@ -118,8 +124,7 @@ func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
 
 // trace starts the record's process span.
 func (c *Consumer) trace(p *partition, env *envelope) {
-	replay := p.topic != p.home.topic && p.home.n == 0
-	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group, replay)
+	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group, p.replay())
 	env.outcomes = p.outcomes
 }
 
@@ -190,7 +195,7 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 		h := &rec.Headers[i]
 		if !strings.HasPrefix(h.Key, "ce_") && h.Key != codec.ValueSchemaIDHeader {
 			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !env.retryHeader(h) ||
-				p.topic != p.home.topic && p.home.n == 0 && originHeader(h.Key) && !env.setOrigin(h.Key, string(h.Value)) {
+				p.replay() && originHeader(h.Key) && !env.setOrigin(h.Key, string(h.Value)) {
 				retryBad = append(retryBad, h.Key)
 			}
 			continue

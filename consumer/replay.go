@@ -2,12 +2,13 @@ package consumer
 
 import (
 	"fmt"
-	"github.com/evbus/evbus/bus"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
 )
 
 // Headers a replayed record carries besides the original ones. They stay
