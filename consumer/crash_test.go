@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -52,20 +53,78 @@ func groupTiming() []kgo.Opt {
 	}
 }
 
+// childConsumer is the consumer of a child process, on the stack the
+// parent named, with groupTiming and opts.
+func childConsumer(group string, opts ...consumer.Option) (*consumer.Consumer, error) {
+	reg, err := schema.New(os.Getenv(regEnv))
+	if err != nil {
+		return nil, err
+	}
+	return consumer.New(group, reg, append([]consumer.Option{
+		consumer.Kafka(append(groupTiming(), kgo.SeedBrokers(strings.Split(os.Getenv(brokersEnv), ",")...))...),
+		consumer.Logger(testLogger()),
+	}, opts...)...)
+}
+
+// childProcess is this test binary started again as a child consumer.
+type childProcess struct {
+	cmd   *exec.Cmd
+	lines chan struct{} // closed once the child's output is read to its end; nil when it is not read
+	once  sync.Once
+	err   error
+}
+
+// startChild starts a child consumer on the test's stack, with vars added
+// to its environment (the one that selects the child's role among them).
+// onLine, when not nil, gets each line the child prints. The child is
+// killed when the test ends, if the test did not kill it.
+func (e *env) startChild(onLine func(string), vars ...string) *childProcess {
+	e.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), brokersEnv+"="+strings.Join(e.stack.Brokers(), ","), regEnv+"="+e.stack.RegistryURL()), vars...)
+	cmd.Stderr = os.Stderr
+	ch := &childProcess{cmd: cmd}
+	var out io.Reader
+	if onLine != nil {
+		pipe, err := cmd.StdoutPipe()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out, ch.lines = pipe, make(chan struct{})
+	}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	if out != nil {
+		go func() {
+			defer close(ch.lines)
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				onLine(sc.Text())
+			}
+		}()
+	}
+	e.t.Cleanup(func() { ch.kill() })
+	return ch
+}
+
+// kill kills the child with SIGKILL and waits until it has exited and
+// all it printed is read.
+func (ch *childProcess) kill() error {
+	ch.once.Do(func() {
+		ch.err = ch.cmd.Process.Kill()
+		if ch.lines != nil {
+			<-ch.lines // before Wait, which closes the pipe
+		}
+		ch.cmd.Wait()
+	})
+	return ch.err
+}
+
 // child consumes as group and prints "partition offset key seq" for each
 // record it handled, until it is killed.
 func child(group string) int {
-	reg, err := schema.New(os.Getenv(regEnv))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	c, err := consumer.New(group, reg,
-		consumer.Kafka(append(groupTiming(), kgo.SeedBrokers(strings.Split(os.Getenv(brokersEnv), ",")...))...),
-		consumer.Logger(testLogger()),
-		consumer.CommitInterval(20*time.Millisecond),
-		consumer.PerKey(4),
-	)
+	c, err := childConsumer(group, consumer.CommitInterval(20*time.Millisecond), consumer.PerKey(4))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -112,24 +171,6 @@ func TestCrashLosesNothing(t *testing.T) {
 	const group, keys, perKey = "crash", 40, 75 // 3000 records
 	e.publish(orders(keys, perKey)...)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+group, brokersEnv+"="+strings.Join(e.stack.Brokers(), ","), regEnv+"="+e.stack.RegistryURL())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	defer func() {
-		if !killed {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	}()
-
 	s := newSeen()
 	type at struct {
 		partition int32
@@ -139,37 +180,28 @@ func TestCrashLosesNothing(t *testing.T) {
 		mu       sync.Mutex
 		childDid = map[at]bool{}
 	)
-	lines := make(chan struct{})
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			var (
-				p    int32
-				off  int64
-				key  string
-				seq  int64
-				scan = sc.Text()
-			)
-			if _, err := fmt.Sscan(scan, &p, &off, &key, &seq); err != nil {
-				t.Errorf("child printed %q: %v", scan, err)
-				continue
-			}
-			mu.Lock()
-			childDid[at{p, off}] = true
-			mu.Unlock()
-			s.add(key, seq)
+	ch := e.startChild(func(line string) {
+		var (
+			p   int32
+			off int64
+			key string
+			seq int64
+		)
+		if _, err := fmt.Sscan(line, &p, &off, &key, &seq); err != nil {
+			t.Errorf("child printed %q: %v", line, err)
+			return
 		}
-	}()
+		mu.Lock()
+		childDid[at{p, off}] = true
+		mu.Unlock()
+		s.add(key, seq)
+	}, childEnv+"="+group)
 	waitFor(t, "the child to handle and commit a part", func() bool {
 		return s.count() >= 600 && sum(e.committed(group, "orders")) >= 300
 	})
-	if err := cmd.Process.Kill(); err != nil {
+	if err := ch.kill(); err != nil {
 		t.Fatal(err)
 	}
-	killed = true
-	cmd.Wait()
-	<-lines
 	byChild := s.count()
 	if byChild >= keys*perKey {
 		t.Fatalf("the child handled all %d records before it was killed; the test proves nothing", byChild)
@@ -193,16 +225,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		return nil
 	})
 	run(t, c)
-	waitFor(t, "every record handled after the restart", func() bool {
-		for k := 0; k < keys; k++ {
-			for q := 0; q < perKey; q++ {
-				if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
-					return false
-				}
-			}
-		}
-		return true
-	})
+	waitFor(t, "every record handled after the restart", func() bool { return s.all(keys, perKey) })
 	t.Logf("child handled %d records, committed %d; the restarted member handled %d", byChild, sum(committed), c.Stats().Handled)
 }
 
@@ -237,27 +260,8 @@ func TestRebalance(t *testing.T) {
 		return who[name]
 	}
 	const keys = 60
-	batch := func(from, to int) []any {
-		var out []any
-		for seq := from; seq < to; seq++ {
-			for k := 0; k < keys; k++ {
-				out = append(out, &Order{OrderID: fmt.Sprintf("order-%03d", k), Seq: int64(seq)})
-			}
-		}
-		return out
-	}
-	all := func(upTo int) func() bool {
-		return func() bool {
-			for k := 0; k < keys; k++ {
-				for q := 0; q < upTo; q++ {
-					if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
-						return false
-					}
-				}
-			}
-			return true
-		}
-	}
+	batch := func(from, to int) []any { return orderRange(keys, from, to) }
+	all := func(upTo int) func() bool { return func() bool { return s.all(keys, upTo) } }
 
 	a, b := member("a"), member("b")
 	run(t, a)
@@ -306,14 +310,7 @@ func TestRebalance(t *testing.T) {
 	func() {
 		defer func() {
 			if t.Failed() {
-				var miss []string
-				for k := 0; k < keys; k++ {
-					for q := 0; q < 100; q++ {
-						if !s.has(fmt.Sprintf("order-%03d", k), int64(q)) {
-							miss = append(miss, fmt.Sprintf("%d/%d", k, q))
-						}
-					}
-				}
+				miss := s.missing(keys, 100)
 				t.Logf("missing %d: %v", len(miss), miss[:min(len(miss), 40)])
 				t.Logf("committed %v; handled by %v; stats a %+v b %+v c %+v", e.committed(group, "orders"), who, a.Stats(), b.Stats(), third.Stats())
 			}

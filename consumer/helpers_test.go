@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -236,22 +237,38 @@ func (s *seen) count() int {
 	return s.n
 }
 
-func (s *seen) has(key string, seq int64) bool {
+// missing returns, as "key/seq", the orders of orderRange(keys, 0, perKey)
+// that s has not seen.
+func (s *seen) missing(keys, perKey int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, v := range s.byKey[key] {
-		if v == seq {
-			return true
+	var out []string
+	for k := range keys {
+		key := orderKey(k)
+		for q := range perKey {
+			if !slices.Contains(s.byKey[key], int64(q)) {
+				out = append(out, fmt.Sprintf("%s/%d", key, q))
+			}
 		}
 	}
-	return false
+	return out
 }
 
-func orders(keys, perKey int) []any {
+// all reports whether s has seen every order of orderRange(keys, 0, perKey).
+func (s *seen) all(keys, perKey int) bool { return len(s.missing(keys, perKey)) == 0 }
+
+func orderKey(k int) string { return fmt.Sprintf("order-%03d", k) }
+
+// orders returns perKey orders of each of keys keys.
+func orders(keys, perKey int) []any { return orderRange(keys, 0, perKey) }
+
+// orderRange returns the orders with sequence numbers from to to (not
+// included) of each of keys keys, one sequence number after the other.
+func orderRange(keys, from, to int) []any {
 	var out []any
-	for seq := 0; seq < perKey; seq++ {
-		for k := 0; k < keys; k++ {
-			out = append(out, &Order{OrderID: fmt.Sprintf("order-%03d", k), Seq: int64(seq), Note: "n"})
+	for seq := from; seq < to; seq++ {
+		for k := range keys {
+			out = append(out, &Order{OrderID: orderKey(k), Seq: int64(seq), Note: "n"})
 		}
 	}
 	return out

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -796,15 +795,7 @@ func idemChild(group string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	reg, err := schema.New(os.Getenv(regEnv))
-	if err != nil {
-		return fail(err)
-	}
-	c, err := consumer.New(group, reg,
-		consumer.Kafka(append(groupTiming(), kgo.SeedBrokers(strings.Split(os.Getenv(brokersEnv), ",")...))...),
-		consumer.Logger(testLogger()),
-		consumer.CommitInterval(time.Hour),
-	)
+	c, err := childConsumer(group, consumer.CommitInterval(time.Hour))
 	if err != nil {
 		return fail(err)
 	}
@@ -859,29 +850,14 @@ func TestIdempotentCrash(t *testing.T) {
 		const group, keys, perKey = "crash", 20, 30 // 600 records
 		e.publish(orders(keys, perKey)...)
 
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), idemChildEnv+"="+group, brokersEnv+"="+strings.Join(e.stack.Brokers(), ","),
-			regEnv+"="+e.stack.RegistryURL(), idemDBEnv+"="+db.kind, idemURLEnv+"="+db.url)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killed := false
-		defer func() {
-			if !killed {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		}()
+		ch := e.startChild(nil, idemChildEnv+"="+group, idemDBEnv+"="+db.kind, idemURLEnv+"="+db.url)
 		waitFor(t, "the child to commit effects", func() bool {
 			n, _ := db.effects(t, group)
 			return n >= 200
 		})
-		if err := cmd.Process.Kill(); err != nil {
+		if err := ch.kill(); err != nil {
 			t.Fatal(err)
 		}
-		killed = true
-		cmd.Wait()
 		byChild, _ := db.effects(t, group)
 		if c := sum(e.committed(group, "orders")); c != 0 {
 			t.Fatalf("the child committed %d offsets; the test wants its effects all uncommitted", c)
