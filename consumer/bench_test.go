@@ -24,18 +24,8 @@ import (
 	"github.com/evbus/evbus/tracing"
 )
 
-// BenchOrder is a ~200-byte event (the Avro body; the CloudEvents headers
-// come on top).
-type BenchOrder struct {
-	OrderID    string `avro:"order_id"`
-	CustomerID string `avro:"customer_id"`
-	SKU        string `avro:"sku"`
-	Qty        int32  `avro:"qty"`
-	Cents      int64  `avro:"cents"`
-	Currency   string `avro:"currency"`
-	PlacedAt   int64  `avro:"placed_at"`
-	Note       string `avro:"note"`
-}
+// BenchOrder is the benchmarks' event, shared with the internal ones.
+type BenchOrder = consumer.BenchOrder
 
 var benchPlaced = bus.Event[BenchOrder]("bench", func(o *BenchOrder) string { return o.CustomerID }, bus.Namespace("com.example.bench"))
 
