@@ -10,9 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/tracing"
-
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/tracing"
 )
 
 // Defaults of the consumer's options.
@@ -324,8 +323,8 @@ func (h *handlerConfig) fail(err error) {
 // marked with Permanent is not retried.
 func Retry(b Backoff) HandlerOption {
 	return func(h *handlerConfig) {
-		if err := b.validate("Retry"); err != nil && h.err == nil {
-			h.err = err
+		if err := b.validate("Retry"); err != nil {
+			h.fail(err)
 		}
 		h.retry, h.retrySet = b, true
 	}
@@ -350,14 +349,12 @@ const MaxRetryTopics = 20
 func RetryTopics(delays ...time.Duration) HandlerOption {
 	return func(h *handlerConfig) {
 		if len(delays) == 0 || len(delays) > MaxRetryTopics {
-			if h.err == nil {
-				h.err = fmt.Errorf("consumer: RetryTopics: %d delays: want 1 to %d", len(delays), MaxRetryTopics)
-			}
+			h.fail(fmt.Errorf("consumer: RetryTopics: %d delays: want 1 to %d", len(delays), MaxRetryTopics))
 			return
 		}
 		for i, d := range delays {
-			if d <= 0 && h.err == nil {
-				h.err = fmt.Errorf("consumer: RetryTopics: delay %d is %v: want a positive duration", i+1, d)
+			if d <= 0 {
+				h.fail(fmt.Errorf("consumer: RetryTopics: delay %d is %v: want a positive duration", i+1, d))
 			}
 		}
 		h.retryTopics = append([]time.Duration(nil), delays...)
