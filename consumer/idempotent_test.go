@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -43,11 +42,13 @@ type effectFunc func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta
 // tdb is a test database with a migrated processed-message table and an
 // effects table the handlers write to.
 type tdb struct {
-	kind   string
-	url    string // PostgreSQL URL or SQLite path
-	q      sqldb.Querier
-	d      sqldb.Dialect
-	handle func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption)
+	kind string
+	url  string // PostgreSQL URL or SQLite path
+	q    sqldb.Querier
+	d    sqldb.Dialect
+	// migrate creates the processed-message and effects tables.
+	migrate func(ctx context.Context) error
+	handle  func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption)
 	// handleBatch registers fn with HandleBatchTx.
 	handleBatch func(c *consumer.Consumer, fn func(ctx context.Context, q sqldb.Querier, evs []*Order, ms []bus.Meta) error, opts ...consumer.HandlerOption)
 	clean       func(ctx context.Context, olderThan time.Duration) (int64, error)
@@ -56,52 +57,62 @@ type tdb struct {
 
 func openDB(t testing.TB, kind string) *tdb {
 	t.Helper()
-	ctx := context.Background()
-	switch kind {
-	case pgxDB:
-		url := evbustest.PostgresDatabase(t)
-		pool, err := pgxpool.New(ctx, url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(pool.Close)
-		return makeTDB(t, kind, url, sqldb.Pgx(pool))
-	case stdlibDB:
-		url := evbustest.PostgresDatabase(t)
-		db, err := sql.Open("pgx", url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		return makeTDB(t, kind, url, sqldb.SQL(db, sqldb.Postgres))
-	case sqliteDB:
-		path := filepath.Join(t.TempDir(), "svc.db")
-		db, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Pool().Close() })
-		return makeTDB(t, kind, path, db)
+	url := filepath.Join(t.TempDir(), "svc.db")
+	if kind != sqliteDB {
+		url = evbustest.PostgresDatabase(t)
 	}
-	t.Fatalf("unknown database %q", kind)
-	return nil
-}
-
-func makeTDB[Tx any](t testing.TB, kind, url string, db sqldb.DB[Tx]) *tdb {
-	t.Helper()
-	ctx := context.Background()
-	p, err := consumer.NewProcessed(db)
+	db, closeDB, err := dialDB(context.Background(), kind, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Migrate(ctx); err != nil {
+	t.Cleanup(closeDB)
+	if err := db.migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := createEffects(ctx, db, db.Dialect()); err != nil {
-		t.Fatal(err)
+	return db
+}
+
+// dialDB opens the database kind at url (a PostgreSQL URL or an SQLite
+// path), its tables not created yet (migrate).
+func dialDB(ctx context.Context, kind, url string) (db *tdb, closeDB func(), err error) {
+	switch kind {
+	case pgxDB:
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		return makeTDB(kind, url, sqldb.Pgx(pool), pool.Close)
+	case stdlibDB:
+		sdb, err := sql.Open("pgx", url)
+		if err != nil {
+			return nil, nil, err
+		}
+		return makeTDB(kind, url, sqldb.SQL(sdb, sqldb.Postgres), func() { sdb.Close() })
+	case sqliteDB:
+		sdb, err := sqlite.Open(ctx, url)
+		if err != nil {
+			return nil, nil, err
+		}
+		return makeTDB(kind, url, sdb, func() { sdb.Pool().Close() })
+	}
+	return nil, nil, fmt.Errorf("unknown database %q", kind)
+}
+
+// makeTDB returns db as a tdb, and closeDB; it closes db when it fails.
+func makeTDB[Tx any](kind, url string, db sqldb.DB[Tx], closeDB func()) (*tdb, func(), error) {
+	p, err := consumer.NewProcessed(db)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
 	}
 	return &tdb{
 		kind: kind, url: url, q: db, d: db.Dialect(), clean: p.Cleanup, ddl: p.MigrationSQL(),
+		migrate: func(ctx context.Context) error {
+			if err := p.Migrate(ctx); err != nil {
+				return err
+			}
+			return createEffects(ctx, db, db.Dialect())
+		},
 		handle: func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption) {
 			consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx Tx, ev *Order, m bus.Meta) error {
 				return fn(ctx, db.In(tx), ev, m)
@@ -112,7 +123,7 @@ func makeTDB[Tx any](t testing.TB, kind, url string, db sqldb.DB[Tx]) *tdb {
 				return fn(ctx, db.In(tx), evs, ms)
 			}, opts...)
 		},
-	}
+	}, closeDB, nil
 }
 
 // createEffects creates the table the test handlers write their effects
@@ -799,40 +810,16 @@ func idemChild(group string) int {
 	if err != nil {
 		return fail(err)
 	}
-	var d sqldb.Dialect
-	switch os.Getenv(idemDBEnv) {
-	case pgxDB:
-		pool, err := pgxpool.New(ctx, os.Getenv(idemURLEnv))
-		if err != nil {
-			return fail(err)
-		}
-		db := sqldb.Pgx(pool)
-		p, err := consumer.NewProcessed(db)
-		if err != nil {
-			return fail(err)
-		}
-		d = db.Dialect()
-		eff := effect(d, group)
-		consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx pgx.Tx, ev *Order, m bus.Meta) error {
-			time.Sleep(200 * time.Microsecond)
-			return eff(ctx, db.In(tx), ev, m)
-		}, consumer.Batch(20))
-	default:
-		db, err := sqlite.Open(ctx, os.Getenv(idemURLEnv))
-		if err != nil {
-			return fail(err)
-		}
-		p, err := consumer.NewProcessed(db)
-		if err != nil {
-			return fail(err)
-		}
-		d = db.Dialect()
-		eff := effect(d, group)
-		consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx *sql.Tx, ev *Order, m bus.Meta) error {
-			time.Sleep(200 * time.Microsecond)
-			return eff(ctx, db.In(tx), ev, m)
-		}, consumer.Batch(20))
+	// The parent created the tables; the child is killed, never closes.
+	db, _, err := dialDB(ctx, os.Getenv(idemDBEnv), os.Getenv(idemURLEnv))
+	if err != nil {
+		return fail(err)
 	}
+	eff := effect(db.d, group)
+	db.handle(c, func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+		time.Sleep(200 * time.Microsecond)
+		return eff(ctx, q, ev, m)
+	}, consumer.Batch(20))
 	if err := c.Run(ctx); err != nil {
 		return fail(err)
 	}
