@@ -46,7 +46,7 @@ type tdb struct {
 	url  string // PostgreSQL URL or SQLite path
 	q    sqldb.Querier
 	d    sqldb.Dialect
-	// migrate creates the processed-message and effects tables.
+	// migrate is Migrate of the database's Processed.
 	migrate func(ctx context.Context) error
 	handle  func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption)
 	// handleBatch registers fn with HandleBatchTx.
@@ -55,25 +55,43 @@ type tdb struct {
 	ddl         string
 }
 
+// openDB returns a new database of kind with the processed-message and
+// effects tables.
 func openDB(t testing.TB, kind string) *tdb {
 	t.Helper()
-	url := filepath.Join(t.TempDir(), "svc.db")
-	if kind != sqliteDB {
-		url = evbustest.PostgresDatabase(t)
-	}
-	db, closeDB, err := dialDB(context.Background(), kind, url)
-	if err != nil {
+	db := emptyDB(t, kind)
+	if err := db.migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(closeDB)
-	if err := db.migrate(context.Background()); err != nil {
+	if err := createEffects(context.Background(), db.q, db.d); err != nil {
 		t.Fatal(err)
 	}
 	return db
 }
 
-// dialDB opens the database kind at url (a PostgreSQL URL or an SQLite
-// path), its tables not created yet (migrate).
+// emptyDB returns a new database of kind, without tables.
+func emptyDB(t testing.TB, kind string) *tdb {
+	t.Helper()
+	url := filepath.Join(t.TempDir(), "svc.db")
+	if kind != sqliteDB {
+		url = evbustest.PostgresDatabase(t)
+	}
+	return reopenDB(t, kind, url)
+}
+
+// reopenDB opens the database of kind at url again.
+func reopenDB(t testing.TB, kind, url string) *tdb {
+	t.Helper()
+	db, closeDB, err := dialDB(context.Background(), kind, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(closeDB)
+	return db
+}
+
+// dialDB opens the database of kind at url (a PostgreSQL URL or an SQLite
+// path).
 func dialDB(ctx context.Context, kind, url string) (db *tdb, closeDB func(), err error) {
 	switch kind {
 	case pgxDB:
@@ -107,12 +125,7 @@ func makeTDB[Tx any](kind, url string, db sqldb.DB[Tx], closeDB func()) (*tdb, f
 	}
 	return &tdb{
 		kind: kind, url: url, q: db, d: db.Dialect(), clean: p.Cleanup, ddl: p.MigrationSQL(),
-		migrate: func(ctx context.Context) error {
-			if err := p.Migrate(ctx); err != nil {
-				return err
-			}
-			return createEffects(ctx, db, db.Dialect())
-		},
+		migrate: p.Migrate,
 		handle: func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption) {
 			consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx Tx, ev *Order, m bus.Meta) error {
 				return fn(ctx, db.In(tx), ev, m)
@@ -712,23 +725,7 @@ func TestMigrationFiles(t *testing.T) {
 			t.Errorf("MigrationSQL differs from migrations/%s.sql", migrated.d.Name())
 		}
 		// Another database, made with the file alone.
-		var byFile sqldb.Querier
-		switch migrated.kind {
-		case pgxDB:
-			pool, err := pgxpool.New(ctx, evbustest.PostgresDatabase(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer pool.Close()
-			byFile = sqldb.Pgx(pool)
-		default:
-			db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "file.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Pool().Close()
-			byFile = db
-		}
+		byFile := emptyDB(t, migrated.kind).q
 		if _, err := byFile.Exec(ctx, string(file)); err != nil {
 			t.Fatalf("migrations/%s.sql: %v", migrated.d.Name(), err)
 		}
@@ -736,31 +733,10 @@ func TestMigrationFiles(t *testing.T) {
 		if got != want || !strings.Contains(got, "evbus_processed_time_idx") {
 			t.Errorf("Migrate made\n%s\nthe file\n%s", got, want)
 		}
-		p := openProcessed(t, migrated)
-		if err := p(ctx); err != nil {
+		if err := reopenDB(t, migrated.kind, migrated.url).migrate(ctx); err != nil {
 			t.Errorf("Migrate again: %v", err)
 		}
 	})
-}
-
-// openProcessed returns Migrate of a new Processed on db's database.
-func openProcessed(t *testing.T, db *tdb) func(context.Context) error {
-	switch q := db.q.(type) {
-	case *sqldb.PgxDB:
-		p, err := consumer.NewProcessed(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p.Migrate
-	case *sqldb.SQLDB:
-		p, err := consumer.NewProcessed(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p.Migrate
-	}
-	t.Fatalf("%T", db.q)
-	return nil
 }
 
 // schemaOf describes the processed-message table: its columns and indexes.
