@@ -226,32 +226,43 @@ func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 // benchEvbus returns the consume function of the evbus variants.
 func benchEvbus(opts ...consumer.Option) func(b *testing.B, group string) *span {
 	return func(b *testing.B, group string) *span {
-		c, err := consumer.New(group, bench.reg, append([]consumer.Option{
-			consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
-			consumer.Logger(slog.New(slog.DiscardHandler))}, opts...)...)
-		if err != nil {
-			b.Fatal(err)
-		}
+		c := benchConsumer(b, group, opts...)
 		s := newSpan(benchRecords)
 		consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
 			s.record()
 			return nil
 		})
-		errc := make(chan error, 1)
-		go func() { errc <- c.Run(context.Background()) }()
-		select {
-		case <-s.done:
-		case err := <-errc:
-			b.Fatal(err)
-		}
-		if err := c.Close(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		if err := <-errc; err != nil {
-			b.Fatal(err)
-		}
-		return s
+		return consumeAll(b, c, s)
 	}
+}
+
+// benchConsumer returns a consumer of the benchmarks' stack, with opts.
+func benchConsumer(b *testing.B, group string, opts ...consumer.Option) *consumer.Consumer {
+	c, err := consumer.New(group, bench.reg, append([]consumer.Option{
+		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
+		consumer.Logger(slog.New(slog.DiscardHandler))}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// consumeAll runs c until s has seen all its records, then closes it.
+func consumeAll(b *testing.B, c *consumer.Consumer, s *span) *span {
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	select {
+	case <-s.done:
+	case err := <-errc:
+		b.Fatal(err)
+	}
+	if err := c.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		b.Fatal(err)
+	}
+	return s
 }
 
 func benchRaw(b *testing.B, group string) *span {

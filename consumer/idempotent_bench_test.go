@@ -2,7 +2,6 @@ package consumer_test
 
 import (
 	"context"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
@@ -109,17 +107,11 @@ func benchTx[Tx any](b *testing.B, group string, db sqldb.DB[Tx], in func(Tx) sq
 	}
 	insert := "INSERT INTO orders (order_id, customer_id, cents) VALUES (" + d.Arg(1) + ", " + d.Arg(2) + ", " + d.Arg(3) + ")"
 	s := newSpan(idemBenchRecords)
-	c, err := consumer.New(group, bench.reg,
-		consumer.Kafka(kgo.SeedBrokers(bench.stack.Brokers()...)),
-		consumer.Logger(slog.New(slog.DiscardHandler)),
-		consumer.Observe(func(o consumer.Outcome) {
-			if o.Result == consumer.Handled {
-				s.record()
-			}
-		}))
-	if err != nil {
-		b.Fatal(err)
-	}
+	c := benchConsumer(b, group, consumer.Observe(func(o consumer.Outcome) {
+		if o.Result == consumer.Handled {
+			s.record()
+		}
+	}))
 	if whole {
 		consumer.HandleBatchTx(c, idemBenchPlaced, p, func(ctx context.Context, tx Tx, evs []*BenchOrder, ms []bus.Meta) error {
 			q, args := insertMany(d, evs)
@@ -135,20 +127,7 @@ func benchTx[Tx any](b *testing.B, group string, db sqldb.DB[Tx], in func(Tx) sq
 			return err
 		}, opts...)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(ctx) }()
-	select {
-	case <-s.done:
-	case err := <-errc:
-		b.Fatal(err)
-	}
-	if err := c.Close(ctx); err != nil {
-		b.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		b.Fatal(err)
-	}
-	return s
+	return consumeAll(b, c, s)
 }
 
 // insertMany is the batch handler's one statement for its rows: on
