@@ -95,7 +95,7 @@ func bareRelay(b *testing.B, db *sqldb.PgxDB, cl *kgo.Client) {
 			if err := rows.Scan(&id, &r.Topic, &r.Key, &r.Value, &hs, &r.Timestamp); err != nil {
 				b.Fatal(err)
 			}
-			if r.Headers, err = outbox.ParseHeaders(hs); err != nil {
+			if r.Headers, err = outbox.AppendParsedHeaders(nil, hs); err != nil {
 				b.Fatal(err)
 			}
 			ids, recs = append(ids, id), append(recs, r)
