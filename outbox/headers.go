@@ -3,6 +3,7 @@ package outbox
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -20,6 +21,12 @@ import (
 const headersV1 = 0x01
 
 func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
+	// One allocation: lengths under 128 take one byte each.
+	n := 1
+	for _, h := range hs {
+		n += 2 + len(h.Key) + len(h.Value)
+	}
+	buf = slices.Grow(buf, n)
 	buf = append(buf, headersV1)
 	for _, h := range hs {
 		buf = binary.AppendUvarint(buf, uint64(len(h.Key)))
