@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -279,8 +278,12 @@ func (e *PublishError) Unwrap() []error { return e.Errs }
 func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 	errs := make([]error, len(events))
 	recs := make([]*kgo.Record, 0, len(events))
-	at := make([]int, 0, len(events)) // recs[j] is events[at[j]]
-	spans := make([]trace.Span, 0, len(events))
+	// The results come in the order Kafka answered, not that of recs.
+	type pending struct {
+		event int
+		span  trace.Span
+	}
+	sent := make(map[*kgo.Record]pending, len(events))
 	failed := false
 	start := time.Now()
 	for i, ev := range events {
@@ -291,16 +294,16 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 		}
 		var span trace.Span
 		rec.Context, span = p.tel.Publish(ctx, rec)
-		recs, at, spans = append(recs, rec), append(at, i), append(spans, span)
+		recs, sent[rec] = append(recs, rec), pending{i, span}
 	}
 	// ProduceSync, unlike Produce, stops the partitions' linger once the
 	// records are buffered: a caller waiting for one event does not wait
 	// kgo.ProducerLinger (10ms by default) for more to come.
 	for _, r := range p.cl.ProduceSync(ctx, recs...) {
-		j := slices.Index(recs, r.Record)
-		p.tel.Published(ctx, spans[j], r.Record, start, r.Err)
+		s := sent[r.Record]
+		p.tel.Published(ctx, s.span, r.Record, start, r.Err)
 		if r.Err != nil {
-			errs[at[j]], failed = p.produceError(r.Record, r.Err), true
+			errs[s.event], failed = p.produceError(r.Record, r.Err), true
 		}
 	}
 	if failed {

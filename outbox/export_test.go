@@ -4,5 +4,6 @@ package outbox
 // before the batch is marked.
 func SetAfterPublish[Tx any](r *Relay[Tx], f func()) { r.afterPublish = f }
 
-// ParseHeaders reads the headers column, for the benchmark's bare relay.
-var ParseHeaders = parseHeaders
+// AppendParsedHeaders reads the headers column, for the benchmark's bare
+// relay.
+var AppendParsedHeaders = appendParsedHeaders

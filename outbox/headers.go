@@ -3,8 +3,11 @@ package outbox
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
 )
 
 // The headers column holds all of a record's headers, in order, in this
@@ -18,6 +21,12 @@ import (
 const headersV1 = 0x01
 
 func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
+	// One allocation: lengths under 128 take one byte each.
+	n := 1
+	for _, h := range hs {
+		n += 2 + len(h.Key) + len(h.Value)
+	}
+	buf = slices.Grow(buf, n)
 	buf = append(buf, headersV1)
 	for _, h := range hs {
 		buf = binary.AppendUvarint(buf, uint64(len(h.Key)))
@@ -30,27 +39,43 @@ func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
 
 var errHeaders = errors.New("outbox: damaged headers column")
 
-// parseHeaders reads what appendHeaders wrote. The values share b's
-// memory.
-func parseHeaders(b []byte) ([]kgo.RecordHeader, error) {
+// appendParsedHeaders appends to hs the headers appendHeaders wrote in
+// b. The values share b's memory; the names of the wire contract are the
+// package's constants, so a row's headers cost no allocation of their own.
+func appendParsedHeaders(hs []kgo.RecordHeader, b []byte) ([]kgo.RecordHeader, error) {
 	if len(b) == 0 || b[0] != headersV1 {
-		return nil, errHeaders
+		return hs, errHeaders
 	}
 	b = b[1:]
-	hs := make([]kgo.RecordHeader, 0, 10)
 	for len(b) > 0 {
 		var k, v []byte
 		var ok bool
 		if k, b, ok = field(b); !ok {
-			return nil, errHeaders
+			return hs, errHeaders
 		}
 		if v, b, ok = field(b); !ok {
-			return nil, errHeaders
+			return hs, errHeaders
 		}
-		hs = append(hs, kgo.RecordHeader{Key: string(k), Value: v})
+		name, known := headerNames[string(k)]
+		if !known {
+			name = string(k)
+		}
+		hs = append(hs, kgo.RecordHeader{Key: name, Value: v})
 	}
 	return hs, nil
 }
+
+// headerNames are the header names a row usually holds.
+var headerNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{
+		bus.HeaderSpecVersion, bus.HeaderID, bus.HeaderSource, bus.HeaderType, bus.HeaderTime, bus.HeaderSubject,
+		bus.HeaderCorrelationID, bus.HeaderCausationID, bus.HeaderContentType, bus.HeaderTraceParent, bus.HeaderTraceState,
+	} {
+		m[n] = n
+	}
+	return m
+}()
 
 func field(b []byte) (f, rest []byte, ok bool) {
 	n, w := binary.Uvarint(b)

@@ -409,15 +409,23 @@ func (r *Relay[Tx]) fetch(ctx context.Context, conn sqldb.Conn, query string, sh
 
 // records returns batch's records, up to the first row whose headers are
 // damaged (and the error naming it): nothing after it is published, so
-// its key's order holds; an operator must repair the row.
+// its key's order holds; an operator must repair the row. The records
+// share one allocation, and their headers another: the batch is sent and
+// settled as a whole.
 func records(batch []row) ([]*kgo.Record, error) {
 	recs := make([]*kgo.Record, 0, len(batch))
-	for _, x := range batch {
-		hs, err := parseHeaders(x.headers)
-		if err != nil {
+	all := make([]kgo.Record, len(batch))
+	hs := make([]kgo.RecordHeader, 0, 10*len(batch))
+	for i, x := range batch {
+		n := len(hs)
+		var err error
+		if hs, err = appendParsedHeaders(hs, x.headers); err != nil {
 			return recs, fmt.Errorf("outbox: row %d: %w", x.id, err)
 		}
-		recs = append(recs, &kgo.Record{Topic: x.topic, Key: x.key, Value: x.value, Headers: hs, Timestamp: x.created.Time})
+		// Capped, so a header the relay adds (trace context) does not
+		// overwrite the next record's.
+		all[i] = kgo.Record{Topic: x.topic, Key: x.key, Value: x.value, Headers: hs[n:len(hs):len(hs)], Timestamp: x.created.Time}
+		recs = append(recs, &all[i])
 	}
 	return recs, nil
 }
