@@ -274,14 +274,7 @@ func (t *Telemetry) start(k setKey) *spanStart {
 	case opProcess:
 		kind, typ, verb = trace.SpanKindConsumer, semconv.MessagingOperationTypeProcess, "process "
 	}
-	attrs := []attribute.KeyValue{
-		semconv.MessagingSystemKafka, typ,
-		semconv.MessagingOperationName(k.op),
-		semconv.MessagingDestinationName(k.topic),
-	}
-	if k.group != "" {
-		attrs = append(attrs, semconv.MessagingConsumerGroupName(k.group))
-	}
+	attrs := append(k.common(), typ)
 	if k.op == opProcess {
 		attrs = append(attrs, partitionAttr(k.partition))
 	}
@@ -343,6 +336,20 @@ type setKey struct {
 	failed                    bool
 }
 
+// common returns the attributes of k that its spans and its measurements
+// share.
+func (k setKey) common() []attribute.KeyValue {
+	kv := []attribute.KeyValue{
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationName(k.op),
+		semconv.MessagingDestinationName(k.topic),
+	}
+	if k.group != "" {
+		kv = append(kv, semconv.MessagingConsumerGroupName(k.group))
+	}
+	return kv
+}
+
 // measure holds the counters of one attribute set (records: sent, or
 // settled with an outcome; bytes sent) and its options, as the slices the
 // variadic calls take: a slice made per call would be an allocation per
@@ -359,14 +366,7 @@ func (t *Telemetry) attrs(k setKey) *measure {
 	if m, ok := t.sets.load(k); ok {
 		return m
 	}
-	kv := []attribute.KeyValue{
-		semconv.MessagingSystemKafka,
-		semconv.MessagingOperationName(k.op),
-		semconv.MessagingDestinationName(k.topic),
-	}
-	if k.group != "" {
-		kv = append(kv, semconv.MessagingConsumerGroupName(k.group))
-	}
+	kv := k.common()
 	if k.outcome != "" {
 		kv = append(kv, OutcomeKey.String(k.outcome))
 	}
@@ -622,7 +622,7 @@ func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), er
 			o.ObserveInt64(t.consumerLag, l.Records, metric.WithAttributes(
 				semconv.MessagingConsumerGroupName(group),
 				semconv.MessagingDestinationName(l.Topic),
-				semconv.MessagingDestinationPartitionID(strconv.Itoa(int(l.Partition))),
+				partitionAttr(l.Partition),
 			))
 		}
 		return nil
