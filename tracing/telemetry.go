@@ -591,10 +591,10 @@ const CacheKey = attribute.Key("evbus.cache")
 // ObserveRegistry reports a registry client's lookups
 // (evbus.registry.lookups, by CacheKey) whenever metrics are collected, by
 // calling stats; stats returns ok false once the client is gone, and
-// nothing is reported for it then.
-func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) error {
+// nothing is reported for it then. The returned function stops it.
+func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) (stop func(), err error) {
 	hit, miss := metric.WithAttributes(CacheKey.String("hit")), metric.WithAttributes(CacheKey.String("miss"))
-	_, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		h, m, ok := stats()
 		if ok {
 			o.ObserveInt64(t.registryLookups, int64(h), hit)
@@ -602,7 +602,10 @@ func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool))
 		}
 		return nil
 	}, t.registryLookups)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
 }
 
 // Lag is one partition's consumer lag: records in it past the group's
