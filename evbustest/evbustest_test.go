@@ -76,6 +76,20 @@ func (r *fatalRecorder) Fatalf(format string, args ...any) {
 	runtime.Goexit()
 }
 
+// failure runs check on a fatalRecorder, so the kit's own failure
+// messages can be checked, and returns the message it failed with; it
+// fails t when check passes.
+func failure(t *testing.T, check func(tb testing.TB)) string {
+	r := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() { defer close(done); check(r) }()
+	<-done
+	if r.msg == "" {
+		t.Fatal("the check passed; want it to fail")
+	}
+	return r.msg
+}
+
 func TestStartFailsTheTestClearly(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -84,16 +98,9 @@ func TestStartFailsTheTestClearly(t *testing.T) {
 	defer taken.Close()
 	port := taken.Addr().(*net.TCPAddr).Port
 
-	rec := &fatalRecorder{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		evbustest.Start(rec, devstack.RegistryPort(port))
-		t.Error("Start returned on a port in use")
-	}()
-	<-done
+	msg := failure(t, func(tb testing.TB) { evbustest.Start(tb, devstack.RegistryPort(port)) })
 	want := fmt.Sprintf("evbustest: the embedded stack did not start: devstack: registry: listen tcp 127.0.0.1:%d", port)
-	if !strings.HasPrefix(rec.msg, want) {
-		t.Errorf("failure message %q, want it to start with %q", rec.msg, want)
+	if !strings.HasPrefix(msg, want) {
+		t.Errorf("failure message %q, want it to start with %q", msg, want)
 	}
 }

@@ -3,9 +3,8 @@ package evbustest_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,51 +24,27 @@ type PaymentTaken struct {
 
 var paymentTaken = bus.Event[PaymentTaken]("payments", func(e *PaymentTaken) string { return e.OrderID }, bus.Namespace("com.example.billing"))
 
-// fatalTB captures a Fatalf instead of failing the test, so the kit's own
-// failure messages can be checked.
-type fatalTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalTB) Helper() {}
-func (f *fatalTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func failure(t *testing.T, check func(tb testing.TB)) string {
-	f := &fatalTB{TB: t}
-	done := make(chan struct{})
-	go func() { defer close(done); check(f) }()
-	<-done
-	if f.msg == "" {
-		t.Fatal("the expectation passed; want it to fail")
-	}
-	return f.msg
-}
-
-func TestExpectations(t *testing.T) {
+// runLedger creates the payments topic through cl, with a dead-letter
+// topic for the ledger group, publishes a payment of order o-1 (500 cents)
+// and a negative one of o-2, and runs the ledger group on them with opts:
+// it handles o-1 and dead-letters o-2 ("negative payment", permanent). It
+// returns the group's Recorder and a function that closes the consumer
+// (t's cleanup closes it too).
+func runLedger(t *testing.T, cl *kgo.Client, reg *schema.Registry, opts ...consumer.Option) (*evbustest.Recorder, func() error) {
+	t.Helper()
 	ctx := t.Context()
-	stack := evbustest.Start(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
 	if err := bus.CreateTopics(ctx, kadm.NewClient(cl), bus.TopicSpec{Name: "payments", Partitions: 2, DeadLetterGroups: []string{"ledger"}}); err != nil {
-		t.Fatal(err)
-	}
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
 		t.Fatal(err)
 	}
 	pub, err := bus.NewPublisher(ctx, cl, reg, bus.Source("/billing"), bus.Types(paymentTaken))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := pub.Publish(ctx, PaymentTaken{OrderID: "o-1", Cents: 500}, PaymentTaken{OrderID: "o-2", Cents: -1}); err != nil {
+		t.Fatal(err)
+	}
 	rec := evbustest.NewRecorder()
-	c, err := consumer.New("ledger", reg, consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)), rec.Option())
+	c, err := consumer.New("ledger", reg, append(opts, rec.Option())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,14 +54,32 @@ func TestExpectations(t *testing.T) {
 		}
 		return nil
 	})
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go c.Run(runCtx) //nolint:errcheck // stopped by Close
-	t.Cleanup(func() { _ = c.Close(context.Background()) })
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	stop := sync.OnceValue(func() error {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err := c.Close(closeCtx)
+		<-errc
+		return err
+	})
+	t.Cleanup(func() { _ = stop() })
+	return rec, stop
+}
 
-	if err := pub.Publish(ctx, PaymentTaken{OrderID: "o-1", Cents: 500}, PaymentTaken{OrderID: "o-2", Cents: -1}); err != nil {
+func TestExpectations(t *testing.T) {
+	stack := evbustest.Start(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
+	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(cl.Close)
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := runLedger(t, cl, reg, consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)))
+
 	got, meta := evbustest.ExpectPublished(t, stack, paymentTaken, func(p *PaymentTaken, _ bus.Meta) bool { return p.OrderID == "o-1" })
 	if got.Cents != 500 || meta.Source != "/billing" || string(meta.Key) != "o-1" {
 		t.Fatalf("published %+v %+v", got, meta)

@@ -263,8 +263,8 @@ func pgVersion(binDir string) int {
 }
 
 // postgresCredential returns the postgres OS user when running as root
-// (PostgreSQL refuses to run as root), nil otherwise.
-func postgresCredential() (*syscall.Credential, error) {
+// (PostgreSQL refuses to run as root), nil otherwise; looked up once.
+var postgresCredential = sync.OnceValues(func() (*syscall.Credential, error) {
 	if os.Geteuid() != 0 {
 		return nil, nil
 	}
@@ -275,7 +275,7 @@ func postgresCredential() (*syscall.Credential, error) {
 	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
-}
+})
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -86,38 +86,12 @@ func TestSecureConnections(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cl.Close()
-			if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: "payments", Partitions: 1, DeadLetterGroups: []string{"ledger"}}); err != nil {
-				t.Fatal(err)
-			}
-			p, err := bus.NewPublisher(t.Context(), cl, reg, bus.Source("/billing"), bus.Types(paymentTaken))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Publish(t.Context(), PaymentTaken{OrderID: "o-1", Cents: 100}, PaymentTaken{OrderID: "o-2", Cents: -1}); err != nil {
-				t.Fatal(err)
-			}
-
-			rec := evbustest.NewRecorder()
-			c, err := consumer.New("ledger", reg, consumer.Kafka(kafkaOpts(kafkaPassword)...), consumer.Logger(logger), rec.Option())
-			if err != nil {
-				t.Fatal(err)
-			}
-			consumer.Handle(c, paymentTaken, func(ctx context.Context, ev *PaymentTaken, m bus.Meta) error {
-				if ev.Cents < 0 {
-					return consumer.Permanent(errors.New("negative amount"))
-				}
-				return nil
-			})
-			errc := make(chan error, 1)
-			go func() { errc <- c.Run(t.Context()) }()
+			rec, stop := runLedger(t, cl, reg, consumer.Kafka(kafkaOpts(kafkaPassword)...), consumer.Logger(logger))
 			evbustest.ExpectHandled(t, rec, "ledger", paymentTaken, func(ev *PaymentTaken, _ bus.Meta) bool { return ev.OrderID == "o-1" })
 			dl := evbustest.ExpectDeadLettered(t, secureCluster{stack, kafkaOpts(kafkaPassword)}, "payments", "ledger", nil)
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := c.Close(ctx); err != nil {
+			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			<-errc
 
 			// The broker really requires TLS and SASL.
 			for what, opts := range map[string][]kgo.Opt{
@@ -149,10 +123,9 @@ func TestSecureConnections(t *testing.T) {
 			if perr == nil {
 				t.Fatal("a wrong password was accepted")
 			}
-			_, rerr := schema.New(stack.RegistryURL(), schema.TLS(clientTLS), schema.BasicAuth("orders-svc", "wrong-"+registryPassword))
+			regBad, rerr := schema.New(stack.RegistryURL(), schema.TLS(clientTLS), schema.BasicAuth("orders-svc", "wrong-"+registryPassword))
 			var lerr error
 			if rerr == nil {
-				regBad, _ := schema.New(stack.RegistryURL(), schema.TLS(clientTLS), schema.BasicAuth("orders-svc", "wrong-"+registryPassword))
 				_, lerr = regBad.Writer(t.Context(), "payments", paymentTaken.Descriptor().Schema())
 			}
 			if rerr == nil && !errors.Is(lerr, schema.ErrUnauthorized) {

@@ -2,8 +2,9 @@ package schema
 
 import (
 	"crypto/tls"
-	"github.com/evbus/evbus/tracing"
 	"time"
+
+	"github.com/evbus/evbus/tracing"
 )
 
 // Option configures a Registry.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,18 +121,20 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	}
 	r := &Registry{cl: cl, cfg: cfg, byID: make(map[int]*codec.Schema), writers: make(map[writerKey]Writer)}
 	// A weak pointer: the metric callback must not keep a registry alive
-	// that its program dropped.
+	// that its program dropped; the callback goes once the registry does.
 	wr := weak.Make(r)
-	if err := cfg.tel.ObserveRegistry(func() (uint64, uint64, bool) {
+	stop, err := cfg.tel.ObserveRegistry(func() (uint64, uint64, bool) {
 		r := wr.Value()
 		if r == nil {
 			return 0, 0, false
 		}
 		h, m := r.CacheStats()
 		return h, m, true
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("schema: metrics: %w", err)
 	}
+	runtime.AddCleanup(r, func(stop func()) { stop() }, stop)
 	return r, nil
 }
 

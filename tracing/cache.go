@@ -1,6 +1,7 @@
 package tracing
 
 import (
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -15,12 +16,8 @@ type cache[K comparable, V any] struct {
 }
 
 func (c *cache[K, V]) load(k K) (V, bool) {
-	if m := c.m.Load(); m != nil {
-		v, ok := (*m)[k]
-		return v, ok
-	}
-	var zero V
-	return zero, false
+	v, ok := c.all()[k]
+	return v, ok
 }
 
 // add keeps v under k unless a value is there already, and returns the
@@ -28,17 +25,12 @@ func (c *cache[K, V]) load(k K) (V, bool) {
 func (c *cache[K, V]) add(k K, v V) V {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	old := c.m.Load()
-	next := make(map[K]V, 1)
-	if old != nil {
-		if kept, ok := (*old)[k]; ok {
-			return kept
-		}
-		next = make(map[K]V, len(*old)+1)
-		for ok, ov := range *old {
-			next[ok] = ov
-		}
+	old := c.all()
+	if kept, ok := old[k]; ok {
+		return kept
 	}
+	next := make(map[K]V, len(old)+1)
+	maps.Copy(next, old)
 	next[k] = v
 	c.m.Store(&next)
 	return v

@@ -274,14 +274,7 @@ func (t *Telemetry) start(k setKey) *spanStart {
 	case opProcess:
 		kind, typ, verb = trace.SpanKindConsumer, semconv.MessagingOperationTypeProcess, "process "
 	}
-	attrs := []attribute.KeyValue{
-		semconv.MessagingSystemKafka, typ,
-		semconv.MessagingOperationName(k.op),
-		semconv.MessagingDestinationName(k.topic),
-	}
-	if k.group != "" {
-		attrs = append(attrs, semconv.MessagingConsumerGroupName(k.group))
-	}
+	attrs := append(k.common(), typ)
 	if k.op == opProcess {
 		attrs = append(attrs, partitionAttr(k.partition))
 	}
@@ -343,6 +336,20 @@ type setKey struct {
 	failed                    bool
 }
 
+// common returns the attributes of k that its spans and its measurements
+// share.
+func (k setKey) common() []attribute.KeyValue {
+	kv := []attribute.KeyValue{
+		semconv.MessagingSystemKafka,
+		semconv.MessagingOperationName(k.op),
+		semconv.MessagingDestinationName(k.topic),
+	}
+	if k.group != "" {
+		kv = append(kv, semconv.MessagingConsumerGroupName(k.group))
+	}
+	return kv
+}
+
 // measure holds the counters of one attribute set (records: sent, or
 // settled with an outcome; bytes sent) and its options, as the slices the
 // variadic calls take: a slice made per call would be an allocation per
@@ -359,14 +366,7 @@ func (t *Telemetry) attrs(k setKey) *measure {
 	if m, ok := t.sets.load(k); ok {
 		return m
 	}
-	kv := []attribute.KeyValue{
-		semconv.MessagingSystemKafka,
-		semconv.MessagingOperationName(k.op),
-		semconv.MessagingDestinationName(k.topic),
-	}
-	if k.group != "" {
-		kv = append(kv, semconv.MessagingConsumerGroupName(k.group))
-	}
+	kv := k.common()
 	if k.outcome != "" {
 		kv = append(kv, OutcomeKey.String(k.outcome))
 	}
@@ -591,10 +591,10 @@ const CacheKey = attribute.Key("evbus.cache")
 // ObserveRegistry reports a registry client's lookups
 // (evbus.registry.lookups, by CacheKey) whenever metrics are collected, by
 // calling stats; stats returns ok false once the client is gone, and
-// nothing is reported for it then.
-func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) error {
+// nothing is reported for it then. The returned function stops it.
+func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) (stop func(), err error) {
 	hit, miss := metric.WithAttributes(CacheKey.String("hit")), metric.WithAttributes(CacheKey.String("miss"))
-	_, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		h, m, ok := stats()
 		if ok {
 			o.ObserveInt64(t.registryLookups, int64(h), hit)
@@ -602,7 +602,10 @@ func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool))
 		}
 		return nil
 	}, t.registryLookups)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = reg.Unregister() }, nil
 }
 
 // Lag is one partition's consumer lag: records in it past the group's
@@ -622,7 +625,7 @@ func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), er
 			o.ObserveInt64(t.consumerLag, l.Records, metric.WithAttributes(
 				semconv.MessagingConsumerGroupName(group),
 				semconv.MessagingDestinationName(l.Topic),
-				semconv.MessagingDestinationPartitionID(strconv.Itoa(int(l.Partition))),
+				partitionAttr(l.Partition),
 			))
 		}
 		return nil
