@@ -36,7 +36,7 @@ bench:
 ## bench-peers: evbus against raw franz-go and Watermill (the bench/ module, which alone depends on
 ## Watermill): publish and consume on the embedded broker, then outbox and idempotent consume on a
 ## throwaway PostgreSQL. Each comparison runs its implementations in turn within one process, COUNT
-## times; the "#" lines give the ratios of each round.
+## times; for outbox and idempotent consume the "#" lines give the ratios of each round.
 COUNT ?= 5
 bench-peers: postgres
 	cd bench && $(GO) test -run '^$$' -bench 'Publish|Consume' -benchmem -benchtime 3s -count $(COUNT)

@@ -66,6 +66,18 @@ func (t *tally) add(cents int64) {
 // steady is the time from the first record handled to the last.
 func (t *tally) steady() time.Duration { return time.Duration(t.last.Load() - t.first.Load()) }
 
+// await waits for t, or fails b when errc reports first or after
+// consumeTimeout.
+func await(b *testing.B, t *tally, errc <-chan error) {
+	select {
+	case <-t.done:
+	case err := <-errc:
+		b.Fatalf("consumer stopped after %d records: %v", t.n.Load(), err)
+	case <-time.After(consumeTimeout):
+		b.Fatalf("handled %d of %d records in %v", t.n.Load(), t.want, consumeTimeout)
+	}
+}
+
 // BenchmarkConsume reads the same records with each implementation, each
 // op with a new consumer group from the start of the topic, decoding every
 // record into the Go struct. One op reads all consumeRecords records:
@@ -174,13 +186,7 @@ func (e *consumeEnv) evbus(b *testing.B, group string) pass {
 	})
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.Background()) }()
-	select {
-	case <-t.done:
-	case err := <-errc:
-		b.Fatalf("consumer stopped after %d records: %v", t.n.Load(), err)
-	case <-time.After(consumeTimeout):
-		b.Fatalf("handled %d of %d records in %v", t.n.Load(), consumeRecords, consumeTimeout)
-	}
+	await(b, t, errc)
 	p.last = time.Now()
 	p.first, p.sum = time.Unix(0, t.first.Load()), t.sum.Load()
 	p.close = func() {

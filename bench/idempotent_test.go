@@ -107,18 +107,6 @@ func (e *idemEnv) run(b *testing.B, consume func(*testing.B, string, *pgxpool.Po
 	return rate
 }
 
-// await waits for t, or fails b when errc reports first or after
-// consumeTimeout.
-func await(b *testing.B, t *tally, errc <-chan error) {
-	select {
-	case <-t.done:
-	case err := <-errc:
-		b.Fatalf("consumer stopped after %d records: %v", t.n.Load(), err)
-	case <-time.After(consumeTimeout):
-		b.Fatalf("handled %d of %d records in %v", t.n.Load(), t.want, consumeTimeout)
-	}
-}
-
 // evbus: the idempotent batch handler; the effects are counted when their
 // transaction committed (Observe reports Handled after the commit).
 func (e *idemEnv) evbus(b *testing.B, group string, pool *pgxpool.Pool) *tally {

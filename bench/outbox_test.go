@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
-	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
 	wsql "github.com/ThreeDotsLabs/watermill-sql/v3/pkg/sql"
 	"github.com/ThreeDotsLabs/watermill/components/forwarder"
 	"github.com/ThreeDotsLabs/watermill/message"
@@ -226,16 +225,7 @@ func (o *watermillOutbox) write(ctx context.Context, evs []*benchOrder) error {
 
 func (o *watermillOutbox) start(b *testing.B) func() {
 	sub := o.subscriber(b)
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
-		Brokers: o.e.brokers,
-		Marshaler: kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
-			return m.Metadata.Get("key"), nil
-		}),
-		OverwriteSaramaConfig: kafka.DefaultSaramaSyncPublisherConfig(),
-	}, watermill.NopLogger{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub := watermillPublisher(b, o.e.brokers)
 	fwd, err := forwarder.NewForwarder(sub, pub, watermill.NopLogger{}, forwarder.Config{ForwarderTopic: forwarderTopic})
 	if err != nil {
 		b.Fatal(err)

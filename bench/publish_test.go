@@ -74,22 +74,11 @@ func (e *publishEnv) publisher(b *testing.B) *bus.Publisher {
 	return p
 }
 
-// watermill is Watermill's Kafka publisher (a Sarama SyncProducer, with
-// Watermill's default config), keyed by the aggregate id like the others.
-// (Sarama hashes keys with FNV-1a, not Kafka's murmur2: one key lands on
-// one partition, but not the one a Java or franz-go producer picks.)
+// watermill is Watermill's Kafka publisher, keyed by the aggregate id
+// like the others, connected by one message.
 func (e *publishEnv) watermill(b *testing.B) *kafka.Publisher {
 	b.Helper()
-	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
-		Brokers: e.brokers,
-		Marshaler: kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
-			return m.Metadata.Get("key"), nil
-		}),
-		OverwriteSaramaConfig: kafka.DefaultSaramaSyncPublisherConfig(),
-	}, watermill.NopLogger{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	pub := watermillPublisher(b, e.brokers)
 	b.Cleanup(func() { pub.Close() })
 	if err := pub.Publish(publishTopic, message.NewMessage(watermill.NewUUID(), []byte("warm-up"))); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/ThreeDotsLabs/watermill"
 	"github.com/ThreeDotsLabs/watermill-kafka/v3/pkg/kafka"
+	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -83,6 +84,26 @@ func publishRecords(b *testing.B, typ *bus.Type[benchOrder], partitions int32, n
 	}
 	e.schemaID = w.ID
 	return e
+}
+
+// watermillPublisher is Watermill's Kafka publisher (a Sarama
+// SyncProducer, with Watermill's default config), keyed by the "key"
+// metadata. (Sarama hashes keys with FNV-1a, not Kafka's murmur2: one key
+// lands on one partition, but not the one a Java or franz-go producer
+// picks.)
+func watermillPublisher(b *testing.B, brokers []string) *kafka.Publisher {
+	b.Helper()
+	pub, err := kafka.NewPublisher(kafka.PublisherConfig{
+		Brokers: brokers,
+		Marshaler: kafka.NewWithPartitioningMarshaler(func(_ string, m *message.Message) (string, error) {
+			return m.Metadata.Get("key"), nil
+		}),
+		OverwriteSaramaConfig: kafka.DefaultSaramaSyncPublisherConfig(),
+	}, watermill.NopLogger{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pub
 }
 
 // watermillSubscriber is Watermill's Kafka subscriber (Sarama) in group,

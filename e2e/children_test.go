@@ -115,18 +115,11 @@ func openTx(ctx context.Context, pool interface {
 	if err != nil {
 		return err
 	}
-	var (
-		ks   []string
-		seqs []int64
-		evs  []any
-	)
-	for _, k := range cfg.Keys {
-		ks, seqs, evs = append(ks, k), append(seqs, int64(cfg.Seq)), append(evs, Step{Key: k, Seq: int64(cfg.Seq)})
+	steps := make([]Step, len(cfg.Keys))
+	for i, k := range cfg.Keys {
+		steps[i] = Step{Key: k, Seq: int64(cfg.Seq)}
 	}
-	if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) SELECT * FROM unnest($1::text[], $2::int8[])", ks, seqs); err != nil {
-		return err
-	}
-	if err := ob.Enqueue(ctx, tx, evs...); err != nil {
+	if err := insertSteps(ctx, tx, ob, steps); err != nil {
 		return err
 	}
 	// The rows this transaction wrote: it sees them, nobody else does.
@@ -134,7 +127,7 @@ func openTx(ctx context.Context, pool interface {
 	if err := tx.QueryRow(ctx, "SELECT min(id), count(*) FROM evbus_outbox WHERE xmin::text = (pg_current_xact_id()::text::int8 % 4294967296)::text").Scan(&first, &n); err != nil {
 		return err
 	}
-	if n != int64(len(evs)) {
+	if n != int64(len(steps)) {
 		return errors.New("the open transaction does not see its own outbox rows")
 	}
 	fmt.Println("open", first, n)

@@ -75,10 +75,7 @@ func TestBrokerDown(t *testing.T) {
 	s.relay()
 	c := s.consumer(group)
 	s.write(4, 10, 0, 30) // 1,200 steps
-	waitFor(t, "300 effects applied", func() (bool, string) {
-		n := s.count("SELECT count(*) FROM effects")
-		return n >= 300, fmt.Sprint(n, " effects")
-	})
+	s.waitEffects("300 effects applied", 300)
 
 	if err := kafka.Close(); err != nil {
 		t.Fatal(err)
@@ -213,10 +210,7 @@ func TestDatabaseDown(t *testing.T) {
 	s.relay()
 	c := s.consumer(group)
 	s.write(4, 10, 0, 30) // 1,200 steps
-	waitFor(t, "300 effects applied", func() (bool, string) {
-		n := s.count("SELECT count(*) FROM effects")
-		return n >= 300, fmt.Sprint(n, " effects")
-	})
+	s.waitEffects("300 effects applied", 300)
 
 	// The database stops while the consumer is inside a transaction: a
 	// lock on the effects table holds it there.

@@ -151,23 +151,26 @@ func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
+// insertSteps writes, in tx, a business row and an event per step.
+func insertSteps(ctx context.Context, tx pgx.Tx, ob *outbox.Outbox[pgx.Tx], steps []Step) error {
+	ks, seqs, evs := make([]string, len(steps)), make([]int64, len(steps)), make([]any, len(steps))
+	for i, s := range steps {
+		ks[i], seqs[i], evs[i] = s.Key, s.Seq, s
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) SELECT * FROM unnest($1::text[], $2::int8[])", ks, seqs); err != nil {
+		return err
+	}
+	return ob.Enqueue(ctx, tx, evs...)
+}
+
 // commitSteps commits one transaction of the service: a business row and
 // an event per step. A failed attempt is rolled back and tried again
 // until ctx ends; a duplicate business row means an earlier attempt did
 // commit although its COMMIT reported an error (the connection died
 // with it), so the steps are there. It returns how many attempts failed.
 func commitSteps(ctx context.Context, db *sqldb.PgxDB, ob *outbox.Outbox[pgx.Tx], steps []Step) (failed int, err error) {
-	ks, seqs, evs := make([]string, len(steps)), make([]int64, len(steps)), make([]any, len(steps))
-	for i, s := range steps {
-		ks[i], seqs[i], evs[i] = s.Key, s.Seq, s
-	}
 	for {
-		err = sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) SELECT * FROM unnest($1::text[], $2::int8[])", ks, seqs); err != nil {
-				return err
-			}
-			return ob.Enqueue(ctx, tx, evs...)
-		})
+		err = sqldb.InTx(ctx, db, func(tx pgx.Tx) error { return insertSteps(ctx, tx, ob, steps) })
 		var pe *pgconn.PgError
 		if err == nil || errors.As(err, &pe) && pe.Code == "23505" && pe.TableName == "steps" {
 			return failed, nil
@@ -413,6 +416,15 @@ func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitEffects waits until the service's consumers applied n effects.
+func (s *system) waitEffects(what string, n int64) {
+	s.t.Helper()
+	waitFor(s.t, what, func() (bool, string) {
+		got := s.count("SELECT count(*) FROM effects")
+		return got >= n, fmt.Sprint(got, " effects")
+	})
 }
 
 // outcome is what the checker found.

@@ -130,16 +130,13 @@ func TestConsumerKilledAfterCommitBeforeOffsets(t *testing.T) {
 	written := make(chan int)
 	go func() { written <- s.write(4, 10, 0, 75) }() // 3,000 steps
 	c := s.child(childConfig{Role: "consumer", Group: group, ClientID: "e2e-doomed", CommitInterval: time.Hour})
-	waitFor(t, "the child consumer to apply 1,000 effects", func() (bool, string) {
-		n := s.count("SELECT count(*) FROM effects")
-		return n >= 1000, fmt.Sprint(n, " effects")
-	})
+	s.waitEffects("the child consumer to apply 1,000 effects", 1000)
 	c.kill()
 	byChild := s.count("SELECT count(*) FROM effects")
-	if offsets := sum(s.committed(group)); offsets >= byChild {
+	offsets := sum(s.committed(group))
+	if offsets >= byChild {
 		t.Fatalf("the child committed offsets up to %d records for %d effects: the kill was not between the two commits", offsets, byChild)
 	}
-	offsets := sum(s.committed(group))
 
 	next := s.consumer(group)
 	<-written
@@ -160,10 +157,7 @@ func TestConsumerKilledDuringRebalance(t *testing.T) {
 	written := make(chan int)
 	go func() { written <- s.write(4, 10, 0, 75) }() // 3,000 steps
 	a := s.child(childConfig{Role: "consumer", Group: group, ClientID: "e2e-doomed", CommitInterval: 200 * time.Millisecond})
-	waitFor(t, "the child consumer to apply 500 effects", func() (bool, string) {
-		n := s.count("SELECT count(*) FROM effects")
-		return n >= 500, fmt.Sprint(n, " effects")
-	})
+	s.waitEffects("the child consumer to apply 500 effects", 500)
 	kf := s.stack.Kafka()
 	info := kf.GroupInfo(group)
 	if info == nil || len(info.Members) != 1 || info.Members[0].ClientID != "e2e-doomed" {

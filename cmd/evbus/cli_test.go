@@ -190,23 +190,6 @@ func admin(t *testing.T, stack *devstack.Stack) (*kgo.Client, *kadm.Client) {
 	return cl, kadm.NewClient(cl)
 }
 
-// endOffset sums the end offsets of topic's partitions; 0 for a topic
-// that does not exist.
-func endOffset(t *testing.T, adm *kadm.Client, topic string) int64 {
-	t.Helper()
-	ends, err := adm.ListEndOffsets(t.Context(), topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil {
-			n += o.Offset
-		}
-	})
-	return n
-}
-
 func publish(t *testing.T, stack *devstack.Stack, orders ...*Order) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
@@ -298,7 +281,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if !strings.Contains(dry.out, "dry run: would replay 1 of 1") || !strings.Contains(dry.out, "o-2") {
 		t.Errorf("dry run printed:\n%s", dry.out)
 	}
-	if n := endOffset(t, adm, consumer.ReplayTopicName("orders", "billing")); n != 0 {
+	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 0 {
 		t.Fatalf("a dry run wrote %d records", n)
 	}
 
@@ -322,7 +305,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if n := notifications.count(ids[1]); n != 1 {
 		t.Errorf("notifications handled o-2 %d times, want 1", n)
 	}
-	if n := endOffset(t, adm, consumer.ReplayTopicName("orders", "notifications")); n != 0 {
+	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "notifications")); n != 0 {
 		t.Errorf("notifications' replay topic holds %d records", n)
 	}
 
@@ -366,6 +349,41 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	if billing.count(ids5[0]) != 0 {
 		t.Errorf("billing handled o-5 while it declines it")
+	}
+}
+
+// TestReplayCreatesReplayTopic: without a replay topic, replay creates it
+// once, with its topic's partitions, and sends every selected record.
+func TestReplayCreatesReplayTopic(t *testing.T) {
+	stack := evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 2}, bus.TopicSpec{Name: bus.DeadLetterTopic("orders", "billing"), Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		dlt := &kgo.Record{Topic: bus.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(i)), Value: []byte{0, 0, 0, 0, 1}}
+		for k, v := range map[string]string{
+			bus.HeaderDLTOriginalTopic: "orders", bus.HeaderDLTOriginalPartition: "0", bus.HeaderDLTOriginalOffset: strconv.Itoa(i),
+			bus.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", bus.HeaderDLTConsumerGroup: "billing",
+			bus.HeaderDLTError: "boom", bus.HeaderDLTErrorKind: "permanent", bus.HeaderDLTAttempts: "1",
+			bus.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
+		} {
+			dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+		}
+		if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cli(t, stack, "", "dlt", "replay", "--group", "billing").ok(t, "replay")
+	if n := strings.Count(r.err, "created replay topic orders.billing.replay"); n != 1 || !strings.Contains(r.out, "replayed 3 of 3") {
+		t.Errorf("replay: %d creations\nstdout: %s\nstderr: %s", n, r.out, r.err)
+	}
+	parts, err := topicPartitions(t.Context(), adm, consumer.ReplayTopicName("orders", "billing"))
+	if err != nil || parts[consumer.ReplayTopicName("orders", "billing")] != 2 {
+		t.Errorf("replay topic partitions %v (%v), want 2", parts, err)
+	}
+	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 3 {
+		t.Errorf("the replay topic holds %d records, want 3", n)
 	}
 }
 
@@ -516,7 +534,7 @@ func TestPublish(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q", name, r.code, r.err)
 		}
 	}
-	if n := endOffset(t, adm, "invoices"); n != 0 {
+	if n := evbustest.Records(t, stack, "invoices"); n != 0 {
 		t.Fatalf("bad input sent %d records", n)
 	}
 

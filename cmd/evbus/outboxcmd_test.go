@@ -51,38 +51,6 @@ func TestOutboxStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	check := func(t *testing.T, dsn string, enqueue func(n int), relay func(ctx context.Context) error) {
-		enqueue(3)
-		r := cliEnv(t, map[string]string{"EVBUS_DB": dsn}, "", "outbox", "status").ok(t, "outbox status")
-		if !strings.Contains(r.out, "evbus_outbox: 3 unpublished, oldest") || !strings.Contains(r.out, "no relay has run yet") {
-			t.Errorf("before the relay:\n%s", r.out)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan error, 1)
-		go func() { done <- relay(ctx) }()
-		defer func() { cancel(); <-done }()
-		deadline := time.Now().Add(guard)
-		var st outbox.Status
-		for {
-			r = cliEnv(t, nil, "", "outbox", "status", "--db", dsn, "--json").ok(t, "outbox status --json")
-			st = outbox.Status{}
-			if err := json.Unmarshal([]byte(r.out), &st); err != nil {
-				t.Fatalf("--json output %q: %v", r.out, err)
-			}
-			if st.Backlog == 0 && len(st.Relays) == 1 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if st.Backlog != 0 || len(st.Relays) != 1 || st.Relays[0].Holder != "cli-test" || !st.Relays[0].Active {
-			t.Fatalf("after the relay: %+v", st)
-		}
-		r = cliEnv(t, nil, "", "outbox", "status", "--db", dsn).ok(t, "outbox status")
-		if !strings.Contains(r.out, "0 unpublished") || !strings.Contains(r.out, "cli-test") {
-			t.Errorf("after the relay:\n%s", r.out)
-		}
-	}
-
 	t.Run("postgres", func(t *testing.T) {
 		url := evbustest.PostgresDatabase(t)
 		pool, err := pgxpool.New(t.Context(), url)
@@ -90,29 +58,7 @@ func TestOutboxStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer pool.Close()
-		db := sqldb.DB[pgx.Tx](sqldb.Pgx(pool))
-		ob, err := outbox.New(db, enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ob.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		check(t, url, func(n int) {
-			for i := range n {
-				if err := sqldb.InTx(t.Context(), db, func(tx pgx.Tx) error {
-					return ob.Enqueue(t.Context(), tx, outboxEvent{OrderID: string(rune('a' + i))})
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}, func(ctx context.Context) error {
-			r, err := ob.Relay(cl, outbox.RelayName("cli-test"))
-			if err != nil {
-				return err
-			}
-			return r.Run(ctx)
-		})
+		checkOutboxStatus(t, url, sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), enc, cl)
 	})
 	t.Run("sqlite", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "orders.db")
@@ -121,29 +67,61 @@ func TestOutboxStatus(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Pool().Close()
-		ob, err := outbox.New(db, enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := ob.Migrate(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		check(t, "sqlite:"+path, func(n int) {
-			for i := range n {
-				if err := sqldb.InTx(t.Context(), sqldb.DB[*sql.Tx](db), func(tx *sql.Tx) error {
-					return ob.Enqueue(t.Context(), tx, outboxEvent{OrderID: string(rune('a' + i))})
-				}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}, func(ctx context.Context) error {
-			r, err := ob.Relay(cl, outbox.RelayName("cli-test"))
-			if err != nil {
-				return err
-			}
-			return r.Run(ctx)
-		})
+		checkOutboxStatus(t, "sqlite:"+path, sqldb.DB[*sql.Tx](db), enc, cl)
 	})
+}
+
+// checkOutboxStatus migrates an outbox on db (which dsn names), enqueues
+// three events and checks what outbox status says before a relay ran and
+// once one published them.
+func checkOutboxStatus[Tx any](t *testing.T, dsn string, db sqldb.DB[Tx], enc *bus.Encoder, cl *kgo.Client) {
+	t.Helper()
+	ob, err := outbox.New(db, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := sqldb.InTx(t.Context(), db, func(tx Tx) error {
+			return ob.Enqueue(t.Context(), tx, outboxEvent{OrderID: string(rune('a' + i))})
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cliEnv(t, map[string]string{"EVBUS_DB": dsn}, "", "outbox", "status").ok(t, "outbox status")
+	if !strings.Contains(r.out, "evbus_outbox: 3 unpublished, oldest") || !strings.Contains(r.out, "no relay has run yet") {
+		t.Errorf("before the relay:\n%s", r.out)
+	}
+	relay, err := ob.Relay(cl, outbox.RelayName("cli-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(guard)
+	var st outbox.Status
+	for {
+		r = cliEnv(t, nil, "", "outbox", "status", "--db", dsn, "--json").ok(t, "outbox status --json")
+		st = outbox.Status{}
+		if err := json.Unmarshal([]byte(r.out), &st); err != nil {
+			t.Fatalf("--json output %q: %v", r.out, err)
+		}
+		if st.Backlog == 0 && len(st.Relays) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Backlog != 0 || len(st.Relays) != 1 || st.Relays[0].Holder != "cli-test" || !st.Relays[0].Active {
+		t.Fatalf("after the relay: %+v", st)
+	}
+	r = cliEnv(t, nil, "", "outbox", "status", "--db", dsn).ok(t, "outbox status")
+	if !strings.Contains(r.out, "0 unpublished") || !strings.Contains(r.out, "cli-test") {
+		t.Errorf("after the relay:\n%s", r.out)
+	}
 }
 
 func TestOutboxStatusBadInput(t *testing.T) {

@@ -193,9 +193,15 @@ func replayedBefore(ctx context.Context, cn *conn, adm *kadm.Client, topics []st
 // ensureReplayTopics creates the replay topics the records go to that do
 // not exist yet, with the partition count of their topic.
 func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.DeadLetterRecord, group string, std *stdio) error {
-	var names []string
+	var topics []string // the records' original topics, once each
 	for _, d := range ds {
-		names = append(names, d.OriginalTopic, consumer.ReplayTopicName(d.OriginalTopic, group))
+		if !slices.Contains(topics, d.OriginalTopic) {
+			topics = append(topics, d.OriginalTopic)
+		}
+	}
+	names := slices.Clone(topics)
+	for _, topic := range topics {
+		names = append(names, consumer.ReplayTopicName(topic, group))
 	}
 	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
@@ -203,8 +209,8 @@ func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []co
 	if err != nil {
 		return err
 	}
-	for i := 0; i < len(names); i += 2 {
-		topic, replay := names[i], names[i+1]
+	for _, topic := range topics {
+		replay := consumer.ReplayTopicName(topic, group)
 		if _, ok := parts[replay]; ok {
 			continue
 		}
@@ -219,7 +225,6 @@ func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []co
 		if err != nil {
 			return fmt.Errorf("create replay topic %s: %w (create it with %d partitions, or let the service create its topics)", replay, err, n)
 		}
-		parts[replay] = int(n)
 		fmt.Fprintf(std.err, "evbus dlt replay: created replay topic %s; the group's consumers pick it up within their metadata refresh\n", replay)
 	}
 	return nil

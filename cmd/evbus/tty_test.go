@@ -64,7 +64,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	if progress < 0 || summary < progress {
 		t.Errorf("on a terminal, want the progress bar, then the summary:\n%s", out)
 	}
-	if n := endOffset(t, adm, consumer.ReplayTopicName("orders", "billing")); n != 1 {
+	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 1 {
 		t.Errorf("the replay topic holds %d records, want 1", n)
 	}
 }
