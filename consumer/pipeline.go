@@ -589,7 +589,7 @@ func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v a
 			err = c.panicked(env, r)
 		}
 		if timed {
-			c.cfg.tel.Handled(env.ctx, env.rec.Topic, c.group, start, err)
+			c.cfg.tel.Handled(env.ctx, env.outcomes, start, err)
 		}
 	}()
 	// The handler may keep its context: what it points to is its own

@@ -75,7 +75,7 @@ func BenchmarkRecord(b *testing.B) {
 				for i := 0; b.Loop(); i++ {
 					rec := recs[i&1023]
 					pctx, span := sdk.Telemetry.Process(ctx, rec, "billing", false)
-					sdk.Telemetry.Handled(pctx, rec.Topic, "billing", time.Now(), nil)
+					sdk.Telemetry.Handled(pctx, outcomes, time.Now(), nil)
 					sdk.Telemetry.Settled(pctx, span, outcomes, tracing.OutcomeOK, nil)
 				}
 			})

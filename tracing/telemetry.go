@@ -508,11 +508,18 @@ type Outcomes struct {
 	t            *Telemetry
 	topic, group string
 	ok           *measure // the outcome of nearly every record
+	ran, failed  *measure // handler runs, for messaging.process.duration
 }
 
 // Outcomes returns the counters of topic and group.
 func (t *Telemetry) Outcomes(topic, group string) *Outcomes {
-	return &Outcomes{t: t, topic: topic, group: group, ok: t.attrs(setKey{op: opProcess, topic: topic, group: group, outcome: OutcomeOK})}
+	k := setKey{op: opProcess, topic: topic, group: group}
+	o := &Outcomes{t: t, topic: topic, group: group, ran: t.attrs(k)}
+	k.failed = true
+	o.failed = t.attrs(k)
+	k.failed, k.outcome = false, OutcomeOK
+	o.ok = t.attrs(k)
+	return o
 }
 
 func (o *Outcomes) count(outcome string) {
@@ -541,16 +548,17 @@ func (t *Telemetry) Settled(ctx context.Context, span trace.Span, o *Outcomes, o
 func (t *Telemetry) Retried(ctx context.Context, o *Outcomes) { o.count(OutcomeRetried) }
 
 // Timed tells whether Handled records anything, so a caller reads the
-// clock only when it does.
+// clock (and calls Handled) only when it does.
 func (t *Telemetry) Timed(ctx context.Context) bool { return t.processTime.Enabled(ctx) }
 
-// Handled records one handler run, from start, in
+// Handled records one handler run of o's topic and group, from start, in
 // messaging.process.duration.
-func (t *Telemetry) Handled(ctx context.Context, topic, group string, start time.Time, err error) {
-	if !t.processTime.Enabled(ctx) {
-		return
+func (t *Telemetry) Handled(ctx context.Context, o *Outcomes, start time.Time, err error) {
+	m := o.ran
+	if err != nil {
+		m = o.failed
 	}
-	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), t.attrs(setKey{op: opProcess, topic: topic, group: group, failed: err != nil}).record...)
+	t.processTime.Float64Histogram.Record(ctx, time.Since(start).Seconds(), m.record...)
 }
 
 // Delayed records, in evbus.outbox.delay, how long an outbox row waited
