@@ -213,14 +213,18 @@ func TestDatabaseDown(t *testing.T) {
 	s.waitEffects("300 effects applied", 300)
 
 	// The database stops while the consumer is inside a transaction: a
-	// lock on the effects table holds it there.
+	// lock on the effects table holds it there, with steps to apply
+	// (it may have applied all of the first 1,200 meanwhile).
 	lock, err := s.db.Pool().Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Else the pool's Close, a cleanup too, waits for it forever.
+	t.Cleanup(func() { _ = lock.Rollback(context.Background()) })
 	if _, err := lock.Exec(ctx, "LOCK TABLE effects IN SHARE MODE"); err != nil {
 		t.Fatal(err)
 	}
+	s.write(4, 10, 30, 31) // 40 steps
 	waitFor(t, "the consumer to wait for the effects table in a transaction", func() (bool, string) {
 		n := s.count("SELECT count(*) FROM pg_locks WHERE relation = 'effects'::regclass AND NOT granted")
 		return n > 0, fmt.Sprint(n, " waiting")
@@ -230,7 +234,7 @@ func TestDatabaseDown(t *testing.T) {
 	}
 	down := time.Now()
 	written := make(chan int)
-	go func() { written <- s.write(4, 10, 30, 75) }() // 1,800 more, begun while it is down
+	go func() { written <- s.write(4, 10, 31, 75) }() // 1,760 more, begun while it is down
 	time.Sleep(time.Until(down.Add(outage)))
 	if err := pg.Restart(ctx); err != nil {
 		t.Fatal(err)

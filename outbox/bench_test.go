@@ -191,18 +191,19 @@ func (h ackHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 }
 
 // BenchmarkEnqueue: business transactions per second on the writers, one
-// business row each, with 1 and 8 writers: without the outbox; with an
-// outbox row and no notification; with the outbox's notification of an
-// idle relay (the default); and with a pg_notify in every transaction
-// (the design this package avoids); "outbox+batch" sends the business
-// row and the outbox row in one pgx batch (Queue). A relay drains the
-// outbox meanwhile, except in the "-norelay" variants (the rows stay).
+// business row each, with 1 and 8 writers: "bare" without the outbox;
+// "enqueue", the business statement then Enqueue; "exec", both in one
+// statement (Exec); "batch", both in one pgx batch (Queue). These notify
+// an idle relay (the default); "exec+poll" never notifies (Notify(false)),
+// and "enqueue+notify-every-commit" calls pg_notify in every transaction
+// (the design this package avoids). A relay drains the outbox meanwhile,
+// on the same machine, except in the "-norelay" variants (the rows stay).
 // CPU per transaction counts this process (writers, relay, broker) and
 // the server.
 func BenchmarkEnqueue(b *testing.B) {
 	k := startKafka(b)
 	for _, writers := range []int{1, 8} {
-		for _, v := range []string{"bare", "outbox", "outbox-norelay", "outbox+batch", "outbox+batch-norelay", "outbox+idle-notify", "outbox+notify-every-commit"} {
+		for _, v := range []string{"bare", "enqueue", "enqueue-norelay", "exec", "exec-norelay", "exec+poll", "batch", "enqueue+notify-every-commit"} {
 			b.Run(fmt.Sprintf("writers=%d/%s", writers, v), func(b *testing.B) { enqueueCost(b, k, writers, v) })
 		}
 	}
@@ -214,12 +215,13 @@ func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
 	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY, customer text NOT NULL, cents bigint NOT NULL)"); err != nil {
 		b.Fatal(err)
 	}
-	ob := newOutbox(b, db, k.enc, outbox.Notify(variant == "outbox+idle-notify"))
+	ob := newOutbox(b, db, k.enc, outbox.Notify(!strings.Contains(variant, "+")))
 	relay := variant != "bare" && !strings.HasSuffix(variant, "-norelay")
 	variant = strings.TrimSuffix(variant, "-norelay")
 	if relay {
 		runRelay(b, ob, k.cl)
 	}
+	const insert = "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)"
 	b.ResetTimer()
 	cpu := startCPU(b, db)
 	start := time.Now()
@@ -228,28 +230,28 @@ func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
 		wg.Go(func() {
 			for i := w; i < b.N; i += writers {
 				id := fmt.Sprintf("%s-%d", b.Name(), i)
+				ev := OrderEvent{OrderID: id, Seq: int64(i)}
 				if err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
-					if variant == "outbox+batch" {
-						// The business row and the outbox row in one round trip.
+					switch variant {
+					case "exec", "exec+poll":
+						return ob.Exec(ctx, tx, insert, []any{id, "c-1", int64(i)}, ev)
+					case "batch":
 						var batch pgx.Batch
-						batch.Queue("INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)", id, "c-1", int64(i))
-						if err := outbox.Queue(ctx, ob, &batch, OrderEvent{OrderID: id, Seq: int64(i)}); err != nil {
+						batch.Queue(insert, id, "c-1", int64(i))
+						if err := outbox.Queue(ctx, ob, &batch, ev); err != nil {
 							return err
 						}
 						return tx.SendBatch(ctx, &batch).Close()
 					}
-					if _, err := tx.Exec(ctx, "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)", id, "c-1", int64(i)); err != nil {
+					if _, err := tx.Exec(ctx, insert, id, "c-1", int64(i)); err != nil || variant == "bare" {
 						return err
 					}
-					if variant == "bare" {
-						return nil
-					}
-					if variant == "outbox+notify-every-commit" {
+					if variant == "enqueue+notify-every-commit" {
 						if _, err := tx.Exec(ctx, "SELECT pg_notify('evbus_outbox', '')"); err != nil {
 							return err
 						}
 					}
-					return ob.Enqueue(ctx, tx, OrderEvent{OrderID: id, Seq: int64(i)})
+					return ob.Enqueue(ctx, tx, ev)
 				}); err != nil {
 					b.Error(err)
 					return

@@ -17,6 +17,13 @@
 // uvarint length and bytes of the key, then of the value), created_at,
 // published_at (NULL until published), attempts and last_error.
 //
+// A writer's transaction rate depends on its statements and round trips
+// more than on anything else: Exec sends the business statement and the
+// outbox rows to PostgreSQL as one statement (the business statement as
+// a data-modifying WITH clause), and Queue adds the rows to a pgx batch.
+// With 8 writers on a 2-core machine, one statement instead of two is
+// worth 15-35 % more transactions a second (BENCHMARKS.md).
+//
 // A Relay reads the oldest unpublished rows of its shard (ORDER BY id,
 // no cursor), produces them through an idempotent client with acks=all,
 // waits for Kafka's acknowledgement, and only then marks them published
@@ -86,20 +93,29 @@
 // # Wake-up
 //
 // pg_notify serializes the commits of the transactions that call it (one
-// lock on the notification queue at commit), which halves the write rate
-// of many concurrent writers. So Enqueue notifies only when a relay of the
-// row's shard has declared itself idle: a relay that finds nothing looks
-// again every millisecond for 16 ms, and only then sets an idle flag in the
-// relays table and waits for a notification or its PollInterval. Under a
-// steady load the relay keeps finding rows, the flag stays down, and
-// writers do not notify at all; when the load is low, a commit wakes the
-// relay at once, and serializing the few commits that notify costs
-// nothing. The flag is read in Enqueue's one statement, so it adds no
-// round trip. The trade-off: a row committed while the relay is between
-// its last empty look and setting the flag is not notified, and waits at
-// most PollInterval (the fallback). Without LISTEN (SQLite, Notify(false),
-// a driver other than pgx) the relay polls, with the same quick looks
-// after activity.
+// lock on the notification queue, held until the commit is on disk),
+// which halves the write rate of many concurrent writers. So Enqueue
+// coalesces: the statement notifies only when no statement of the same
+// Outbox notified in the last 4 ms, so at most 250 commits a second per
+// process take turns on that lock, and the others none. A relay woken by
+// a notification looks again every millisecond for 16 ms after the last
+// row it found, so it finds the rows that did not notify; under a steady
+// load it keeps finding rows and never waits at all; under a low load
+// nearly every commit notifies, and serializing a few commits costs
+// nothing. The trade-off: a row whose statement skipped the notification
+// and whose transaction commits after the relay stopped looking (more
+// than about 12 ms between its statement and its commit, or the
+// notifying transaction rolled back) waits for the next notification or
+// at most PollInterval, the fallback. The notification is part of
+// Enqueue's one statement: no round trip, and no table read. Without
+// LISTEN (SQLite, Notify(false), a driver other than pgx) the relay polls,
+// with the same quick looks after activity.
+//
+// An earlier design notified only when the relay had flagged itself idle
+// in the relays table; reading that flag in every Enqueue cost the
+// writers more server time than the notifications it saved (about a
+// tenth of the transaction rate with 8 writers). The flag remains, for
+// Status.
 //
 // # Retention
 //

@@ -8,6 +8,8 @@ import (
 	"hash/fnv"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -39,7 +41,14 @@ type Outbox[Tx any] struct {
 	relays  string // the relays table
 	lockKey int32  // the first key of Enqueue's advisory locks
 	relayID int32  // the first key of the relays' advisory locks
-	insert  string // Enqueue's statement on PostgreSQL
+
+	// born is when New made the Outbox, and notified when (since born) a
+	// statement last notified the relays, minus notifyEvery at first.
+	born     time.Time
+	notified atomic.Int64
+
+	texts  sync.Map // text -> string: the statements built so far
+	ntexts atomic.Int64
 }
 
 type config struct {
@@ -66,8 +75,10 @@ func Table(name string) Option { return func(c *config) { c.table = name } }
 // unpublished can reorder those rows' keys: drain the outbox first.
 func Shards(n int) Option { return func(c *config) { c.shards = n } }
 
-// Notify sets whether Enqueue wakes an idle relay with pg_notify on
-// PostgreSQL (default true; SQLite always polls). Off, relays poll.
+// Notify sets whether Enqueue wakes the relays with pg_notify on
+// PostgreSQL (default true; SQLite always polls): at most one statement
+// every few milliseconds per Outbox notifies, so that concurrent commits
+// do not take turns on the server's notification lock. Off, relays poll.
 func Notify(on bool) Option { return func(c *config) { c.notify = on } }
 
 // Retention keeps published rows for d (default 7 days) for audit and
@@ -123,12 +134,11 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: relays,
 		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
 		relayID: int32(hash("evbus-relay:" + cfg.table)),
+		born:    time.Now(),
 	}
+	o.notified.Store(-int64(notifyEvery))
 	if !o.pg && d.Name() != sqldb.SQLite.Name() {
 		return nil, fmt.Errorf("outbox: dialect %q: want postgres or sqlite", d.Name())
-	}
-	if o.pg {
-		o.insert = o.pgInsert()
 	}
 	return o, nil
 }
@@ -165,22 +175,10 @@ func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// pgInsert is Enqueue's one statement on PostgreSQL: it takes the
-// transaction's advisory lock of every (topic, key) it writes, in a fixed
-// order (no deadlock between two Enqueues), then inserts the rows in the
-// order given, then notifies when a relay of one of the rows' shards said
-// it is idle.
-func (o *Outbox[Tx]) pgInsert() string {
-	notify := "SELECT NULL WHERE false"
-	if o.cfg.notify {
-		notify = fmt.Sprintf("SELECT pg_notify('%s', '') FROM %s WHERE idle AND shard = ANY($3) LIMIT 1", o.cfg.table, o.relays)
-	}
-	return fmt.Sprintf(`WITH l AS (SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k),
-ins AS (INSERT INTO %s (shard, topic, key, value, headers, created_at)
-  SELECT u.s, u.t, u.k, u.v, u.h, u.c FROM unnest($3::int4[], $4::text[], $5::bytea[], $6::bytea[], $7::bytea[], $8::timestamptz[]) WITH ORDINALITY AS u(s, t, k, v, h, c, n)
-  WHERE (SELECT count(*) FROM l) >= 0 ORDER BY u.n)
-%s`, o.cfg.table, notify)
-}
+// chunkRows is how many rows one statement inserts, so that a statement
+// stays under the parameter limits (PostgreSQL 65,535; SQLite 32,766)
+// however many events one call writes.
+const chunkRows = 1000
 
 // Enqueue encodes events (values or pointers of the encoder's registered
 // types) and writes them into the outbox in tx, in the order given. It
@@ -194,81 +192,215 @@ ins AS (INSERT INTO %s (shard, topic, key, value, headers, created_at)
 // rather than in several calls in varying key order: two transactions
 // locking two keys in opposite orders deadlock, and PostgreSQL aborts one.
 func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
-	if len(events) == 0 {
-		return nil
-	}
-	query, args, err := o.statement(ctx, events)
+	return o.Exec(ctx, tx, "", nil, events...)
+}
+
+// Exec runs the business statement query with args and enqueues events
+// as Enqueue does, in tx. On PostgreSQL both go to the server as one
+// statement (query becomes a data-modifying WITH clause of the outbox
+// insert): one round trip and one statement less per transaction, which
+// is what many concurrent writers' transaction rate depends on. query is
+// then an INSERT, UPDATE or DELETE (what PostgreSQL accepts in WITH),
+// with its parameters numbered from $1; the outbox's come after them. On
+// SQLite, query runs first, then the insert.
+//
+// Exec reports no row count: when the business statement's effect
+// decides whether the events are due (an update guarded by a version
+// that may match no row), run it alone and call Enqueue.
+func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, events ...any) error {
+	stmts, err := o.statements(ctx, query, args, events)
 	if err != nil {
 		return err
 	}
-	if _, err := o.db.In(tx).Exec(ctx, query, args...); err != nil {
-		return fmt.Errorf("outbox: enqueue into %s: %w", o.cfg.table, err)
+	q := o.db.In(tx)
+	for _, s := range stmts {
+		if _, err := q.Exec(ctx, s.query, s.args...); err != nil {
+			if query != "" {
+				return fmt.Errorf("outbox: exec and enqueue into %s: %w", o.cfg.table, err)
+			}
+			return fmt.Errorf("outbox: enqueue into %s: %w", o.cfg.table, err)
+		}
 	}
 	return nil
 }
 
-// Queue adds to b the statement that enqueues events, as Enqueue would
-// run it, for a caller that sends its business statements and the outbox
-// rows to PostgreSQL in one pgx batch, in its transaction: one round trip
-// instead of two, which is what a writer's transaction rate depends on.
-// The statement's error comes with the batch's results.
+// Queue adds to b the statements that enqueue events, as Enqueue would
+// run them, for a caller that sends its business statements and the
+// outbox rows to PostgreSQL in one pgx batch, in its transaction: one
+// round trip instead of two. The statements' errors come with the batch's
+// results. Exec also saves the second statement.
 func Queue(ctx context.Context, o *Outbox[pgx.Tx], b *pgx.Batch, events ...any) error {
-	if len(events) == 0 {
-		return nil
-	}
-	query, args, err := o.statement(ctx, events)
+	stmts, err := o.statements(ctx, "", nil, events)
 	if err != nil {
 		return err
 	}
-	b.Queue(query, args...)
+	for _, s := range stmts {
+		b.Queue(s.query, s.args...)
+	}
 	return nil
 }
 
-// statement encodes events and returns the statement that writes their
-// rows, with its arguments.
-func (o *Outbox[Tx]) statement(ctx context.Context, events []any) (string, []any, error) {
+// notifyEvery is how often, at most, an Outbox's statements notify the
+// relays. A commit that notifies holds the server's notification lock
+// until its commit is on disk, so notifying commits take turns; at most
+// one per notifyEvery per process keeps the others free of that lock.
+// A row that does not notify is found all the same: the relay woken by
+// the notification of a row at most notifyEvery older keeps looking every
+// millisecond for quickPolls milliseconds after the last row it found.
+const notifyEvery = 4 * time.Millisecond
+
+// notifyDue reports whether the statement being built notifies, and if
+// so starts a new notifyEvery.
+func (o *Outbox[Tx]) notifyDue() bool {
+	now := time.Since(o.born)
+	last := o.notified.Load()
+	return now-time.Duration(last) >= notifyEvery && o.notified.CompareAndSwap(last, int64(now))
+}
+
+// stmt is one statement of an Exec, with its arguments.
+type stmt struct {
+	query string
+	args  []any
+}
+
+// statements encodes events and returns the statements that run query
+// (when not empty) and write the events' rows, in order.
+//
+// On PostgreSQL the first statement takes the transaction's advisory lock
+// of every (topic, key) written, in a fixed order (no deadlock between
+// two Enqueues), before any row gets its id; the rows get theirs in the
+// order given; and, with Notify, it notifies the relays when no statement
+// of this Outbox did in the last notifyEvery. Rows are scalar parameters
+// (VALUES), which PostgreSQL plans and runs for less than arrays.
+func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any) ([]stmt, error) {
+	if len(events) == 0 {
+		if query == "" {
+			return nil, nil
+		}
+		return []stmt{{query, args}}, nil
+	}
 	if o.enc == nil {
-		return "", nil, errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
+		return nil, errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
 	n := len(events)
-	shards := make([]int32, n)
-	topics := make([]string, n)
-	keys := make([][]byte, n)
-	values := make([][]byte, n)
-	headers := make([][]byte, n)
-	times := make([]time.Time, n)
-	locks := make([]int32, n)
+	vals := make([]any, 0, 6*n)
+	var locks []int32
 	for i, ev := range events {
 		rec, err := o.enc.Record(ctx, ev)
 		if err != nil {
-			return "", nil, fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
+			return nil, fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
 		}
 		// The row carries a span of the caller's trace: the relay's
 		// publish span continues it.
 		o.cfg.tel.Create(ctx, rec)
 		h := keyHash(rec.Topic, rec.Key)
-		shards[i] = int32(h % uint32(o.cfg.shards))
-		locks[i] = int32(h)
-		topics[i], keys[i], values[i], times[i] = rec.Topic, rec.Key, rec.Value, rec.Timestamp
-		headers[i] = appendHeaders(nil, rec.Headers)
+		if o.pg {
+			locks = append(locks, int32(h))
+		}
+		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
-	if o.pg {
-		slices.Sort(locks)
-		locks = slices.Compact(locks)
-		return o.insert, []any{o.lockKey, locks, shards, topics, keys, values, headers, times}, nil
+	var out []stmt
+	if query != "" && !o.pg {
+		out = append(out, stmt{query, args})
+		query, args = "", nil
+	}
+	for start := 0; start < n; start += chunkRows {
+		rows := vals[6*start : 6*min(start+chunkRows, n)]
+		a := append(slices.Clip(args), rows...)
+		t := text{query: query, skip: len(args), rows: len(rows) / 6}
+		if o.pg && start == 0 {
+			slices.Sort(locks)
+			a = append(a, o.lockKey, slices.Compact(locks))
+			t.lock = true
+			t.notify = o.cfg.notify && o.notifyDue()
+		}
+		out = append(out, stmt{o.text(t), a})
+		query, args = "", nil
+	}
+	return out, nil
+}
+
+// text describes the text of one statement that inserts rows: after the
+// business statement query (PostgreSQL) with skip parameters, taking the
+// advisory locks (the first statement on PostgreSQL), notifying.
+type text struct {
+	query        string
+	skip, rows   int
+	lock, notify bool
+}
+
+// maxTexts bounds the statement texts an Outbox keeps, for a caller whose
+// business statements are built anew every time.
+const maxTexts = 1024
+
+// text returns the statement t describes, built once for the few that a
+// service runs over and over.
+func (o *Outbox[Tx]) text(t text) string {
+	if q, ok := o.texts.Load(t); ok {
+		return q.(string)
 	}
 	var b strings.Builder
-	b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) VALUES ")
-	args := make([]any, 0, 6*n)
+	if !o.pg {
+		b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) VALUES ")
+		o.writeValues(&b, t.rows, t.skip)
+	} else {
+		var with []string
+		if t.query != "" {
+			with = append(with, "biz AS ("+t.query+")")
+		}
+		from := ""
+		if t.lock {
+			n := t.skip + 6*t.rows
+			with = append(with, fmt.Sprintf("l AS (SELECT pg_advisory_xact_lock($%d, k) FROM unnest($%d::int4[]) AS k)", n+1, n+2))
+			// Every row passes through l, so the locks are all taken
+			// before the first row gets its id.
+			notify := ""
+			if t.notify {
+				notify = fmt.Sprintf(", pg_notify('%s', '')", o.cfg.table)
+			}
+			from = "(SELECT count(*)" + notify + " FROM l) AS g, "
+		}
+		if len(with) > 0 {
+			b.WriteString("WITH " + strings.Join(with, ", ") + " ")
+		}
+		b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) SELECT v.s, v.t, v.k, v.v, v.h, v.c FROM " + from + "(VALUES ")
+		o.writeValues(&b, t.rows, t.skip)
+		b.WriteString(") AS v(s, t, k, v, h, c, n) ORDER BY v.n")
+	}
+	q := b.String()
+	if o.ntexts.Add(1) <= maxTexts {
+		o.texts.Store(t, q)
+	}
+	return q
+}
+
+// pgCasts type the VALUES columns on PostgreSQL, where they are not
+// the insert's target and would otherwise be text.
+var pgCasts = [6]string{"::int4", "::text", "::bytea", "::bytea", "::bytea", "::timestamptz"}
+
+// writeValues writes the VALUES rows of n rows of six parameters each,
+// numbered after the first skip; on PostgreSQL typed, and followed by the
+// row's ordinal.
+func (o *Outbox[Tx]) writeValues(b *strings.Builder, n, skip int) {
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		j := len(args)
-		fmt.Fprintf(&b, "(%s, %s, %s, %s, %s, %s)", o.d.Arg(j+1), o.d.Arg(j+2), o.d.Arg(j+3), o.d.Arg(j+4), o.d.Arg(j+5), o.d.Arg(j+6))
-		args = append(args, shards[i], topics[i], keys[i], values[i], headers[i], o.d.Time(times[i]))
+		b.WriteByte('(')
+		for c := range 6 {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(o.d.Arg(skip + 6*i + c + 1))
+			if o.pg {
+				b.WriteString(pgCasts[c])
+			}
+		}
+		if o.pg {
+			fmt.Fprintf(b, ", %d", i)
+		}
+		b.WriteByte(')')
 	}
-	return b.String(), args, nil
 }
 
 // keyHash places a (topic, key) in a shard and names its advisory lock.

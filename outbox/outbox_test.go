@@ -3,6 +3,8 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,17 +69,7 @@ func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 	runRelay(t, ob, k.cl, outbox.RelayName("relay-"+t.Name()))
 	waitFor(t, "an empty backlog", func() bool { return backlog(t, ob) == 0 })
 
-	var mine []published
-	all := consume(t, k.stack.Brokers(), func(ps []published) bool {
-		mine = mine[:0]
-		for _, p := range ps {
-			if len(p.key) > len(prefix) && p.key[:len(prefix)] == prefix {
-				mine = append(mine, p)
-			}
-		}
-		return len(mine) >= 6
-	})
-	_ = all
+	mine := withPrefix(consume(t, k.stack.Brokers(), func(ps []published) bool { return len(withPrefix(ps, prefix)) >= 6 }), prefix)
 	if dups := checkOrder(t, mine, want); dups != 0 || len(mine) != 6 {
 		t.Errorf("%d events published, %d repeated; want 6, none repeated", len(mine), dups)
 	}
@@ -96,6 +88,89 @@ func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 	}
 	if len(s.Relays) != 1 || s.Relays[0].Holder != "relay-"+t.Name() || !s.Relays[0].Active || s.Backlog != 0 || !s.Oldest.IsZero() {
 		t.Errorf("status %+v", s)
+	}
+}
+
+// withPrefix returns the events of ps whose key starts with prefix.
+func withPrefix(ps []published, prefix string) []published {
+	var mine []published
+	for _, p := range ps {
+		if strings.HasPrefix(p.key, prefix) {
+			mine = append(mine, p)
+		}
+	}
+	return mine
+}
+
+// TestExec: the business statement and the outbox rows commit together
+// (one statement on PostgreSQL), or not at all when either fails; a call
+// writing more rows than one statement takes keeps their order.
+func TestExec(t *testing.T) {
+	k := startKafka(t)
+	t.Run("pgx", func(t *testing.T) { execAndEnqueue(t, k, pgxDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("postgres-stdlib", func(t *testing.T) { execAndEnqueue(t, k, stdlibDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("sqlite", func(t *testing.T) { execAndEnqueue(t, k, sqliteDB(t)) })
+}
+
+func execAndEnqueue[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
+	ctx := context.Background()
+	prefix := t.Name() + "/"
+	ob := newOutbox(t, db, k.enc)
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY, cents bigint NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	insert := fmt.Sprintf("INSERT INTO orders (id, cents) VALUES (%s, %s)", db.Dialect().Arg(1), db.Dialect().Arg(2))
+	exec := func(id string, seqs ...int64) error {
+		evs := make([]any, len(seqs))
+		for i, s := range seqs {
+			evs[i] = OrderEvent{OrderID: prefix + "a", Seq: s}
+		}
+		return sqldb.InTx(ctx, db, func(tx Tx) error { return ob.Exec(ctx, tx, insert, []any{id, int64(len(seqs))}, evs...) })
+	}
+	// More rows than one statement takes, in one call.
+	want := make([]int64, 11000) // 66,000 parameters: over PostgreSQL's limit in one statement
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if err := exec("o-1", want...); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec("o-1", 9999); err == nil || !strings.Contains(err.Error(), "exec and enqueue") {
+		t.Fatalf("Exec with a duplicate business row: %v, want its error", err)
+	}
+	err := sqldb.InTx(ctx, db, func(tx Tx) error {
+		return ob.Exec(ctx, tx, insert, []any{"o-2", int64(1)}, Unregistered{X: "x"})
+	})
+	if !errors.Is(err, bus.ErrUnknownType) {
+		t.Fatalf("Exec of an unregistered type: %v, want bus.ErrUnknownType", err)
+	}
+	// No events: the business statement alone.
+	if err := exec("o-3"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	rows, err := db.Query(ctx, "SELECT id FROM orders ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if fmt.Sprint(ids) != "[o-1 o-3]" {
+		t.Errorf("business rows %v, want [o-1 o-3]", ids)
+	}
+	if n := backlog(t, ob); n != int64(len(want)) {
+		t.Fatalf("backlog %d, want %d", n, len(want))
+	}
+	runRelay(t, ob, k.cl, outbox.RelayName("relay-"+t.Name()))
+	mine := withPrefix(consume(t, k.stack.Brokers(), func(ps []published) bool { return len(withPrefix(ps, prefix)) >= len(want) }), prefix)
+	if dups := checkOrder(t, mine, map[string][]int64{prefix + "a": want}); dups != 0 {
+		t.Errorf("%d events repeated", dups)
 	}
 }
 
@@ -180,5 +255,31 @@ func TestCommitOrderTrap(t *testing.T) {
 	// one; t2's a/2 got its id after t1 committed.
 	if keys != "aba" {
 		t.Errorf("keys in id order %q, want aba", keys)
+	}
+}
+
+// TestNotifyWakesIdleRelay: a relay that waits for a wake-up and would
+// not look again for an hour publishes a committed row: the commit's
+// notification woke it.
+func TestNotifyWakesIdleRelay(t *testing.T) {
+	ctx := t.Context()
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	ob := newOutbox(t, db, k.enc)
+	runRelay(t, ob, k.cl, outbox.PollInterval(time.Hour))
+	waitFor(t, "the relay to listen and be idle", func() bool {
+		var listening bool
+		if err := sqldb.QueryRow(ctx, db, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN "evbus_outbox"')`, nil, &listening); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ob.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return listening && len(s.Relays) == 1 && s.Relays[0].Idle
+	})
+	enqueue(t, db, ob, OrderEvent{OrderID: "a", Seq: 1})
+	if got := consume(t, k.stack.Brokers(), atLeast(1)); len(got) != 1 || got[0].key != "a" {
+		t.Fatalf("published %+v, want a/1", got)
 	}
 }

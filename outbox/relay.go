@@ -249,9 +249,9 @@ type row struct {
 }
 
 // quickPolls is how many times, a millisecond apart, a relay that found
-// nothing looks again before it declares itself idle: under a steady
-// load it keeps finding rows and never asks writers to notify it, and a
-// row committed meanwhile waits a millisecond at most.
+// nothing looks again before it waits for a wake-up: under a steady load
+// it keeps finding rows, and a row committed meanwhile (notified or not)
+// waits a millisecond at most.
 const quickPolls = 16
 
 // serve publishes shard's rows on conn until ctx is done or the database
@@ -309,8 +309,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 				quiet++
 				sleep(ctx, time.Millisecond)
 			case !idle:
-				// Declared before the next look, so a row committed after
-				// that look finds the flag set and notifies.
+				// For Status.
 				if _, err := conn.Exec(ctx, setIdle, true, shard); err != nil {
 					return err
 				}
