@@ -47,7 +47,7 @@ type Outbox[Tx any] struct {
 	born     time.Time
 	notified atomic.Int64
 
-	texts  sync.Map // text -> string: the statements built so far
+	texts  sync.Map // shape -> string: the statements built so far
 	ntexts atomic.Int64
 }
 
@@ -307,7 +307,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	for start := 0; start < n; start += chunkRows {
 		rows := vals[6*start : 6*min(start+chunkRows, n)]
 		a := append(slices.Clip(args), rows...)
-		t := text{query: query, skip: len(args), rows: len(rows) / 6}
+		t := shape{query: query, skip: len(args), rows: len(rows) / 6}
 		if o.pg && start == 0 {
 			slices.Sort(locks)
 			a = append(a, o.lockKey, slices.Compact(locks))
@@ -320,10 +320,11 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	return out, nil
 }
 
-// text describes the text of one statement that inserts rows: after the
-// business statement query (PostgreSQL) with skip parameters, taking the
-// advisory locks (the first statement on PostgreSQL), notifying.
-type text struct {
+// shape is what the text of one statement that inserts rows depends on:
+// the business statement query (PostgreSQL) with its skip parameters, the
+// rows, whether it takes the advisory locks (the first statement on
+// PostgreSQL) and whether it notifies.
+type shape struct {
 	query        string
 	skip, rows   int
 	lock, notify bool
@@ -333,9 +334,9 @@ type text struct {
 // business statements are built anew every time.
 const maxTexts = 1024
 
-// text returns the statement t describes, built once for the few that a
+// text returns the statement of shape t, built once for the few shapes a
 // service runs over and over.
-func (o *Outbox[Tx]) text(t text) string {
+func (o *Outbox[Tx]) text(t shape) string {
 	if q, ok := o.texts.Load(t); ok {
 		return q.(string)
 	}
