@@ -253,3 +253,39 @@ func TestPerKeyRetryBlocksOnlyItsKey(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestRetryWaitHoldsNoSlot: a record waiting between retries holds no
+// concurrency slot. With Concurrency(1), the records of other keys are
+// handled while it waits.
+func TestRetryWaitHoldsNoSlot(t *testing.T) {
+	e := start(t)
+	e.topics(1, "orders")
+	failed := make(chan struct{})
+	var others atomic.Int32
+	c := e.consumer("retry-slot", consumer.Concurrency(1), consumer.PerKey(64))
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		if ev.OrderID == "slow" {
+			if consumer.Attempt(ctx) == 1 {
+				close(failed)
+			}
+			return errors.New("not yet")
+		}
+		others.Add(1)
+		return nil
+	}, consumer.Retry(consumer.Backoff{Initial: time.Hour, Max: time.Hour, MaxAttempts: 2}))
+	e.publish(&Order{OrderID: "slow"})
+	run(t, c)
+	select {
+	case <-failed:
+	case <-time.After(guard):
+		t.Fatal("the slow record's handler did not run")
+	}
+	// Published once the slow record waits: ten keys, ten lanes at most
+	// one of which is the slow record's.
+	events := []any{}
+	for i := range 10 {
+		events = append(events, &Order{OrderID: fmt.Sprintf("other-%d", i)})
+	}
+	e.publish(events...)
+	waitFor(t, "other keys handled while a record waits for its retry", func() bool { return others.Load() > 0 })
+}

@@ -107,6 +107,11 @@ type lane struct {
 	spare   []laneItem
 	wake    chan struct{}
 	started bool
+	// Touched by the lane's goroutine only: more tells that a record of
+	// the lane is ready after the current one, slot that the lane holds
+	// a concurrency slot from its last handler call for its next one
+	// (see Consumer.call).
+	more, slot bool
 }
 
 type laneItem struct {
@@ -226,6 +231,7 @@ func (p *partition) holdFetch() (release func()) {
 func (p *partition) run(l *lane) {
 	defer p.wg.Done()
 	defer p.running.Add(-1)
+	defer p.drop(l)
 	for {
 		p.mu.Lock()
 		batch := l.queue
@@ -251,7 +257,8 @@ func (p *partition) run(l *lane) {
 					return
 				}
 			} else {
-				if !p.c.process(p, batch[i].rec) {
+				l.more = i+1 < len(batch)
+				if !p.c.process(p, l, batch[i].rec) {
 					return
 				}
 				p.settle(batch[i].seq)
@@ -259,6 +266,7 @@ func (p *partition) run(l *lane) {
 			clear(batch[i : i+n])
 			i += n
 		}
+		p.drop(l) // the lane waits for records: it runs no handler
 		p.mu.Lock()
 		if l.spare == nil {
 			l.spare = batch[:0]
@@ -358,6 +366,14 @@ func (p *partition) acquire() bool { return p.c.sem.acquire(p.stopping) }
 
 func (p *partition) release() { p.c.sem.release() }
 
+// drop releases the slot l holds, if any; l may be nil.
+func (p *partition) drop(l *lane) {
+	if l != nil && l.slot {
+		l.slot = false
+		p.release()
+	}
+}
+
 // semaphore bounds the handler calls running at once. Taking a free slot
 // is one atomic add; only a caller that finds none waits on a channel.
 type semaphore struct {
@@ -399,6 +415,9 @@ func (s *semaphore) acquire(stop <-chan struct{}) bool {
 		}
 	}
 }
+
+// contended tells that a caller waits for a slot.
+func (s *semaphore) contended() bool { return s.waiters.Load() > 0 }
 
 func (s *semaphore) release() {
 	s.n.Add(-1)

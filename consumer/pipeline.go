@@ -54,6 +54,10 @@ const (
 // envelope is a record on its way through the pipeline.
 type envelope struct {
 	rec *kgo.Record
+	// lane is the record's lane, nil for a record of a batch: its
+	// handler calls may keep a concurrency slot for the lane's next
+	// record (Consumer.call).
+	lane *lane
 	// ctx is the record's: the partition's, with the record's process
 	// span when one is recorded (span).
 	ctx          context.Context
@@ -93,9 +97,10 @@ func (c *handlerContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// process settles rec. It returns false when the partition stopped first.
-func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
-	env := &envelope{rec: rec}
+// process settles rec, a record of lane l. It returns false when the
+// partition stopped first.
+func (c *Consumer) process(p *partition, l *lane, rec *kgo.Record) bool {
+	env := &envelope{rec: rec, lane: l}
 	return c.processOpened(p, env, c.open(p, env))
 }
 
@@ -107,6 +112,7 @@ func (c *Consumer) processOpened(p *partition, env *envelope, err error) bool {
 		return c.deadLetter(p, env, KindPoison, env.prior, err) == settled
 	}
 	if !env.due.IsZero() {
+		p.drop(env.lane)
 		if !c.waitDue(p, env.due) {
 			return false
 		}
@@ -566,12 +572,32 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 var errStopped = errors.New("consumer: partition stopped")
 
 // call runs the handler once, in a concurrency slot.
+//
+// A lane that has its next record ready keeps the slot of a call that
+// succeeded for that record's call, unless someone waits for a slot:
+// taking and releasing a slot per record costs two atomic adds on a
+// counter every partition shares. The slot is dropped whenever the lane
+// would wait with it (a failed call, before a retry's back-off, a wait
+// for a due time, the registry or a retry or dead-letter write, no
+// record ready), so a record waiting holds none, and the slots held
+// still count against Concurrency.
 func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) error {
-	if !p.acquire() {
-		return errStopped
+	l := env.lane
+	if l == nil || !l.slot {
+		if !p.acquire() {
+			return errStopped
+		}
+		if l != nil {
+			l.slot = true
+		}
 	}
-	defer p.release()
-	return c.run(p, env, b, h, v, attempt, nil)
+	err := c.run(p, env, b, h, v, attempt, nil)
+	if l == nil {
+		p.release()
+	} else if err != nil || !l.more || c.sem.contended() {
+		p.drop(l)
+	}
+	return err
 }
 
 // run runs the handler once with the event's metadata and attempt number
@@ -650,6 +676,7 @@ const writeTimeout = 15 * time.Second
 // when the partition stopped first. The record it stands for is not
 // settled (so not committed) before.
 func (c *Consumer) write(p *partition, env *envelope, tmpl *kgo.Record) bool {
+	p.drop(env.lane)
 	for n := 1; ; n++ {
 		r := &kgo.Record{Topic: tmpl.Topic, Key: tmpl.Key, Value: tmpl.Value, Headers: tmpl.Headers}
 		// A span of the record's trace; the record carries it on.
@@ -678,6 +705,7 @@ func (c *Consumer) write(p *partition, env *envelope, tmpl *kgo.Record) bool {
 // waitTransient logs a failure that is not the record's fault and waits
 // before the same record is tried again; false when the partition stopped.
 func (c *Consumer) waitTransient(p *partition, env *envelope, n int, err error) bool {
+	p.drop(env.lane)
 	if p.stopped.Load() {
 		return false
 	}

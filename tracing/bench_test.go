@@ -17,6 +17,8 @@ import (
 // evbus's publisher (Publish, Published) and consumer (Process, Handled,
 // Settled) call per record, next to the floor, the same span contents
 // written straight on the SDK (internal/tracefloor). One op is one record.
+// op=process/tracing=off is the consumer's calls with tracing off (the
+// global no-op providers, the default).
 //
 //	go test ./tracing -run '^$' -bench Record -benchmem -count 6
 func BenchmarkRecord(b *testing.B) {
@@ -66,6 +68,19 @@ func BenchmarkRecord(b *testing.B) {
 		span.End()
 		recs[i] = rec
 	}
+	// Tracing off: the global no-op providers and propagator, the default.
+	b.Run("op=process/tracing=off", func(b *testing.B) {
+		b.ReportAllocs()
+		tel := tracing.Default()
+		outcomes := tel.Outcomes(recs[0].Topic, "billing")
+		for i := 0; b.Loop(); i++ {
+			pctx, span := tel.Process(ctx, recs[i&1023], "billing", false)
+			if tel.Timed(pctx) {
+				tel.Handled(pctx, outcomes, time.Now(), nil)
+			}
+			tel.Settled(pctx, span, outcomes, tracing.OutcomeOK, nil)
+		}
+	})
 	for _, s := range samplers {
 		b.Run("op=process/sampler="+s.name, func(b *testing.B) {
 			sdk := tracefloor.Start(b, s.sampler)

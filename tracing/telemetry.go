@@ -28,13 +28,17 @@ const ScopeName = "github.com/evbus/evbus"
 type Telemetry struct {
 	tracer trace.Tracer
 	// idleGlobal is the global tracer provider as it was at New, when
-	// the Telemetry uses the global one: while it is still the global
-	// one, no SDK was installed, and spans are skipped rather than
-	// started as no-ops (which allocate).
-	idleGlobal  trace.TracerProvider
-	propagator  propagation.TextMapPropagator
-	linkConsume bool
-	linkRelay   bool
+	// the Telemetry uses the global one and no SDK was installed yet:
+	// while it is still the global one, none was, and spans are skipped
+	// rather than started as no-ops (which allocate).
+	idleGlobal trace.TracerProvider
+	propagator propagation.TextMapPropagator
+	// idlePropagator is the global propagator as it was at New, when the
+	// Telemetry uses the global one: while it is still the global one,
+	// none was installed, it extracts nothing, and Process skips it.
+	idlePropagator propagation.TextMapPropagator
+	linkConsume    bool
+	linkRelay      bool
 
 	// starts holds the name and start options of each kind of span per
 	// topic (and group and partition), sets the options of measurements:
@@ -105,22 +109,29 @@ func New(opts ...Option) (*Telemetry, error) {
 	var idle trace.TracerProvider
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
-		idle = c.tp
+		if c.tp == initialTracerProvider {
+			idle = c.tp
+		}
 	}
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
+	var idleProp propagation.TextMapPropagator
 	if c.propagator == nil {
 		c.propagator = otel.GetTextMapPropagator()
+		if c.propagator == initialPropagator {
+			idleProp = c.propagator
+		}
 	}
 	m := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	t := &Telemetry{
-		tracer:      c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		idleGlobal:  idle,
-		propagator:  c.propagator,
-		linkConsume: c.linkConsume,
-		linkRelay:   c.linkRelay,
-		meter:       m,
+		tracer:         c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		idleGlobal:     idle,
+		propagator:     c.propagator,
+		idlePropagator: idleProp,
+		linkConsume:    c.linkConsume,
+		linkRelay:      c.linkRelay,
+		meter:          m,
 	}
 	var err error
 	var sent messagingconv.ClientSentMessages
@@ -183,6 +194,15 @@ func (t *Telemetry) observeCounts(_ context.Context, o metric.Observer) error {
 	}
 	return nil
 }
+
+// The global tracer provider and propagator before the service installs
+// any: they delegate to what it installs, and are no longer the global
+// ones once it has. A Telemetry made after an SDK was installed is not
+// idle.
+var (
+	initialTracerProvider = otel.GetTracerProvider()
+	initialPropagator     = otel.GetTextMapPropagator()
+)
 
 // Default returns a Telemetry on the global providers and propagator.
 // They delegate to whatever the service installs later, so Default works
@@ -247,6 +267,12 @@ var noSpan = trace.SpanFromContext(context.Background())
 // use and no SDK has been installed.
 func (t *Telemetry) idle() bool {
 	return t.idleGlobal != nil && otel.GetTracerProvider() == t.idleGlobal
+}
+
+// idleExtract tells that Extract would return its context unchanged: the
+// global propagator is in use and none has been installed.
+func (t *Telemetry) idleExtract() bool {
+	return t.idlePropagator != nil && otel.GetTextMapPropagator() == t.idlePropagator
 }
 
 // Operations, by their messaging.operation.name.
@@ -442,8 +468,11 @@ func recordBytes(r *kgo.Record) int {
 // always starts a new trace linked to the record's: the original trace
 // ended with the dead letter, maybe days ago.
 func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, replay bool) (context.Context, trace.Span) {
-	// The record's baggage goes to the handler either way.
-	ctx = t.Extract(ctx, rec)
+	// The record's baggage goes to the handler either way, once a
+	// propagator is installed.
+	if !t.idleExtract() {
+		ctx = t.Extract(ctx, rec)
+	}
 	if t.idle() {
 		return ctx, noSpan
 	}

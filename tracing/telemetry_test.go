@@ -52,6 +52,42 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 	if got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec)); got.SpanID() != spans.Ended()[0].SpanContext().SpanID() {
 		t.Fatal("the record does not carry the publish span's context")
 	}
+	// The process span continues the record's trace: Process extracts
+	// with the propagator installed after New.
+	_, span = tel.Process(context.Background(), rec, "billing", false)
+	tel.Settled(context.Background(), span, tel.Outcomes(rec.Topic, "billing"), tracing.OutcomeOK, nil)
+	if got := span.(sdktrace.ReadOnlySpan).Parent(); got.SpanID() != spans.Ended()[0].SpanContext().SpanID() {
+		t.Fatalf("the process span's parent is %v, want the publish span", got.SpanID())
+	}
+}
+
+// A Telemetry made on the global provider and propagator after the
+// service installed them records spans and continues traces.
+func TestGlobalProviderInstalledBefore(t *testing.T) {
+	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
+	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	otel.SetTracerProvider(tp)
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+
+	tel, err := tracing.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reqCtx, req := tp.Tracer("t").Start(context.Background(), "POST /orders")
+	rec := record()
+	tel.Inject(reqCtx, rec)
+	req.End()
+	_, span := tel.Process(context.Background(), rec, "billing", false)
+	tel.Settled(context.Background(), span, tel.Outcomes(rec.Topic, "billing"), tracing.OutcomeOK, nil)
+	ended := spans.Ended()
+	if len(ended) != 2 {
+		t.Fatalf("%d spans ended, want 2 (the request's and the process span)", len(ended))
+	}
+	if got := ended[1].Parent(); got.SpanID() != req.SpanContext().SpanID() {
+		t.Fatalf("the process span's parent is %v, want the request's span", got.SpanID())
+	}
 }
 
 // The relay's publish span continues the trace of the span that enqueued
