@@ -199,7 +199,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.retryOf = retryOf
 
-	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes)}
+	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes), kgo.FetchMaxWait(FetchMaxWait)}
 	opts = append(opts, c.cfg.kafka...)
 	opts = append(opts,
 		kgo.ConsumerGroup(c.group),

@@ -45,7 +45,9 @@
 // A partition whose records pile up (a handler retrying, a dead-letter
 // topic refusing writes) is paused, so it holds a few MiB at most (32 MiB
 // with Batch handlers, which must not run dry between fetches), while
-// the others go on.
+// the others go on. A resumed partition is fetched again once the fetch
+// in flight returns, which the broker holds up to FetchMaxWait (500 ms)
+// when the other partitions are idle.
 //
 // # Failures
 //

@@ -3,8 +3,13 @@ package consumer_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
@@ -114,5 +119,49 @@ func TestCloseBeforeRun(t *testing.T) {
 	}
 	if err := c.Run(context.Background()); !errors.Is(err, consumer.ErrClosed) {
 		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestFetchMaxWait: the consumer's fetches ask the broker to wait at most
+// FetchMaxWait, not franz-go's 5 s (a partition resumed after
+// back-pressure waits for the fetch in flight), unless the service passes
+// its own kgo.FetchMaxWait.
+func TestFetchMaxWait(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []kgo.Opt
+		want int32
+	}{
+		{"default", nil, int32(consumer.FetchMaxWait.Milliseconds())},
+		{"service's", []kgo.Opt{kgo.FetchMaxWait(2 * time.Second)}, 2000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t)
+			e.topics(1, "orders")
+			var waits sync.Map // the fetch requests' MaxWaitMillis
+			kf := e.stack.Kafka()
+			kf.ControlKey(int16(kmsg.Fetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				kf.KeepControl()
+				waits.Store(req.(*kmsg.FetchRequest).MaxWaitMillis, true)
+				return nil, nil, false
+			})
+			e.publish(orders(1, 1)...)
+			c, err := consumer.New("fetch-wait", e.reg, consumer.Kafka(append([]kgo.Opt{kgo.SeedBrokers(e.stack.Brokers()...)}, tc.opts...)...), consumer.Logger(testLogger()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var handled atomic.Int32
+			consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+				handled.Add(1)
+				return nil
+			})
+			run(t, c)
+			waitFor(t, "the record handled", func() bool { return handled.Load() == 1 })
+			var got []int32
+			waits.Range(func(k, _ any) bool { got = append(got, k.(int32)); return true })
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("fetches waited %v ms, want %d", got, tc.want)
+			}
+		})
 	}
 }

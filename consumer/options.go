@@ -184,10 +184,19 @@ func (c *config) fail(err error) {
 // cooperative-sticky unless you pass kgo.Balancers. The same client
 // writes dead-letter and retry records, so keep its producer idempotent
 // with acks=all (franz-go's defaults); its kgo.ProducerBatchMaxBytes is
-// MaxDeadLetterBytes unless you pass one.
+// MaxDeadLetterBytes, and its kgo.FetchMaxWait is FetchMaxWait, unless
+// you pass one.
 func Kafka(opts ...kgo.Opt) Option {
 	return func(c *config) { c.kafka = append(c.kafka, opts...) }
 }
+
+// FetchMaxWait is how long the broker may hold the consumer's fetch
+// when it has nothing new (Kafka's Java client's default; franz-go's own is
+// 5 s). A partition resumed after back-pressure is fetched again only once
+// the fetch in flight returns, and the broker holds that one so long when
+// the other partitions are idle: with 5 s, a fast handler ran dry for
+// seconds at every resume.
+const FetchMaxWait = 500 * time.Millisecond
 
 // Concurrency bounds how many handler calls run at once across all
 // partitions (default DefaultConcurrency). Without PerKey, each partition
