@@ -310,8 +310,13 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		t := shape{query: query, skip: len(args), rows: len(rows) / 6}
 		if o.pg && start == 0 {
 			slices.Sort(locks)
-			a = append(a, o.lockKey, slices.Compact(locks))
-			t.lock = true
+			locks = slices.Compact(locks)
+			t.locks = min(len(locks), 2)
+			if len(locks) == 1 {
+				a = append(a, o.lockKey, locks[0])
+			} else {
+				a = append(a, o.lockKey, locks)
+			}
 			t.notify = o.cfg.notify && o.notifyDue()
 		}
 		out = append(out, stmt{o.text(t), a})
@@ -323,11 +328,12 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 // shape is what the text of one statement that inserts rows depends on:
 // the business statement query (PostgreSQL) with its skip parameters, the
 // rows, whether it takes the advisory locks (the first statement on
-// PostgreSQL) and whether it notifies.
+// PostgreSQL: locks is 1 for one lock, 2 for several) and whether it
+// notifies.
 type shape struct {
-	query        string
-	skip, rows   int
-	lock, notify bool
+	query             string
+	skip, rows, locks int
+	notify            bool
 }
 
 // maxTexts bounds the statement texts an Outbox keeps, for a caller whose
@@ -349,17 +355,23 @@ func (o *Outbox[Tx]) text(t shape) string {
 		if t.query != "" {
 			with = append(with, "biz AS ("+t.query+")")
 		}
+		// Every row passes through g, so the locks are all taken before
+		// the first row gets its id. One lock (the common case: one
+		// aggregate per transaction) is a plain call, which PostgreSQL
+		// runs for less than a set over an array.
 		from := ""
-		if t.lock {
+		if t.locks > 0 {
 			n := t.skip + 6*t.rows
-			with = append(with, fmt.Sprintf("l AS (SELECT pg_advisory_xact_lock($%d, k) FROM unnest($%d::int4[]) AS k)", n+1, n+2))
-			// Every row passes through l, so the locks are all taken
-			// before the first row gets its id.
 			notify := ""
 			if t.notify {
 				notify = fmt.Sprintf(", pg_notify('%s', '')", o.cfg.table)
 			}
-			from = "(SELECT count(*)" + notify + " FROM l) AS g, "
+			if t.locks == 1 {
+				from = fmt.Sprintf("(SELECT pg_advisory_xact_lock($%d, $%d::int4)%s) AS g, ", n+1, n+2, notify)
+			} else {
+				with = append(with, fmt.Sprintf("l AS (SELECT pg_advisory_xact_lock($%d, k) FROM unnest($%d::int4[]) AS k)", n+1, n+2))
+				from = "(SELECT count(*)" + notify + " FROM l) AS g, "
+			}
 		}
 		if len(with) > 0 {
 			b.WriteString("WITH " + strings.Join(with, ", ") + " ")

@@ -204,10 +204,13 @@ func TestCommitOrderTrap(t *testing.T) {
 	if err := ob.Enqueue(ctx, t1, OrderEvent{OrderID: "a", Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
-	// t2 writes the same key: it waits for t1.
+	// t2 writes the same key (and another: the statement that locks
+	// several keys): it waits for t1.
 	t2done := make(chan error, 1)
 	go func() {
-		t2done <- sqldb.InTx(ctx, db, func(tx pgx.Tx) error { return ob.Enqueue(ctx, tx, OrderEvent{OrderID: "a", Seq: 2}) })
+		t2done <- sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+			return ob.Enqueue(ctx, tx, OrderEvent{OrderID: "a", Seq: 2}, OrderEvent{OrderID: "d", Seq: 1})
+		})
 	}()
 	// t3 takes a larger id for key b and commits first; the relay
 	// publishes it while t1 is still open.
@@ -234,8 +237,8 @@ func TestCommitOrderTrap(t *testing.T) {
 	if err := <-t2done; err != nil {
 		t.Fatal(err)
 	}
-	got := consume(t, k.stack.Brokers(), atLeast(3))
-	if dups := checkOrder(t, got, map[string][]int64{"a": {1, 2}, "b": {1}}); dups != 0 {
+	got := consume(t, k.stack.Brokers(), atLeast(4))
+	if dups := checkOrder(t, got, map[string][]int64{"a": {1, 2}, "b": {1}, "d": {1}}); dups != 0 {
 		t.Errorf("%d events repeated", dups)
 	}
 	rows, err := db.Query(ctx, "SELECT key FROM evbus_outbox ORDER BY id")
@@ -252,9 +255,9 @@ func TestCommitOrderTrap(t *testing.T) {
 	}
 	rows.Close()
 	// t1's a/1 has the smallest id and was published after b/1's larger
-	// one; t2's a/2 got its id after t1 committed.
-	if keys != "aba" {
-		t.Errorf("keys in id order %q, want aba", keys)
+	// one; t2's a/2 and d/1 got their ids after t1 committed.
+	if keys != "abad" {
+		t.Errorf("keys in id order %q, want abad", keys)
 	}
 }
 
