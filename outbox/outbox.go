@@ -39,7 +39,7 @@ type Outbox[Tx any] struct {
 	pg      bool
 	cfg     config
 	relays  string // the relays table
-	lockKey int32  // the first key of Enqueue's advisory locks
+	lockKey any    // the first key of Enqueue's advisory locks (int32), boxed once
 	relayID int32  // the first key of the relays' advisory locks
 
 	// born is when New made the Outbox, and notified when (since born) a
@@ -132,7 +132,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	d := db.Dialect()
 	o := &Outbox[Tx]{
 		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: relays,
-		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
+		lockKey: any(int32(hash("evbus-enqueue:" + cfg.table))),
 		relayID: int32(hash("evbus-relay:" + cfg.table)),
 		born:    time.Now(),
 	}
@@ -282,8 +282,17 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	if o.enc == nil {
 		return nil, errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
-	n := len(events)
-	vals := make([]any, 0, 6*n)
+	var out []stmt
+	if query != "" && !o.pg {
+		out = append(out, stmt{query, args})
+		query, args = "", nil
+	}
+	// The arguments of every statement, one after the other: the business
+	// statement's, then the rows', then room for the first statement's two
+	// locks, so that a call of one statement copies none.
+	n, m := len(events), len(args)
+	vals := make([]any, 0, m+6*n+2)
+	vals = append(vals, args...)
 	var locks []int32
 	for i, ev := range events {
 		rec, err := o.enc.Record(ctx, ev)
@@ -299,15 +308,16 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		}
 		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
-	var out []stmt
-	if query != "" && !o.pg {
-		out = append(out, stmt{query, args})
-		query, args = "", nil
-	}
 	for start := 0; start < n; start += chunkRows {
-		rows := vals[6*start : 6*min(start+chunkRows, n)]
-		a := append(slices.Clip(args), rows...)
-		t := shape{query: query, skip: len(args), rows: len(rows) / 6}
+		end := min(start+chunkRows, n)
+		a := vals[m+6*start : m+6*end]
+		if start == 0 {
+			a = vals[:m+6*end]
+		}
+		if end < n {
+			a = slices.Clip(a) // the locks' arguments must not overwrite the next rows
+		}
+		t := shape{query: query, skip: len(args), rows: end - start}
 		if o.pg && start == 0 {
 			slices.Sort(locks)
 			locks = slices.Compact(locks)
