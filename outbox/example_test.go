@@ -65,24 +65,9 @@ func Example() {
 // business statement's parameters come first, the events after.
 func ExampleOutbox_Exec() {
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, "postgres://localhost/orders")
-	if err != nil {
-		log.Fatal(err)
-	}
-	reg, err := schema.New("http://localhost:8081")
-	if err != nil {
-		log.Fatal(err)
-	}
-	enc, err := bus.NewEncoder(ctx, reg, bus.Source("/orders-service"), bus.Types(orderEvent))
-	if err != nil {
-		log.Fatal(err)
-	}
-	db := sqldb.Pgx(pool)
-	ob, err := outbox.New(db, enc)
-	if err != nil {
-		log.Fatal(err)
-	}
-	err = sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+	var db *sqldb.PgxDB           // from sqldb.Pgx, as in the package example
+	var ob *outbox.Outbox[pgx.Tx] // from outbox.New(db, enc)
+	err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
 		return ob.Exec(ctx, tx, "INSERT INTO orders (id, state) VALUES ($1, 'placed')", []any{"o-1"},
 			OrderEvent{OrderID: "o-1", Seq: 1})
 	})

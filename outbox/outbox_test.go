@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,10 +22,16 @@ import (
 // events are never published; committed ones are, once each, in per-key
 // order, with every header the encoder gave them.
 func TestRollbackNothingCommitOnceInOrder(t *testing.T) {
-	k := startKafka(t)
-	t.Run("pgx", func(t *testing.T) { rollbackAndCommit(t, k, pgxDB(t, evbustest.PostgresDatabase(t))) })
-	t.Run("postgres-stdlib", func(t *testing.T) { rollbackAndCommit(t, k, stdlibDB(t, evbustest.PostgresDatabase(t))) })
-	t.Run("sqlite", func(t *testing.T) { rollbackAndCommit(t, k, sqliteDB(t)) })
+	eachDB(t, startKafka(t), rollbackAndCommit, rollbackAndCommit)
+}
+
+// eachDB runs a test, given once for each kind of transaction, on a fresh
+// database of every kind: PostgreSQL through pgx and through
+// database/sql, and SQLite.
+func eachDB(t *testing.T, k kafka, pg func(*testing.T, kafka, sqldb.DB[pgx.Tx]), std func(*testing.T, kafka, sqldb.DB[*sql.Tx])) {
+	t.Run("pgx", func(t *testing.T) { pg(t, k, pgxDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("postgres-stdlib", func(t *testing.T) { std(t, k, stdlibDB(t, evbustest.PostgresDatabase(t))) })
+	t.Run("sqlite", func(t *testing.T) { std(t, k, sqliteDB(t)) })
 }
 
 func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
@@ -106,10 +113,7 @@ func withPrefix(ps []published, prefix string) []published {
 // (one statement on PostgreSQL), or not at all when either fails; a call
 // writing more rows than one statement takes keeps their order.
 func TestExec(t *testing.T) {
-	k := startKafka(t)
-	t.Run("pgx", func(t *testing.T) { execAndEnqueue(t, k, pgxDB(t, evbustest.PostgresDatabase(t))) })
-	t.Run("postgres-stdlib", func(t *testing.T) { execAndEnqueue(t, k, stdlibDB(t, evbustest.PostgresDatabase(t))) })
-	t.Run("sqlite", func(t *testing.T) { execAndEnqueue(t, k, sqliteDB(t)) })
+	eachDB(t, startKafka(t), execAndEnqueue, execAndEnqueue)
 }
 
 func execAndEnqueue[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
