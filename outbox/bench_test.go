@@ -113,8 +113,8 @@ func bareRelay(b *testing.B, db *sqldb.PgxDB, cl *kgo.Client) {
 }
 
 // BenchmarkLatency: commit -> Kafka acknowledgement, at an offered load,
-// with wake-ups (NOTIFY when the relay is idle) and with polling only
-// (every 100 ms). Each variant offers its load for 3 s whatever b.N.
+// with wake-ups (NOTIFY, at most once every few milliseconds) and with
+// polling only (every 100 ms). Each variant offers its load for 3 s whatever b.N.
 func BenchmarkLatency(b *testing.B) {
 	for _, rate := range []int{1000, 20} {
 		for _, notify := range []bool{true, false} {
@@ -194,9 +194,10 @@ func (h ackHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 // business row each, with 1 and 8 writers: "bare" without the outbox;
 // "enqueue", the business statement then Enqueue; "exec", both in one
 // statement (Exec); "batch", both in one pgx batch (Queue). These notify
-// an idle relay (the default); "exec+poll" never notifies (Notify(false)),
-// and "enqueue+notify-every-commit" calls pg_notify in every transaction
-// (the design this package avoids). A relay drains the outbox meanwhile,
+// the relays (the default, at most once every few milliseconds);
+// "exec+poll" never notifies (Notify(false)), and
+// "enqueue+notify-every-commit" calls pg_notify in every transaction (the
+// design this package avoids). A relay drains the outbox meanwhile,
 // on the same machine, except in the "-norelay" variants (the rows stay).
 // CPU per transaction counts this process (writers, relay, broker) and
 // the server.
