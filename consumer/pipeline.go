@@ -573,14 +573,14 @@ var errStopped = errors.New("consumer: partition stopped")
 
 // call runs the handler once, in a concurrency slot.
 //
-// A lane that has its next record ready keeps the slot of a call that
-// succeeded for that record's call, unless someone waits for a slot:
-// taking and releasing a slot per record costs two atomic adds on a
-// counter every partition shares. The slot is dropped whenever the lane
-// would wait with it (a failed call, before a retry's back-off, a wait
-// for a due time, the registry or a retry or dead-letter write, no
-// record ready), so a record waiting holds none, and the slots held
-// still count against Concurrency.
+// A lane keeps the slot of a call that succeeded for its next record's
+// call, unless someone waits for a slot: taking and releasing a slot per
+// record costs two atomic adds on a counter every partition shares. The
+// slot is dropped whenever the lane would wait with it (a failed call,
+// before a retry's back-off, a wait for a due time, the registry or a
+// retry or dead-letter write, and, in partition.run, no record ready), so
+// a record waiting holds none, and the slots held still count against
+// Concurrency.
 func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) error {
 	l := env.lane
 	if l == nil || !l.slot {
@@ -594,7 +594,7 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 	err := c.run(p, env, b, h, v, attempt, nil)
 	if l == nil {
 		p.release()
-	} else if err != nil || !l.more || c.sem.contended() {
+	} else if err != nil || c.sem.contended() {
 		p.drop(l)
 	}
 	return err
