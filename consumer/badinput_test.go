@@ -48,6 +48,14 @@ func encodeBasket(t *testing.T, e *env, b *Basket) []byte {
 	return v
 }
 
+// basketHeaders are the CloudEvents headers of a Basket record, then extra.
+func basketHeaders(extra ...kgo.RecordHeader) []kgo.RecordHeader {
+	return append([]kgo.RecordHeader{
+		{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
+		{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
+	}, extra...)
+}
+
 // TestBadInputCorpus: one partition gets every kind of bad record between
 // good ones. The bad ones are dead-lettered as poison (or, for what is not
 // bad, handled or skipped), in order; the partition keeps flowing; nothing
@@ -69,12 +77,7 @@ func TestBadInputCorpus(t *testing.T) {
 	for i := range random {
 		random[i] = byte(rnd.UintN(256))
 	}
-	ce := func(extra ...kgo.RecordHeader) []kgo.RecordHeader {
-		return append([]kgo.RecordHeader{
-			{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
-			{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
-		}, extra...)
-	}
+	ce := basketHeaders
 	type want int
 	const (
 		poison want = iota
@@ -178,10 +181,7 @@ func TestOversizeRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	encode := func(b *Basket) []byte { return encodeBasket(t, e, b) }
-	ce := []kgo.RecordHeader{
-		{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
-		{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
-	}
+	ce := basketHeaders()
 	garbage := bytes.Repeat([]byte{0xff}, limit-2_000)
 	bigValid := encode(&Basket{BasketID: "k", Items: []string{strings.Repeat("x", limit-3_000)}})
 	recs := []*kgo.Record{

@@ -202,10 +202,15 @@ func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
 		sdk.Process(ctx, recs[i&1023], "bench")
 	}
 	b.StopTimer()
-	cpu := consumer.CPUTime() - cpu0
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/record")
-	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/record")
+	reportPerRecord(b, float64(b.N), b.Elapsed(), time.Duration(consumer.CPUTime()-cpu0))
+}
+
+// reportPerRecord reports the throughput and the wall and CPU time per
+// record of records handled in wall and cpu.
+func reportPerRecord(b *testing.B, records float64, wall, cpu time.Duration) {
+	b.ReportMetric(records/wall.Seconds(), "records/s")
+	b.ReportMetric(float64(wall.Nanoseconds())/records, "ns/record")
+	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
 }
 
 func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
@@ -218,9 +223,7 @@ func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 		cpu += c
 		records += float64(s.want)
 	}
-	b.ReportMetric(records/wall.Seconds(), "records/s")
-	b.ReportMetric(float64(wall.Nanoseconds())/records, "ns/record")
-	b.ReportMetric(float64(cpu.Nanoseconds())/records, "cpu-ns/record")
+	reportPerRecord(b, records, wall, cpu)
 }
 
 // benchEvbus returns the consume function of the evbus variants.

@@ -530,9 +530,9 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 		r := &recs[i]
 		switch bt.status[i] {
 		case txHandled:
-			c.handled(r.env, r.v, r.env.prior+1)
+			c.handled(p, r.env, r.v, r.env.prior+1)
 		case txDuplicate:
-			c.duplicate(r.env, r.v)
+			c.duplicate(p, r.env, r.v)
 		default:
 			continue
 		}
@@ -552,15 +552,15 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 }
 
 // handled counts and reports a record whose handler succeeded.
-func (c *Consumer) handled(env *envelope, v any, attempts int) {
+func (c *Consumer) handled(p *partition, env *envelope, v any, attempts int) {
 	c.stats.handled.Add(1)
-	c.settle(env, Outcome{Result: Handled, Value: v, Attempts: attempts})
+	c.settle(p, env, Outcome{Result: Handled, Value: v, Attempts: attempts})
 }
 
 // duplicate counts and reports a record its group had processed.
-func (c *Consumer) duplicate(env *envelope, v any) {
+func (c *Consumer) duplicate(p *partition, env *envelope, v any) {
 	c.stats.duplicates.Add(1)
-	c.settle(env, Outcome{Result: Duplicate, Value: v})
+	c.settle(p, env, Outcome{Result: Duplicate, Value: v})
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: message processed before; skipped", env.attrs()...)
 	}

@@ -107,11 +107,10 @@ type lane struct {
 	spare   []laneItem
 	wake    chan struct{}
 	started bool
-	// Touched by the lane's goroutine only: more tells that a record of
-	// the lane is ready after the current one, slot that the lane holds
-	// a concurrency slot from its last handler call for its next one
-	// (see Consumer.call).
-	more, slot bool
+	// slot tells that the lane holds a concurrency slot from its last
+	// handler call for its next one (see Consumer.call). Touched by the
+	// lane's goroutine only.
+	slot bool
 }
 
 type laneItem struct {
@@ -257,7 +256,6 @@ func (p *partition) run(l *lane) {
 					return
 				}
 			} else {
-				l.more = i+1 < len(batch)
 				if !p.c.process(p, l, batch[i].rec) {
 					return
 				}

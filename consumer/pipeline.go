@@ -62,7 +62,6 @@ type envelope struct {
 	// span when one is recorded (span).
 	ctx          context.Context
 	span         trace.Span
-	outcomes     *tracing.Outcomes // the partition's
 	meta         bus.Meta
 	ceType       []byte // nil when the record has no ce_type
 	schemaHeader []byte // __value_schema_id, when present
@@ -131,12 +130,11 @@ func (c *Consumer) processOpened(p *partition, env *envelope, err error) bool {
 // trace starts the record's process span.
 func (c *Consumer) trace(p *partition, env *envelope) {
 	env.ctx, env.span = c.cfg.tel.Process(p.ctx, env.rec, c.group, p.replay())
-	env.outcomes = p.outcomes
 }
 
 // settle reports how a record was settled: to the span, the metrics and
 // the Observe function, which gets o with the record's Meta.
-func (c *Consumer) settle(env *envelope, o Outcome) {
+func (c *Consumer) settle(p *partition, env *envelope, o Outcome) {
 	var outcome string
 	switch o.Result {
 	case Handled:
@@ -151,7 +149,7 @@ func (c *Consumer) settle(env *envelope, o Outcome) {
 		outcome = tracing.OutcomeDeadLettered
 	}
 	if env.span != nil {
-		c.cfg.tel.Settled(env.ctx, env.span, env.outcomes, outcome, o.Err)
+		c.cfg.tel.Settled(env.ctx, env.span, p.outcomes, outcome, o.Err)
 	}
 	if c.cfg.observe != nil {
 		o.Group, o.Meta = c.group, env.meta
@@ -433,7 +431,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
 	}
 	c.stats.skipped.Add(1)
-	c.settle(env, Outcome{Result: Skipped})
+	c.settle(p, env, Outcome{Result: Skipped})
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
 		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
 	}
@@ -530,10 +528,10 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 		}
 		switch {
 		case err == nil:
-			c.handled(env, v, attempt)
+			c.handled(p, env, v, attempt)
 			return settled
 		case err == errDuplicate:
-			c.duplicate(env, v)
+			c.duplicate(p, env, v)
 			return settled
 		case err == errStopped || p.stopped.Load():
 			// The failure may be the stop's own doing (a cancelled
@@ -556,7 +554,7 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 		}
 		c.stats.retried.Add(1)
 		c.cfg.tel.Retrying(env.span, attempt, err)
-		c.cfg.tel.Retried(env.ctx, env.outcomes)
+		c.cfg.tel.Retried(env.ctx, p.outcomes)
 		wait := b.retry.delay(run)
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; retrying",
 			env.attrs(slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
@@ -573,14 +571,14 @@ var errStopped = errors.New("consumer: partition stopped")
 
 // call runs the handler once, in a concurrency slot.
 //
-// A lane that has its next record ready keeps the slot of a call that
-// succeeded for that record's call, unless someone waits for a slot:
-// taking and releasing a slot per record costs two atomic adds on a
-// counter every partition shares. The slot is dropped whenever the lane
-// would wait with it (a failed call, before a retry's back-off, a wait
-// for a due time, the registry or a retry or dead-letter write, no
-// record ready), so a record waiting holds none, and the slots held
-// still count against Concurrency.
+// A lane keeps the slot of a call that succeeded for its next record's
+// call, unless someone waits for a slot: taking and releasing a slot per
+// record costs two atomic adds on a counter every partition shares. The
+// slot is dropped whenever the lane would wait with it (a failed call,
+// before a retry's back-off, a wait for a due time, the registry or a
+// retry or dead-letter write, and, in partition.run, no record ready), so
+// a record waiting holds none, and the slots held still count against
+// Concurrency.
 func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v any, attempt int) error {
 	l := env.lane
 	if l == nil || !l.slot {
@@ -594,7 +592,7 @@ func (c *Consumer) call(p *partition, env *envelope, b *binding, h *handling, v 
 	err := c.run(p, env, b, h, v, attempt, nil)
 	if l == nil {
 		p.release()
-	} else if err != nil || !l.more || c.sem.contended() {
+	} else if err != nil || c.sem.contended() {
 		p.drop(l)
 	}
 	return err
@@ -615,7 +613,7 @@ func (c *Consumer) run(p *partition, env *envelope, b *binding, h *handling, v a
 			err = c.panicked(env, r)
 		}
 		if timed {
-			c.cfg.tel.Handled(env.ctx, env.outcomes, start, err)
+			c.cfg.tel.Handled(env.ctx, p.outcomes, start, err)
 		}
 	}()
 	// The handler may keep its context: what it points to is its own
@@ -648,7 +646,7 @@ func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, at
 			return stopped
 		}
 		c.stats.retryTopic.Add(1)
-		c.settle(env, Outcome{Result: SentToRetry, Attempts: attempts, Err: err})
+		c.settle(p, env, Outcome{Result: SentToRetry, Attempts: attempts, Err: err})
 		c.log.LogAttrs(context.Background(), slog.LevelInfo, "consumer: handler failed; record sent to a retry topic",
 			env.attrs(slog.String("retry_topic", rec.Topic), slog.Int("attempts", attempts), slog.Time("due", due), slog.String("error", err.Error()))...)
 		return settled
@@ -663,7 +661,7 @@ func (c *Consumer) deadLetter(p *partition, env *envelope, kind Kind, attempts i
 		return stopped
 	}
 	c.stats.deadLettered[kind].Add(1)
-	c.settle(env, Outcome{Result: DeadLettered, Kind: kind, Attempts: attempts, Err: err})
+	c.settle(p, env, Outcome{Result: DeadLettered, Kind: kind, Attempts: attempts, Err: err})
 	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: record dead-lettered",
 		env.attrs(slog.String("dead_letter_topic", rec.Topic), slog.String("kind", string(kind)), slog.Int("attempts", attempts), slog.String("error", errText(err)))...)
 	return settled
