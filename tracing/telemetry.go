@@ -600,7 +600,7 @@ func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time
 // function stops it.
 func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context) (backlog int64, oldest time.Duration, err error)) (stop func(), err error) {
 	attrs := metric.WithAttributes(attribute.String("evbus.outbox.table", table))
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		n, age, err := status(ctx)
 		if err != nil {
 			return err
@@ -608,11 +608,7 @@ func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context)
 		o.ObserveInt64(t.outboxBacklog, n, attrs)
 		o.ObserveFloat64(t.outboxAge, age.Seconds(), attrs)
 		return nil
-	}, t.outboxBacklog, t.outboxAge)
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = reg.Unregister() }, nil
+	}, t.outboxBacklog, t.outboxAge))
 }
 
 // CacheKey is the attribute of evbus.registry.lookups: "hit" for a lookup
@@ -626,18 +622,14 @@ const CacheKey = attribute.Key("evbus.cache")
 // nothing is reported for it then. The returned function stops it.
 func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) (stop func(), err error) {
 	hit, miss := metric.WithAttributes(CacheKey.String("hit")), metric.WithAttributes(CacheKey.String("miss"))
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		h, m, ok := stats()
 		if ok {
 			o.ObserveInt64(t.registryLookups, int64(h), hit)
 			o.ObserveInt64(t.registryLookups, int64(m), miss)
 		}
 		return nil
-	}, t.registryLookups)
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = reg.Unregister() }, nil
+	}, t.registryLookups))
 }
 
 // Lag is one partition's consumer lag: records in it past the group's
@@ -652,7 +644,7 @@ type Lag struct {
 // whenever metrics are collected, by calling lags. The returned function
 // stops it.
 func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), err error) {
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		for _, l := range lags() {
 			o.ObserveInt64(t.consumerLag, l.Records, metric.WithAttributes(
 				semconv.MessagingConsumerGroupName(group),
@@ -661,7 +653,12 @@ func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), er
 			))
 		}
 		return nil
-	}, t.consumerLag)
+	}, t.consumerLag))
+}
+
+// stopper returns the function that unregisters reg, a callback the
+// Observe methods registered.
+func stopper(reg metric.Registration, err error) (stop func(), _ error) {
 	if err != nil {
 		return nil, err
 	}
