@@ -26,19 +26,17 @@ const ScopeName = "github.com/evbus/evbus"
 // Telemetry records evbus's spans and metrics and carries trace context
 // through record headers. It is safe for concurrent use.
 type Telemetry struct {
-	tracer trace.Tracer
-	// idleGlobal is the global tracer provider as it was at New, when
-	// the Telemetry uses the global one and no SDK was installed yet:
-	// while it is still the global one, none was, and spans are skipped
-	// rather than started as no-ops (which allocate).
-	idleGlobal trace.TracerProvider
+	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
-	// idlePropagator is the global propagator as it was at New, when the
-	// Telemetry uses the global one: while it is still the global one,
-	// none was installed, it extracts nothing, and Process skips it.
-	idlePropagator propagation.TextMapPropagator
-	linkConsume    bool
-	linkRelay      bool
+	// onInitialTracer and onInitialPropagator tell that the Telemetry
+	// took the global tracer provider and propagator before any was
+	// installed (initialTracerProvider, initialPropagator). While they are
+	// still the global ones, spans are skipped rather than started as
+	// no-ops (which allocate), and headers are neither written nor read
+	// (the propagator would do nothing with them).
+	onInitialTracer, onInitialPropagator bool
+	linkConsume                          bool
+	linkRelay                            bool
 
 	// starts holds the name and start options of each kind of span per
 	// topic (and group and partition), sets the options of measurements:
@@ -106,32 +104,27 @@ func New(opts ...Option) (*Telemetry, error) {
 	for _, o := range opts {
 		o(&c)
 	}
-	var idle trace.TracerProvider
+	var initialTP, initialProp bool
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
-		if c.tp == initialTracerProvider {
-			idle = c.tp
-		}
+		initialTP = c.tp == initialTracerProvider
 	}
 	if c.mp == nil {
 		c.mp = otel.GetMeterProvider()
 	}
-	var idleProp propagation.TextMapPropagator
 	if c.propagator == nil {
 		c.propagator = otel.GetTextMapPropagator()
-		if c.propagator == initialPropagator {
-			idleProp = c.propagator
-		}
+		initialProp = c.propagator == initialPropagator
 	}
 	m := c.mp.Meter(ScopeName, metric.WithSchemaURL(semconv.SchemaURL))
 	t := &Telemetry{
-		tracer:         c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
-		idleGlobal:     idle,
-		propagator:     c.propagator,
-		idlePropagator: idleProp,
-		linkConsume:    c.linkConsume,
-		linkRelay:      c.linkRelay,
-		meter:          m,
+		tracer:              c.tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL)),
+		propagator:          c.propagator,
+		onInitialTracer:     initialTP,
+		onInitialPropagator: initialProp,
+		linkConsume:         c.linkConsume,
+		linkRelay:           c.linkRelay,
+		meter:               m,
 	}
 	var err error
 	var sent messagingconv.ClientSentMessages
@@ -221,12 +214,17 @@ var defaultTelemetry = func() *Telemetry {
 // what they held: what Enqueue does with the caller's span, so the row
 // carries it to the relay.
 func (t *Telemetry) Inject(ctx context.Context, rec *kgo.Record) {
-	t.propagator.Inject(ctx, kotel.NewRecordCarrier(rec))
+	if !t.idlePropagator() {
+		t.propagator.Inject(ctx, kotel.NewRecordCarrier(rec))
+	}
 }
 
 // Extract returns ctx with the trace context (and baggage) of rec's
 // headers.
 func (t *Telemetry) Extract(ctx context.Context, rec *kgo.Record) context.Context {
+	if t.idlePropagator() {
+		return ctx
+	}
 	return t.propagator.Extract(ctx, kotel.NewRecordCarrier(rec))
 }
 
@@ -266,13 +264,13 @@ var noSpan = trace.SpanFromContext(context.Background())
 // idle tells that spans would go nowhere: the global tracer provider is in
 // use and no SDK has been installed.
 func (t *Telemetry) idle() bool {
-	return t.idleGlobal != nil && otel.GetTracerProvider() == t.idleGlobal
+	return t.onInitialTracer && otel.GetTracerProvider() == initialTracerProvider
 }
 
-// idleExtract tells that Extract would return its context unchanged: the
-// global propagator is in use and none has been installed.
-func (t *Telemetry) idleExtract() bool {
-	return t.idlePropagator != nil && otel.GetTextMapPropagator() == t.idlePropagator
+// idlePropagator tells that the propagator would neither write nor read
+// headers: the global one is in use and none has been installed.
+func (t *Telemetry) idlePropagator() bool {
+	return t.onInitialPropagator && otel.GetTextMapPropagator() == initialPropagator
 }
 
 // Operations, by their messaging.operation.name.
@@ -468,11 +466,8 @@ func recordBytes(r *kgo.Record) int {
 // always starts a new trace linked to the record's: the original trace
 // ended with the dead letter, maybe days ago.
 func (t *Telemetry) Process(ctx context.Context, rec *kgo.Record, group string, replay bool) (context.Context, trace.Span) {
-	// The record's baggage goes to the handler either way, once a
-	// propagator is installed.
-	if !t.idleExtract() {
-		ctx = t.Extract(ctx, rec)
-	}
+	// The record's baggage goes to the handler either way.
+	ctx = t.Extract(ctx, rec)
 	if t.idle() {
 		return ctx, noSpan
 	}
@@ -605,7 +600,7 @@ func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time
 // function stops it.
 func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context) (backlog int64, oldest time.Duration, err error)) (stop func(), err error) {
 	attrs := metric.WithAttributes(attribute.String("evbus.outbox.table", table))
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		n, age, err := status(ctx)
 		if err != nil {
 			return err
@@ -613,11 +608,7 @@ func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context)
 		o.ObserveInt64(t.outboxBacklog, n, attrs)
 		o.ObserveFloat64(t.outboxAge, age.Seconds(), attrs)
 		return nil
-	}, t.outboxBacklog, t.outboxAge)
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = reg.Unregister() }, nil
+	}, t.outboxBacklog, t.outboxAge))
 }
 
 // CacheKey is the attribute of evbus.registry.lookups: "hit" for a lookup
@@ -631,18 +622,14 @@ const CacheKey = attribute.Key("evbus.cache")
 // nothing is reported for it then. The returned function stops it.
 func (t *Telemetry) ObserveRegistry(stats func() (hits, misses uint64, ok bool)) (stop func(), err error) {
 	hit, miss := metric.WithAttributes(CacheKey.String("hit")), metric.WithAttributes(CacheKey.String("miss"))
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		h, m, ok := stats()
 		if ok {
 			o.ObserveInt64(t.registryLookups, int64(h), hit)
 			o.ObserveInt64(t.registryLookups, int64(m), miss)
 		}
 		return nil
-	}, t.registryLookups)
-	if err != nil {
-		return nil, err
-	}
-	return func() { _ = reg.Unregister() }, nil
+	}, t.registryLookups))
 }
 
 // Lag is one partition's consumer lag: records in it past the group's
@@ -657,7 +644,7 @@ type Lag struct {
 // whenever metrics are collected, by calling lags. The returned function
 // stops it.
 func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), err error) {
-	reg, err := t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		for _, l := range lags() {
 			o.ObserveInt64(t.consumerLag, l.Records, metric.WithAttributes(
 				semconv.MessagingConsumerGroupName(group),
@@ -666,7 +653,12 @@ func (t *Telemetry) ObserveLag(group string, lags func() []Lag) (stop func(), er
 			))
 		}
 		return nil
-	}, t.consumerLag)
+	}, t.consumerLag))
+}
+
+// stopper returns the function that unregisters reg, a callback the
+// Observe methods registered.
+func stopper(reg metric.Registration, err error) (stop func(), _ error) {
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,16 @@ func record() *kgo.Record {
 		Headers: []kgo.RecordHeader{{Key: "ce_id", Value: []byte("id-1")}}}
 }
 
+// enqueued returns a record carrying the context of a request's span, as
+// Enqueue writes it into the row's headers, and the span (ended).
+func enqueued(tel *tracing.Telemetry, tp trace.TracerProvider) (*kgo.Record, trace.Span) {
+	reqCtx, req := tp.Tracer("t").Start(context.Background(), "POST /orders")
+	rec := record()
+	tel.Inject(reqCtx, rec)
+	req.End()
+	return rec, req
+}
+
 // A Telemetry on the global provider records nothing until the service
 // installs an SDK, and everything after, without being made again.
 func TestGlobalProviderInstalledLater(t *testing.T) {
@@ -75,10 +85,7 @@ func TestGlobalProviderInstalledBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqCtx, req := tp.Tracer("t").Start(context.Background(), "POST /orders")
-	rec := record()
-	tel.Inject(reqCtx, rec)
-	req.End()
+	rec, req := enqueued(tel, tp)
 	_, span := tel.Process(context.Background(), rec, "billing", false)
 	tel.Settled(context.Background(), span, tel.Outcomes(rec.Topic, "billing"), tracing.OutcomeOK, nil)
 	ended := spans.Ended()
@@ -104,11 +111,7 @@ func TestRelaySpanChildOrLink(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Enqueue: the request's span context goes into the row's headers.
-		reqCtx, req := tp.Tracer("t").Start(context.Background(), "POST /orders")
-		rec := record()
-		tel.Inject(reqCtx, rec)
-		req.End()
+		rec, req := enqueued(tel, tp)
 
 		// The relay, later, with a context of its own.
 		_, span := tel.Relay(context.Background(), rec)

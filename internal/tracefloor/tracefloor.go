@@ -86,14 +86,7 @@ func (s *SDK) Process(ctx context.Context, rec *kgo.Record, group string) {
 	span.End()
 }
 
-func id(rec *kgo.Record) string {
-	for _, h := range rec.Headers {
-		if h.Key == "ce_id" {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+func id(rec *kgo.Record) string { return carrier{rec}.Get("ce_id") }
 
 // carrier is the plainest propagation carrier over a record's headers.
 type carrier struct{ r *kgo.Record }
