@@ -17,6 +17,7 @@ import (
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/sqldb"
 )
 
 // TestMain runs a child process's part when the environment says so
@@ -61,7 +62,7 @@ func runChild(cfg childConfig) error {
 			return err
 		}
 		if cfg.Role == "open" {
-			return openTx(ctx, db.Pool(), ob, cfg)
+			return openTx(ctx, db, ob, cfg)
 		}
 		_, err = writeKeys(ctx, db, ob, cfg.Keys, 0, cfg.Seq, 5, func(n int) { fmt.Println("committed", n) })
 		if err != nil {
@@ -108,10 +109,8 @@ func runChild(cfg childConfig) error {
 // openTx begins a transaction that writes a business row and an event
 // for each of cfg.Keys (seq cfg.Seq), says "open <first outbox id>
 // <rows>", and waits, never committing, to be killed.
-func openTx(ctx context.Context, pool interface {
-	Begin(context.Context) (pgx.Tx, error)
-}, ob *outbox.Outbox[pgx.Tx], cfg childConfig) error {
-	tx, err := pool.Begin(ctx)
+func openTx(ctx context.Context, db *sqldb.PgxDB, ob *outbox.Outbox[pgx.Tx], cfg childConfig) error {
+	tx, err := db.Begin(ctx)
 	if err != nil {
 		return err
 	}

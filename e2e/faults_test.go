@@ -63,6 +63,15 @@ func refused(t *testing.T, addr string) {
 	}
 }
 
+// insertAnnotated writes, in tx, the business row of st and an Annotated
+// event of it, the type the registry learns during TestRegistryDown.
+func insertAnnotated(ctx context.Context, tx pgx.Tx, ob *outbox.Outbox[pgx.Tx], st Step) error {
+	if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) VALUES ($1, $2)", st.Key, st.Seq); err != nil {
+		return err
+	}
+	return ob.Enqueue(ctx, tx, Annotated{Key: st.Key, Seq: st.Seq, Note: "new"})
+}
+
 // TestBrokerDown: the Kafka broker stops (its state on disk) while the
 // service writes; it starts again on the same directory and port several
 // seconds later. The outbox holds what was written meanwhile, and
@@ -137,12 +146,7 @@ func TestRegistryDown(t *testing.T) {
 	// The running service's outbox cannot encode the new type: its
 	// transaction fails, business row included.
 	lost := Step{Key: key(0), Seq: 1_000_000}
-	err = sqldb.InTx(ctx, s.db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) VALUES ($1, $2)", lost.Key, lost.Seq); err != nil {
-			return err
-		}
-		return s.ob.Enqueue(ctx, tx, Annotated{Key: lost.Key, Seq: lost.Seq, Note: "new"})
-	})
+	err = sqldb.InTx(ctx, s.db, func(tx pgx.Tx) error { return insertAnnotated(ctx, tx, s.ob, lost) })
 	if err == nil || !strings.Contains(err.Error(), "Annotated") {
 		t.Errorf("Enqueue of a type the outbox's encoder does not know: %v; want an error naming it", err)
 	} else {
@@ -166,12 +170,7 @@ func TestRegistryDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 40 {
-		err := sqldb.InTx(ctx, s.db, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "INSERT INTO steps (key, seq) VALUES ($1, 60)", key(i)); err != nil {
-				return err
-			}
-			return ob.Enqueue(ctx, tx, Annotated{Key: key(i), Seq: 60, Note: "new"})
-		})
+		err := sqldb.InTx(ctx, s.db, func(tx pgx.Tx) error { return insertAnnotated(ctx, tx, ob, Step{Key: key(i), Seq: 60}) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -233,8 +232,7 @@ func TestDatabaseDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	down := time.Now()
-	written := make(chan int)
-	go func() { written <- s.write(4, 10, 31, 75) }() // 1,760 more, begun while it is down
+	written := s.writing(4, 10, 31, 75) // 1,760 more, begun while it is down
 	time.Sleep(time.Until(down.Add(outage)))
 	if err := pg.Restart(ctx); err != nil {
 		t.Fatal(err)

@@ -220,7 +220,6 @@ type system struct {
 	db       *sqldb.PgxDB
 	reg      *schema.Registry
 	ob       *outbox.Outbox[pgx.Tx]
-	kcl      *kgo.Client
 	adm      *kadm.Client
 }
 
@@ -258,11 +257,12 @@ func newSystem(t *testing.T, brokers []string, registryURL, dbURL string) *syste
 	if err := p.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s.kcl, err = kgo.NewClient(kgo.SeedBrokers(brokers...)); err != nil {
+	kcl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.kcl.Close)
-	s.adm = kadm.NewClient(s.kcl)
+	t.Cleanup(kcl.Close)
+	s.adm = kadm.NewClient(kcl)
 	if err := bus.CreateTopics(ctx, s.adm, bus.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
@@ -322,8 +322,16 @@ func (s *system) write(writers, keysEach, from, to int) int {
 	return failed
 }
 
+// writing runs write in the background; the channel gives its result
+// once the writers are done.
+func (s *system) writing(writers, keysEach, from, to int) <-chan int {
+	failed := make(chan int, 1)
+	go func() { failed <- s.write(writers, keysEach, from, to) }()
+	return failed
+}
+
 // relay runs a relay in this process until the test ends.
-func (s *system) relay(opts ...outbox.RelayOption) *outbox.Relay[pgx.Tx] {
+func (s *system) relay(opts ...outbox.RelayOption) {
 	s.t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...))
 	if err != nil {
@@ -342,7 +350,6 @@ func (s *system) relay(opts ...outbox.RelayOption) *outbox.Relay[pgx.Tx] {
 		}
 	}()
 	s.t.Cleanup(func() { cancel(); <-done; cl.Close() })
-	return r
 }
 
 // consumer runs a member of group in this process until the test ends.

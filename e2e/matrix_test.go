@@ -34,8 +34,7 @@ func TestServiceKilledBeforeCommit(t *testing.T) {
 	if _, err := fmt.Sscanf(line, "open %d %d", &first, &n); err != nil || n != int64(len(doomed)) {
 		t.Fatalf("the child said %q", line)
 	}
-	written := make(chan int)
-	go func() { written <- s.write(4, 10, 0, 60) }() // 2,400 steps
+	written := s.writing(4, 10, 0, 60) // 2,400 steps
 	waitFor(t, "the relay to publish rows written after the open transaction's", func() (bool, string) {
 		p := s.count("SELECT coalesce(max(id), 0) FROM evbus_outbox WHERE published_at IS NOT NULL")
 		return p > first, fmt.Sprintf("published up to id %d, the open transaction's first id is %d", p, first)
@@ -127,8 +126,7 @@ func TestConsumerKilledAfterCommitBeforeOffsets(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	s.relay()
-	written := make(chan int)
-	go func() { written <- s.write(4, 10, 0, 75) }() // 3,000 steps
+	written := s.writing(4, 10, 0, 75) // 3,000 steps
 	c := s.child(childConfig{Role: "consumer", Group: group, ClientID: "e2e-doomed", CommitInterval: time.Hour})
 	s.waitEffects("the child consumer to apply 1,000 effects", 1000)
 	c.kill()
@@ -154,8 +152,7 @@ func TestConsumerKilledDuringRebalance(t *testing.T) {
 	t.Parallel()
 	s := start(t)
 	s.relay()
-	written := make(chan int)
-	go func() { written <- s.write(4, 10, 0, 75) }() // 3,000 steps
+	written := s.writing(4, 10, 0, 75) // 3,000 steps
 	a := s.child(childConfig{Role: "consumer", Group: group, ClientID: "e2e-doomed", CommitInterval: 200 * time.Millisecond})
 	s.waitEffects("the child consumer to apply 500 effects", 500)
 	kf := s.stack.Kafka()
