@@ -66,15 +66,26 @@ func (t *tally) add(cents int64) {
 // steady is the time from the first record handled to the last.
 func (t *tally) steady() time.Duration { return time.Duration(t.last.Load() - t.first.Load()) }
 
-// await waits for t, or fails b when errc reports first or after
-// consumeTimeout.
-func await(b *testing.B, t *tally, errc <-chan error) {
+// runUntil runs run on its own goroutine until t is done, failing b when
+// run returns first or after consumeTimeout. stop calls closeFn and waits
+// for run to return, reporting the errors of both.
+func runUntil(b *testing.B, t *tally, run, closeFn func() error) (stop func()) {
+	errc := make(chan error, 1)
+	go func() { errc <- run() }()
 	select {
 	case <-t.done:
 	case err := <-errc:
 		b.Fatalf("consumer stopped after %d records: %v", t.n.Load(), err)
 	case <-time.After(consumeTimeout):
 		b.Fatalf("handled %d of %d records in %v", t.n.Load(), t.want, consumeTimeout)
+	}
+	return func() {
+		if err := closeFn(); err != nil {
+			b.Error(err)
+		}
+		if err := <-errc; err != nil {
+			b.Error(err)
+		}
 	}
 }
 
@@ -184,19 +195,10 @@ func (e *consumeEnv) evbus(b *testing.B, group string) pass {
 		t.add(ev.Cents)
 		return nil
 	})
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	await(b, t, errc)
+	ctx := context.Background()
+	p.close = runUntil(b, t, func() error { return c.Run(ctx) }, func() error { return c.Close(ctx) })
 	p.last = time.Now()
 	p.first, p.sum = time.Unix(0, t.first.Load()), t.sum.Load()
-	p.close = func() {
-		if err := c.Close(context.Background()); err != nil {
-			b.Error(err)
-		}
-		if err := <-errc; err != nil {
-			b.Error(err)
-		}
-	}
 	return p
 }
 

@@ -139,16 +139,9 @@ func (e *idemEnv) evbus(b *testing.B, group string, pool *pgxpool.Pool) *tally {
 		_, err := tx.Exec(ctx, "INSERT INTO orders (order_id, customer_id, cents) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])", ids, customers, cents)
 		return err
 	}, consumer.Batch(500))
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(ctx) }()
-	await(b, t, errc)
+	stop := runUntil(b, t, func() error { return c.Run(ctx) }, func() error { return c.Close(ctx) })
 	b.StopTimer()
-	if err := c.Close(ctx); err != nil {
-		b.Error(err)
-	}
-	if err := <-errc; err != nil {
-		b.Error(err)
-	}
+	stop()
 	return t
 }
 
@@ -223,16 +216,9 @@ func (e *idemEnv) watermill(keys keyRepository) func(*testing.B, string, *pgxpoo
 			t.add(0)
 			return nil
 		})
-		errc := make(chan error, 1)
-		go func() { errc <- r.Run(context.Background()) }()
-		await(b, t, errc)
+		stop := runUntil(b, t, func() error { return r.Run(context.Background()) }, r.Close)
 		b.StopTimer()
-		if err := r.Close(); err != nil {
-			b.Error(err)
-		}
-		if err := <-errc; err != nil {
-			b.Error(err)
-		}
+		stop()
 		return t
 	}
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -28,11 +28,7 @@ type publishEnv struct {
 
 func startPublishEnv(b *testing.B) *publishEnv {
 	b.Helper()
-	stack, err := devstack.Start(b.Context()) // for its registry; its broker idles
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stack.Close() })
+	stack := evbustest.Start(b) // for its registry; its broker idles
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, publishTopic), kfake.BlackholeProduce())
 	if err != nil {
 		b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -23,11 +24,7 @@ import (
 func startStack(b *testing.B, topic string, partitions int32) (*devstack.Stack, *schema.Registry, *kgo.Client) {
 	b.Helper()
 	ctx := b.Context()
-	stack, err := devstack.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { stack.Close() })
+	stack := evbustest.Start(b)
 	reg, err := schema.New(stack.RegistryURL())
 	if err != nil {
 		b.Fatal(err)

@@ -361,18 +361,7 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		dlt := &kgo.Record{Topic: bus.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(i)), Value: []byte{0, 0, 0, 0, 1}}
-		for k, v := range map[string]string{
-			bus.HeaderDLTOriginalTopic: "orders", bus.HeaderDLTOriginalPartition: "0", bus.HeaderDLTOriginalOffset: strconv.Itoa(i),
-			bus.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", bus.HeaderDLTConsumerGroup: "billing",
-			bus.HeaderDLTError: "boom", bus.HeaderDLTErrorKind: "permanent", bus.HeaderDLTAttempts: "1",
-			bus.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
-		} {
-			dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-		}
-		if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		produceDeadLetter(t, cl, i)
 	}
 	r := cli(t, stack, "", "dlt", "replay", "--group", "billing").ok(t, "replay")
 	if n := strings.Count(r.err, "created replay topic orders.billing.replay"); n != 1 || !strings.Contains(r.out, "replayed 3 of 3") {
@@ -384,6 +373,25 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 	}
 	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 3 {
 		t.Errorf("the replay topic holds %d records, want 3", n)
+	}
+}
+
+// produceDeadLetter writes a dead letter of group billing by hand: key
+// o-<offset>, from orders/0 at offset, its value framed with schema id 1,
+// which the registry does not have.
+func produceDeadLetter(t *testing.T, cl *kgo.Client, offset int) {
+	t.Helper()
+	dlt := &kgo.Record{Topic: bus.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(offset)), Value: []byte{0, 0, 0, 0, 1}}
+	for k, v := range map[string]string{
+		bus.HeaderDLTOriginalTopic: "orders", bus.HeaderDLTOriginalPartition: "0", bus.HeaderDLTOriginalOffset: strconv.Itoa(offset),
+		bus.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", bus.HeaderDLTConsumerGroup: "billing",
+		bus.HeaderDLTError: "boom", bus.HeaderDLTErrorKind: "permanent", bus.HeaderDLTAttempts: "1",
+		bus.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
+	} {
+		dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
 

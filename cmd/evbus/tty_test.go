@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
@@ -32,18 +30,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
 		t.Fatal(err)
 	}
-	dlt := &kgo.Record{Topic: bus.DeadLetterTopic("orders", "billing"), Key: []byte("o-1"), Value: []byte{0, 0, 0, 0, 1}}
-	for k, v := range map[string]string{
-		bus.HeaderDLTOriginalTopic: "orders", bus.HeaderDLTOriginalPartition: "0", bus.HeaderDLTOriginalOffset: "0",
-		bus.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", bus.HeaderDLTConsumerGroup: "billing",
-		bus.HeaderDLTError: "boom", bus.HeaderDLTErrorKind: "permanent", bus.HeaderDLTAttempts: "1",
-		bus.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
-	} {
-		dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
-	}
-	if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	produceDeadLetter(t, cl, 0)
 	// Its value names a schema the registry does not have: show prints
 	// the bytes in hex, with the reason.
 	show := cli(t, stack, "", "dlt", "show", "orders.billing.dlt", "0", "0").ok(t, "dlt show")
