@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/evbus/evbus/internal/redact"
 )
 
 // PostgresURLEnv names the environment variable that points the
@@ -46,7 +48,7 @@ func StartPostgreSQL(ctx context.Context) (*PostgreSQL, error) {
 	if u := os.Getenv(PostgresURLEnv); u != "" {
 		s := &PostgreSQL{url: u}
 		if err := s.ping(ctx); err != nil {
-			return nil, fmt.Errorf("evbustest: %s=%s: %w", PostgresURLEnv, redactURL(u), err)
+			return nil, fmt.Errorf("evbustest: %s=%s: %w", PostgresURLEnv, redact.URL(u), err)
 		}
 		return s, nil
 	}
@@ -284,14 +286,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func redactURL(u string) string {
-	cfg, err := pgx.ParseConfig(u)
-	if err != nil || cfg.Password == "" {
-		return u
-	}
-	return strings.Replace(u, ":"+cfg.Password+"@", ":xxxxx@", 1)
 }
 
 var shared struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/redact"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -84,7 +85,7 @@ func New(urls string, opts ...Option) (*Registry, error) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("schema: registry URL %q: want http://host:port or https://host:port", redact(raw))
+			return nil, fmt.Errorf("schema: registry URL %q: want http://host:port or https://host:port", redact.URL(raw))
 		}
 		if u.User != nil {
 			if cfg.user == "" {
@@ -136,16 +137,6 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	}
 	runtime.AddCleanup(r, func(stop func()) { stop() }, stop)
 	return r, nil
-}
-
-// redact drops credentials from a URL that is about to appear in an error.
-func redact(raw string) string {
-	if at := strings.LastIndex(raw, "@"); at >= 0 {
-		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
-			return raw[:scheme+3] + "***@" + raw[at+1:]
-		}
-	}
-	return raw
 }
 
 // Subject returns the subject values of s on topic are registered under.

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/evbus/evbus/internal/redact"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -219,19 +220,9 @@ func (c *conn) schemaRegistry(ctx context.Context, opts ...schema.Option) (*sche
 			fix = "check --registry-user and --registry-password (or --registry-token)"
 		}
 		cause := strings.TrimPrefix(err.Error(), "versions of "+probe+": ")
-		return nil, fmt.Errorf("cannot use the schema registry at %s (%s): %s", redactURL(c.registry), cause, fix)
+		return nil, fmt.Errorf("cannot use the schema registry at %s (%s): %s", redact.URL(c.registry), cause, fix)
 	}
 	return reg, nil
-}
-
-// redactURL hides credentials in a URL.
-func redactURL(raw string) string {
-	if at := strings.LastIndex(raw, "@"); at >= 0 {
-		if scheme := strings.Index(raw, "://"); scheme >= 0 && scheme < at {
-			return raw[:scheme+3] + "***@" + raw[at+1:]
-		}
-	}
-	return raw
 }
 
 // topicPartitions returns the partition count of each topic that exists.

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/evbus/evbus/internal/redact"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
@@ -81,7 +82,7 @@ func outboxStatus(ctx context.Context, dsn, table string) (outbox.Status, error)
 		return readStatus(ctx, sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), table)
 	}
 	if strings.Contains(dsn, "://") {
-		return outbox.Status{}, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redactURL(dsn))
+		return outbox.Status{}, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redact.URL(dsn))
 	}
 	db, err := sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 	if err != nil {
