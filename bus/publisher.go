@@ -386,17 +386,11 @@ func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
 	correlation, causation := lineage(ctx)
 	a := new(recordAlloc)
 	a.rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: a.headers[:8]}
-	a.headers[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
-	a.headers[1] = kgo.RecordHeader{Key: HeaderID, Value: id}
-	a.headers[2] = kgo.RecordHeader{Key: HeaderSource, Value: e.source}
-	a.headers[3] = kgo.RecordHeader{Key: HeaderType, Value: b.ceType}
-	a.headers[4] = kgo.RecordHeader{Key: HeaderTime, Value: at}
-	a.headers[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
-	a.headers[6] = kgo.RecordHeader{Key: HeaderSubject, Value: keyBytes}
-	a.headers[7] = kgo.RecordHeader{Key: HeaderCorrelationID, Value: id}
+	corr := id
 	if correlation != "" {
-		a.headers[7].Value = []byte(correlation)
+		corr = []byte(correlation)
 	}
+	fillHeaders(a.headers[:8], id, e.source, b.ceType, at, keyBytes, corr)
 	if causation != "" {
 		a.rec.Headers = append(a.rec.Headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
 	}
@@ -420,6 +414,32 @@ func appendField(buf []byte, s string) ([]byte, []byte) {
 	n := len(buf)
 	buf = append(buf, s...)
 	return buf, buf[n:len(buf):len(buf)]
+}
+
+// fillHeaders writes the contract's eight CloudEvents headers into hs, in
+// their order on the wire (ce_id is header 1, ce_type header 3).
+func fillHeaders(hs []kgo.RecordHeader, id, source, ceType, at, subject, correlation []byte) {
+	hs[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
+	hs[1] = kgo.RecordHeader{Key: HeaderID, Value: id}
+	hs[2] = kgo.RecordHeader{Key: HeaderSource, Value: source}
+	hs[3] = kgo.RecordHeader{Key: HeaderType, Value: ceType}
+	hs[4] = kgo.RecordHeader{Key: HeaderTime, Value: at}
+	hs[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
+	hs[6] = kgo.RecordHeader{Key: HeaderSubject, Value: subject}
+	hs[7] = kgo.RecordHeader{Key: HeaderCorrelationID, Value: correlation}
+}
+
+// Headers returns the CloudEvents headers of the wire contract for an event
+// that is encoded without a registered Go type (a tool that publishes
+// values read against a schema file): id from NewID, source the service,
+// ceType the Avro full name, subject the key, and at the event's time. The
+// event starts its own conversation: its correlation id is its id.
+func Headers(id, source, ceType, subject string, at time.Time) []kgo.RecordHeader {
+	hs := make([]kgo.RecordHeader, 8)
+	idb := []byte(id)
+	_, atb := appendTime(nil, at)
+	fillHeaders(hs, idb, []byte(source), []byte(ceType), atb, []byte(subject), idb)
+	return hs
 }
 
 func appendTime(buf []byte, t time.Time) ([]byte, []byte) {

@@ -128,16 +128,7 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 			now := time.Now()
 			recs[i] = &kgo.Record{
 				Topic: *topic, Key: []byte(p.key), Value: value, Timestamp: now,
-				Headers: []kgo.RecordHeader{
-					{Key: bus.HeaderSpecVersion, Value: []byte(bus.SpecVersion)},
-					{Key: bus.HeaderID, Value: []byte(id)},
-					{Key: bus.HeaderSource, Value: []byte(*source)},
-					{Key: bus.HeaderType, Value: []byte(s.FullName())},
-					{Key: bus.HeaderTime, Value: now.UTC().AppendFormat(nil, time.RFC3339Nano)},
-					{Key: bus.HeaderContentType, Value: []byte(bus.ContentType)},
-					{Key: bus.HeaderSubject, Value: []byte(p.key)},
-					{Key: bus.HeaderCorrelationID, Value: []byte(id)},
-				},
+				Headers: bus.Headers(id, *source, s.FullName(), p.key, now),
 			}
 		}
 		results := cl.ProduceSync(ctx, recs...)
