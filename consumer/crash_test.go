@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
@@ -144,29 +143,12 @@ func child(group string) int {
 	return 0
 }
 
-// lowerSessionTimeout lets groups use the short session timeout of
-// groupTiming.
-func (e *env) lowerSessionTimeout() {
-	e.t.Helper()
-	resp, err := e.adm.AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{
-		{Name: "group.min.session.timeout.ms", Value: kadm.StringPtr("500")},
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, r := range resp {
-		if r.Err != nil {
-			e.t.Fatalf("%v %s", r.Err, r.ErrMessage)
-		}
-	}
-}
-
 // TestCrashLosesNothing kills a consumer mid-stream and starts another:
 // every offset the dead one committed had been handled by it, and every
 // record is handled at least once.
 func TestCrashLosesNothing(t *testing.T) {
 	e := start(t)
-	e.lowerSessionTimeout()
+	evbustest.ShortSessions(t, e.stack)
 	e.topics(3, "orders")
 	const group, keys, perKey = "crash", 40, 75 // 3000 records
 	e.publish(orders(keys, perKey)...)
@@ -234,7 +216,7 @@ func TestCrashLosesNothing(t *testing.T) {
 // some.
 func TestRebalance(t *testing.T) {
 	e := start(t)
-	e.lowerSessionTimeout()
+	evbustest.ShortSessions(t, e.stack)
 	e.topics(6, "orders")
 	const group = "rebalance"
 	s := newSeen()

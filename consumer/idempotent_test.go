@@ -808,7 +808,7 @@ func idemChild(group string) int {
 func TestIdempotentCrash(t *testing.T) {
 	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
 		e := start(t)
-		e.lowerSessionTimeout()
+		evbustest.ShortSessions(t, e.stack)
 		e.topics(3, "orders")
 		const group, keys, perKey = "crash", 20, 30 // 600 records
 		e.publish(orders(keys, perKey)...)

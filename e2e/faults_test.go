@@ -98,7 +98,7 @@ func TestBrokerDown(t *testing.T) {
 	}
 	time.Sleep(time.Until(down.Add(outage)))
 	restart()
-	s.lowerSessionTimeout()
+	evbustest.ShortSessions(t, s)
 
 	out := s.check(group)
 	if out.Steps != 3000 {

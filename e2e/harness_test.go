@@ -266,7 +266,7 @@ func newSystem(t *testing.T, brokers []string, registryURL, dbURL string) *syste
 	if err := bus.CreateTopics(ctx, s.adm, bus.TopicSpec{Name: topic, Partitions: partitions}); err != nil {
 		t.Fatal(err)
 	}
-	s.lowerSessionTimeout()
+	evbustest.ShortSessions(t, s)
 	return s
 }
 
@@ -278,21 +278,6 @@ func start(t *testing.T) *system {
 	s := newSystem(t, stack.Brokers(), stack.RegistryURL(), evbustest.PostgresDatabase(t))
 	s.stack = stack
 	return s
-}
-
-func (s *system) lowerSessionTimeout() {
-	s.t.Helper()
-	resp, err := s.adm.AlterBrokerConfigs(context.Background(), []kadm.AlterConfig{
-		{Name: "group.min.session.timeout.ms", Value: kadm.StringPtr("500")},
-	})
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	for _, r := range resp {
-		if r.Err != nil {
-			s.t.Fatalf("%v %s", r.Err, r.ErrMessage)
-		}
-	}
 }
 
 // write runs writers concurrent writers of steps from to to-1 of each of
