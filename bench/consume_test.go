@@ -101,12 +101,17 @@ func runUntil(b *testing.B, t *tally, run, closeFn func() error) (stop func()) {
 //
 // Closing the consumer is not timed.
 //
-//	impl=franz-go+hamba   kgo group consumer (PollFetches), prefix checked, avro.Unmarshal
-//	impl=evbus            consumer.New + consumer.Handle (no-op handler), 3 partitions in parallel
+//	impl=franz-go+hamba      kgo group consumer (PollFetches), prefix checked, avro.Unmarshal
+//	impl=franz-go+hamba+ce   the same doing by hand what the wire contract asks of every
+//	                         consumer: route by ce_type, read the CloudEvents headers
+//	                         (ce_time parsed) into the metadata a handler gets, call the
+//	                         handler with a new *T, commit only what was handled
+//	impl=evbus               consumer.New + consumer.Handle (no-op handler), 3 partitions in parallel
 //	impl=watermill        watermill-kafka Subscriber (Sarama consumer group), avro.Unmarshal of the payload, Ack
 func BenchmarkConsume(b *testing.B) {
 	e := startConsumeEnv(b)
 	b.Run("impl=franz-go+hamba", func(b *testing.B) { e.run(b, e.raw) })
+	b.Run("impl=franz-go+hamba+ce", func(b *testing.B) { e.run(b, e.rawCE) })
 	b.Run("impl=evbus", func(b *testing.B) { e.run(b, e.evbus) })
 	b.Run("impl=watermill", func(b *testing.B) { e.run(b, e.watermill) })
 }
@@ -176,6 +181,89 @@ func (e *consumeEnv) raw(b *testing.B, group string) pass {
 			p.sum += ev.Cents
 			n++
 		})
+	}
+	p.last = time.Now()
+	return p
+}
+
+// ceMeta is what a hand-rolled consumer hands its handlers besides the
+// event: the CloudEvents attributes and the record's place.
+type ceMeta struct {
+	ID, Source, Type, CorrelationID, CausationID string
+	Time                                         time.Time
+	Key                                          []byte
+	Partition                                    int32
+	Offset                                       int64
+}
+
+// rawCE is raw plus the work the wire contract asks of any consumer,
+// written the plain way a service would: the handler is found by
+// ce_type, gets a new *T and the record's metadata (strings copied,
+// ce_time parsed), and offsets are committed only once their records were
+// handled (AutoCommitMarks), like evbus's.
+func (e *consumeEnv) rawCE(b *testing.B, group string) pass {
+	p := pass{start: time.Now()}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(consumeTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())
+	if err != nil {
+		b.Fatal(err)
+	}
+	p.close = cl.Close
+	ctx, cancel := context.WithTimeout(context.Background(), consumeTimeout)
+	defer cancel()
+	n := 0
+	handlers := map[string]func(context.Context, *benchOrder, *ceMeta) error{
+		consumeOrder.Descriptor().Name(): func(_ context.Context, ev *benchOrder, _ *ceMeta) error {
+			if n == 0 {
+				p.first = time.Now()
+			}
+			p.sum += ev.Cents
+			n++
+			return nil
+		},
+	}
+	for n < consumeRecords {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			b.Fatalf("handled %d of %d records in %v", n, consumeRecords, consumeTimeout)
+		}
+		if err := fs.Err0(); err != nil {
+			b.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			m := ceMeta{Key: r.Key, Partition: r.Partition, Offset: r.Offset}
+			for _, h := range r.Headers {
+				switch h.Key {
+				case bus.HeaderID:
+					m.ID = string(h.Value)
+				case bus.HeaderSource:
+					m.Source = string(h.Value)
+				case bus.HeaderType:
+					m.Type = string(h.Value)
+				case bus.HeaderTime:
+					if m.Time, err = time.Parse(time.RFC3339Nano, string(h.Value)); err != nil {
+						b.Fatal(err)
+					}
+				case bus.HeaderCorrelationID:
+					m.CorrelationID = string(h.Value)
+				case bus.HeaderCausationID:
+					m.CausationID = string(h.Value)
+				}
+			}
+			handle, ok := handlers[m.Type]
+			if !ok {
+				b.Fatalf("no handler for %q", m.Type)
+			}
+			ev := new(benchOrder)
+			if err := handDecode(e.schemaID, r.Value, ev); err != nil {
+				b.Fatal(err)
+			}
+			if err := handle(ctx, ev, &m); err != nil {
+				b.Fatal(err)
+			}
+			cl.MarkCommitRecords(r)
+		})
+		cl.AllowRebalance()
 	}
 	p.last = time.Now()
 	return p
