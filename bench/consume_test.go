@@ -154,12 +154,13 @@ func (e *consumeEnv) run(b *testing.B, consume func(b *testing.B, group string) 
 	b.ReportMetric(float64(bytes)/records, "B/record")
 }
 
-// raw is the hand-rolled consumer: franz-go's group consumer, polling on
-// the benchmark's goroutine.
-func (e *consumeEnv) raw(b *testing.B, group string) pass {
+// handWritten runs a hand-written consumer: franz-go's group consumer
+// with opts, polling on the benchmark's goroutine, each called per record
+// and returning the event it handled, until every record was handled.
+func (e *consumeEnv) handWritten(b *testing.B, group string, opts []kgo.Opt, each func(ctx context.Context, cl *kgo.Client, r *kgo.Record) *benchOrder) pass {
 	p := pass{start: time.Now()}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(consumeTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(consumeTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,19 +177,28 @@ func (e *consumeEnv) raw(b *testing.B, group string) pass {
 			b.Fatal(err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			var ev benchOrder
-			if err := handDecode(e.schemaID, r.Value, &ev); err != nil {
-				b.Fatal(err)
-			}
+			ev := each(ctx, cl, r)
 			if n == 0 {
 				p.first = time.Now()
 			}
 			p.sum += ev.Cents
 			n++
 		})
+		cl.AllowRebalance()
 	}
 	p.last = time.Now()
 	return p
+}
+
+// raw is the bare hand-written consumer: it decodes each record.
+func (e *consumeEnv) raw(b *testing.B, group string) pass {
+	return e.handWritten(b, group, nil, func(_ context.Context, _ *kgo.Client, r *kgo.Record) *benchOrder {
+		var ev benchOrder
+		if err := handDecode(e.schemaID, r.Value, &ev); err != nil {
+			b.Fatal(err)
+		}
+		return &ev
+	})
 }
 
 // ceMeta is what a hand-rolled consumer hands its handlers besides the
@@ -209,84 +219,57 @@ type ceMeta struct {
 // the contract asks: the strings alias the header bytes and ce_time is
 // left unparsed.
 func (e *consumeEnv) rawCE(least bool) func(b *testing.B, group string) pass {
-	return func(b *testing.B, group string) pass { return e.rawCEPass(b, group, least) }
-}
-
-func (e *consumeEnv) rawCEPass(b *testing.B, group string, least bool) pass {
 	text := func(v []byte) string {
 		if least {
 			return unsafe.String(unsafe.SliceData(v), len(v))
 		}
 		return string(v)
 	}
-	p := pass{start: time.Now()}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(consumeTopic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll())
-	if err != nil {
-		b.Fatal(err)
-	}
-	p.close = cl.Close
-	ctx, cancel := context.WithTimeout(context.Background(), consumeTimeout)
-	defer cancel()
-	n := 0
 	handlers := map[string]func(context.Context, *benchOrder, *ceMeta) error{
-		consumeOrder.Descriptor().Name(): func(_ context.Context, ev *benchOrder, _ *ceMeta) error {
-			if n == 0 {
-				p.first = time.Now()
-			}
-			p.sum += ev.Cents
-			n++
-			return nil
-		},
+		consumeOrder.Descriptor().Name(): func(context.Context, *benchOrder, *ceMeta) error { return nil },
 	}
-	for n < consumeRecords {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			b.Fatalf("handled %d of %d records in %v", n, consumeRecords, consumeTimeout)
-		}
-		if err := fs.Err0(); err != nil {
-			b.Fatal(err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			m := ceMeta{Key: r.Key, Partition: r.Partition, Offset: r.Offset}
-			for _, h := range r.Headers {
-				switch h.Key {
-				case bus.HeaderID:
-					m.ID = text(h.Value)
-				case bus.HeaderSource:
-					m.Source = text(h.Value)
-				case bus.HeaderType:
-					m.Type = text(h.Value)
-				case bus.HeaderTime:
-					if least {
-						continue
+	return func(b *testing.B, group string) pass {
+		return e.handWritten(b, group, []kgo.Opt{kgo.AutoCommitMarks(), kgo.BlockRebalanceOnPoll()},
+			func(ctx context.Context, cl *kgo.Client, r *kgo.Record) *benchOrder {
+				m := ceMeta{Key: r.Key, Partition: r.Partition, Offset: r.Offset}
+				for _, h := range r.Headers {
+					switch h.Key {
+					case bus.HeaderID:
+						m.ID = text(h.Value)
+					case bus.HeaderSource:
+						m.Source = text(h.Value)
+					case bus.HeaderType:
+						m.Type = text(h.Value)
+					case bus.HeaderTime:
+						if least {
+							continue
+						}
+						t, err := time.Parse(time.RFC3339Nano, string(h.Value))
+						if err != nil {
+							b.Fatal(err)
+						}
+						m.Time = t
+					case bus.HeaderCorrelationID:
+						m.CorrelationID = text(h.Value)
+					case bus.HeaderCausationID:
+						m.CausationID = text(h.Value)
 					}
-					if m.Time, err = time.Parse(time.RFC3339Nano, string(h.Value)); err != nil {
-						b.Fatal(err)
-					}
-				case bus.HeaderCorrelationID:
-					m.CorrelationID = text(h.Value)
-				case bus.HeaderCausationID:
-					m.CausationID = text(h.Value)
 				}
-			}
-			handle, ok := handlers[m.Type]
-			if !ok {
-				b.Fatalf("no handler for %q", m.Type)
-			}
-			ev := new(benchOrder)
-			if err := handDecode(e.schemaID, r.Value, ev); err != nil {
-				b.Fatal(err)
-			}
-			if err := handle(ctx, ev, &m); err != nil {
-				b.Fatal(err)
-			}
-			cl.MarkCommitRecords(r)
-		})
-		cl.AllowRebalance()
+				handle, ok := handlers[m.Type]
+				if !ok {
+					b.Fatalf("no handler for %q", m.Type)
+				}
+				ev := new(benchOrder)
+				if err := handDecode(e.schemaID, r.Value, ev); err != nil {
+					b.Fatal(err)
+				}
+				if err := handle(ctx, ev, &m); err != nil {
+					b.Fatal(err)
+				}
+				cl.MarkCommitRecords(r)
+				return ev
+			})
 	}
-	p.last = time.Now()
-	return p
 }
 
 // evbus is the SDK's consumer with a handler that only counts.
