@@ -50,6 +50,10 @@ type Consumer struct {
 	cl      *kgo.Client
 	retryOf map[string]stage // retry and replay topic -> its topic and stage
 	sem     *semaphore
+	gate    *gate
+	// fetchWait is the client's FetchMaxWait: how long the gate holds
+	// the poll at most.
+	fetchWait time.Duration
 
 	pmu   sync.Mutex
 	parts map[tp]*partition
@@ -107,6 +111,7 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 		stopped:  make(chan struct{}),
 		parts:    make(map[tp]*partition),
 		sem:      newSemaphore(cfg.concurrency),
+		gate:     newGate(),
 	}
 	c.stats.deadLettered = make(map[Kind]*atomic.Uint64, 3)
 	for _, k := range []Kind{KindRetriesExhausted, KindPermanent, KindPoison} {
@@ -214,6 +219,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return fmt.Errorf("consumer: Kafka client: %w", err)
 	}
 	c.cl = cl
+	c.fetchWait = cl.OptValue(kgo.FetchMaxWait).(time.Duration)
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -360,11 +366,13 @@ func (c *Consumer) checkLimits(ctx context.Context, adm *kadm.Client, topics []s
 	}
 }
 
-// poll fetches records and hands them to their partitions until ctx ends.
-// Rebalances are blocked while a poll's records are dispatched, so a
-// revocation never races a dispatch.
+// poll fetches records and hands them to their partitions until ctx ends,
+// waiting while a full partition holds the poll (gate). Rebalances are
+// blocked while a poll's records are dispatched, so a revocation never
+// races a dispatch.
 func (c *Consumer) poll(ctx, runCtx context.Context) {
 	for {
+		c.gate.wait(ctx, c.fetchWait, c.shedFull)
 		fs := c.cl.PollRecords(ctx, maxPollRecords)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			c.cl.AllowRebalance()
@@ -384,6 +392,13 @@ func (c *Consumer) poll(ctx, runCtx context.Context) {
 			}
 		})
 		c.cl.AllowRebalance()
+	}
+}
+
+// shedFull pauses the partitions that hold the poll.
+func (c *Consumer) shedFull() {
+	for _, p := range c.all() {
+		p.shedFull()
 	}
 }
 

@@ -42,12 +42,17 @@
 // PerKey, a partition that stops may have handled records of other keys
 // past one that never started; its next owner handles those again too.
 //
-// A partition whose records pile up (a handler retrying, a dead-letter
-// topic refusing writes) is paused, so it holds a few MiB at most (32 MiB
-// with Batch handlers, which must not run dry between fetches), while
-// the others go on. A resumed partition is fetched again once the fetch
-// in flight returns, which the broker holds up to FetchMaxWait (500 ms)
-// when the other partitions are idle.
+// A partition whose records pile up (handlers slower than fetching, a
+// handler retrying, a dead-letter topic refusing writes) holds a few MiB
+// at most (32 MiB with Batch handlers, which must not run dry between
+// fetches). While it is full the consumer stops polling: franz-go keeps
+// the one fetch it has buffered and hands it over as soon as the partition
+// has drained, so a backlog is read without waits, even beside idle
+// partitions. When another partition runs dry meanwhile, or after
+// FetchMaxWait, the full partition is paused instead and the others go on;
+// a paused partition is fetched again once the fetch in flight returns,
+// which the broker holds up to FetchMaxWait when the other partitions are
+// idle.
 //
 // # Failures
 //

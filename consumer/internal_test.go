@@ -102,7 +102,7 @@ func TestPauseAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	c := &Consumer{cl: cl, cfg: defaultConfig()}
+	c := &Consumer{cl: cl, cfg: defaultConfig(), gate: newGate(), parts: make(map[tp]*partition)}
 	p := newPartition(context.Background(), c, "t", 0)
 	paused := func() bool { return len(cl.PauseFetchPartitions(nil)["t"]) == 1 }
 
@@ -116,22 +116,23 @@ func TestPauseAccounting(t *testing.T) {
 		t.Fatal("resumed while another lane still waits")
 	}
 	p.mu.Lock()
-	p.full = true
+	p.full, p.shed = true, true
 	p.pauseLocked()
 	p.mu.Unlock()
 	release2()
 	if !paused() {
-		t.Fatal("resumed while the partition is full")
+		t.Fatal("resumed while the partition is full and shed")
 	}
 	p.mu.Lock()
-	p.full = false
+	p.full, p.shed = false, false
 	p.pauseLocked()
 	p.mu.Unlock()
 	if paused() {
 		t.Fatal("still paused with nothing holding it")
 	}
 
-	// Back-pressure through dispatch and settle.
+	// Back-pressure through dispatch and settle: a full partition holds
+	// the poll, is paused once shed, and resumes once drained.
 	big := &kgo.Record{Topic: "t", Value: make([]byte, pauseAt/4)}
 	recs := []*kgo.Record{big, big, big, big, big}
 	for i, r := range recs {
@@ -141,11 +142,16 @@ func TestPauseAccounting(t *testing.T) {
 	}
 	p.stop() // no lanes: dispatch of a stopped partition drops records
 	p2 := newPartition(context.Background(), c, "t", 1)
+	c.parts[tp{"t", 1}] = p2
 	p2.lanes[0].started = true // keep dispatch from starting a lane
 	p2.lanes[0].wake = make(chan struct{}, 1)
 	p2.dispatch(recs)
-	if got := cl.PauseFetchPartitions(nil)["t"]; len(got) != 1 || got[0] != 1 {
-		t.Fatalf("paused %v after dispatching %d bytes", got, p2.buffered)
+	if got := c.gate.holding.Load(); got != 1 || paused() {
+		t.Fatalf("after dispatching %d bytes: %d partitions hold the poll, paused %v; want 1, not paused", p2.buffered, got, paused())
+	}
+	c.shedFull()
+	if got := cl.PauseFetchPartitions(nil)["t"]; len(got) != 1 || got[0] != 1 || c.gate.holding.Load() != 0 {
+		t.Fatalf("shed: paused %v, %d hold the poll; want [1], 0", got, c.gate.holding.Load())
 	}
 	for seq := uint64(0); seq < 5; seq++ {
 		p2.settle(seq)
@@ -156,6 +162,48 @@ func TestPauseAccounting(t *testing.T) {
 	if eo, ok := p2.committable(); !ok || eo.Offset != 5 {
 		t.Fatalf("commit point %v %v, want offset 5", eo, ok)
 	}
+
+	// A stopped partition lets go of the poll.
+	p3 := newPartition(context.Background(), c, "t", 2)
+	p3.lanes[0].started = true
+	p3.lanes[0].wake = make(chan struct{}, 1)
+	p3.dispatch(recs)
+	p3.stop()
+	if got := c.gate.holding.Load(); got != 0 {
+		t.Fatalf("%d partitions hold the poll after the full one stopped", got)
+	}
+}
+
+// TestGateWait: the poll waits while a partition holds it, and sheds the
+// full partitions when another runs dry or after the longest wait.
+func TestGateWait(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		maxWait time.Duration
+		then    func(g *gate)
+		shed    bool
+	}{
+		{"released", time.Hour, func(g *gate) { g.release() }, false},
+		{"another ran dry", time.Hour, func(g *gate) { g.ranDry() }, true},
+		{"waited too long", time.Millisecond, func(*gate) {}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := newGate()
+			g.hold()
+			shed := false
+			go tc.then(g)
+			g.wait(ctx, tc.maxWait, func() { shed = true; g.release() })
+			if shed != tc.shed || g.holding.Load() != 0 {
+				t.Errorf("shed %v with %d holding, want shed %v and none", shed, g.holding.Load(), tc.shed)
+			}
+		})
+	}
+	g := newGate()
+	g.hold()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	g.wait(cctx, time.Hour, func() { t.Error("shed after the context ended") })
 }
 
 func TestCommitPointWaitsForTheOldest(t *testing.T) {
@@ -166,7 +214,7 @@ func TestCommitPointWaitsForTheOldest(t *testing.T) {
 	defer cl.Close()
 	cfg := defaultConfig()
 	cfg.perKey = 4
-	c := &Consumer{cl: cl, cfg: cfg, seed: maphash.MakeSeed()}
+	c := &Consumer{cl: cl, cfg: cfg, seed: maphash.MakeSeed(), gate: newGate()}
 	p := newPartition(context.Background(), c, "t", 0)
 	for i := range p.lanes {
 		p.lanes[i].started = true

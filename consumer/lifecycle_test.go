@@ -2,7 +2,9 @@ package consumer_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -120,6 +122,88 @@ func TestCloseBeforeRun(t *testing.T) {
 	if err := c.Run(context.Background()); !errors.Is(err, consumer.ErrClosed) {
 		t.Errorf("Run after Close: %v, want ErrClosed", err)
 	}
+}
+
+// TestBacklogBesideIdlePartition: a partition whose handler is slower
+// than fetching, beside an idle one, fills up to its back-pressure limit
+// again and again, and goes on reading its backlog each time without
+// waiting for the broker to answer a fetch of the idle partition. The
+// service's FetchMaxWait is a minute, so a partition that waited for such
+// a fetch would not finish before the guard.
+func TestBacklogBesideIdlePartition(t *testing.T) {
+	e := start(t)
+	e.topics(2, "orders")
+	// 12 MiB that do not compress: a dozen fetches, three times the
+	// back-pressure limit.
+	const n = 3000
+	rnd := rand.New(rand.NewPCG(1, 2))
+	events := make([]any, n)
+	for i := range events {
+		note := make([]byte, 3<<10)
+		for j := range note {
+			note[j] = byte(rnd.Uint32())
+		}
+		events[i] = &Order{OrderID: orderKey(0), Seq: int64(i), Note: base64.StdEncoding.EncodeToString(note)}
+	}
+	e.publish(events...)
+	c := e.consumer("backlog", consumer.Kafka(kgo.SeedBrokers(e.stack.Brokers()...), kgo.FetchMaxWait(time.Minute)))
+	var next atomic.Int64
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		if ev.Seq%4 == 0 {
+			time.Sleep(100 * time.Microsecond) // slower than fetching
+		}
+		if want := next.Load(); ev.Seq != want {
+			t.Errorf("got seq %d, want %d", ev.Seq, want)
+		}
+		next.Add(1)
+		return nil
+	})
+	run(t, c)
+	waitFor(t, "the backlog handled", func() bool { return next.Load() == n })
+}
+
+// TestFullPartitionLetsOthersGoOn: a partition whose handler is stuck
+// fills up to its back-pressure limit; records of the other partition are
+// still handled.
+func TestFullPartitionLetsOthersGoOn(t *testing.T) {
+	e := start(t)
+	e.topics(2, "orders")
+	const stuckKey, backlog = "order-000", 20_000
+	e.publish(orderRange(1, 0, backlog)...) // all order-000
+	stuck, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	var stuckPart atomic.Int32
+	var others atomic.Int64
+	c := e.consumer("full")
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		switch {
+		case ev.OrderID == stuckKey && ev.Seq == 0:
+			stuckPart.Store(m.Partition)
+			close(stuck)
+			<-release
+		case m.Partition != stuckPart.Load():
+			others.Add(1)
+		}
+		return nil
+	})
+	run(t, c)
+	<-stuck
+	// Records of other keys; those of the stuck partition wait behind it.
+	var extra []any
+	for k := 1; k <= 40; k++ {
+		extra = append(extra, &Order{OrderID: orderKey(k), Seq: 0, Note: "n"})
+	}
+	e.publish(extra...)
+	var want int64
+	for _, r := range e.read("orders", backlog+len(extra)) {
+		if string(r.Key) != stuckKey && r.Partition != stuckPart.Load() {
+			want++
+		}
+	}
+	if want == 0 {
+		t.Fatal("no record on the other partition; pick other keys")
+	}
+	waitFor(t, "the other partition's records handled", func() bool { return others.Load() == want })
 }
 
 // TestFetchMaxWait: the consumer's fetches ask the broker to wait at most

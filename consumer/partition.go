@@ -13,17 +13,18 @@ import (
 )
 
 // Back-pressure: a partition with this many bytes of records dispatched
-// and not settled is paused (franz-go stops fetching it) until it is down
-// to resumeAt. Pausing drops what franz-go has fetched for the partition
-// and not yet returned, to be fetched again on resume, so the threshold is
-// a few fetches (franz-go fetches up to 1 MiB per partition by default):
-// a healthy partition never gets there, a stalled one holds that much.
+// and not settled is full until it is down to resumeAt. A full partition
+// holds the poll (see gate), or, once it held it too long, is paused
+// (franz-go stops fetching it) until it is down to resumeAt. The threshold
+// is a few fetches (franz-go fetches up to 1 MiB per partition by
+// default): a healthy partition gets there only while its handlers are
+// slower than fetching, a stalled one holds that much.
 //
-// A partition with batched handlers (Batch) pauses at batchPauseAt and
-// resumes at batchResumeAt: it settles records many at a time, so it must
-// resume while several batches are still waiting, or its lane runs dry
-// while the next fetch is on its way (measured: lanes idle most of the
-// time at 4 MiB).
+// A partition with batched handlers (Batch) is full at batchPauseAt until
+// it is down to batchResumeAt: it settles records many at a time, so it
+// must take more while several batches are still waiting, or its lane
+// runs dry while the next fetch is on its way (measured: lanes idle most
+// of the time at 4 MiB).
 const (
 	pauseAt       = 4 << 20
 	resumeAt      = 1 << 20
@@ -91,8 +92,10 @@ type partition struct {
 	lastCommit int64           // last commit point committed, -1 for none
 	buffered   int64           // bytes of the records dispatched and not settled
 	full       bool            // buffered reached pauseAt and has not come down to resumeAt
+	shed       bool            // full and paused, for it held the poll too long
+	holding    bool            // full and still fetched: it holds the poll (gate)
 	holds      int             // lanes waiting for a retry record to be due
-	paused     bool            // fetching is paused: full, or holds > 0
+	paused     bool            // fetching is paused: shed, or holds > 0
 }
 
 type pendingRecord struct {
@@ -187,17 +190,18 @@ func (p *partition) dispatch(recs []*kgo.Record) {
 	}
 	if pause, _ := p.limits(); !p.full && p.buffered >= pause {
 		p.full = true
-		p.pauseLocked()
+		p.gateLocked()
 	}
 }
 
-// pauseLocked pauses or resumes fetching the partition as full and holds
+// pauseLocked pauses or resumes fetching the partition as shed and holds
 // say. The caller holds p.mu.
 func (p *partition) pauseLocked() {
+	defer p.gateLocked()
 	if p.stopped.Load() {
 		return // Consumer.unpause resumes it once it is let go
 	}
-	want := p.full || p.holds > 0
+	want := p.shed || p.holds > 0
 	if want == p.paused {
 		return
 	}
@@ -207,6 +211,33 @@ func (p *partition) pauseLocked() {
 		p.c.cl.PauseFetchPartitions(tps)
 	} else {
 		p.c.cl.ResumeFetchPartitions(tps)
+	}
+}
+
+// gateLocked tells the consumer's gate whether the partition holds the
+// poll: it does while it is full, fetched and not stopped. The caller
+// holds p.mu.
+func (p *partition) gateLocked() {
+	holding := p.full && !p.paused && !p.stopped.Load()
+	if holding == p.holding {
+		return
+	}
+	p.holding = holding
+	if holding {
+		p.c.gate.hold()
+	} else {
+		p.c.gate.release()
+	}
+}
+
+// shedFull pauses the partition if it holds the poll, so the poll goes on
+// without it.
+func (p *partition) shedFull() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.holding {
+		p.shed = true
+		p.pauseLocked()
 	}
 }
 
@@ -295,8 +326,11 @@ func (p *partition) settle(seq uint64) {
 		p.pending, p.head = p.pending[:n], 0
 	}
 	if _, resume := p.limits(); p.full && p.buffered <= resume {
-		p.full = false
+		p.full, p.shed = false, false
 		p.pauseLocked()
+	}
+	if p.buffered == 0 {
+		p.c.gate.ranDry()
 	}
 }
 
@@ -322,6 +356,7 @@ func (p *partition) stop() {
 	p.stopOnce.Do(func() {
 		p.mu.Lock()
 		p.stopped.Store(true)
+		p.gateLocked()
 		p.mu.Unlock()
 		close(p.stopping)
 	})
