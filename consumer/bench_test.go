@@ -146,7 +146,7 @@ func (s *span) elapsed() (wall, cpu time.Duration) {
 func BenchmarkConsume(b *testing.B) {
 	benchSetup(b)
 	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbus()) })
-	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw) })
+	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw(benchPlaced, benchRecords)) })
 	// Tracing on: the OpenTelemetry SDK, spans batched to an exporter that
 	// drops them, metrics kept by a reader; every span sampled, then the
 	// production setting, parent-based 1 % (the records carry the
@@ -161,6 +161,28 @@ func BenchmarkConsume(b *testing.B) {
 	// SDK setup, with nothing of evbus and no Kafka around it.
 	b.Run("sdk-floor", func(b *testing.B) { benchSDKFloor(b, sdktrace.AlwaysSample()) })
 	b.Run("sdk-floor-1pct", func(b *testing.B) { benchSDKFloor(b, tracefloor.Ratio) })
+}
+
+// backlogPlaced keys every order alike: its records all lie on one
+// partition of the topic's four.
+var backlogPlaced = bus.Event[BenchOrder]("bench-backlog", func(*BenchOrder) string { return "one" }, bus.Namespace("com.example.bench"))
+
+const backlogRecords = 100_000
+
+var backlogOnce = sync.OnceValue(func() error {
+	return fillBench(context.Background(), backlogPlaced, 4, backlogRecords, strings.Repeat("gift wrap, leave at the door ", 3))
+})
+
+// BenchmarkConsumeBacklog reads a backlog of one partition beside three
+// idle ones, as BenchmarkConsume does: the case where back-pressure must
+// not make the backlog wait for fetches of the idle partitions.
+func BenchmarkConsumeBacklog(b *testing.B) {
+	benchSetup(b)
+	if err := backlogOnce(); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("evbus", func(b *testing.B) { benchLoop(b, benchEvbusOf(backlogPlaced, backlogRecords)) })
+	b.Run("franz-go+hamba", func(b *testing.B) { benchLoop(b, benchRaw(backlogPlaced, backlogRecords)) })
 }
 
 // producerTelemetry is the producing service's: 1 % of its traces sampled,
@@ -228,10 +250,15 @@ func benchLoop(b *testing.B, consume func(b *testing.B, group string) *span) {
 
 // benchEvbus returns the consume function of the evbus variants.
 func benchEvbus(opts ...consumer.Option) func(b *testing.B, group string) *span {
+	return benchEvbusOf(benchPlaced, benchRecords, opts...)
+}
+
+// benchEvbusOf is benchEvbus for the n records of t's topic.
+func benchEvbusOf(t *bus.Type[BenchOrder], n int, opts ...consumer.Option) func(b *testing.B, group string) *span {
 	return func(b *testing.B, group string) *span {
 		c := benchConsumer(b, group, opts...)
-		s := newSpan(benchRecords)
-		consumer.Handle(c, benchPlaced, func(context.Context, *BenchOrder, bus.Meta) error {
+		s := newSpan(n)
+		consumer.Handle(c, t, func(context.Context, *BenchOrder, bus.Meta) error {
 			s.record()
 			return nil
 		})
@@ -268,15 +295,23 @@ func consumeAll(b *testing.B, c *consumer.Consumer, s *span) *span {
 	return s
 }
 
-func benchRaw(b *testing.B, group string) *span {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("bench"))
+// benchRaw consumes the n records of t's topic with a bare franz-go group
+// consumer that decodes each record with hamba/avro after the prefix.
+func benchRaw(t *bus.Type[BenchOrder], n int) func(b *testing.B, group string) *span {
+	return func(b *testing.B, group string) *span {
+		return rawConsume(b, group, t.Descriptor().Topic(), n)
+	}
+}
+
+func rawConsume(b *testing.B, group, topic string, n int) *span {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cl.Close()
-	s := newSpan(benchRecords)
+	s := newSpan(n)
 	ctx := context.Background()
-	for s.n.Load() < benchRecords {
+	for s.n.Load() < int64(n) {
 		fs := cl.PollFetches(ctx)
 		if err := fs.Err0(); err != nil {
 			b.Fatal(err)
