@@ -6,17 +6,20 @@ package outbox_test
 //	go test ./outbox -run '^$' -bench BenchmarkRelayThroughput -benchtime 100000x -count 5
 //	go test ./outbox -run '^$' -bench BenchmarkLatency -benchtime 1x
 //	go test ./outbox -run '^$' -bench BenchmarkEnqueue -benchtime 4000x
+//	go test ./outbox -run '^$' -bench BenchmarkExecGo -benchmem -count 5
 
 import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/evbustest"
@@ -263,4 +266,60 @@ func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "tx/s")
 	cpu.report(b, b.N, "tx")
+}
+
+// BenchmarkExecGo: the writers' Go work of one Exec of one event, without
+// the round trip: "exec" encodes the record, builds the statement's
+// arguments and has pgx encode them as it does for the Bind message
+// (against the statement the server prepared); "bare" is the business
+// statement's arguments alone through pgx. Run:
+//
+//	go test ./outbox -run '^$' -bench BenchmarkExecGo -benchmem -count 5
+func BenchmarkExecGo(b *testing.B) {
+	ctx := context.Background()
+	k := startKafka(b)
+	db := pgxDB(b, evbustest.PostgresDatabase(b))
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY, customer text NOT NULL, cents bigint NOT NULL)"); err != nil {
+		b.Fatal(err)
+	}
+	ob := newOutbox(b, db, k.enc, outbox.Notify(false)) // one statement text
+	conn, err := db.Pool().Acquire(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Release()
+	const insert = "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)"
+	prepare := func(query string) *pgconn.StatementDescription {
+		sd, err := conn.Conn().Prepare(ctx, "", query)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return sd
+	}
+	var eqb pgx.ExtendedQueryBuilder
+	m := conn.Conn().TypeMap()
+	b.Run("bare", func(b *testing.B) {
+		b.ReportAllocs()
+		sd := prepare(insert)
+		for i := range b.N {
+			if err := eqb.Build(m, sd, []any{"order-" + strconv.Itoa(i), "c-1", int64(i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("exec", func(b *testing.B) {
+		b.ReportAllocs()
+		var sd *pgconn.StatementDescription
+		for i := range b.N {
+			id := "order-" + strconv.Itoa(i)
+			if err := outbox.Statements(ctx, ob, insert, []any{id, "c-1", int64(i)}, []any{OrderEvent{OrderID: id, Seq: int64(i)}}, func(query string, args []any) error {
+				if sd == nil {
+					sd = prepare(query)
+				}
+				return eqb.Build(m, sd, args)
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

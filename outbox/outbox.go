@@ -39,7 +39,7 @@ type Outbox[Tx any] struct {
 	pg      bool
 	cfg     config
 	relays  string // the relays table
-	lockKey any    // the first key of Enqueue's advisory locks (int32), boxed once
+	lockKey int32  // the first key of Enqueue's advisory locks, a literal of its statements
 	relayID int32  // the first key of the relays' advisory locks
 
 	// born is when New made the Outbox, and notified when (since born) a
@@ -132,7 +132,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	d := db.Dialect()
 	o := &Outbox[Tx]{
 		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: relays,
-		lockKey: any(int32(hash("evbus-enqueue:" + cfg.table))),
+		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
 		relayID: int32(hash("evbus-relay:" + cfg.table)),
 		born:    time.Now(),
 	}
@@ -208,20 +208,16 @@ func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 // decides whether the events are due (an update guarded by a version
 // that may match no row), run it alone and call Enqueue.
 func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, events ...any) error {
-	stmts, err := o.statements(ctx, query, args, events)
-	if err != nil {
-		return err
-	}
 	q := o.db.In(tx)
-	for _, s := range stmts {
-		if _, err := q.Exec(ctx, s.query, s.args...); err != nil {
+	return o.statements(ctx, query, args, events, func(s string, a []any) error {
+		if _, err := q.Exec(ctx, s, a...); err != nil {
 			if query != "" {
 				return fmt.Errorf("outbox: exec and enqueue into %s: %w", o.cfg.table, err)
 			}
 			return fmt.Errorf("outbox: enqueue into %s: %w", o.cfg.table, err)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // Queue adds to b the statements that enqueue events, as Enqueue would
@@ -230,14 +226,10 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 // round trip instead of two. The statements' errors come with the batch's
 // results. Exec also saves the second statement.
 func Queue(ctx context.Context, o *Outbox[pgx.Tx], b *pgx.Batch, events ...any) error {
-	stmts, err := o.statements(ctx, "", nil, events)
-	if err != nil {
-		return err
-	}
-	for _, s := range stmts {
-		b.Queue(s.query, s.args...)
-	}
-	return nil
+	return o.statements(ctx, "", nil, events, func(s string, a []any) error {
+		b.Queue(s, a...)
+		return nil
+	})
 }
 
 // notifyEvery is how often, at most, an Outbox's statements notify the
@@ -257,14 +249,9 @@ func (o *Outbox[Tx]) notifyDue() bool {
 	return now-time.Duration(last) >= notifyEvery && o.notified.CompareAndSwap(last, int64(now))
 }
 
-// stmt is one statement of an Exec, with its arguments.
-type stmt struct {
-	query string
-	args  []any
-}
-
-// statements encodes events and returns the statements that run query
-// (when not empty) and write the events' rows, in order.
+// statements encodes events and calls run with each statement that runs
+// query (when not empty) and writes the events' rows, in order, and its
+// arguments; it returns the first error of the encoding or of run.
 //
 // On PostgreSQL the first statement takes the transaction's advisory lock
 // of every (topic, key) written, in a fixed order (no deadlock between
@@ -272,32 +259,35 @@ type stmt struct {
 // order given; and, with Notify, it notifies the relays when no statement
 // of this Outbox did in the last notifyEvery. Rows are scalar parameters
 // (VALUES), which PostgreSQL plans and runs for less than arrays.
-func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any) ([]stmt, error) {
+func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(query string, args []any) error) error {
 	if len(events) == 0 {
 		if query == "" {
-			return nil, nil
+			return nil
 		}
-		return []stmt{{query, args}}, nil
+		return run(query, args)
 	}
 	if o.enc == nil {
-		return nil, errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
+		return errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
-	var out []stmt
+	// On SQLite the business statement runs alone, once the events are
+	// encoded.
+	var biz string
+	var bizArgs []any
 	if query != "" && !o.pg {
-		out = append(out, stmt{query, args})
-		query, args = "", nil
+		biz, bizArgs, query, args = query, args, "", nil
 	}
 	// The arguments of every statement, one after the other: the business
-	// statement's, then the rows', then room for the first statement's two
-	// locks, so that a call of one statement copies none.
+	// statement's, then the rows', then room for the first statement's
+	// lock, so that a call of one statement copies none.
 	n, m := len(events), len(args)
-	vals := make([]any, 0, m+6*n+2)
+	vals := make([]any, 0, m+6*n+1)
 	vals = append(vals, args...)
-	var locks []int32
+	var one [1]int32 // the lock of one key (the common case) takes no allocation
+	locks := one[:0]
 	for i, ev := range events {
 		rec, err := o.enc.Record(ctx, ev)
 		if err != nil {
-			return nil, fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
+			return fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
 		}
 		// The row carries a span of the caller's trace: the relay's
 		// publish span continues it.
@@ -308,6 +298,11 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		}
 		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
+	if biz != "" {
+		if err := run(biz, bizArgs); err != nil {
+			return err
+		}
+	}
 	for start := 0; start < n; start += chunkRows {
 		end := min(start+chunkRows, n)
 		a := vals[m+6*start : m+6*end]
@@ -315,7 +310,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			a = vals[:m+6*end]
 		}
 		if end < n {
-			a = slices.Clip(a) // the locks' arguments must not overwrite the next rows
+			a = slices.Clip(a) // the lock's argument must not overwrite the next rows
 		}
 		t := shape{query: query, skip: len(args), rows: end - start}
 		if o.pg && start == 0 {
@@ -323,16 +318,18 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			locks = slices.Compact(locks)
 			t.locks = min(len(locks), 2)
 			if len(locks) == 1 {
-				a = append(a, o.lockKey, locks[0])
+				a = append(a, locks[0])
 			} else {
-				a = append(a, o.lockKey, locks)
+				a = append(a, slices.Clone(locks)) // a copy, so that one does not escape
 			}
 			t.notify = o.cfg.notify && o.notifyDue()
 		}
-		out = append(out, stmt{o.text(t), a})
+		if err := run(o.text(t), a); err != nil {
+			return err
+		}
 		query, args = "", nil
 	}
-	return out, nil
+	return nil
 }
 
 // shape is what the text of one statement that inserts rows depends on:
@@ -377,9 +374,9 @@ func (o *Outbox[Tx]) text(t shape) string {
 				notify = fmt.Sprintf(", pg_notify('%s', '')", o.cfg.table)
 			}
 			if t.locks == 1 {
-				from = fmt.Sprintf("(SELECT pg_advisory_xact_lock($%d, $%d::int4)%s) AS g, ", n+1, n+2, notify)
+				from = fmt.Sprintf("(SELECT pg_advisory_xact_lock(%d, $%d::int4)%s) AS g, ", o.lockKey, n+1, notify)
 			} else {
-				with = append(with, fmt.Sprintf("l AS (SELECT pg_advisory_xact_lock($%d, k) FROM unnest($%d::int4[]) AS k)", n+1, n+2))
+				with = append(with, fmt.Sprintf("l AS (SELECT pg_advisory_xact_lock(%d, k) FROM unnest($%d::int4[]) AS k)", o.lockKey, n+1))
 				from = "(SELECT count(*)" + notify + " FROM l) AS g, "
 			}
 		}
