@@ -359,18 +359,33 @@ func (p *Publisher) produceError(r *kgo.Record, err error) error {
 // for ce_time, the id's timestamp and the record's timestamp (which
 // franz-go would otherwise read again).
 func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
+	a := new(recordAlloc)
+	a.rec.Headers = a.headers[:0]
+	if err := e.RecordInto(ctx, ev, &a.rec); err != nil {
+		return nil, err
+	}
+	return &a.rec, nil
+}
+
+// RecordInto builds the record of ev as Record does, into rec, for a
+// caller that reuses one record, copying what it needs out of it before it
+// builds the next (the outbox, which writes rows): the headers go into
+// rec.Headers' capacity, so that a record with room for RecordHeaders
+// headers costs only the buffer of the value, the key, the id and the
+// time. The rest of rec is overwritten.
+func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error {
 	ptr, b, err := e.lookup(ev)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	key := b.desc.key(ptr)
 	if key == "" {
-		return nil, fmt.Errorf("%w: %v: the key function returned \"\"", ErrEmptyKey, b.desc.goType)
+		return fmt.Errorf("%w: %v: the key function returned \"\"", ErrEmptyKey, b.desc.goType)
 	}
 	buf := make([]byte, 0, int(b.sizeHint.Load())+len(key)+uuidLen+len(time.RFC3339Nano))
 	buf, err = b.enc.AppendEncode(buf, ptr)
 	if err != nil {
-		return nil, fmt.Errorf("bus: %v: %w", b.desc.goType, err)
+		return fmt.Errorf("bus: %v: %w", b.desc.goType, err)
 	}
 	if n := int64(len(buf)); n > b.sizeHint.Load() {
 		b.sizeHint.Store(n)
@@ -380,33 +395,39 @@ func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
 	buf, keyBytes := appendField(buf, key)
 	buf, id, err := e.ids.append(buf, now)
 	if err != nil {
-		return nil, fmt.Errorf("bus: event id: %w", err)
+		return fmt.Errorf("bus: event id: %w", err)
 	}
 	_, at := appendTime(buf, now)
 	correlation, causation := lineage(ctx)
-	a := new(recordAlloc)
-	a.rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: a.headers[:8]}
+	hs := rec.Headers[:0]
+	if cap(hs) < 8 {
+		hs = make([]kgo.RecordHeader, 0, RecordHeaders)
+	}
+	hs = hs[:8]
+	*rec = kgo.Record{Topic: b.topic, Key: keyBytes, Value: value, Timestamp: now, Headers: hs}
 	corr := id
 	if correlation != "" {
 		corr = []byte(correlation)
 	}
-	fillHeaders(a.headers[:8], id, e.source, b.ceType, at, keyBytes, corr)
+	fillHeaders(hs, id, e.source, b.ceType, at, keyBytes, corr)
 	if causation != "" {
-		a.rec.Headers = append(a.rec.Headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
 	}
-	rec := &a.rec
 	if size := recordSize(rec); b.maxBytes > 0 && size > b.maxBytes {
-		return nil, fmt.Errorf("%w: %v %s is %d bytes, %s accepts %d (the smaller of kgo.ProducerBatchMaxBytes and the topic's max.message.bytes)",
+		return fmt.Errorf("%w: %v %s is %d bytes, %s accepts %d (the smaller of kgo.ProducerBatchMaxBytes and the topic's max.message.bytes)",
 			ErrTooLarge, b.desc.goType, id, size, b.topic, b.maxBytes)
 	}
-	return rec, nil
+	return nil
 }
 
+// RecordHeaders is how many headers a record of Record has at most: the
+// wire contract's eight, the causation id and the trace context's two.
+const RecordHeaders = 11
+
 // recordAlloc is a record and room for its headers, allocated together.
-// Two spare headers leave room for trace context.
 type recordAlloc struct {
 	rec     kgo.Record
-	headers [11]kgo.RecordHeader
+	headers [RecordHeaders]kgo.RecordHeader
 }
 
 // appendField appends s to buf and returns it as its own full slice too.

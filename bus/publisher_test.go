@@ -420,3 +420,50 @@ func TestCreateAndCheckTopics(t *testing.T) {
 		t.Fatal("want an error for an invalid topic name")
 	}
 }
+
+// RecordInto builds the record Record builds, into the caller's record,
+// in the room its headers have.
+func TestRecordIntoReusesTheRecord(t *testing.T) {
+	e := setup(t)
+	enc, err := bus.NewEncoder(t.Context(), e.reg, bus.Source("/orders-service"), bus.Types(orderPlaced))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := bus.WithMeta(t.Context(), &bus.Meta{ID: "evt-1", CorrelationID: "conv-9"})
+	room := make([]kgo.RecordHeader, 0, bus.RecordHeaders)
+	rec := kgo.Record{Headers: room, Partition: 7}
+	for _, id := range []string{"o-1", "o-2"} {
+		ev := OrderPlaced{OrderID: id, Amount: 5}
+		if err := enc.RecordInto(ctx, ev, &rec); err != nil {
+			t.Fatal(err)
+		}
+		want, err := enc.Record(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if &rec.Headers[0] != &room[:1][0] {
+			t.Fatal("RecordInto did not write the headers into the record's room")
+		}
+		if rec.Topic != want.Topic || string(rec.Key) != id || rec.Partition != 0 || len(rec.Headers) != len(want.Headers) {
+			t.Fatalf("RecordInto: topic %q key %q partition %d, %d headers; want %q %q 0, %d", rec.Topic, rec.Key, rec.Partition, len(rec.Headers), want.Topic, id, len(want.Headers))
+		}
+		// The same headers but ce_id and ce_time, which differ from call
+		// to call.
+		for i, h := range rec.Headers {
+			if h.Key != want.Headers[i].Key || (h.Key != bus.HeaderID && h.Key != bus.HeaderTime && string(h.Value) != string(want.Headers[i].Value)) {
+				t.Fatalf("header %d: %s=%q, want %s=%q", i, h.Key, h.Value, want.Headers[i].Key, want.Headers[i].Value)
+			}
+		}
+		if string(rec.Value) != string(want.Value) {
+			t.Fatalf("value %x, want %x", rec.Value, want.Value)
+		}
+	}
+	// A record without room gets headers of its own.
+	var bare kgo.Record
+	if err := enc.RecordInto(t.Context(), OrderPlaced{OrderID: "o-3"}, &bare); err != nil || len(bare.Headers) != 8 {
+		t.Fatalf("RecordInto into a zero record: %v, %d headers, want 8", err, len(bare.Headers))
+	}
+	if err := enc.RecordInto(t.Context(), Unregistered{ID: "x"}, &bare); !errors.Is(err, bus.ErrUnknownType) {
+		t.Fatalf("RecordInto of an unregistered type: %v, want bus.ErrUnknownType", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
@@ -284,9 +285,12 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	vals = append(vals, args...)
 	var one [1]int32 // the lock of one key (the common case) takes no allocation
 	locks := one[:0]
+	s := scratches.Get().(*scratch)
+	defer s.release()
+	rec := &s.rec
 	for i, ev := range events {
-		rec, err := o.enc.Record(ctx, ev)
-		if err != nil {
+		rec.Headers = s.headers[:0]
+		if err := o.enc.RecordInto(ctx, ev, rec); err != nil {
 			return fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
 		}
 		// The row carries a span of the caller's trace: the relay's
@@ -330,6 +334,22 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		query, args = "", nil
 	}
 	return nil
+}
+
+// scratch is the record statements encodes each event into, and room for
+// its headers: what a row needs is copied out of it (the headers column)
+// or shares the record's buffer (key, value), so one serves every event.
+type scratch struct {
+	rec     kgo.Record
+	headers [bus.RecordHeaders]kgo.RecordHeader
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// release returns s to scratches, holding nothing of the last event.
+func (s *scratch) release() {
+	*s = scratch{}
+	scratches.Put(s)
 }
 
 // shape is what the text of one statement that inserts rows depends on:
