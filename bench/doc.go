@@ -8,7 +8,7 @@
 //
 //	cd bench
 //	go test -run '^$' -bench 'Publish|Consume' -benchmem -benchtime 3s -count 5 | tee /tmp/bench.txt
-//	go test -run '^$' -bench 'Outbox|Idempotent' -benchtime 1x -count 5 | tee /tmp/peers.txt
+//	go test -run '^$' -bench 'Outbox|Idempotent' -benchtime 1x -count 5 -timeout 30m | tee /tmp/peers.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl /tmp/bench.txt /tmp/peers.txt
 //
 // The outbox and idempotent ops each handle a fixed number of events

@@ -299,30 +299,26 @@ func consumeAll(b *testing.B, c *consumer.Consumer, s *span) *span {
 // consumer that decodes each record with hamba/avro after the prefix.
 func benchRaw(t *bus.Type[BenchOrder], n int) func(b *testing.B, group string) *span {
 	return func(b *testing.B, group string) *span {
-		return rawConsume(b, group, t.Descriptor().Topic(), n)
-	}
-}
-
-func rawConsume(b *testing.B, group, topic string, n int) *span {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	s := newSpan(n)
-	ctx := context.Background()
-	for s.n.Load() < int64(n) {
-		fs := cl.PollFetches(ctx)
-		if err := fs.Err0(); err != nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bench.stack.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(t.Descriptor().Topic()))
+		if err != nil {
 			b.Fatal(err)
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			var ev BenchOrder
-			if err := avro.Unmarshal(bench.schema, r.Value[5:], &ev); err != nil {
+		defer cl.Close()
+		s := newSpan(n)
+		ctx := context.Background()
+		for s.n.Load() < int64(n) {
+			fs := cl.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
 				b.Fatal(err)
 			}
-			s.record()
-		})
+			fs.EachRecord(func(r *kgo.Record) {
+				var ev BenchOrder
+				if err := avro.Unmarshal(bench.schema, r.Value[5:], &ev); err != nil {
+					b.Fatal(err)
+				}
+				s.record()
+			})
+		}
+		return s
 	}
-	return s
 }

@@ -292,7 +292,7 @@ func TestRebalance(t *testing.T) {
 	func() {
 		defer func() {
 			if t.Failed() {
-				miss := s.missing(keys, 100)
+				miss := s.missing(keys, 100, keys*100)
 				t.Logf("missing %d: %v", len(miss), miss[:min(len(miss), 40)])
 				t.Logf("committed %v; handled by %v; stats a %+v b %+v c %+v", e.committed(group, "orders"), who, a.Stats(), b.Stats(), third.Stats())
 			}

@@ -238,14 +238,17 @@ func (s *seen) count() int {
 }
 
 // missing returns, as "key/seq", the orders of orderRange(keys, 0, perKey)
-// that s has not seen.
-func (s *seen) missing(keys, perKey int) []string {
+// that s has not seen, the first limit of them.
+func (s *seen) missing(keys, perKey, limit int) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
 	for k := range keys {
 		key := orderKey(k)
 		for q := range perKey {
+			if len(out) == limit {
+				return out
+			}
 			if !slices.Contains(s.byKey[key], int64(q)) {
 				out = append(out, fmt.Sprintf("%s/%d", key, q))
 			}
@@ -255,7 +258,9 @@ func (s *seen) missing(keys, perKey int) []string {
 }
 
 // all reports whether s has seen every order of orderRange(keys, 0, perKey).
-func (s *seen) all(keys, perKey int) bool { return len(s.missing(keys, perKey)) == 0 }
+// It is a wait condition, polled while handlers add: it stops at the
+// first order missing.
+func (s *seen) all(keys, perKey int) bool { return len(s.missing(keys, perKey, 1)) == 0 }
 
 func orderKey(k int) string { return fmt.Sprintf("order-%03d", k) }
 

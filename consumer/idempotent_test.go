@@ -76,12 +76,6 @@ func emptyDB(t testing.TB, kind string) *tdb {
 	if kind != sqliteDB {
 		url = evbustest.PostgresDatabase(t)
 	}
-	return reopenDB(t, kind, url)
-}
-
-// reopenDB opens the database of kind at url again.
-func reopenDB(t testing.TB, kind, url string) *tdb {
-	t.Helper()
 	db, closeDB, err := dialDB(context.Background(), kind, url)
 	if err != nil {
 		t.Fatal(err)
@@ -733,7 +727,7 @@ func TestMigrationFiles(t *testing.T) {
 		if got != want || !strings.Contains(got, "evbus_processed_time_idx") {
 			t.Errorf("Migrate made\n%s\nthe file\n%s", got, want)
 		}
-		if err := reopenDB(t, migrated.kind, migrated.url).migrate(ctx); err != nil {
+		if err := migrated.migrate(ctx); err != nil {
 			t.Errorf("Migrate again: %v", err)
 		}
 	})

@@ -192,10 +192,10 @@ func Kafka(opts ...kgo.Opt) Option {
 
 // FetchMaxWait is how long the broker may hold the consumer's fetch
 // when it has nothing new (Kafka's Java client's default; franz-go's own is
-// 5 s). A partition resumed after back-pressure is fetched again only once
-// the fetch in flight returns, and the broker holds that one so long when
-// the other partitions are idle: with 5 s, a fast handler ran dry for
-// seconds at every resume.
+// 5 s). It also bounds back-pressure's waits: a full partition holds the
+// poll at most this long before it is paused, and a paused partition,
+// once resumed, is fetched again only when the fetch in flight returns,
+// which the broker holds this long when the other partitions are idle.
 const FetchMaxWait = 500 * time.Millisecond
 
 // Concurrency bounds how many handler calls run at once across all

@@ -11,11 +11,11 @@ package outbox_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -332,14 +332,7 @@ func BenchmarkExecGo(b *testing.B) {
 // reportCPU resets the timer; the function it returns reports the
 // process's CPU time per op since.
 func reportCPU(b *testing.B) func() {
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-			b.Fatal(err)
-		}
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
 	b.ResetTimer()
-	start := cpu()
-	return func() { b.ReportMetric(float64(cpu()-start)/float64(b.N), "cpu-ns/op") }
+	start := procCPU(os.Getpid())
+	return func() { b.ReportMetric(float64(procCPU(os.Getpid())-start)/float64(b.N), "cpu-ns/op") }
 }

@@ -97,7 +97,7 @@
 // which halves the write rate of many concurrent writers. So Enqueue
 // coalesces: the statement notifies only when no statement of the same
 // Outbox notified in the last 4 ms, so at most 250 commits a second per
-// process take turns on that lock, and the others none. A relay woken by
+// Outbox take turns on that lock, and the others none. A relay woken by
 // a notification looks again every millisecond for 16 ms after the last
 // row it found, so it finds the rows that did not notify; under a steady
 // load it keeps finding rows and never waits at all; under a low load

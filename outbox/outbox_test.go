@@ -152,21 +152,8 @@ func execAndEnqueue[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 	if err := exec("o-3"); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	rows, err := db.Query(ctx, "SELECT id FROM orders ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
-	if fmt.Sprint(ids) != "[o-1 o-3]" {
-		t.Errorf("business rows %v, want [o-1 o-3]", ids)
+	if ids := catalog(t, db, "SELECT id FROM orders ORDER BY id"); ids != "o-1\no-3\n" {
+		t.Errorf("business rows %q, want o-1 and o-3", ids)
 	}
 	if n := backlog(t, ob); n != int64(len(want)) {
 		t.Fatalf("backlog %d, want %d", n, len(want))

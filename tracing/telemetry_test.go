@@ -35,8 +35,12 @@ func enqueued(tel *tracing.Telemetry, tp trace.TracerProvider) (*kgo.Record, tra
 }
 
 // A Telemetry on the global provider records nothing until the service
-// installs an SDK, and everything after, without being made again.
-func TestGlobalProviderInstalledLater(t *testing.T) {
+// installs an SDK, and everything after, without being made again; one
+// made after the SDK was installed records and continues traces too.
+// (One test: otel's global provider hands over to the first SDK
+// installed only, so a second test installing its own would see the
+// first one's.)
+func TestGlobalProvider(t *testing.T) {
 	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
 	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
 
@@ -51,7 +55,8 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 	tel.Published(context.Background(), span, record(), time.Now(), nil)
 
 	spans := tracetest.NewSpanRecorder()
-	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	otel.SetTracerProvider(tp)
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	rec := record()
 	_, span = tel.Publish(context.Background(), rec)
@@ -69,26 +74,17 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 	if got := span.(sdktrace.ReadOnlySpan).Parent(); got.SpanID() != spans.Ended()[0].SpanContext().SpanID() {
 		t.Fatalf("the process span's parent is %v, want the publish span", got.SpanID())
 	}
-}
 
-// A Telemetry made on the global provider and propagator after the
-// service installed them records spans and continues traces.
-func TestGlobalProviderInstalledBefore(t *testing.T) {
-	prevTP, prevProp := otel.GetTracerProvider(), otel.GetTextMapPropagator()
-	t.Cleanup(func() { otel.SetTracerProvider(prevTP); otel.SetTextMapPropagator(prevProp) })
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	otel.SetTracerProvider(tp)
-	otel.SetTextMapPropagator(propagation.TraceContext{})
-
-	tel, err := tracing.New()
+	// Made after the SDK was installed.
+	before := len(spans.Ended())
+	tel, err = tracing.New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	rec, req := enqueued(tel, tp)
-	_, span := tel.Process(context.Background(), rec, "billing", false)
+	_, span = tel.Process(context.Background(), rec, "billing", false)
 	tel.Settled(context.Background(), span, tel.Outcomes(rec.Topic, "billing"), tracing.OutcomeOK, nil)
-	ended := spans.Ended()
+	ended := spans.Ended()[before:]
 	if len(ended) != 2 {
 		t.Fatalf("%d spans ended, want 2 (the request's and the process span)", len(ended))
 	}
