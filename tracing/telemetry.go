@@ -2,6 +2,7 @@ package tracing
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -192,10 +193,22 @@ func (t *Telemetry) observeCounts(_ context.Context, o metric.Observer) error {
 // any: they delegate to what it installs, and are no longer the global
 // ones once it has. A Telemetry made after an SDK was installed is not
 // idle.
-var (
-	initialTracerProvider = otel.GetTracerProvider()
-	initialPropagator     = otel.GetTextMapPropagator()
-)
+var initialTracerProvider, initialPropagator = delegating(otel.GetTracerProvider(), otel.GetTextMapPropagator())
+
+// delegating returns tp and p if they are otel's own delegating globals,
+// and nil for each that is not. A service may install its SDK in an init
+// function that runs before this package's: what this package finds then
+// is the SDK, which must never count as "nothing installed". Should otel
+// rename its types, Telemetry only loses the shortcut for idle globals.
+func delegating(tp trace.TracerProvider, p propagation.TextMapPropagator) (trace.TracerProvider, propagation.TextMapPropagator) {
+	if fmt.Sprintf("%T", tp) != "*global.tracerProvider" {
+		tp = nil
+	}
+	if fmt.Sprintf("%T", p) != "*global.textMapPropagator" {
+		p = nil
+	}
+	return tp, p
+}
 
 // Default returns a Telemetry on the global providers and propagator.
 // They delegate to whatever the service installs later, so Default works
