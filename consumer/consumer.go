@@ -372,8 +372,11 @@ func (c *Consumer) checkLimits(ctx context.Context, adm *kadm.Client, topics []s
 // races a dispatch.
 func (c *Consumer) poll(ctx, runCtx context.Context) {
 	for {
-		c.gate.wait(ctx, c.fetchWait, c.shedFull)
-		fs := c.cl.PollRecords(ctx, maxPollRecords)
+		shed := c.gate.wait(ctx, c.fetchWait)
+		// A whole fetch at a time: franz-go fetches again only once its
+		// buffered fetch is taken, so the gate decides between fetches,
+		// while the partitions of one fetch all get their records.
+		fs := c.cl.PollFetches(ctx)
 		if ctx.Err() != nil || fs.IsClientClosed() {
 			c.cl.AllowRebalance()
 			return
@@ -391,6 +394,9 @@ func (c *Consumer) poll(ctx, runCtx context.Context) {
 				part.dispatch(p.Records)
 			}
 		})
+		if shed {
+			c.shedFull()
+		}
 		c.cl.AllowRebalance()
 	}
 }
@@ -401,10 +407,6 @@ func (c *Consumer) shedFull() {
 		p.shedFull()
 	}
 }
-
-// maxPollRecords bounds one poll, so a rebalance waits for at most that
-// many records to be dispatched.
-const maxPollRecords = 10_000
 
 // partition returns the state of a partition, created on its first records
 // after it was assigned.

@@ -47,12 +47,13 @@
 // at most (32 MiB with Batch handlers, which must not run dry between
 // fetches). While it is full the consumer stops polling: franz-go keeps
 // the one fetch it has buffered and hands it over as soon as the partition
-// has drained, so a backlog is read without waits, even beside idle
-// partitions. When another partition runs dry meanwhile, or after
-// FetchMaxWait, the full partition is paused instead and the others go on;
-// a paused partition is fetched again once the fetch in flight returns,
-// which the broker holds up to FetchMaxWait when the other partitions are
-// idle.
+// has drained, so a backlog is read without waits, even beside idle or
+// drained partitions. A partition still full after FetchMaxWait (a slow
+// or stuck handler) is paused once the consumer has taken that fetch, and
+// the others go on: so another partition's records wait at most
+// FetchMaxWait behind it. A paused partition is fetched again once the
+// fetch in flight returns, which the broker holds up to FetchMaxWait when
+// the other partitions are idle.
 //
 // # Failures
 //

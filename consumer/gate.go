@@ -18,25 +18,29 @@ import (
 // other partitions are idle: a backlog read that way runs in bursts with
 // waits between them.
 //
-// Holding the poll holds every partition, so it lasts only while no other
-// partition needs records: when one runs dry, or once the poll has waited
-// FetchMaxWait (records that arrived on an idle partition wait no longer
-// than the broker may hold a fetch anyway), the full partitions are paused
-// instead (shed) and the poll goes on without them.
+// Holding the poll holds every partition, the ones that ran dry too. It
+// lasts until the full partitions have drained to resumeAt, or at most
+// FetchMaxWait (records that arrived on another partition wait no longer
+// than the broker may hold a fetch anyway); then the poll goes on, and
+// the partitions still full are paused (shed) after it, so the fetches
+// after it leave them out until they drain.
+//
+// Shedding when another partition runs dry, rather than after the wait,
+// would cost more than it saves: a shed partition is fetched again only
+// with the fetch after its resume, and while the others are idle the
+// broker holds that fetch up to FetchMaxWait; a full partition drains to
+// resumeAt in less than that unless its handler is slow. And shedding
+// after the poll rather than before keeps what franz-go had fetched for
+// the full partitions (pausing first drops it): a partition that ran dry
+// is rarely the only one whose next records are in that fetch. Their
+// memory is spent already; the pause keeps the fetches after it from
+// adding to it.
 type gate struct {
 	holding atomic.Int32  // partitions full and still fetched
-	starved atomic.Bool   // a partition ran dry while the poll was held
-	wake    chan struct{} // signalled when either changes
+	wake    chan struct{} // signalled when none holds any more
 }
 
 func newGate() *gate { return &gate{wake: make(chan struct{}, 1)} }
-
-func (g *gate) signal() {
-	select {
-	case g.wake <- struct{}{}:
-	default:
-	}
-}
 
 // hold and release count a partition that starts or stops holding the
 // poll.
@@ -44,40 +48,30 @@ func (g *gate) hold() { g.holding.Add(1) }
 
 func (g *gate) release() {
 	if g.holding.Add(-1) == 0 {
-		g.starved.Store(false)
-		g.signal()
+		select {
+		case g.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// ranDry tells the gate that a partition settled its last record: if the
-// poll is held, that partition waits for it.
-func (g *gate) ranDry() {
-	if g.holding.Load() > 0 {
-		g.starved.Store(true)
-		g.signal()
-	}
-}
-
-// wait returns when no partition holds the poll, or ctx ended. When a
-// partition ran dry, or after maxWait, it calls shed, which must pause
-// the partitions that hold the poll (and so release it).
-func (g *gate) wait(ctx context.Context, maxWait time.Duration, shed func()) {
+// wait returns when no partition holds the poll (false), when the poll
+// has waited maxWait and some still do (true: the caller polls, then
+// pauses those that still hold it), or when ctx ended (false).
+func (g *gate) wait(ctx context.Context, maxWait time.Duration) (shed bool) {
 	if g.holding.Load() == 0 {
-		return
+		return false
 	}
 	t := time.NewTimer(maxWait)
 	defer t.Stop()
 	for g.holding.Load() > 0 {
-		if g.starved.Swap(false) {
-			shed()
-			continue
-		}
 		select {
 		case <-g.wake:
 		case <-t.C:
-			shed()
+			return true
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
+	return false
 }

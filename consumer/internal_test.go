@@ -174,8 +174,8 @@ func TestPauseAccounting(t *testing.T) {
 	}
 }
 
-// TestGateWait: the poll waits while a partition holds it, and sheds the
-// full partitions when another runs dry or after the longest wait.
+// TestGateWait: the poll waits while a partition holds it, and goes on,
+// to shed the full partitions after it, after the longest wait.
 func TestGateWait(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -185,17 +185,17 @@ func TestGateWait(t *testing.T) {
 		shed    bool
 	}{
 		{"released", time.Hour, func(g *gate) { g.release() }, false},
-		{"another ran dry", time.Hour, func(g *gate) { g.ranDry() }, true},
 		{"waited too long", time.Millisecond, func(*gate) {}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGate()
 			g.hold()
-			shed := false
 			go tc.then(g)
-			g.wait(ctx, tc.maxWait, func() { shed = true; g.release() })
-			if shed != tc.shed || g.holding.Load() != 0 {
-				t.Errorf("shed %v with %d holding, want shed %v and none", shed, g.holding.Load(), tc.shed)
+			if shed := g.wait(ctx, tc.maxWait); shed != tc.shed {
+				t.Errorf("shed %v, want %v", shed, tc.shed)
+			}
+			if held := g.holding.Load() > 0; held != tc.shed {
+				t.Errorf("returned with the poll held %v, want %v", held, tc.shed)
 			}
 		})
 	}
@@ -203,7 +203,9 @@ func TestGateWait(t *testing.T) {
 	g.hold()
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	g.wait(cctx, time.Hour, func() { t.Error("shed after the context ended") })
+	if g.wait(cctx, time.Hour) {
+		t.Error("shed after the context ended")
+	}
 }
 
 func TestCommitPointWaitsForTheOldest(t *testing.T) {

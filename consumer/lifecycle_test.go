@@ -133,11 +133,63 @@ func TestCloseBeforeRun(t *testing.T) {
 func TestBacklogBesideIdlePartition(t *testing.T) {
 	e := start(t)
 	e.topics(2, "orders")
-	// 12 MiB that do not compress: a dozen fetches, three times the
-	// back-pressure limit.
-	const n = 3000
+	c, handled := backlog(t, e, func(context.Context, *Order, bus.Meta) {})
+	run(t, c)
+	waitFor(t, "the backlog handled", func() bool { return handled() == backlogLen })
+}
+
+// TestBacklogBesideDrainedPartition: the same backlog, beside a partition
+// that runs dry while the backlog's partition is full. Stopping the
+// backlog's fetching there, to let the drained one poll, would leave the
+// backlog waiting for a fetch of the drained partition alone, which the
+// broker holds for the minute of FetchMaxWait.
+func TestBacklogBesideDrainedPartition(t *testing.T) {
+	e := start(t)
+	e.topics(2, "orders")
+	var (
+		handled          func() int64
+		others, beside   atomic.Int64
+		backlogPartition atomic.Int32
+	)
+	backlogPartition.Store(-1)
+	c, handled := backlog(t, e, func(ctx context.Context, ev *Order, m bus.Meta) {
+		if ev.OrderID == orderKey(0) {
+			backlogPartition.Store(m.Partition)
+			return
+		}
+		// The other partition runs dry once the backlog is under way
+		// (those of these records on the backlog's partition come after
+		// it, and do not wait).
+		for handled() < backlogLen/4 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		if m.Partition != backlogPartition.Load() {
+			beside.Add(1)
+		}
+		others.Add(1)
+	})
+	// After the backlog, one record of each of 40 other keys: some land
+	// on the other partition.
+	e.publish(orderRange(41, 0, 1)[1:]...)
+	run(t, c)
+	waitFor(t, "the backlog handled", func() bool { return handled() == backlogLen })
+	waitFor(t, "the other keys handled", func() bool { return others.Load() == 40 })
+	if beside.Load() == 0 {
+		t.Fatal("no other key on the other partition; pick other keys")
+	}
+}
+
+// backlogLen is how many orders backlog publishes.
+const backlogLen = 3000
+
+// backlog publishes backlogLen orders of key order-000 that make 12
+// MiB which do not compress (a dozen fetches, three times the
+// back-pressure limit), and returns a consumer (FetchMaxWait a minute)
+// whose handler takes them slower than fetching, checks their order and
+// calls also with every record, and how many of the backlog it handled.
+func backlog(t *testing.T, e *env, also func(context.Context, *Order, bus.Meta)) (*consumer.Consumer, func() int64) {
 	rnd := rand.New(rand.NewPCG(1, 2))
-	events := make([]any, n)
+	events := make([]any, backlogLen)
 	for i := range events {
 		note := make([]byte, 3<<10)
 		for j := range note {
@@ -149,6 +201,10 @@ func TestBacklogBesideIdlePartition(t *testing.T) {
 	c := e.consumer("backlog", consumer.Kafka(kgo.FetchMaxWait(time.Minute)))
 	var next atomic.Int64
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		also(ctx, ev, m)
+		if ev.OrderID != orderKey(0) {
+			return nil
+		}
 		if ev.Seq%4 == 0 {
 			time.Sleep(100 * time.Microsecond) // slower than fetching
 		}
@@ -158,8 +214,7 @@ func TestBacklogBesideIdlePartition(t *testing.T) {
 		next.Add(1)
 		return nil
 	})
-	run(t, c)
-	waitFor(t, "the backlog handled", func() bool { return next.Load() == n })
+	return c, next.Load
 }
 
 // TestFullPartitionLetsOthersGoOn: a partition whose handler is stuck

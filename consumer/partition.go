@@ -329,9 +329,6 @@ func (p *partition) settle(seq uint64) {
 		p.full, p.shed = false, false
 		p.pauseLocked()
 	}
-	if p.buffered == 0 {
-		p.c.gate.ranDry()
-	}
 }
 
 // committable returns the commit point when it is past the last one
