@@ -1,3 +1,5 @@
+# Per-round ratios of a BenchmarkConsume session: python3 consume-summary.py <go test -bench output>
+# (rounds end with the watermill line; medians and spread of each ratio, then each implementation).
 import sys, statistics as st
 rounds=[]; cur={}
 for line in open(sys.argv[1]):
