@@ -15,6 +15,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/internal/cputime"
 )
 
 // consumeRecords is how many records every consumer reads in one op.
@@ -59,7 +60,7 @@ func (t *tally) add(cents int64) {
 	}
 	if n == t.want {
 		t.last.Store(time.Now().UnixNano())
-		t.cpu.Store(int64(cpuTime()))
+		t.cpu.Store(int64(cputime.Process()))
 		close(t.done)
 	}
 }
@@ -130,10 +131,10 @@ func (e *consumeEnv) run(b *testing.B, consume func(b *testing.B, group string) 
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		runtime.ReadMemStats(&ms0)
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		p := consume(b, fmt.Sprintf("bench-%d", e.groups.Add(1)))
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		runtime.ReadMemStats(&ms1)
 		mallocs += ms1.Mallocs - ms0.Mallocs
 		bytes += ms1.TotalAlloc - ms0.TotalAlloc

@@ -13,6 +13,7 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/cputime"
 )
 
 // benchOrder is an 8-field event whose framed Avro value is about 200
@@ -127,13 +128,13 @@ func startMeter(b *testing.B) *meter {
 	b.ReportAllocs()
 	runtime.GC()
 	b.ResetTimer()
-	return &meter{cpu0: cpuTime()}
+	return &meter{cpu0: cputime.Process()}
 }
 
 // stop stops the timer and reports.
 func (m *meter) stop(b *testing.B) {
 	b.StopTimer()
-	cpu := cpuTime() - m.cpu0
+	cpu := cputime.Process() - m.cpu0
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/record")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/sqldb"
 )
 
@@ -87,7 +88,7 @@ func (e *idemEnv) run(b *testing.B, consume func(*testing.B, string, *pgxpool.Po
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		t := consume(b, fmt.Sprintf("bench-%d", e.groups.Add(1)), pool)
 		b.StopTimer()
 		cpu += time.Duration(t.cpu.Load()) - cpu0

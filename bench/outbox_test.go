@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
 )
@@ -391,11 +392,11 @@ func (e *outboxEnv) drain(b *testing.B, newImpl func(*testing.B, *outboxEnv) rel
 		}
 		a, stopWatch := e.watch(b, len(evs))
 		b.StartTimer()
-		start, cpu0 := time.Now(), cpuTime()
+		start, cpu0 := time.Now(), cputime.Process()
 		stop := impl.start(b)
 		a.wait(b)
 		b.StopTimer()
-		cpu += cpuTime() - cpu0
+		cpu += cputime.Process() - cpu0
 		took += a.last.Sub(start)
 		stop()
 		stopWatch()

@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +40,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
 )
@@ -176,21 +176,12 @@ func (pb *publishBench) handValue(ev *benchOrder) []byte {
 	return v
 }
 
-// benchCPUTime is the CPU time the process used so far, user and system.
-func benchCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // benchStart resets the benchmark timer and returns the CPU time at the
 // start, for benchReport.
 func benchStart(b *testing.B) time.Duration {
 	b.ReportAllocs()
 	b.ResetTimer()
-	return benchCPUTime()
+	return cputime.Process()
 }
 
 // benchReport stops the timer, checks that nothing failed and adds records/s
@@ -198,7 +189,7 @@ func benchStart(b *testing.B) time.Duration {
 func benchReport(b *testing.B, cpu0 time.Duration, failed *atomic.Int64) {
 	b.Helper()
 	b.StopTimer()
-	cpu := benchCPUTime() - cpu0
+	cpu := cputime.Process() - cpu0
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d records failed", n)
 	}

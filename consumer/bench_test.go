@@ -19,6 +19,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
@@ -123,11 +124,11 @@ func newSpan(want int) *span { return &span{want: int64(want), done: make(chan s
 func (s *span) record() {
 	now := time.Now().UnixNano()
 	if s.first.CompareAndSwap(0, now) {
-		s.cpuFirst.Store(consumer.CPUTime())
+		s.cpuFirst.Store(int64(cputime.Process()))
 	}
 	if s.n.Add(1) == s.want {
 		s.end.Store(now)
-		s.cpuEnd.Store(consumer.CPUTime())
+		s.cpuEnd.Store(int64(cputime.Process()))
 		close(s.done)
 	}
 }
@@ -219,12 +220,12 @@ func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := consumer.CPUTime()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		sdk.Process(ctx, recs[i&1023], "bench")
 	}
 	b.StopTimer()
-	reportPerRecord(b, float64(b.N), b.Elapsed(), time.Duration(consumer.CPUTime()-cpu0))
+	reportPerRecord(b, float64(b.N), b.Elapsed(), cputime.Process()-cpu0)
 }
 
 // reportPerRecord reports the throughput and the wall and CPU time per

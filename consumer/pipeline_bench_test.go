@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"log/slog"
-	"syscall"
 	"testing"
 
 	"github.com/hamba/avro/v2"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -30,24 +30,6 @@ type BenchOrder struct {
 
 var pipelineType = bus.Event[BenchOrder]("pipeline", func(o *BenchOrder) string { return o.CustomerID },
 	bus.Namespace("com.example.bench"))
-
-// CPUTime returns the CPU time the process has used (user and system, all
-// threads), in nanoseconds: on a shared machine it is steadier than the
-// wall clock. Exported for the package's external benchmarks.
-func CPUTime() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// cpuPerOp reports the process's CPU time per op of b, from when it is
-// called until b ends.
-func cpuPerOp(b *testing.B) {
-	start := CPUTime()
-	b.Cleanup(func() { b.ReportMetric(float64(CPUTime()-start)/float64(b.N), "cpu-ns/op") })
-}
 
 // BenchmarkPipeline splits the cost of one record, without Kafka in the
 // way: bare hamba/avro, the codec's Decode, reading the headers, and the
@@ -100,7 +82,7 @@ func BenchmarkPipeline(b *testing.B) {
 
 	b.Run("hamba", func(b *testing.B) {
 		b.ReportAllocs()
-		cpuPerOp(b)
+		cputime.PerOp(b)
 		for b.Loop() {
 			var v BenchOrder
 			if err := avro.Unmarshal(s, rec.Value[5:], &v); err != nil {
@@ -110,7 +92,7 @@ func BenchmarkPipeline(b *testing.B) {
 	})
 	b.Run("codec", func(b *testing.B) {
 		b.ReportAllocs()
-		cpuPerOp(b)
+		cputime.PerOp(b)
 		for b.Loop() {
 			var v BenchOrder
 			if err := c.codec.Decode(ctx, rec.Value, nil, pipelineType.Descriptor().Schema(), &v); err != nil {
@@ -120,7 +102,7 @@ func BenchmarkPipeline(b *testing.B) {
 	})
 	b.Run("headers", func(b *testing.B) {
 		b.ReportAllocs()
-		cpuPerOp(b)
+		cputime.PerOp(b)
 		for b.Loop() {
 			env := &envelope{rec: rec}
 			if err := c.open(p, env); err != nil {
@@ -130,7 +112,7 @@ func BenchmarkPipeline(b *testing.B) {
 	})
 	b.Run("pipeline", func(b *testing.B) {
 		b.ReportAllocs()
-		cpuPerOp(b)
+		cputime.PerOp(b)
 		l := &lane{} // it keeps its slot from one record to the next
 		defer p.drop(l)
 		for b.Loop() {

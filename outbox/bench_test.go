@@ -11,7 +11,6 @@ package outbox_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
 )
@@ -304,7 +304,8 @@ func BenchmarkExecGo(b *testing.B) {
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
 		sd := prepare(insert)
-		defer reportCPU(b)()
+		b.ResetTimer()
+		cputime.PerOp(b)
 		for i := range b.N {
 			if err := eqb.Build(m, sd, []any{"order-" + strconv.Itoa(i), "c-1", int64(i)}); err != nil {
 				b.Fatal(err)
@@ -314,7 +315,8 @@ func BenchmarkExecGo(b *testing.B) {
 	b.Run("exec", func(b *testing.B) {
 		b.ReportAllocs()
 		var sd *pgconn.StatementDescription
-		defer reportCPU(b)()
+		b.ResetTimer()
+		cputime.PerOp(b)
 		for i := range b.N {
 			id := "order-" + strconv.Itoa(i)
 			if err := outbox.Statements(ctx, ob, insert, []any{id, "c-1", int64(i)}, []any{OrderEvent{OrderID: id, Seq: int64(i)}}, func(query string, args []any) error {
@@ -327,12 +329,4 @@ func BenchmarkExecGo(b *testing.B) {
 			}
 		}
 	})
-}
-
-// reportCPU resets the timer; the function it returns reports the
-// process's CPU time per op since.
-func reportCPU(b *testing.B) func() {
-	b.ResetTimer()
-	start := procCPU(os.Getpid())
-	return func() { b.ReportMetric(float64(procCPU(os.Getpid())-start)/float64(b.N), "cpu-ns/op") }
 }

@@ -288,8 +288,8 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	s := scratches.Get().(*scratch)
 	defer s.release()
 	rec := &s.rec
+	rec.Headers = s.headers[:0] // RecordInto writes every event's headers into this room
 	for i, ev := range events {
-		rec.Headers = s.headers[:0]
 		if err := o.enc.RecordInto(ctx, ev, rec); err != nil {
 			return fmt.Errorf("outbox: enqueue event %d of %d: %w", i+1, n, err)
 		}
