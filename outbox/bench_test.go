@@ -208,7 +208,7 @@ func (h ackHook) OnProduceRecordUnbuffered(r *kgo.Record, err error) {
 func BenchmarkEnqueue(b *testing.B) {
 	k := startKafka(b)
 	for _, writers := range []int{1, 8} {
-		for _, v := range []string{"bare", "enqueue", "enqueue-norelay", "exec", "exec-norelay", "exec+poll", "batch", "enqueue+notify-every-commit"} {
+		for _, v := range []string{"bare", "enqueue", "enqueue-norelay", "exec", "exec-norelay", "exec+poll", "exec+poll-norelay", "batch", "enqueue+notify-every-commit"} {
 			b.Run(fmt.Sprintf("writers=%d/%s", writers, v), func(b *testing.B) { enqueueCost(b, k, writers, v) })
 		}
 	}

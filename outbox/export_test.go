@@ -13,5 +13,5 @@ var AppendParsedHeaders = appendParsedHeaders
 // Statements calls run with the statements and arguments of an Exec, for
 // the benchmark of the writer's Go work.
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {
-	return o.statements(ctx, query, args, events, run)
+	return o.statements(ctx, query, args, events, func(q string, a []any, _ int) error { return run(q, a) })
 }
