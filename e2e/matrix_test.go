@@ -36,7 +36,7 @@ func TestServiceKilledBeforeCommit(t *testing.T) {
 	}
 	written := s.writing(4, 10, 0, 60) // 2,400 steps
 	waitFor(t, "the relay to publish rows written after the open transaction's", func() (bool, string) {
-		p := s.count("SELECT coalesce(max(id), 0) FROM evbus_outbox WHERE published_at IS NOT NULL")
+		p := s.count("SELECT coalesce(max(id), 0) FROM evbus_outbox_published")
 		return p > first, fmt.Sprintf("published up to id %d, the open transaction's first id is %d", p, first)
 	})
 	if n := s.sessions("open", "idle in transaction"); n != 1 {
@@ -72,7 +72,7 @@ func TestServiceKilledAfterCommit(t *testing.T) {
 	}
 	w.kill()
 	steps := s.count("SELECT count(*) FROM steps")
-	if backlog := s.count("SELECT count(*) FROM evbus_outbox WHERE published_at IS NULL"); steps < 2000 || backlog != steps || s.records() != 0 {
+	if backlog := s.count("SELECT count(*) FROM evbus_outbox"); steps < 2000 || backlog != steps || s.records() != 0 {
 		t.Fatalf("after the kill: %d steps, %d outbox rows unpublished, %d records in Kafka; want at least 2000, all unpublished, none", steps, backlog, s.records())
 	}
 
@@ -100,7 +100,7 @@ func TestRelayKilledAfterAckBeforeMark(t *testing.T) {
 		t.Fatalf("the relay said %q", line)
 	}
 	r.kill()
-	marked := s.count("SELECT count(*) FROM evbus_outbox WHERE published_at IS NOT NULL")
+	marked := s.count("SELECT count(*) FROM evbus_outbox_published")
 	inKafka := s.records()
 	if marked >= killAt || inKafka < killAt {
 		t.Fatalf("after the kill: %d rows marked, %d records in Kafka; want fewer than %d marked and at least %d acknowledged", marked, inKafka, killAt, killAt)

@@ -15,7 +15,11 @@
 // correlation and causation, W3C trace context when present) in the stable
 // form described in headers.go (a version byte 0x01, then per header
 // uvarint length and bytes of the key, then of the value), created_at,
-// published_at (NULL until published), attempts and last_error.
+// attempts and last_error. The outbox table holds the unpublished rows
+// and nothing else, so that its primary key (shard, id), the relay's
+// reading order, is its only index and a row costs the writer one index
+// entry; published rows move to the table named after it with
+// "_published" (see Retention).
 //
 // A writer's transaction rate depends on its statements and round trips
 // more than on anything else: Exec sends the business statement and the
@@ -26,8 +30,9 @@
 //
 // A Relay reads the oldest unpublished rows of its shard (ORDER BY id,
 // no cursor), produces them through an idempotent client with acks=all,
-// waits for Kafka's acknowledgement, and only then marks them published
-// (or deletes them, DeleteOnPublish). While Kafka takes one batch, the
+// waits for Kafka's acknowledgement, and only then marks them published:
+// it moves them to the published rows' table in one statement (or
+// deletes them, DeleteOnPublish). While Kafka takes one batch, the
 // relay marks the previous one and reads the next (the oldest unpublished
 // rows other than those in flight); the next batch is sent only once the
 // current one is acknowledged in full, and dropped unsent when a record
@@ -72,9 +77,10 @@
 // Transaction-id cursors (xid8 with pg_snapshot_xmin, as Watermill does)
 // are the other answer; they keep a cursor, so a relay reads only new
 // rows, but they need PostgreSQL 13 or later, are PostgreSQL-only and
-// make the ordering argument depend on snapshot arithmetic. Reading
-// unpublished rows through a partial index is cheap enough, and the lock
-// gives the same guarantee with one plain rule.
+// make the ordering argument depend on snapshot arithmetic. Reading the
+// unpublished rows from the start of the primary key is cheap, because
+// the table holds nothing else, and the lock gives the same guarantee
+// with one plain rule.
 //
 // # One relay per shard
 //
@@ -119,8 +125,15 @@
 //
 // # Retention
 //
-// Published rows are kept for the Retention (default 7 days) for audit
-// and re-publishing, and the relay of shard 0 deletes older ones in
-// chunks. DeleteOnPublish deletes rows as soon as Kafka acknowledged
-// them.
+// Published rows are kept for the Retention (default 7 days) in the
+// published rows' table (evbus_outbox_published for the default table),
+// with the time Kafka acknowledged them, for audit and re-publishing; the
+// relay of shard 0 deletes older ones in chunks. DeleteOnPublish deletes
+// rows as soon as Kafka acknowledged them. To publish kept rows again,
+// copy them back; they get new ids, so they go after the rows already
+// waiting, and keep their ce_id, so consumers that handled them skip them:
+//
+//	INSERT INTO evbus_outbox (shard, topic, key, value, headers, created_at)
+//	SELECT shard, topic, key, value, headers, created_at
+//	FROM evbus_outbox_published WHERE ... ORDER BY id;
 package outbox

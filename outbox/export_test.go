@@ -15,3 +15,12 @@ var AppendParsedHeaders = appendParsedHeaders
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {
 	return o.statements(ctx, query, args, events, func(q string, a []any, _ int) error { return run(q, a) })
 }
+
+// RelaySession sets up a connection as the relay sets up its own.
+const RelaySession = relaySession
+
+// DeleteBatch returns the statement and the arguments with which a relay
+// deletes the rows ids of shard (DeleteOnPublish).
+func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) {
+	return o.deleteRows(1), o.rowsArgs(shard, ids)
+}

@@ -40,6 +40,7 @@ type Outbox[Tx any] struct {
 	pg      bool
 	cfg     config
 	relays  string // the relays table
+	pub     string // the published rows' table
 	lockKey int32  // the first key of Enqueue's advisory locks, a literal of its statements
 	relayID int32  // the first key of the relays' advisory locks
 
@@ -65,8 +66,8 @@ type config struct {
 type Option func(*config)
 
 // Table names the outbox table (default DefaultTable, "evbus_outbox"),
-// optionally schema-qualified. The relays' table is its name with
-// "_relays" appended.
+// optionally schema-qualified. The published rows' table is its name with
+// "_published" appended, and the relays' table with "_relays".
 func Table(name string) Option { return func(c *config) { c.table = name } }
 
 // Shards splits the outbox into n shards by a hash of topic and key
@@ -83,7 +84,8 @@ func Shards(n int) Option { return func(c *config) { c.shards = n } }
 func Notify(on bool) Option { return func(c *config) { c.notify = on } }
 
 // Retention keeps published rows for d (default 7 days) for audit and
-// re-publishing; the relay of shard 0 deletes older ones.
+// re-publishing, in the published rows' table (see Table); the relay of
+// shard 0 deletes older ones.
 func Retention(d time.Duration) Option { return func(c *config) { c.retention = d } }
 
 // DeleteOnPublish deletes rows once Kafka has acknowledged them, instead
@@ -120,9 +122,9 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if err := sqldb.ValidIdentifier(cfg.table); err != nil {
 		return nil, fmt.Errorf("outbox: Table: %w", err)
 	}
-	relays := cfg.table + "_relays"
-	if err := sqldb.ValidIdentifier(relays); err != nil {
-		return nil, fmt.Errorf("outbox: Table: %q is too long to append _relays: %w", cfg.table, err)
+	// The longest name made from the table's: its published rows' index.
+	if err := sqldb.ValidIdentifier(cfg.table + "_published_at"); err != nil {
+		return nil, fmt.Errorf("outbox: Table: %q is too long to name its other tables after it (%s_published_at): %w", cfg.table, cfg.table, err)
 	}
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("outbox: Shards(%d): want 1 to 1024", cfg.shards)
@@ -132,7 +134,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	}
 	d := db.Dialect()
 	o := &Outbox[Tx]{
-		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: relays,
+		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: cfg.table + "_relays", pub: cfg.table + "_published",
 		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
 		relayID: int32(hash("evbus-relay:" + cfg.table)),
 		born:    time.Now(),
@@ -161,9 +163,9 @@ func (o *Outbox[Tx]) DDL() string {
 	// Index names take no schema: they live in their table's.
 	base := o.cfg.table[strings.LastIndexByte(o.cfg.table, '.')+1:]
 	return strings.NewReplacer(
+		"evbus_outbox_published_at", base+"_published_at",
+		"evbus_outbox_published", o.pub,
 		"evbus_outbox_relays", o.relays,
-		"evbus_outbox_pending", base+"_pending",
-		"evbus_outbox_published", base+"_published",
 		DefaultTable, o.cfg.table,
 	).Replace(ddl)
 }
@@ -509,7 +511,7 @@ type RelayStatus struct {
 func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 	var s Status
 	var oldest sqldb.Time
-	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.cfg.table+" WHERE published_at IS NULL", nil, &s.Backlog, &oldest); err != nil {
+	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.cfg.table, nil, &s.Backlog, &oldest); err != nil {
 		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table, err)
 	}
 	if oldest.Valid {

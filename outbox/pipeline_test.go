@@ -62,7 +62,7 @@ func TestFailedBatchIsNotOvertaken(t *testing.T) {
 		t.Fatal("no produce request was refused")
 	}
 	var retried int64
-	if err := db.Pool().QueryRow(t.Context(), "SELECT count(*) FROM evbus_outbox WHERE attempts > 0").Scan(&retried); err != nil {
+	if err := db.Pool().QueryRow(t.Context(), "SELECT count(*) FROM evbus_outbox_published WHERE attempts > 0").Scan(&retried); err != nil {
 		t.Fatal(err)
 	}
 	if retried == 0 {

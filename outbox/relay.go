@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -214,19 +215,7 @@ func (r *Relay[Tx]) hold(ctx context.Context, shard int, wake <-chan struct{}) (
 		if err := sqldb.QueryRow(ctx, conn, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", []any{r.o.relayID, int32(shard)}, &ok); err != nil || !ok {
 			return false, err
 		}
-		// The connection is the relay's own, so these settings touch
-		// nothing else. The fetch must walk the pending index in id order
-		// and stop at BatchSize: statistics taken while the table held few
-		// unpublished rows make the planner collect the whole backlog with
-		// a bitmap scan and sort it instead (30-90 ms per batch over a
-		// backlog of 100,000 rows, five times the relay's other work).
-		// Custom plans see the ids of the batch in flight as a constant
-		// array, which PostgreSQL hashes, instead of comparing each row
-		// with each id. A mark lost with the last commits of a server
-		// crash only publishes those rows again, with the same ce_id,
-		// which at-least-once allows: the relay's commits do not wait for
-		// the disk, and leave the WAL flushes to the writers.
-		if _, err := conn.Exec(ctx, "SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_sort', 'off', false), set_config('plan_cache_mode', 'force_custom_plan', false), set_config('synchronous_commit', 'off', false)"); err != nil {
+		if _, err := conn.Exec(ctx, relaySession); err != nil {
 			return true, err
 		}
 	}
@@ -254,6 +243,20 @@ type row struct {
 // waits a millisecond at most.
 const quickPolls = 16
 
+// relaySession sets up the relay's connection on PostgreSQL. The
+// connection is the relay's own, so these settings touch nothing else.
+// The fetch must walk the primary key in id order and stop at BatchSize:
+// statistics taken while the table held few rows make the planner collect
+// the whole backlog with a bitmap scan and sort it instead (30-90 ms per
+// batch over a backlog of 100,000 rows, five times the relay's other
+// work). Custom plans see the ids of the batch in flight as a constant
+// array, which PostgreSQL hashes, instead of comparing each row with each
+// id. A mark lost with the last commits of a server crash only publishes
+// those rows again, with the same ce_id, which at-least-once allows: the
+// relay's commits do not wait for the disk, and leave the WAL flushes to
+// the writers.
+const relaySession = "SELECT set_config('enable_bitmapscan', 'off', false), set_config('enable_sort', 'off', false), set_config('plan_cache_mode', 'force_custom_plan', false), set_config('synchronous_commit', 'off', false)"
+
 // serve publishes shard's rows on conn until ctx is done or the database
 // fails.
 //
@@ -265,9 +268,8 @@ const quickPolls = 16
 // row is never overtaken by a later row of its key from another batch.
 func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake <-chan struct{}) error {
 	o, d := r.o, r.o.d
-	sent, _ := o.ids(2, nil)
-	fetch := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND published_at IS NULL AND NOT (%s) ORDER BY id LIMIT %d",
-		o.cfg.table, d.Arg(1), sent, r.cfg.batch)
+	fetch := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s) ORDER BY id LIMIT %d",
+		o.cfg.table, d.Arg(1), o.idIn(2), r.cfg.batch)
 	setIdle := fmt.Sprintf("UPDATE %s SET idle = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2))
 	var (
 		quiet       int
@@ -284,7 +286,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 	// else it would be published again.
 	mctx := context.WithoutCancel(ctx)
 	mark := func() error {
-		err := r.mark(mctx, conn, acked)
+		err := r.mark(mctx, conn, shard, acked)
 		acked = acked[:0]
 		return err
 	}
@@ -390,8 +392,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 // fetch reads the oldest unpublished rows of shard other than those in
 // sent (the batch Kafka is taking) into batch.
 func (r *Relay[Tx]) fetch(ctx context.Context, conn sqldb.Conn, query string, shard int, sent []int64, batch []row) ([]row, error) {
-	_, arg := r.o.ids(2, sent)
-	rows, err := conn.Query(ctx, query, shard, arg)
+	rows, err := conn.Query(ctx, query, shard, r.o.idList(sent))
 	if err != nil {
 		return batch, err
 	}
@@ -499,14 +500,22 @@ func (r *Relay[Tx]) wait(ctx context.Context, conn sqldb.Conn, shard int, f *fli
 	}
 }
 
-// ids returns the condition "id is one of ids" and its argument, as
-// argument n.
-func (o *Outbox[Tx]) ids(n int, ids []int64) (string, any) {
+// idIn returns the condition "id is one of the ids of argument n" (the
+// argument is idList's).
+func (o *Outbox[Tx]) idIn(n int) string {
+	if o.pg {
+		return fmt.Sprintf("id = ANY(%s::int8[])", o.d.Arg(n))
+	}
+	return fmt.Sprintf("id IN (SELECT value FROM json_each(%s))", o.d.Arg(n))
+}
+
+// idList returns ids as idIn's argument.
+func (o *Outbox[Tx]) idList(ids []int64) any {
 	if o.pg {
 		if ids == nil {
 			ids = []int64{} // not NULL, which no id is or is not in
 		}
-		return fmt.Sprintf("id = ANY($%d::int8[])", n), ids
+		return ids
 	}
 	var b strings.Builder
 	b.WriteByte('[')
@@ -517,33 +526,75 @@ func (o *Outbox[Tx]) ids(n int, ids []int64) (string, any) {
 		b.WriteString(strconv.FormatInt(id, 10))
 	}
 	b.WriteByte(']')
-	return fmt.Sprintf("id IN (SELECT value FROM json_each(%s))", o.d.Arg(n)), b.String()
+	return b.String()
 }
 
-func (r *Relay[Tx]) mark(ctx context.Context, conn sqldb.Conn, ids []int64) error {
+// mark ends the rows ids of shard that Kafka acknowledged: it moves them
+// to the published rows' table, or deletes them (DeleteOnPublish).
+func (r *Relay[Tx]) mark(ctx context.Context, conn sqldb.Conn, shard int, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	o := r.o
+	o, d := r.o, r.o.d
+	rows := o.rowsArgs(shard, ids)
+	del := o.deleteRows(1)
 	if o.cfg.deleteNow {
-		cond, arg := o.ids(1, ids)
-		_, err := conn.Exec(ctx, "DELETE FROM "+o.cfg.table+" WHERE "+cond, arg)
+		_, err := conn.Exec(ctx, del, rows...)
 		return err
 	}
-	cond, arg := o.ids(2, ids)
-	_, err := conn.Exec(ctx, "UPDATE "+o.cfg.table+" SET published_at = "+o.d.Arg(1)+" WHERE "+cond, o.d.Time(time.Now()), arg)
+	now := d.Time(time.Now())
+	if o.pg {
+		// One statement: a row is in one table or the other.
+		_, err := conn.Exec(ctx, fmt.Sprintf("WITH m AS (%s RETURNING %s) INSERT INTO %s (%s, published_at) SELECT %s, %s::timestamptz FROM m",
+			o.deleteRows(2), movedColumns, o.pub, movedColumns, movedColumns, d.Arg(1)), append([]any{now}, rows...)...)
+		return err
+	}
+	// SQLite takes no DELETE in a WITH clause. A relay that dies between
+	// the two leaves the rows in both tables: they are published again,
+	// and the copy already kept stays.
+	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
+		o.pub, movedColumns, movedColumns, d.Arg(1), o.cfg.table, o.rowsIn(2)), append([]any{now}, rows...)...); err != nil {
+		return err
+	}
+	_, err := conn.Exec(ctx, del, rows...)
 	return err
 }
 
-// fail records err on the rows that were not published, and as the
-// shard's last error.
+// movedColumns are the columns a row keeps when it is published.
+const movedColumns = "id, shard, topic, key, value, headers, created_at, attempts, last_error"
+
+// rowsIn returns the condition "the row is one of a batch's", on the four
+// arguments from n on that rowsArgs returns. It names the stretch of the
+// primary key the batch lies in, besides its ids, so that PostgreSQL
+// reads that stretch alone: without statistics on the table (a new one)
+// it would otherwise read all of the shard and filter it by the ids.
+func (o *Outbox[Tx]) rowsIn(n int) string {
+	d := o.d
+	return fmt.Sprintf("shard = %s AND id BETWEEN %s AND %s AND %s", d.Arg(n), d.Arg(n+1), d.Arg(n+2), o.idIn(n+3))
+}
+
+// deleteRows deletes the rows of a batch, given as rowsIn(n).
+func (o *Outbox[Tx]) deleteRows(n int) string {
+	return "DELETE FROM " + o.cfg.table + " WHERE " + o.rowsIn(n)
+}
+
+// rowsArgs returns rowsIn's arguments for the rows ids of shard.
+func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
+	lo, hi := int64(1), int64(0) // no ids, no stretch
+	if len(ids) > 0 {
+		lo, hi = slices.Min(ids), slices.Max(ids)
+	}
+	return []any{shard, lo, hi, o.idList(ids)}
+}
+
+// fail records err on the rows ids of shard, which were not published,
+// and as the shard's last error.
 func (r *Relay[Tx]) fail(ctx context.Context, conn sqldb.Conn, shard int, ids []int64, err error) error {
 	o, d := r.o, r.o.d
-	msg := err.Error()
-	cond, arg := o.ids(2, ids)
-	if _, err := conn.Exec(ctx, "UPDATE "+o.cfg.table+" SET attempts = attempts + 1, last_error = "+d.Arg(1)+" WHERE "+cond, msg, arg); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET attempts = attempts + 1, last_error = %s WHERE %s", o.cfg.table, d.Arg(1), o.rowsIn(2)),
+		append([]any{err.Error()}, o.rowsArgs(shard, ids)...)...); err != nil {
 		return err
 	}
 	return r.lastError(ctx, conn, shard, err)
@@ -562,7 +613,7 @@ func (r *Relay[Tx]) lastError(ctx context.Context, conn sqldb.Conn, shard int, e
 func (r *Relay[Tx]) cleanup(ctx context.Context, conn sqldb.Conn) error {
 	o, d := r.o, r.o.d
 	const chunk = 10_000
-	del := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE published_at < %s LIMIT %d)", o.cfg.table, o.cfg.table, d.Arg(1), chunk)
+	del := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE published_at < %s LIMIT %d)", o.pub, o.pub, d.Arg(1), chunk)
 	before := d.Time(time.Now().Add(-o.cfg.retention))
 	for {
 		n, err := conn.Exec(ctx, del, before)

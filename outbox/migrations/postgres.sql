@@ -1,19 +1,36 @@
 -- evbus outbox, PostgreSQL. Outbox.Migrate runs the same statements, with
 -- the configured table name in place of evbus_outbox.
+--
+-- evbus_outbox holds the rows not yet published, and only them, so that
+-- its primary key is its one index: the relay reads it in that order, and
+-- an Enqueue writes one index entry. Once Kafka acknowledged a row, the
+-- relay moves it to evbus_outbox_published (kept for the retention) or
+-- deletes it (DeleteOnPublish).
 CREATE TABLE IF NOT EXISTS evbus_outbox (
-    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id         bigint GENERATED ALWAYS AS IDENTITY,
+    shard      integer NOT NULL,
+    topic      text NOT NULL,
+    key        bytea NOT NULL,
+    value      bytea,
+    headers    bytea NOT NULL,
+    created_at timestamptz NOT NULL,
+    attempts   integer NOT NULL DEFAULT 0,
+    last_error text,
+    PRIMARY KEY (shard, id)
+);
+CREATE TABLE IF NOT EXISTS evbus_outbox_published (
+    id           bigint PRIMARY KEY,
     shard        integer NOT NULL,
     topic        text NOT NULL,
     key          bytea NOT NULL,
     value        bytea,
     headers      bytea NOT NULL,
     created_at   timestamptz NOT NULL,
-    published_at timestamptz,
-    attempts     integer NOT NULL DEFAULT 0,
-    last_error   text
+    attempts     integer NOT NULL,
+    last_error   text,
+    published_at timestamptz NOT NULL
 );
-CREATE INDEX IF NOT EXISTS evbus_outbox_pending ON evbus_outbox (shard, id) WHERE published_at IS NULL;
-CREATE INDEX IF NOT EXISTS evbus_outbox_published ON evbus_outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
 CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
     shard         integer PRIMARY KEY,
     holder        text NOT NULL DEFAULT '',

@@ -1,20 +1,35 @@
 -- evbus outbox, SQLite. Outbox.Migrate runs the same statements, with the
 -- configured table name in place of evbus_outbox. Instants are integer
 -- microseconds since the Unix epoch.
+--
+-- evbus_outbox holds the rows not yet published, and only them; once Kafka
+-- acknowledged a row, the relay moves it to evbus_outbox_published (kept
+-- for the retention) or deletes it (DeleteOnPublish). AUTOINCREMENT: an id
+-- is never used twice, even after the rows with the largest ids left.
 CREATE TABLE IF NOT EXISTS evbus_outbox (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    shard      INTEGER NOT NULL,
+    topic      TEXT NOT NULL,
+    key        BLOB NOT NULL,
+    value      BLOB,
+    headers    BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT
+);
+CREATE TABLE IF NOT EXISTS evbus_outbox_published (
+    id           INTEGER PRIMARY KEY,
     shard        INTEGER NOT NULL,
     topic        TEXT NOT NULL,
     key          BLOB NOT NULL,
     value        BLOB,
     headers      BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
-    published_at INTEGER,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    last_error   TEXT
+    attempts     INTEGER NOT NULL,
+    last_error   TEXT,
+    published_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS evbus_outbox_pending ON evbus_outbox (shard, id) WHERE published_at IS NULL;
-CREATE INDEX IF NOT EXISTS evbus_outbox_published ON evbus_outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
 CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
     shard         INTEGER PRIMARY KEY,
     holder        TEXT NOT NULL DEFAULT '',
