@@ -235,34 +235,38 @@ func enqueueCost(b *testing.B, k kafka, writers int, variant string) {
 	cpu.report(b, b.N, "tx")
 }
 
-// BenchmarkEnqueueRatio: issue 5's writer-cost target, 8 writers running
-// Exec without a relay ("exec") against the business statement alone
-// ("bare"), the two taking turns every 400 transactions on one database,
-// so that the machine's drifts (other load, the disk's flush times) fall
-// on both alike; b.N transactions each. Reports each one's tx/s and
-// exec/bare, the ratio of the two.
+// BenchmarkEnqueueRatio: issue 5's writer-cost target, with 1 and 8
+// writers running Exec without a relay ("exec") against the business
+// statement alone ("bare"), the two taking turns every 400 transactions
+// on one database, so that the machine's drifts (other load, the disk's
+// flush times) fall on both alike; b.N transactions each. Reports each
+// one's tx/s and exec/bare, the ratio of the two.
 func BenchmarkEnqueueRatio(b *testing.B) {
 	ctx := context.Background()
 	k := startKafka(b)
-	db := ordersDB(b)
-	ob := newOutbox(b, db, k.enc)
-	variants := [2]string{"bare", "exec"}
-	const writers, turn = 8, 400
-	var spent [2]time.Duration
-	var done [2]int
-	b.ResetTimer()
-	for n := 0; done[0] < b.N || done[1] < b.N; n++ {
-		v := n % 2
-		from, to := done[v], min(done[v]+turn, b.N)
-		start := time.Now()
-		write(b, writers, from, to, func(i int) error { return businessTx(ctx, db, ob, variants[v], i) })
-		spent[v] += time.Since(start)
-		done[v] = to
+	for _, writers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			db := ordersDB(b)
+			ob := newOutbox(b, db, k.enc)
+			variants := [2]string{"bare", "exec"}
+			const turn = 400
+			var spent [2]time.Duration
+			var done [2]int
+			b.ResetTimer()
+			for n := 0; done[0] < b.N || done[1] < b.N; n++ {
+				v := n % 2
+				from, to := done[v], min(done[v]+turn, b.N)
+				start := time.Now()
+				write(b, writers, from, to, func(i int) error { return businessTx(ctx, db, ob, variants[v], i) })
+				spent[v] += time.Since(start)
+				done[v] = to
+			}
+			bare, exec := float64(b.N)/spent[0].Seconds(), float64(b.N)/spent[1].Seconds()
+			b.ReportMetric(bare, "bare-tx/s")
+			b.ReportMetric(exec, "exec-tx/s")
+			b.ReportMetric(exec/bare, "exec/bare")
+		})
 	}
-	bare, exec := float64(b.N)/spent[0].Seconds(), float64(b.N)/spent[1].Seconds()
-	b.ReportMetric(bare, "bare-tx/s")
-	b.ReportMetric(exec, "exec-tx/s")
-	b.ReportMetric(exec/bare, "exec/bare")
 }
 
 // ordersDB returns a new database with the business table of the writer

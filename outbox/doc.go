@@ -14,8 +14,8 @@
 // one row per event: topic, key, value, every header of the record (ce_*,
 // correlation and causation, W3C trace context when present) in the stable
 // form described in headers.go (a version byte 0x01, then per header
-// uvarint length and bytes of the key, then of the value), created_at,
-// attempts and last_error. The outbox table holds the unpublished rows
+// uvarint length and bytes of the key, then of the value) and created_at.
+// The outbox table holds the unpublished rows
 // and nothing else, so that its primary key (shard, id), the relay's
 // reading order, is its only index and a row costs the writer one index
 // entry; published rows move to the table named after it with
@@ -45,7 +45,8 @@
 // off): a mark lost in a server crash only publishes its rows again. When Kafka is away
 // the client keeps retrying the batch in order; the rows stay, and after
 // AckTimeout the stall shows in Status. Records Kafka refuses for good are
-// left unpublished with the error recorded, and retried with back-off.
+// left unpublished and retried with back-off, and the error, which names
+// the first failed row, is the shard's last error in Status.
 //
 // # Order per key, and the commit-order trap
 //

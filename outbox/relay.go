@@ -352,11 +352,11 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 		if r.afterPublish != nil {
 			r.afterPublish()
 		}
-		var bad []int64
+		failed := 0
 		firstErr := damaged
 		for i, rec := range recs {
 			if err := f.errs[rec]; err != nil {
-				bad = append(bad, batch[i].id)
+				failed++
 				if firstErr == nil {
 					firstErr = fmt.Errorf("outbox: publish row %d to %s: %w", batch[i].id, rec.Topic, err)
 				}
@@ -377,10 +377,10 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 			continue
 		}
 		if damaged != nil {
-			bad = append(bad, batch[len(recs)].id)
+			failed++
 		}
-		r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "rows", len(bad), "err", firstErr)
-		if err := r.fail(ctx, conn, shard, bad, firstErr); err != nil {
+		r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "rows", failed, "err", firstErr)
+		if err := r.lastError(ctx, conn, shard, firstErr); err != nil {
 			return err
 		}
 		backoff = min(max(2*backoff, 100*time.Millisecond), r.cfg.maxBackoff)
@@ -563,7 +563,7 @@ func (r *Relay[Tx]) mark(ctx context.Context, conn sqldb.Conn, shard int, ids []
 }
 
 // movedColumns are the columns a row keeps when it is published.
-const movedColumns = "id, shard, topic, key, value, headers, created_at, attempts, last_error"
+const movedColumns = "id, shard, topic, key, value, headers, created_at"
 
 // rowsIn returns the condition "the row is one of a batch's", on the four
 // arguments from n on that rowsArgs returns. It names the stretch of the
@@ -587,17 +587,6 @@ func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
 		lo, hi = slices.Min(ids), slices.Max(ids)
 	}
 	return []any{shard, lo, hi, o.idList(ids)}
-}
-
-// fail records err on the rows ids of shard, which were not published,
-// and as the shard's last error.
-func (r *Relay[Tx]) fail(ctx context.Context, conn sqldb.Conn, shard int, ids []int64, err error) error {
-	o, d := r.o, r.o.d
-	if _, err := conn.Exec(ctx, fmt.Sprintf("UPDATE %s SET attempts = attempts + 1, last_error = %s WHERE %s", o.cfg.table, d.Arg(1), o.rowsIn(2)),
-		append([]any{err.Error()}, o.rowsArgs(shard, ids)...)...); err != nil {
-		return err
-	}
-	return r.lastError(ctx, conn, shard, err)
 }
 
 // lastError records err as the shard's last error.

@@ -14,8 +14,6 @@ CREATE TABLE IF NOT EXISTS evbus_outbox (
     value      bytea,
     headers    bytea NOT NULL,
     created_at timestamptz NOT NULL,
-    attempts   integer NOT NULL DEFAULT 0,
-    last_error text,
     PRIMARY KEY (shard, id)
 );
 CREATE TABLE IF NOT EXISTS evbus_outbox_published (
@@ -26,8 +24,6 @@ CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     value        bytea,
     headers      bytea NOT NULL,
     created_at   timestamptz NOT NULL,
-    attempts     integer NOT NULL,
-    last_error   text,
     published_at timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);

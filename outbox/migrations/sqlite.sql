@@ -13,9 +13,7 @@ CREATE TABLE IF NOT EXISTS evbus_outbox (
     key        BLOB NOT NULL,
     value      BLOB,
     headers    BLOB NOT NULL,
-    created_at INTEGER NOT NULL,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT
+    created_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     id           INTEGER PRIMARY KEY,
@@ -25,8 +23,6 @@ CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     value        BLOB,
     headers      BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
-    attempts     INTEGER NOT NULL,
-    last_error   TEXT,
     published_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
