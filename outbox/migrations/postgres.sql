@@ -16,15 +16,12 @@ CREATE TABLE IF NOT EXISTS evbus_outbox (
     created_at timestamptz NOT NULL,
     PRIMARY KEY (shard, id)
 );
+-- The outbox table's columns (without its identity), and when Kafka
+-- acknowledged the row.
 CREATE TABLE IF NOT EXISTS evbus_outbox_published (
-    id           bigint PRIMARY KEY,
-    shard        integer NOT NULL,
-    topic        text NOT NULL,
-    key          bytea NOT NULL,
-    value        bytea,
-    headers      bytea NOT NULL,
-    created_at   timestamptz NOT NULL,
-    published_at timestamptz NOT NULL
+    LIKE evbus_outbox,
+    published_at timestamptz NOT NULL,
+    PRIMARY KEY (id)
 );
 CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
 CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
