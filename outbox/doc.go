@@ -8,7 +8,9 @@
 //
 // New binds an Outbox to a sqldb.DB and a *bus.Encoder. Migrate creates the
 // tables (the same statements as migrations/postgres.sql and
-// migrations/sqlite.sql, for teams that run their own migrations). Enqueue
+// migrations/sqlite.sql, for teams that run their own migrations), and
+// upgrades those of an earlier evbus, which kept published rows in the
+// outbox table, keeping every row (migrations/upgrade-*.sql). Enqueue
 // encodes each event with the encoder at once (an event that cannot be
 // encoded fails Enqueue, and the caller's transaction with it) and inserts
 // one row per event: topic, key, value, every header of the record (ce_*,

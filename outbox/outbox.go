@@ -28,6 +28,10 @@ var (
 	postgresDDL string
 	//go:embed migrations/sqlite.sql
 	sqliteDDL string
+	//go:embed migrations/upgrade-postgres.sql
+	postgresUpgrade string
+	//go:embed migrations/upgrade-sqlite.sql
+	sqliteUpgrade string
 )
 
 // Outbox writes events into the outbox table in the caller's
@@ -156,23 +160,45 @@ func hash(s string) uint32 {
 // for the dialect: migrations/postgres.sql or migrations/sqlite.sql with
 // the configured table name.
 func (o *Outbox[Tx]) DDL() string {
-	ddl := sqliteDDL
 	if o.pg {
-		ddl = postgresDDL
+		return o.named(postgresDDL)
 	}
-	// Index names take no schema: they live in their table's.
+	return o.named(sqliteDDL)
+}
+
+// named returns a migration file with the configured table's names in
+// place of the default ones.
+func (o *Outbox[Tx]) named(ddl string) string {
+	// Index and constraint names take no schema: they live in their
+	// table's, and an index is named with it when dropped.
 	base := o.cfg.table[strings.LastIndexByte(o.cfg.table, '.')+1:]
 	return strings.NewReplacer(
 		"evbus_outbox_published_at", base+"_published_at",
 		"evbus_outbox_published", o.pub,
 		"evbus_outbox_relays", o.relays,
+		"evbus_outbox_pending", o.cfg.table+"_pending",
+		"evbus_outbox_pkey", base+"_pkey",
 		DefaultTable, o.cfg.table,
 	).Replace(ddl)
 }
 
-// Migrate creates the outbox's tables and indexes if they do not exist.
+// Migrate creates the outbox's tables and indexes if they do not exist,
+// and upgrades those of an evbus from before the published rows' table
+// (migrations/upgrade-*.sql), keeping every row.
 func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
-	if err := sqldb.Migrate(ctx, o.db, o.DDL()); err != nil {
+	up, due := sqliteUpgrade, ""
+	if o.pg {
+		up = postgresUpgrade
+		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.cfg.table)
+	} else {
+		schema, table, ok := strings.Cut(o.cfg.table, ".")
+		if !ok {
+			schema, table = "main", schema
+		}
+		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", table, schema)
+	}
+	before, after, _ := strings.Cut(o.named(up), "\n-- after\n")
+	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}); err != nil {
 		return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
 	}
 	return nil

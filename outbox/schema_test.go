@@ -39,11 +39,14 @@ func catalog(t *testing.T, q sqldb.Querier, query string) string {
 	return b.String()
 }
 
+// pgCatalog lists a PostgreSQL database's columns and indexes, outside
+// the system schemas.
+const pgCatalog = `SELECT table_schema || '.' || table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || is_identity || ' ' || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema NOT IN ('pg_catalog', 'information_schema') UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1`
+
 // TestMigrationFilesAreMigrate: the SQL files teams run themselves make
 // the same schema as Migrate, and Migrate can run again.
 func TestMigrationFilesAreMigrate(t *testing.T) {
 	k := startKafka(t)
-	pgCatalog := `SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable || ' ' || coalesce(column_default, '') FROM information_schema.columns WHERE table_schema = 'public' UNION ALL SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1`
 	sqliteCatalog := `SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY 1`
 	check := func(t *testing.T, file, query string, byFile, byMigrate sqldb.Querier, migrate func() error) {
 		ddl, err := os.ReadFile(file)
@@ -317,5 +320,95 @@ func TestMarkReadsOnlyItsBatch(t *testing.T) {
 	})
 	if err == nil || err.Error() != "rolled back" {
 		t.Fatal(err)
+	}
+}
+
+// TestUpgradeKeepsEveryRow: Migrate upgrades the tables of an evbus from
+// before the published rows' table (testdata/before-published-table-*.sql),
+// where published rows stayed in the outbox table: the published rows
+// move to the published rows' table with their time, the unpublished ones
+// stay and are published, ids go on, and the tables are those a new
+// database gets.
+func TestUpgradeKeepsEveryRow(t *testing.T) {
+	k := startKafka(t)
+	t.Run("postgres", func(t *testing.T) {
+		db, fresh := pgxDB(t, evbustest.PostgresDatabase(t)), pgxDB(t, evbustest.PostgresDatabase(t))
+		for _, q := range []sqldb.Querier{db, fresh} {
+			if _, err := q.Exec(context.Background(), "CREATE SCHEMA events"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		upgrade(t, k, db, fresh, "testdata/before-published-table-postgres.sql", "events.orders_outbox", pgCatalog)
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		upgrade(t, k, sqliteDB(t), sqliteDB(t), "testdata/before-published-table-sqlite.sql", outbox.DefaultTable,
+			`SELECT m.name || '.' || p.name || ' ' || p.type || ' ' || p."notnull" || ' ' || p.pk || ' ' || coalesce(p.dflt_value, '') FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' UNION ALL SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY 1`)
+	})
+}
+
+func upgrade[Tx any](t *testing.T, k kafka, db, fresh sqldb.DB[Tx], file, table, catalogQuery string) {
+	ctx := context.Background()
+	prefix := t.Name() + "/"
+	old, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The earlier Outbox.DDL's names for table.
+	base := table[strings.LastIndexByte(table, '.')+1:]
+	ddl := strings.NewReplacer("evbus_outbox_relays", table+"_relays", "evbus_outbox_pending", base+"_pending",
+		"evbus_outbox_published", base+"_published", outbox.DefaultTable, table).Replace(string(old))
+	if err := sqldb.Migrate(ctx, db, ddl); err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.New(db, k.enc, outbox.Table(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Rows 1-3 published and marked by the earlier relay, 4 and 5 not.
+	for i := 1; i <= 5; i++ {
+		enqueue(t, db, ob, OrderEvent{OrderID: prefix + "a", Seq: int64(i)})
+	}
+	marked := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	if _, err := db.Exec(ctx, fmt.Sprintf("UPDATE %s SET published_at = %s, attempts = 1 WHERE id <= 3", table, db.Dialect().Arg(1)), db.Dialect().Time(marked)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ob.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Migrate(ctx); err != nil { // and again: nothing left to upgrade
+		t.Fatal(err)
+	}
+	if n := backlog(t, ob); n != 2 {
+		t.Errorf("backlog %d after the upgrade, want rows 4 and 5", n)
+	}
+	var n int64
+	var at sqldb.Time
+	if err := sqldb.QueryRow(ctx, db, fmt.Sprintf("SELECT count(*), min(published_at) FROM %s_published WHERE id <= 3", table), nil, &n, &at); err != nil {
+		t.Fatal(err)
+	}
+	if n != 3 || !at.Time.Equal(marked) {
+		t.Errorf("%d published rows kept, published at %v; want rows 1-3 at %v", n, at.Time, marked)
+	}
+	ofFresh, err := outbox.New(fresh, k.enc, outbox.Table(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ofFresh.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := catalog(t, db, catalogQuery), catalog(t, fresh, catalogQuery); got != want {
+		t.Errorf("upgraded tables\n%s\nwant those of a new database\n%s", got, want)
+	}
+
+	enqueue(t, db, ob, OrderEvent{OrderID: prefix + "a", Seq: 6})
+	runRelay(t, ob, k.cl)
+	mine := withPrefix(consume(t, k.stack.Brokers(), func(ps []published) bool { return len(withPrefix(ps, prefix)) >= 3 }), prefix)
+	if dups := checkOrder(t, mine, map[string][]int64{prefix + "a": {4, 5, 6}}); dups != 0 || len(mine) != 3 {
+		t.Errorf("%d events published after the upgrade, %d repeated; want 4, 5 and 6 once", len(mine), dups)
+	}
+	waitFor(t, "an empty backlog", func() bool { return backlog(t, ob) == 0 })
+	if err := sqldb.QueryRow(ctx, db, fmt.Sprintf("SELECT count(*) FROM %s_published WHERE id > 5", table), nil, &n); err != nil || n != 1 {
+		t.Errorf("%d rows after 5 kept as published (%v), want the new one: ids go on after the upgrade", n, err)
 	}
 }
