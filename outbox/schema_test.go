@@ -355,8 +355,8 @@ func upgrade[Tx any](t *testing.T, k kafka, db, fresh sqldb.DB[Tx], file, table,
 	}
 	// The earlier Outbox.DDL's names for table.
 	base := table[strings.LastIndexByte(table, '.')+1:]
-	ddl := strings.NewReplacer("evbus_outbox_relays", table+"_relays", "evbus_outbox_pending", base+"_pending",
-		"evbus_outbox_published", base+"_published", outbox.DefaultTable, table).Replace(string(old))
+	ddl := strings.NewReplacer("evbus_outbox_pending", base+"_pending", "evbus_outbox_published", base+"_published",
+		outbox.DefaultTable, table).Replace(string(old))
 	if err := sqldb.Migrate(ctx, db, ddl); err != nil {
 		t.Fatal(err)
 	}
