@@ -294,7 +294,7 @@ func (o *Outbox[Tx]) notifyDue() bool {
 // two Enqueues), before any row gets its id; the rows get theirs in the
 // order given; and, with Notify, it notifies the relays when no statement
 // of this Outbox did in the last notifyEvery. Rows are scalar parameters
-// (VALUES), which PostgreSQL plans and runs for less than arrays.
+// (see text), which PostgreSQL plans and runs for less than arrays.
 func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(query string, args []any, rows int) error) error {
 	if len(events) == 0 {
 		if query == "" {
