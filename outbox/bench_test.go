@@ -69,18 +69,23 @@ func BenchmarkRelayThroughput(b *testing.B) {
 }
 
 // filledOutbox returns an outbox made with opts holding n committed rows
-// over 1,000 keys.
+// (fill).
 func filledOutbox(b *testing.B, k kafka, n int, opts ...outbox.Option) (*sqldb.PgxDB, *outbox.Outbox[pgx.Tx]) {
 	db := pgxDB(b, evbustest.PostgresDatabase(b))
 	ob := newOutbox(b, db, k.enc, opts...)
+	fill(b, db, ob, n)
+	return db, ob
+}
+
+// fill commits n rows over 1,000 keys into ob, a thousand a transaction.
+func fill(tb testing.TB, db *sqldb.PgxDB, ob *outbox.Outbox[pgx.Tx], n int) {
 	for i := 0; i < n; i += 1000 {
 		evs := make([]any, 0, 1000)
 		for j := i; j < min(i+1000, n); j++ {
 			evs = append(evs, OrderEvent{OrderID: key(j % 1000), Seq: int64(j)})
 		}
-		enqueue(b, db, ob, evs...)
+		enqueue(tb, db, ob, evs...)
 	}
-	return db, ob
 }
 
 // bareRelay drains the outbox table serially, 500 rows at a time, until
@@ -269,6 +274,10 @@ func BenchmarkEnqueueRatio(b *testing.B) {
 	}
 }
 
+// orderInsert is the writer benchmarks' business statement, into ordersDB's
+// table.
+const orderInsert = "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)"
+
 // ordersDB returns a new database with the business table of the writer
 // benchmarks.
 func ordersDB(b *testing.B) *sqldb.PgxDB {
@@ -298,22 +307,21 @@ func write(b *testing.B, writers, from, to int, tx func(i int) error) {
 // businessTx runs business transaction i of variant (BenchmarkEnqueue's
 // names, without "-norelay"): one order row and, but in "bare", its event.
 func businessTx(ctx context.Context, db *sqldb.PgxDB, ob *outbox.Outbox[pgx.Tx], variant string, i int) error {
-	const insert = "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)"
 	id := variant + "-" + strconv.Itoa(i)
 	ev := OrderEvent{OrderID: id, Seq: int64(i)}
 	return sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
 		switch variant {
 		case "exec", "exec+poll":
-			return ob.Exec(ctx, tx, insert, []any{id, "c-1", int64(i)}, ev)
+			return ob.Exec(ctx, tx, orderInsert, []any{id, "c-1", int64(i)}, ev)
 		case "batch":
 			var batch pgx.Batch
-			batch.Queue(insert, id, "c-1", int64(i))
+			batch.Queue(orderInsert, id, "c-1", int64(i))
 			if err := outbox.Queue(ctx, ob, &batch, ev); err != nil {
 				return err
 			}
 			return tx.SendBatch(ctx, &batch).Close()
 		}
-		if _, err := tx.Exec(ctx, insert, id, "c-1", int64(i)); err != nil || variant == "bare" {
+		if _, err := tx.Exec(ctx, orderInsert, id, "c-1", int64(i)); err != nil || variant == "bare" {
 			return err
 		}
 		if variant == "enqueue+notify-every-commit" {
@@ -344,7 +352,6 @@ func BenchmarkExecGo(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Release()
-	const insert = "INSERT INTO orders (id, customer, cents) VALUES ($1, $2, $3)"
 	prepare := func(query string) *pgconn.StatementDescription {
 		sd, err := conn.Conn().Prepare(ctx, "", query)
 		if err != nil {
@@ -356,7 +363,7 @@ func BenchmarkExecGo(b *testing.B) {
 	m := conn.Conn().TypeMap()
 	b.Run("bare", func(b *testing.B) {
 		b.ReportAllocs()
-		sd := prepare(insert)
+		sd := prepare(orderInsert)
 		b.ResetTimer()
 		cputime.PerOp(b)
 		for i := range b.N {
@@ -372,7 +379,7 @@ func BenchmarkExecGo(b *testing.B) {
 		cputime.PerOp(b)
 		for i := range b.N {
 			id := "order-" + strconv.Itoa(i)
-			if err := outbox.Statements(ctx, ob, insert, []any{id, "c-1", int64(i)}, []any{OrderEvent{OrderID: id, Seq: int64(i)}}, func(query string, args []any) error {
+			if err := outbox.Statements(ctx, ob, orderInsert, []any{id, "c-1", int64(i)}, []any{OrderEvent{OrderID: id, Seq: int64(i)}}, func(query string, args []any) error {
 				if sd == nil {
 					sd = prepare(query)
 				}

@@ -28,6 +28,10 @@ type Relay[Tx any] struct {
 	cl     *kgo.Client
 	conner sqldb.Conner
 	cfg    relayConfig
+	// keep and del end a batch (see mark), built once: keep copies its
+	// rows into the published rows' table (and on PostgreSQL deletes
+	// them too), del deletes them.
+	keep, del string
 	// afterPublish, when set, runs after Kafka acknowledged a batch and
 	// before the batch is marked (tests kill the process there).
 	afterPublish func()
@@ -117,7 +121,22 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 	case cfg.log == nil:
 		return nil, errors.New("outbox: Logger(nil): want a logger")
 	}
-	return &Relay[Tx]{o: o, cl: cl, conner: conner, cfg: cfg}, nil
+	r := &Relay[Tx]{o: o, cl: cl, conner: conner, cfg: cfg, del: o.deleteRows(1)}
+	d := o.d
+	switch {
+	case o.cfg.deleteNow: // nothing kept
+	case o.pg:
+		// One statement: a row is in one table or the other.
+		r.keep = fmt.Sprintf("WITH m AS (%s RETURNING %s) INSERT INTO %s (%s, published_at) SELECT %s, %s::timestamptz FROM m",
+			o.deleteRows(2), movedColumns, o.pub, movedColumns, movedColumns, d.Arg(1))
+	default:
+		// SQLite takes no DELETE in a WITH clause: del follows. A relay
+		// that dies between the two leaves the rows in both tables: they
+		// are published again, and the copy already kept stays.
+		r.keep = fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
+			o.pub, movedColumns, movedColumns, d.Arg(1), o.cfg.table, o.rowsIn(2))
+	}
+	return r, nil
 }
 
 // Run relays until ctx is done, competing for every shard, and returns
@@ -537,28 +556,13 @@ func (r *Relay[Tx]) mark(ctx context.Context, conn sqldb.Conn, shard int, ids []
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	o, d := r.o, r.o.d
-	rows := o.rowsArgs(shard, ids)
-	del := o.deleteRows(1)
-	if o.cfg.deleteNow {
-		_, err := conn.Exec(ctx, del, rows...)
-		return err
+	rows := r.o.rowsArgs(shard, ids)
+	if r.keep != "" {
+		if _, err := conn.Exec(ctx, r.keep, append([]any{r.o.d.Time(time.Now())}, rows...)...); err != nil || r.o.pg {
+			return err
+		}
 	}
-	now := d.Time(time.Now())
-	if o.pg {
-		// One statement: a row is in one table or the other.
-		_, err := conn.Exec(ctx, fmt.Sprintf("WITH m AS (%s RETURNING %s) INSERT INTO %s (%s, published_at) SELECT %s, %s::timestamptz FROM m",
-			o.deleteRows(2), movedColumns, o.pub, movedColumns, movedColumns, d.Arg(1)), append([]any{now}, rows...)...)
-		return err
-	}
-	// SQLite takes no DELETE in a WITH clause. A relay that dies between
-	// the two leaves the rows in both tables: they are published again,
-	// and the copy already kept stays.
-	if _, err := conn.Exec(ctx, fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
-		o.pub, movedColumns, movedColumns, d.Arg(1), o.cfg.table, o.rowsIn(2)), append([]any{now}, rows...)...); err != nil {
-		return err
-	}
-	_, err := conn.Exec(ctx, del, rows...)
+	_, err := conn.Exec(ctx, r.del, rows...)
 	return err
 }
 
@@ -580,13 +584,10 @@ func (o *Outbox[Tx]) deleteRows(n int) string {
 	return "DELETE FROM " + o.cfg.table + " WHERE " + o.rowsIn(n)
 }
 
-// rowsArgs returns rowsIn's arguments for the rows ids of shard.
+// rowsArgs returns rowsIn's arguments for the rows ids (at least one) of
+// shard.
 func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
-	lo, hi := int64(1), int64(0) // no ids, no stretch
-	if len(ids) > 0 {
-		lo, hi = slices.Min(ids), slices.Max(ids)
-	}
-	return []any{shard, lo, hi, o.idList(ids)}
+	return []any{shard, slices.Min(ids), slices.Max(ids), o.idList(ids)}
 }
 
 // lastError records err as the shard's last error.

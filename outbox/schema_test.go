@@ -283,13 +283,7 @@ func TestMarkReadsOnlyItsBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	const rows, batch = 20_000, 1000
-	for i := 0; i < rows; i += 1000 {
-		evs := make([]any, 0, 1000)
-		for j := i; j < i+1000; j++ {
-			evs = append(evs, OrderEvent{OrderID: key(j % 100), Seq: int64(j)})
-		}
-		enqueue(t, db, ob, evs...)
-	}
+	fill(t, db, ob, rows)
 	ids := make([]int64, 0, batch)
 	for id := int64(rows / 2); len(ids) < batch; id++ {
 		ids = append(ids, id)
