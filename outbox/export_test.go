@@ -13,7 +13,7 @@ var AppendParsedHeaders = appendParsedHeaders
 // Statements calls run with the statements and arguments of an Exec, for
 // the benchmark of the writer's Go work.
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {
-	return o.statements(ctx, query, args, events, func(q string, a []any, _ int) error { return run(q, a) })
+	return o.statements(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
 }
 
 // RelaySession sets up a connection as the relay sets up its own.
@@ -24,3 +24,6 @@ const RelaySession = relaySession
 func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) {
 	return o.deleteRows(1), o.rowsArgs(shard, ids)
 }
+
+// MaxPrepared is how many statement shapes an Outbox runs prepared.
+const MaxPrepared = maxPrepared

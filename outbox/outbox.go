@@ -53,7 +53,7 @@ type Outbox[Tx any] struct {
 	born     time.Time
 	notified atomic.Int64
 
-	texts  sync.Map // shape -> string: the statements built so far
+	texts  sync.Map // shape -> stmt: the statements built so far
 	ntexts atomic.Int64
 }
 
@@ -236,10 +236,21 @@ func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 // Exec reports no row count: when the business statement's effect
 // decides whether the events are due (an update guarded by a version
 // that may match no row), run it alone and call Enqueue.
+//
+// With pgx, Exec and Enqueue run their statements through
+// sqldb.ExecPrepared: prepared on the transaction's connection, where
+// they stay, for the first 64 statement shapes (business statement, rows,
+// notification) an Outbox builds; the others as pgx runs any statement.
 func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, events ...any) error {
 	q := o.db.In(tx)
-	return o.statements(ctx, query, args, events, func(s string, a []any, rows int) error {
-		n, err := q.Exec(ctx, s, a...)
+	return o.statements(ctx, query, args, events, func(s stmt, a []any, rows int) error {
+		var n int64
+		var err error
+		if s.prepare {
+			n, err = sqldb.ExecPrepared(ctx, q, s.text, a...)
+		} else {
+			n, err = q.Exec(ctx, s.text, a...)
+		}
 		if err == nil && rows >= 0 && n != int64(rows) {
 			// The statement inserts every row or fails; anything else
 			// would lose events silently.
@@ -261,8 +272,8 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 // round trip instead of two. The statements' errors come with the batch's
 // results. Exec also saves the second statement.
 func Queue(ctx context.Context, o *Outbox[pgx.Tx], b *pgx.Batch, events ...any) error {
-	return o.statements(ctx, "", nil, events, func(s string, a []any, _ int) error {
-		b.Queue(s, a...)
+	return o.statements(ctx, "", nil, events, func(s stmt, a []any, _ int) error {
+		b.Queue(s.text, a...)
 		return nil
 	})
 }
@@ -295,12 +306,12 @@ func (o *Outbox[Tx]) notifyDue() bool {
 // order given; and, with Notify, it notifies the relays when no statement
 // of this Outbox did in the last notifyEvery. Rows are scalar parameters
 // (see text), which PostgreSQL plans and runs for less than arrays.
-func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(query string, args []any, rows int) error) error {
+func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(s stmt, args []any, rows int) error) error {
 	if len(events) == 0 {
 		if query == "" {
 			return nil
 		}
-		return run(query, args, -1)
+		return run(stmt{text: query}, args, -1)
 	}
 	if o.enc == nil {
 		return errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
@@ -338,7 +349,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
 	if biz != "" {
-		if err := run(biz, bizArgs, -1); err != nil {
+		if err := run(stmt{text: biz}, bizArgs, -1); err != nil {
 			return err
 		}
 	}
@@ -399,8 +410,19 @@ type shape struct {
 }
 
 // maxTexts bounds the statement texts an Outbox keeps, for a caller whose
-// business statements are built anew every time.
-const maxTexts = 1024
+// business statements are built anew every time; the first maxPrepared
+// of them are prepared on each connection that runs them, where they stay
+// for the connection's life.
+const (
+	maxTexts    = 1024
+	maxPrepared = 64
+)
+
+// stmt is a statement's text, and whether Exec runs it prepared.
+type stmt struct {
+	text    string
+	prepare bool
+}
 
 // text returns the statement of shape t, built once for the few shapes a
 // service runs over and over.
@@ -413,9 +435,9 @@ const maxTexts = 1024
 // sorted by its ordinal, about a tenth of the server's work of an
 // Enqueue. One lock is a plain call, which PostgreSQL runs for less than
 // a set over an array.
-func (o *Outbox[Tx]) text(t shape) string {
+func (o *Outbox[Tx]) text(t shape) stmt {
 	if q, ok := o.texts.Load(t); ok {
-		return q.(string)
+		return q.(stmt)
 	}
 	var b strings.Builder
 	if !o.pg {
@@ -435,7 +457,8 @@ func (o *Outbox[Tx]) text(t shape) string {
 			}
 		}
 		if t.query != "" {
-			b.WriteString("WITH biz AS (" + t.query + ") ")
+			// A line of its own, so that a comment ending query ends there.
+			b.WriteString("WITH biz AS (" + t.query + "\n) ")
 		}
 		b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) SELECT ")
 		if t.rows == 1 {
@@ -454,8 +477,9 @@ func (o *Outbox[Tx]) text(t shape) string {
 			b.WriteString(" ORDER BY v.n")
 		}
 	}
-	q := b.String()
-	if o.ntexts.Add(1) <= maxTexts {
+	q := stmt{text: b.String()}
+	if n := o.ntexts.Add(1); n <= maxTexts {
+		q.prepare = n <= maxPrepared
 		o.texts.Store(t, q)
 	}
 	return q

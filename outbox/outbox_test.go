@@ -165,6 +165,45 @@ func execAndEnqueue[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 	}
 }
 
+// TestExecPreparesAFewStatements: on PostgreSQL, Exec runs the statements
+// of its first outbox.MaxPrepared shapes prepared on the connection,
+// where they stay; the shapes after those run as pgx runs any statement,
+// so that a service building business statements anew every time does
+// not pile them up on its connections.
+func TestExecPreparesAFewStatements(t *testing.T) {
+	ctx := t.Context()
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	ob := newOutbox(t, db, k.enc, outbox.Notify(false)) // one shape per business statement
+	if _, err := db.Exec(ctx, "CREATE TABLE orders (id text PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	shapes := outbox.MaxPrepared + 6
+	err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
+		for i := range shapes {
+			id := fmt.Sprint("o-", i)
+			query := fmt.Sprintf("INSERT INTO orders (id) VALUES ($1) -- shape %d", i)
+			if err := ob.Exec(ctx, tx, query, []any{id}, OrderEvent{OrderID: id}); err != nil {
+				return err
+			}
+		}
+		var prepared, rows int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'stmt\\_%' AND statement LIKE '%shape%'").Scan(&prepared); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM evbus_outbox").Scan(&rows); err != nil {
+			return err
+		}
+		if prepared != outbox.MaxPrepared || rows != shapes {
+			t.Errorf("%d statements prepared and %d rows, want %d and %d", prepared, rows, outbox.MaxPrepared, shapes)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func header(r *kgo.Record, k string) []byte {
 	for _, h := range r.Headers {
 		if h.Key == k {

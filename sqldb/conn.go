@@ -41,7 +41,7 @@ func (d *PgxDB) Conn(ctx context.Context) (Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgxConn{pgxQuerier{c}, c}, nil
+	return &pgxConn{pgxQuerier{r: c}, c}, nil
 }
 
 type pgxConn struct {

@@ -92,3 +92,22 @@ func QueryRow(ctx context.Context, q Querier, query string, args []any, dest ...
 
 // ErrNoRows is QueryRow's error for a query that returned no row.
 var ErrNoRows = errors.New("sqldb: no rows")
+
+// PreparedExecer is implemented by the Queriers that can run a statement
+// faster than Exec when it comes back again and again: those of PgxDB's
+// transactions. ExecPrepared runs query as Exec does, with query prepared
+// on the connection the first time and kept for the connection's life, so
+// pass only statements of a small, fixed set. Use it through
+// ExecPrepared, which falls back to Exec.
+type PreparedExecer interface {
+	ExecPrepared(ctx context.Context, query string, args ...any) (int64, error)
+}
+
+// ExecPrepared runs query on q with PreparedExecer's ExecPrepared when q
+// has it, and with Exec otherwise.
+func ExecPrepared(ctx context.Context, q Querier, query string, args ...any) (int64, error) {
+	if p, ok := q.(PreparedExecer); ok {
+		return p.ExecPrepared(ctx, query, args...)
+	}
+	return q.Exec(ctx, query, args...)
+}
