@@ -28,10 +28,10 @@ type pgxTx interface {
 // int for integer and bigint, time.Time for timestamptz and []int32 for
 // integer[]. pgx plans each argument's encoding through its type map,
 // which for a statement of ten arguments costs the writer more than all
-// the rest of its work. With an argument of another type, a tracer on the
-// connection (which must see every statement) or a mode other than
-// pgx.QueryExecModeCacheStatement in the pool's configuration, it is
-// pgx's Exec.
+// the rest of its work. It is pgx's Exec when the pool's connection
+// configuration has a tracer (which must see every statement) or a mode
+// other than pgx.QueryExecModeCacheStatement, and when an argument is of
+// another type.
 func (q pgxQuerier) ExecPrepared(ctx context.Context, query string, args ...any) (int64, error) {
 	tx, ok := q.r.(pgxTx)
 	if !ok || !q.prepare {
