@@ -297,6 +297,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 		lastClean   time.Time
 		batch, next []row
 		ahead       bool    // next holds the batch read while Kafka took batch
+		sent        []int64 // the ids of batch, while Kafka takes it
 		acked       []int64 // acknowledged, not yet marked
 		poll        = time.NewTimer(r.cfg.poll)
 	)
@@ -357,12 +358,12 @@ func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake 
 		if err := mark(); err != nil {
 			return err
 		}
-		ids := make([]int64, len(batch))
-		for i, x := range batch {
-			ids[i] = x.id
+		sent = sent[:0]
+		for _, x := range batch {
+			sent = append(sent, x.id)
 		}
 		var err error
-		if next, err = r.fetch(ctx, conn, fetch, shard, ids, next[:0]); err != nil {
+		if next, err = r.fetch(ctx, conn, fetch, shard, sent, next[:0]); err != nil {
 			return err
 		}
 		if err := r.wait(ctx, conn, shard, f); err != nil {

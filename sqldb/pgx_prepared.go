@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // pgxTx is what ExecPrepared needs of a pgx.Tx: Prepare, which fails once
@@ -70,15 +71,6 @@ func prepares(cfg *pgx.ConnConfig) bool {
 	return cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement && cfg.Tracer == nil
 }
 
-// The type OIDs that params encodes.
-const (
-	oidBytea       = 17
-	oidInt8        = 20
-	oidInt4        = 23
-	oidInt4Array   = 1007
-	oidTimestamptz = 1184
-)
-
 // pgEpoch is PostgreSQL's zero time, in microseconds since Unix's.
 const pgEpoch = 946_684_800_000_000
 
@@ -121,7 +113,7 @@ func (p *params) encode(oids []uint32, args []any) bool {
 // The values share memory with a or p.buf: they are read until the
 // statement is sent.
 func (p *params) encodeOne(oid uint32, a any) ([]byte, int16, bool) {
-	const text, bin = 0, 1
+	const text, bin = pgtype.TextFormatCode, pgtype.BinaryFormatCode
 	switch v := a.(type) {
 	case nil:
 		return nil, bin, true
@@ -129,7 +121,7 @@ func (p *params) encodeOne(oid uint32, a any) ([]byte, int16, bool) {
 		// As pgx does: text, which the parameter's type parses.
 		return unsafe.Slice(unsafe.StringData(v), len(v)), text, true
 	case []byte:
-		return v, bin, oid == oidBytea
+		return v, bin, oid == pgtype.ByteaOID
 	case int32:
 		return p.integer(oid, int64(v))
 	case int64:
@@ -137,19 +129,18 @@ func (p *params) encodeOne(oid uint32, a any) ([]byte, int16, bool) {
 	case int:
 		return p.integer(oid, int64(v))
 	case time.Time:
-		if oid != oidTimestamptz {
+		if oid != pgtype.TimestamptzOID {
 			return nil, 0, false
 		}
-		return p.append(binary.BigEndian.AppendUint64(p.buf, uint64(v.UnixMicro()-pgEpoch))), bin, true
+		return p.take(binary.BigEndian.AppendUint64(p.buf, uint64(v.UnixMicro()-pgEpoch))), bin, true
 	case []int32:
-		if oid != oidInt4Array {
+		if oid != pgtype.Int4ArrayOID {
 			return nil, 0, false
 		}
 		// One dimension (none when empty), no nulls, int4 elements.
-		start := len(p.buf)
 		b := binary.BigEndian.AppendUint32(p.buf, uint32(min(len(v), 1)))
 		b = binary.BigEndian.AppendUint32(b, 0)
-		b = binary.BigEndian.AppendUint32(b, oidInt4)
+		b = binary.BigEndian.AppendUint32(b, pgtype.Int4OID)
 		if len(v) > 0 {
 			b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
 			b = binary.BigEndian.AppendUint32(b, 1)
@@ -158,8 +149,7 @@ func (p *params) encodeOne(oid uint32, a any) ([]byte, int16, bool) {
 			b = binary.BigEndian.AppendUint32(b, 4)
 			b = binary.BigEndian.AppendUint32(b, uint32(x))
 		}
-		p.buf = b
-		return b[start:], bin, true
+		return p.take(b), bin, true
 	}
 	return nil, 0, false
 }
@@ -168,17 +158,17 @@ func (p *params) encodeOne(oid uint32, a any) ([]byte, int16, bool) {
 // type, or a value the parameter's type cannot hold (pgx reports it).
 func (p *params) integer(oid uint32, n int64) ([]byte, int16, bool) {
 	switch {
-	case oid == oidInt8:
-		return p.append(binary.BigEndian.AppendUint64(p.buf, uint64(n))), 1, true
-	case oid == oidInt4 && n >= math.MinInt32 && n <= math.MaxInt32:
-		return p.append(binary.BigEndian.AppendUint32(p.buf, uint32(n))), 1, true
+	case oid == pgtype.Int8OID:
+		return p.take(binary.BigEndian.AppendUint64(p.buf, uint64(n))), pgtype.BinaryFormatCode, true
+	case oid == pgtype.Int4OID && n >= math.MinInt32 && n <= math.MaxInt32:
+		return p.take(binary.BigEndian.AppendUint32(p.buf, uint32(n))), pgtype.BinaryFormatCode, true
 	}
 	return nil, 0, false
 }
 
-// append takes b, p.buf with a value appended, as p.buf and returns the
+// take takes b, p.buf with a value appended, as p.buf and returns the
 // value.
-func (p *params) append(b []byte) []byte {
+func (p *params) take(b []byte) []byte {
 	start := len(p.buf)
 	p.buf = b
 	return b[start:]

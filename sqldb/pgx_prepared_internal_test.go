@@ -14,28 +14,27 @@ import (
 // the same rows, only slower: TestExecPreparedWritesWhatExecWrites checks
 // the rows).
 func TestParamsEncodeTheCommonTypes(t *testing.T) {
-	const oidText, oidJSONB = 25, 3802
 	for _, c := range []struct {
 		oid  uint32
 		arg  any
 		want bool
 	}{
-		{oidText, "s", true},
-		{oidInt4, "7", true},
-		{oidBytea, []byte{1}, true},
-		{oidBytea, []byte(nil), true},
-		{oidInt4, int32(1), true},
-		{oidInt4, 1, true},
-		{oidInt8, int64(1), true},
-		{oidInt8, int32(1), true},
-		{oidTimestamptz, time.Now(), true},
-		{oidInt4Array, []int32{1}, true},
-		{oidInt4, nil, true},
-		{oidJSONB, []byte("{}"), false},
-		{oidInt4, int64(1 << 31), false},
-		{oidInt8, uint64(1), false},
-		{oidText, time.Now(), false},
-		{oidInt4Array, []int64{1}, false},
+		{pgtype.TextOID, "s", true},
+		{pgtype.Int4OID, "7", true},
+		{pgtype.ByteaOID, []byte{1}, true},
+		{pgtype.ByteaOID, []byte(nil), true},
+		{pgtype.Int4OID, int32(1), true},
+		{pgtype.Int4OID, 1, true},
+		{pgtype.Int8OID, int64(1), true},
+		{pgtype.Int8OID, int32(1), true},
+		{pgtype.TimestamptzOID, time.Now(), true},
+		{pgtype.Int4ArrayOID, []int32{1}, true},
+		{pgtype.Int4OID, nil, true},
+		{pgtype.JSONBOID, []byte("{}"), false},
+		{pgtype.Int4OID, int64(1 << 31), false},
+		{pgtype.Int8OID, uint64(1), false},
+		{pgtype.TextOID, time.Now(), false},
+		{pgtype.Int4ArrayOID, []int64{1}, false},
 	} {
 		p := new(params)
 		if got := p.encode([]uint32{c.oid}, []any{c.arg}); got != c.want {
@@ -51,7 +50,7 @@ func TestParamsEncodeTheCommonTypes(t *testing.T) {
 //
 //	go test ./sqldb -run '^$' -bench Params -benchmem -count 5
 func BenchmarkParams(b *testing.B) {
-	oids := []uint32{25, 25, oidInt8, oidInt4, 25, oidBytea, oidBytea, oidBytea, oidTimestamptz, oidInt4}
+	oids := []uint32{pgtype.TextOID, pgtype.TextOID, pgtype.Int8OID, pgtype.Int4OID, pgtype.TextOID, pgtype.ByteaOID, pgtype.ByteaOID, pgtype.ByteaOID, pgtype.TimestamptzOID, pgtype.Int4OID}
 	args := []any{"order-1", "c-1", int64(1), int32(0), "orders", []byte("order-1"), make([]byte, 20), make([]byte, 250), time.Now(), int32(7)}
 	b.Run("evbus", func(b *testing.B) {
 		b.ReportAllocs()
