@@ -43,9 +43,10 @@ example:
 usage: evbus dlt show <topic> <partition> <offset>
 
 Prints one record as JSON: its headers and its value decoded through the
-schema registry (Avro JSON), or the value's bytes in hex with the reason
-when it cannot be decoded. <topic> is the dead-letter topic as 'dlt ls'
-prints it (any topic works).
+schema registry (as 'evbus tail' prints it; --avro-json for the Avro
+specification's JSON encoding), or the value's bytes in hex with the
+reason when it cannot be decoded. <topic> is the dead-letter topic as 'dlt
+ls' prints it (any topic works).
 
 example:
   evbus dlt show orders.billing.dlt 0 42`,
@@ -245,7 +246,8 @@ func setupDLTList(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 	}
 }
 
-func setupDLTShow(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
+func setupDLTShow(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
+	mode := defineMode(fs)
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 3, 3, "arguments: want <topic> <partition> <offset>"); err != nil {
 			return err
@@ -297,16 +299,13 @@ func setupDLTShow(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 		if rec == nil || rec.Offset != offset {
 			return fmt.Errorf("%s/%d has no record at offset %d (compacted away, or a transaction marker)", topic, partition, offset)
 		}
-		d := newDecoder(reg)
-		out, err := d.view(ctx, rec, true)
+		out, err := newDecoder(reg, *mode).view(ctx, rec, true)
 		if err != nil {
 			return err
 		}
-		b, err := json.MarshalIndent(out, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(std.out, "%s\n", b)
-		return err
+		enc := json.NewEncoder(std.out)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
 	}
 }

@@ -27,11 +27,17 @@ func init() {
 		usage: `
 usage: evbus publish --topic T --schema file.avsc --key-field F [--source S] < records.jsonl
 
-Reads one JSON record per line (Avro JSON: a union value is null or
-{"<branch>": value}; a bare value is taken where the union has one branch
-besides null; missing fields take the schema's defaults), checks EVERY
-record against the schema before sending anything (a bad record stops it
-with the line and field named, and nothing is sent), registers the schema
+Reads one JSON record per line, values written as people write them: a
+decimal as a decimal string ("49.99", or a JSON number, read by its digits:
+one that does not fit the precision or scale is refused), bytes and fixed
+as base64, timestamps as RFC 3339 ("2026-01-02T15:04:05.123Z"), a date as
+"2026-01-02", a union of null and one type as null or the value itself,
+other unions as {"<branch>": value}; missing fields take the schema's
+defaults (see docs/operations.md for every type). --avro-json reads the
+Avro specification's JSON encoding instead, as Confluent's
+kafka-avro-console-producer does. Checks EVERY record against the schema
+before sending anything (a bad record stops it with the line and field
+named, and nothing is sent), registers the schema
 under its subject (or finds it registered), and publishes each record as
 evbus publishers do: Confluent-framed Avro, keyed by the field --key-field,
 with the CloudEvents headers (ce_id a new UUIDv7, ce_type the record's full
@@ -59,6 +65,7 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 	keyField := fs.String("key-field", "", "top-level field whose value is the record key, e.g. the aggregate id (required)")
 	source := fs.String("source", "/evbus-cli", "ce_source of the events: the producing service, a URI-reference")
 	cn.strategyFlag(fs)
+	mode := defineMode(fs)
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 0, 0, ""); err != nil {
 			return err
@@ -87,7 +94,7 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if f := fieldNamed(rs, *keyField); f == nil {
 			return usagef("--key-field %q: record %s has no such field", *keyField, rs.FullName())
 		}
-		records, err := readRecords(std.in, es, *keyField)
+		records, err := readRecords(std.in, es, *keyField, *mode)
 		if err != nil {
 			return err
 		}
@@ -156,7 +163,7 @@ const maxLine = 16 << 20
 
 // readRecords reads and checks every line of r; the first bad one fails
 // with its line number and field.
-func readRecords(r io.Reader, s avro.Schema, keyField string) ([]pending, error) {
+func readRecords(r io.Reader, s avro.Schema, keyField string, mode jsonMode) ([]pending, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	var out []pending
@@ -174,7 +181,7 @@ func readRecords(r io.Reader, s avro.Schema, keyField string) ([]pending, error)
 		if dec.More() {
 			return nil, fmt.Errorf("line %d: more than one JSON value: put one record per line (nothing was sent)", n)
 		}
-		value, err := fromJSON(s, v, "")
+		value, err := mode.fromJSON(s, v, "")
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v (nothing was sent)", n, err)
 		}

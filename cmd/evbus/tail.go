@@ -18,12 +18,15 @@ func init() {
 		usage: `
 usage: evbus tail <topic> [--from beginning|end|<RFC 3339 time>] [--key K] [--type T] [--count N]
 
-Prints each record of <topic> as one JSON object per line: key, value (Avro
-JSON, decoded with the writer schema from the registry), headers,
-partition, offset and schema_id. Records of any Confluent-framed producer
-are decoded, with or without ce_* headers; a value that does not decode is
-printed in hex (value_hex) with the reason (decode_error). Runs until
-interrupted, or until --count records were printed.
+Prints each record of <topic> as one JSON object per line: key, value
+(decoded with the writer schema from the registry, written as evbus
+publish reads it: a decimal as "49.99", bytes as base64, timestamps as RFC
+3339; --avro-json prints the Avro specification's JSON encoding, as
+Confluent's kafka-avro-console-consumer does), headers, partition, offset
+and schema_id. Records of any Confluent-framed producer are decoded, with
+or without ce_* headers; a value that does not decode is printed in hex
+(value_hex) with the reason (decode_error). Runs until interrupted, or
+until --count records were printed.
 
 example:
   evbus tail orders --from beginning --count 10
@@ -38,6 +41,7 @@ func setupTail(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 	key := fs.String("key", "", "only records with this key")
 	ceType := fs.String("type", "", "only this event type (ce_type, or the writer schema's full name without one)")
 	count := fs.Int("count", 0, "stop after this many records (0: run until interrupted)")
+	mode := defineMode(fs)
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 1, 1, "<topic>"); err != nil {
 			return err
@@ -85,8 +89,9 @@ func setupTail(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 		if err != nil {
 			return err
 		}
-		d := newDecoder(reg)
+		d := newDecoder(reg, *mode)
 		enc := json.NewEncoder(std.out)
+		enc.SetEscapeHTML(false)
 		printed := 0
 		var failed error
 		err = consume(ctx, cn, starts, nil, func(r *kgo.Record) bool {

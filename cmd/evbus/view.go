@@ -19,18 +19,19 @@ import (
 // decoder turns records into JSON through the registry.
 type decoder struct {
 	codec *codec.Codec
+	mode  jsonMode
 
 	mu     sync.Mutex
 	engine map[*codec.Schema]avro.Schema
 }
 
-func newDecoder(reg *schema.Registry) *decoder {
-	return &decoder{codec: codec.New(reg), engine: make(map[*codec.Schema]avro.Schema)}
+func newDecoder(reg *schema.Registry, mode jsonMode) *decoder {
+	return &decoder{codec: codec.New(reg), mode: mode, engine: make(map[*codec.Schema]avro.Schema)}
 }
 
 // decoded is a record's value read through the registry.
 type decoded struct {
-	json     any    // Avro JSON
+	json     any    // in the decoder's mode
 	typeName string // ce_type, else the writer schema's full name
 	schemaID int
 	err      error // why the value could not be decoded
@@ -74,15 +75,15 @@ func (d *decoder) decode(ctx context.Context, rec *kgo.Record) (decoded, error) 
 		out.err = fmt.Errorf("writer schema %d: %w", f.ID, err)
 		return out, nil
 	}
-	if out.json, err = toJSON(es, v); err != nil {
-		out.err = fmt.Errorf("value as Avro JSON: %w", err)
+	if out.json, err = d.mode.toJSON(es, v, ""); err != nil {
+		out.err = fmt.Errorf("value as JSON: %w", err)
 	}
 	return out, nil
 }
 
-// view is rec as JSON: key, value (Avro JSON), headers, partition, offset
-// and schema id; with full, its topic and timestamp first. A value that
-// does not decode is shown in hex, with the reason.
+// view is rec as JSON: key, value, headers, partition, offset and schema
+// id; with full, its topic and timestamp first. A value that does not
+// decode is shown in hex, with the reason.
 func (d *decoder) view(ctx context.Context, rec *kgo.Record, full bool) (object, error) {
 	dv, err := d.decode(ctx, rec)
 	if err != nil {

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/schema"
+)
+
+type Invoice struct {
+	ID       string    `avro:"id"`
+	Total    *big.Rat  `avro:"total" avsc:"decimal(12,2)"`
+	Scan     []byte    `avro:"scan"`
+	Note     *string   `avro:"note"`
+	IssuedAt time.Time `avro:"issued_at"`
+}
+
+var invoiced = bus.Event[Invoice]("invoices", func(i *Invoice) string { return i.ID }, bus.Namespace("com.example.cli"))
+
+// invoices keeps what a consumer's handler received, by invoice id.
+type invoices struct {
+	mu      sync.Mutex
+	got     map[string]Invoice
+	changed chan struct{}
+}
+
+func (r *invoices) wait(t *testing.T, ids ...string) map[string]Invoice {
+	t.Helper()
+	deadline := time.After(guard)
+	for {
+		r.mu.Lock()
+		n, ch := 0, r.changed
+		for _, id := range ids {
+			if _, ok := r.got[id]; ok {
+				n++
+			}
+		}
+		r.mu.Unlock()
+		if n == len(ids) {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return r.got
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("the consumer never received %v", ids)
+		}
+	}
+}
+
+// consumeInvoices runs group billing on the invoices, with a typed
+// handler as any service has; it dead-letters invoice i-2.
+func consumeInvoices(t *testing.T, stack *devstack.Stack) *invoices {
+	t.Helper()
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := consumer.New("billing", reg, consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)), consumer.CommitInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &invoices{got: map[string]Invoice{}, changed: make(chan struct{})}
+	consumer.Handle(c, invoiced, func(_ context.Context, inv *Invoice, _ bus.Meta) error {
+		r.mu.Lock()
+		r.got[inv.ID] = *inv
+		close(r.changed)
+		r.changed = make(chan struct{})
+		r.mu.Unlock()
+		if inv.ID == "i-2" {
+			return consumer.Permanent(errors.New("refund without an order"))
+		}
+		return nil
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), guard)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return r
+}
+
+// valueOf is the value of the one record tail printed.
+func valueOf(t *testing.T, out string) map[string]any {
+	t.Helper()
+	lines := jsonLines(t, out)
+	if len(lines) != 1 {
+		t.Fatalf("want one record, got %d:\n%s", len(lines), out)
+	}
+	v, _ := lines[0]["value"].(map[string]any)
+	return v
+}
+
+// shown is the record dlt show printed.
+func shown(t *testing.T, out string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("dlt show printed %q: %v", out, err)
+	}
+	return m
+}
+
+// TestPublishDecimal: a decimal written as people write it reaches a typed
+// consumer exactly, and tail and dlt show print it back the same way;
+// --avro-json reads and prints Confluent's encoding; a value that does not
+// fit is refused, naming its line and field, and nothing is sent.
+func TestPublishDecimal(t *testing.T) {
+	stack := evbustest.Start(t)
+	_, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "invoices", Partitions: 2, DeadLetterGroups: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	avsc := filepath.Join(t.TempDir(), "invoice.avsc")
+	if err := os.WriteFile(avsc, []byte(invoiced.Descriptor().Schema().String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"publish", "--topic", "invoices", "--schema", avsc, "--key-field", "id"}
+
+	// Refused: too many digits after the point, or before it; nothing is sent.
+	for _, tc := range []struct{ total, want string }{
+		{`"49.999"`, `"49.999" has more digits after the point than decimal(12,2) keeps (2)`},
+		{`"12345678901.5"`, `"12345678901.5" does not fit decimal(12,2): at most 10 digits before the point`},
+		{`49.999`, `49.999 has more digits after the point`},
+	} {
+		r := cli(t, stack, `{"id":"i-0","total":"1.00","scan":"","note":null,"issued_at":"2026-01-02T15:04:05Z"}
+{"id":"i-1","total":`+tc.total+`,"scan":"","note":null,"issued_at":"2026-01-02T15:04:05Z"}
+`, args...)
+		if r.code != 1 || !strings.Contains(r.err, "line 2: field total: "+tc.want) || !strings.Contains(r.err, "nothing was sent") {
+			t.Errorf("total %s: exit %d, stderr %q", tc.total, r.code, r.err)
+		}
+	}
+	if n := evbustest.Records(t, stack, "invoices"); n != 0 {
+		t.Fatalf("refused input sent %d records", n)
+	}
+
+	got := consumeInvoices(t, stack)
+	cli(t, stack, `{"id":"i-1","total":"49.99","scan":"AP8=","note":"paid","issued_at":"2026-01-02T15:04:05.123Z"}
+{"id":"i-2","total":"-1.00","scan":"","note":null,"issued_at":"2026-01-02T15:04:05Z"}
+{"id":"i-3","total":0.05,"scan":"","note":null,"issued_at":"2026-01-02T16:04:05+01:00"}
+`, args...).ok(t, "publish")
+	cli(t, stack, `{"id":"i-4","total":"\u0013\u0087","scan":"\u0000\u00ff","note":{"string":"avro"},"issued_at":1767366245123}`,
+		append(args, "--avro-json")...).ok(t, "publish --avro-json")
+	// A Go service's 49.99, for tail to print.
+	cl, _ := admin(t, stack)
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/billing"), bus.Types(invoiced))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := enc.Record(t.Context(), &Invoice{ID: "i-5", Total: big.NewRat(4999, 100), Scan: []byte{}, IssuedAt: time.UnixMilli(1767366245123)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(t.Context(), rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	all := got.wait(t, "i-1", "i-2", "i-3", "i-4", "i-5")
+	at := time.Date(2026, 1, 2, 15, 4, 5, 123e6, time.UTC)
+	for id, want := range map[string]struct {
+		total, scan, note string
+		at                time.Time
+	}{
+		"i-1": {"4999/100", "\x00\xff", "paid", at},
+		"i-2": {"-1", "", "", at.Truncate(time.Second)},
+		"i-3": {"1/20", "", "", at.Truncate(time.Second)},
+		"i-4": {"4999/100", "\x00\xff", "avro", at},
+	} {
+		inv := all[id]
+		note := ""
+		if inv.Note != nil {
+			note = *inv.Note
+		}
+		if inv.Total == nil || inv.Total.RatString() != want.total || string(inv.Scan) != want.scan || note != want.note || !inv.IssuedAt.Equal(want.at) {
+			t.Errorf("%s: the consumer received total %v scan %q note %q issued_at %v, want %s %q %q %v", id, inv.Total, inv.Scan, note, inv.IssuedAt, want.total, want.scan, want.note, want.at)
+		}
+	}
+
+	// tail prints each as it was written, in both modes.
+	for key, want := range map[string]string{"i-1": "49.99", "i-2": "-1.00", "i-3": "0.05", "i-4": "49.99", "i-5": "49.99"} {
+		v := valueOf(t, cli(t, stack, "", "tail", "invoices", "--from", "beginning", "--key", key, "--count", "1").ok(t, "tail").out)
+		if v["total"] != want {
+			t.Errorf("tail %s: total %v, want %q", key, v["total"], want)
+		}
+	}
+	plain := valueOf(t, cli(t, stack, "", "tail", "invoices", "--from", "beginning", "--key", "i-1", "--count", "1").ok(t, "tail").out)
+	if want := `{"id":"i-1","total":"49.99","scan":"AP8=","note":"paid","issued_at":"2026-01-02T15:04:05.123Z"}`; mustJSON(plain) != mustJSON(decodeJSON(t, want)) {
+		t.Errorf("tail i-1 = %s, want %s", mustJSON(plain), want)
+	}
+	strict := valueOf(t, cli(t, stack, "", "tail", "invoices", "--from", "beginning", "--key", "i-1", "--count", "1", "--avro-json").ok(t, "tail --avro-json").out)
+	if want := `{"id":"i-1","total":"\u0013\u0087","scan":"\u0000\u00ff","note":{"string":"paid"},"issued_at":1767366245123}`; !sameJSON(t, mustJSON(strict), want) {
+		t.Errorf("tail --avro-json i-1 = %s, want %s", mustJSON(strict), want)
+	}
+
+	// dlt show prints the dead letter of i-2 the same way.
+	dl := evbustest.ExpectDeadLettered(t, stack, "invoices", "billing", func(d consumer.DeadLetterRecord) bool { return string(d.Record.Key) == "i-2" })
+	where := []string{"dlt", "show", dl.Record.Topic, itoa(int64(dl.Record.Partition)), itoa(dl.Record.Offset)}
+	if v, _ := shown(t, cli(t, stack, "", where...).ok(t, "dlt show").out)["value"].(map[string]any); v["total"] != "-1.00" || v["scan"] != "" || v["note"] != nil {
+		t.Errorf("dlt show: value %v, want total -1.00", v)
+	}
+	if v, _ := shown(t, cli(t, stack, "", append(where, "--avro-json")...).ok(t, "dlt show --avro-json").out)["value"].(map[string]any); v["total"] != "\u009c" || v["issued_at"] != 1767366245000.0 {
+		t.Errorf("dlt show --avro-json: value %v, want total \"\\u009c\" (-100 unscaled, one byte)", v)
+	}
+}
