@@ -577,6 +577,47 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+// TestPublishReportsEachLine: each printed result names its own input
+// line, whatever order Kafka completes them in: here line 2 is too large
+// for a batch and fails at once, before lines 1, 3 and 4 are acknowledged.
+func TestPublishReportsEachLine(t *testing.T) {
+	stack := evbustest.Start(t)
+	_, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "invoices", Partitions: 2}); err != nil {
+		t.Fatal(err)
+	}
+	avsc := filepath.Join(t.TempDir(), "invoiced.avsc")
+	if err := os.WriteFile(avsc, []byte(invoiceV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var in strings.Builder
+	for i := 1; i <= 4; i++ {
+		memo := "short"
+		if i == 2 {
+			memo = strings.Repeat("x", 2<<20) // past a batch's 1 MB
+		}
+		fmt.Fprintf(&in, `{"invoice_id":"i-%d","total":%d,"currency":"EUR","memo":%q}`+"\n", i, i, memo)
+	}
+	r := cli(t, stack, in.String(), "publish", "--topic", "invoices", "--schema", avsc, "--key-field", "invoice_id")
+	if r.code != 1 || !strings.Contains(r.err, "line 2: not sent: ") || !strings.Contains(r.err, "1 of 4 records were not sent (line 2); the others were") || strings.Contains(r.err, "line 1") {
+		t.Errorf("exit %d, stderr %q", r.code, r.err)
+	}
+	printed := strings.Split(strings.TrimSpace(r.out), "\n")
+	if len(printed) != 3 {
+		t.Fatalf("publish printed:\n%s", r.out)
+	}
+	for i, line := range []int{1, 3, 4} {
+		recs := jsonLines(t, cli(t, stack, "", "tail", "invoices", "--from", "beginning", "--key", fmt.Sprintf("i-%d", line), "--count", "1").ok(t, "tail").out)
+		want := fmt.Sprintf("line %d: partition %v offset %v ce_id %s", line, recs[0]["partition"], recs[0]["offset"], recs[0]["headers"].(map[string]any)[bus.HeaderID])
+		if printed[i] != want {
+			t.Errorf("printed %q, want %q", printed[i], want)
+		}
+	}
+	if n := evbustest.Records(t, stack, "invoices"); n != 3 {
+		t.Errorf("%d records sent, want 3", n)
+	}
+}
+
 // TestSchemaCheck: the CI gate passes a compatible change and fails an
 // incompatible one, naming the field; register registers.
 func TestSchemaCheck(t *testing.T) {

@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -41,8 +44,10 @@ named, and nothing is sent), registers the schema
 under its subject (or finds it registered), and publishes each record as
 evbus publishers do: Confluent-framed Avro, keyed by the field --key-field,
 with the CloudEvents headers (ce_id a new UUIDv7, ce_type the record's full
-name, ce_source --source, ce_time now). Prints one line per record: its
-partition, offset and ce_id.
+name, ce_source --source, ce_time now). Prints one line per record, in
+input order, naming its input line: its partition, offset and ce_id. A
+record Kafka refuses (one too large, say) is reported on stderr with its
+line, the others are sent, and the exit status is 1.
 
 example:
   evbus publish --topic orders --schema order_placed.avsc --key-field order_id < orders.jsonl`,
@@ -57,6 +62,7 @@ type pending struct {
 	line  int
 	key   string
 	value any
+	id    string // its ce_id
 }
 
 func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
@@ -128,25 +134,51 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 			if err != nil {
 				return fmt.Errorf("line %d: %w (nothing was sent)", p.line, err)
 			}
-			id, err := bus.NewID()
-			if err != nil {
+			if records[i].id, err = bus.NewID(); err != nil {
 				return err
 			}
 			now := time.Now()
 			recs[i] = &kgo.Record{
 				Topic: *topic, Key: []byte(p.key), Value: value, Timestamp: now,
-				Headers: bus.Headers(id, *source, s.FullName(), p.key, now),
+				Headers: bus.Headers(records[i].id, *source, s.FullName(), p.key, now),
 			}
 		}
-		results := cl.ProduceSync(ctx, recs...)
-		for i, r := range results {
-			if r.Err != nil {
-				return fmt.Errorf("line %d: %w (records before it were sent)", records[i].line, r.Err)
-			}
-			fmt.Fprintf(std.out, "line %d: partition %d offset %d ce_id %s\n", records[i].line, r.Record.Partition, r.Record.Offset, string(r.Record.Headers[1].Value))
-		}
-		return nil
+		return report(std, records, recs, produce(ctx, cl, recs))
 	}
+}
+
+// produce sends recs and returns each one's error, by index: results come
+// in the order the broker completes them, not in the order given.
+func produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) []error {
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	wg.Add(len(recs))
+	for i, r := range recs {
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			errs[i] = err
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return errs
+}
+
+// report prints, in input order, each record's partition, offset and
+// ce_id, or why it was not sent, next to its input line.
+func report(std *stdio, records []pending, recs []*kgo.Record, errs []error) error {
+	var failed []string
+	for i, p := range records {
+		if errs[i] != nil {
+			failed = append(failed, strconv.Itoa(p.line))
+			fmt.Fprintf(std.err, "evbus publish: line %d: not sent: %v\n", p.line, errs[i])
+			continue
+		}
+		fmt.Fprintf(std.out, "line %d: partition %d offset %d ce_id %s\n", p.line, recs[i].Partition, recs[i].Offset, p.id)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%d of %d records were not sent (line %s); the others were", len(failed), len(records), strings.Join(failed, ", "))
+	}
+	return nil
 }
 
 func fieldNamed(rs *avro.RecordSchema, name string) *avro.Field {
