@@ -45,8 +45,9 @@ usage: evbus dlt show <topic> <partition> <offset>
 Prints one record as JSON: its headers and its value decoded through the
 schema registry (as 'evbus tail' prints it; --avro-json for the Avro
 specification's JSON encoding), or the value's bytes in hex with the
-reason when it cannot be decoded. <topic> is the dead-letter topic as 'dlt
-ls' prints it (any topic works).
+reason when it cannot be decoded; keys, header values and tombstones as
+'evbus tail' prints them. <topic> is the dead-letter topic as 'dlt ls'
+prints it (any topic works).
 
 example:
   evbus dlt show orders.billing.dlt 0 42`,

@@ -228,3 +228,53 @@ func TestPublishDecimal(t *testing.T) {
 		t.Errorf("dlt show --avro-json: value %v, want total \"\\u009c\" (-100 unscaled, one byte)", v)
 	}
 }
+
+// TestRecordBytesAsJSON: tail and dlt show lose no byte of keys and
+// header values (text as strings, anything else as {"base64": ...}, null
+// as null), and tell a tombstone from an empty value.
+func TestRecordBytesAsJSON(t *testing.T) {
+	stack := evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "raw", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(t.Context(),
+		&kgo.Record{Topic: "raw", Key: []byte{0xff, 0xfe}, Value: nil, Headers: []kgo.RecordHeader{
+			{Key: "bin", Value: []byte{0xff, 0x00, 0x01}},
+			{Key: "text", Value: []byte("héllo\tworld")},
+			{Key: "null", Value: nil},
+			{Key: "empty", Value: []byte{}},
+			{Key: "id", Value: []byte{0, 0, 0, 0, 5}}, // valid UTF-8, not text
+		}},
+		&kgo.Record{Topic: "raw", Key: []byte("k"), Value: []byte{}},
+		&kgo.Record{Topic: "raw", Key: nil, Value: nil},
+	).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	wantHeaders := `{"bin":{"base64":"/wAB"},"text":"héllo\tworld","null":null,"empty":"","id":{"base64":"AAAAAAU="}}`
+	check := func(what string, got []map[string]any) {
+		t.Helper()
+		if len(got) != 3 {
+			t.Fatalf("%s: %d records", what, len(got))
+		}
+		tomb, empty, bare := got[0], got[1], got[2]
+		if !sameJSON(t, mustJSON(tomb["key"]), `{"base64":"//4="}`) || !sameJSON(t, mustJSON(tomb["headers"]), wantHeaders) {
+			t.Errorf("%s: key %v headers %v, want {\"base64\":\"//4=\"} and %s", what, tomb["key"], tomb["headers"], wantHeaders)
+		}
+		if v, ok := tomb["value"]; !ok || v != nil || tomb["tombstone"] != true || tomb["decode_error"] != nil || tomb["value_hex"] != nil {
+			t.Errorf("%s: tombstone printed as %v", what, tomb)
+		}
+		if _, ok := empty["tombstone"]; ok || empty["key"] != "k" || empty["value"] != nil || empty["value_hex"] != "" || empty["decode_error"] == nil {
+			t.Errorf("%s: empty value printed as %v", what, empty)
+		}
+		if k, ok := bare["key"]; !ok || k != nil || bare["tombstone"] != true {
+			t.Errorf("%s: null key and value printed as %v", what, bare)
+		}
+	}
+	check("tail", jsonLines(t, cli(t, stack, "", "tail", "raw", "--from", "beginning", "--count", "3").ok(t, "tail").out))
+	var shows []map[string]any
+	for offset := range 3 {
+		shows = append(shows, shown(t, cli(t, stack, "", "dlt", "show", "raw", "0", itoa(int64(offset))).ok(t, "dlt show").out))
+	}
+	check("dlt show", shows)
+}

@@ -24,9 +24,11 @@ publish reads it: a decimal as "49.99", bytes as base64, timestamps as RFC
 3339; --avro-json prints the Avro specification's JSON encoding, as
 Confluent's kafka-avro-console-consumer does), headers, partition, offset
 and schema_id. Records of any Confluent-framed producer are decoded, with
-or without ce_* headers; a value that does not decode is printed in hex
-(value_hex) with the reason (decode_error). Runs until interrupted, or
-until --count records were printed.
+or without ce_* headers; a value that does not decode, an empty one too, is
+printed in hex (value_hex) with the reason (decode_error); a tombstone (no
+value at all) has "tombstone": true. The key and header values print as
+strings when they are text, else as {"base64": "..."}, null when null.
+Runs until interrupted, or until --count records were printed.
 
 example:
   evbus tail orders --from beginning --count 10

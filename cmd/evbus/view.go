@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -31,10 +34,11 @@ func newDecoder(reg *schema.Registry, mode jsonMode) *decoder {
 
 // decoded is a record's value read through the registry.
 type decoded struct {
-	json     any    // in the decoder's mode
-	typeName string // ce_type, else the writer schema's full name
-	schemaID int
-	err      error // why the value could not be decoded
+	json      any    // in the decoder's mode
+	typeName  string // ce_type, else the writer schema's full name
+	schemaID  int
+	tombstone bool  // the record has no value at all
+	err       error // why the value could not be decoded
 }
 
 // decode reads rec's value. It fails only when the registry cannot be
@@ -49,6 +53,10 @@ func (d *decoder) decode(ctx context.Context, rec *kgo.Record) (decoded, error) 
 		case bus.HeaderType:
 			out.typeName = string(h.Value)
 		}
+	}
+	if rec.Value == nil {
+		out.tombstone = true
+		return out, nil
 	}
 	var v any
 	writer, f, err := d.codec.DecodeWriter(ctx, rec.Value, schemaHeader, nil, &v)
@@ -82,8 +90,11 @@ func (d *decoder) decode(ctx context.Context, rec *kgo.Record) (decoded, error) 
 }
 
 // view is rec as JSON: key, value, headers, partition, offset and schema
-// id; with full, its topic and timestamp first. A value that does not
-// decode is shown in hex, with the reason.
+// id; with full, its topic and timestamp first. A tombstone (no value at
+// all) has "value": null and "tombstone": true; a value that does not
+// decode, an empty one too, is shown in hex, with the reason. The key and
+// header values are strings when they are text, else {"base64": "..."},
+// and null when they are null.
 func (d *decoder) view(ctx context.Context, rec *kgo.Record, full bool) (object, error) {
 	dv, err := d.decode(ctx, rec)
 	if err != nil {
@@ -97,15 +108,14 @@ func viewOf(rec *kgo.Record, dv decoded, full bool) object {
 	if full {
 		o = append(o, field{"topic", rec.Topic}, field{"timestamp", rec.Timestamp.UTC().Format(time.RFC3339Nano)})
 	}
-	var key any
-	if rec.Key != nil {
-		key = string(rec.Key)
-	}
 	headers := make(object, 0, len(rec.Headers))
 	for _, h := range rec.Headers {
-		headers = append(headers, field{h.Key, string(h.Value)})
+		headers = append(headers, field{h.Key, bytesView(h.Value)})
 	}
-	o = append(o, field{"key", key}, field{"value", dv.json})
+	o = append(o, field{"key", bytesView(rec.Key)}, field{"value", dv.json})
+	if dv.tombstone {
+		o = append(o, field{"tombstone", true})
+	}
 	if dv.err != nil {
 		o = append(o, field{"value_hex", hex.EncodeToString(rec.Value)}, field{"decode_error", dv.err.Error()})
 	}
@@ -114,4 +124,29 @@ func viewOf(rec *kgo.Record, dv decoded, full bool) object {
 		id = dv.schemaID
 	}
 	return append(o, field{"headers", headers}, field{"partition", rec.Partition}, field{"offset", rec.Offset}, field{"schema_id", id})
+}
+
+// bytesView is b as JSON: null when nil, a string when it is text (UTF-8
+// without control characters but tab and line ends), else
+// {"base64": "..."}, so that no byte is lost or replaced.
+func bytesView(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	if isText(b) {
+		return string(b)
+	}
+	return object{{"base64", base64.StdEncoding.EncodeToString(b)}}
+}
+
+func isText(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if unicode.IsControl(r) && r != '\t' && r != '\n' && r != '\r' {
+			return false
+		}
+	}
+	return true
 }
