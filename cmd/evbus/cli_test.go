@@ -150,6 +150,21 @@ func (h *handled) meta(id string) bus.Meta {
 // permanently for the order fail names while fail returns true.
 func startGroup(t *testing.T, stack *devstack.Stack, group string, h *handled, fail func(*Order) bool) {
 	t.Helper()
+	startConsumer(t, stack, group, func(c *consumer.Consumer) {
+		consumer.Handle(c, orderPlaced, func(ctx context.Context, o *Order, m bus.Meta) error {
+			if fail(o) {
+				return consumer.Permanent(errors.New("card declined for " + o.OrderID))
+			}
+			h.add(m)
+			return nil
+		})
+	})
+}
+
+// startConsumer runs a consumer of group on the stack with the handlers
+// handle registers, until the test ends.
+func startConsumer(t *testing.T, stack *devstack.Stack, group string, handle func(*consumer.Consumer)) {
+	t.Helper()
 	reg, err := schema.New(stack.RegistryURL())
 	if err != nil {
 		t.Fatal(err)
@@ -159,13 +174,7 @@ func startGroup(t *testing.T, stack *devstack.Stack, group string, h *handled, f
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumer.Handle(c, orderPlaced, func(ctx context.Context, o *Order, m bus.Meta) error {
-		if fail(o) {
-			return consumer.Permanent(errors.New("card declined for " + o.OrderID))
-		}
-		h.add(m)
-		return nil
-	})
+	handle(c)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(context.Background()) }()
 	t.Cleanup(func() {

@@ -40,7 +40,7 @@ example:
 		name:    "dlt show",
 		summary: "show one dead-lettered record: headers and decoded value",
 		usage: `
-usage: evbus dlt show <topic> <partition> <offset>
+usage: evbus dlt show <topic> <partition> <offset> [--avro-json]
 
 Prints one record as JSON: its headers and its value decoded through the
 schema registry (as 'evbus tail' prints it; --avro-json for the Avro

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -31,75 +32,31 @@ type Invoice struct {
 
 var invoiced = bus.Event[Invoice]("invoices", func(i *Invoice) string { return i.ID }, bus.Namespace("com.example.cli"))
 
-// invoices keeps what a consumer's handler received, by invoice id.
-type invoices struct {
-	mu      sync.Mutex
-	got     map[string]Invoice
-	changed chan struct{}
-}
-
-func (r *invoices) wait(t *testing.T, ids ...string) map[string]Invoice {
-	t.Helper()
-	deadline := time.After(guard)
-	for {
-		r.mu.Lock()
-		n, ch := 0, r.changed
-		for _, id := range ids {
-			if _, ok := r.got[id]; ok {
-				n++
-			}
-		}
-		r.mu.Unlock()
-		if n == len(ids) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			return r.got
-		}
-		select {
-		case <-ch:
-		case <-deadline:
-			t.Fatalf("the consumer never received %v", ids)
-		}
-	}
-}
-
 // consumeInvoices runs group billing on the invoices, with a typed
-// handler as any service has; it dead-letters invoice i-2.
-func consumeInvoices(t *testing.T, stack *devstack.Stack) *invoices {
+// handler as any service has, which dead-letters invoice i-2. h counts
+// the handler's runs; received returns what it got, by invoice id.
+func consumeInvoices(t *testing.T, stack *devstack.Stack) (h *handled, received func() map[string]Invoice) {
 	t.Helper()
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := consumer.New("billing", reg, consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)), consumer.CommitInterval(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &invoices{got: map[string]Invoice{}, changed: make(chan struct{})}
-	consumer.Handle(c, invoiced, func(_ context.Context, inv *Invoice, _ bus.Meta) error {
-		r.mu.Lock()
-		r.got[inv.ID] = *inv
-		close(r.changed)
-		r.changed = make(chan struct{})
-		r.mu.Unlock()
-		if inv.ID == "i-2" {
-			return consumer.Permanent(errors.New("refund without an order"))
-		}
-		return nil
+	var mu sync.Mutex
+	got := map[string]Invoice{}
+	h = newHandled()
+	startConsumer(t, stack, "billing", func(c *consumer.Consumer) {
+		consumer.Handle(c, invoiced, func(_ context.Context, inv *Invoice, m bus.Meta) error {
+			mu.Lock()
+			got[inv.ID] = *inv
+			mu.Unlock()
+			h.add(m)
+			if inv.ID == "i-2" {
+				return consumer.Permanent(errors.New("refund without an order"))
+			}
+			return nil
+		})
 	})
-	errc := make(chan error, 1)
-	go func() { errc <- c.Run(context.Background()) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), guard)
-		defer cancel()
-		if err := c.Close(ctx); err != nil {
-			t.Errorf("close: %v", err)
-		}
-		if err := <-errc; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-	return r
+	return h, func() map[string]Invoice {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(got)
+	}
 }
 
 // valueOf is the value of the one record tail printed.
@@ -156,7 +113,7 @@ func TestPublishDecimal(t *testing.T) {
 		t.Fatalf("refused input sent %d records", n)
 	}
 
-	got := consumeInvoices(t, stack)
+	h, received := consumeInvoices(t, stack)
 	cli(t, stack, `{"id":"i-1","total":"49.99","scan":"AP8=","note":"paid","issued_at":"2026-01-02T15:04:05.123Z"}
 {"id":"i-2","total":"-1.00","scan":"","note":null,"issued_at":"2026-01-02T15:04:05Z"}
 {"id":"i-3","total":0.05,"scan":"","note":null,"issued_at":"2026-01-02T16:04:05+01:00"}
@@ -181,7 +138,8 @@ func TestPublishDecimal(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	all := got.wait(t, "i-1", "i-2", "i-3", "i-4", "i-5")
+	h.wait(t, "the consumer receives the five invoices", func(runs map[string]int) bool { return len(runs) == 5 })
+	all := received()
 	at := time.Date(2026, 1, 2, 15, 4, 5, 123e6, time.UTC)
 	for id, want := range map[string]struct {
 		total, scan, note string

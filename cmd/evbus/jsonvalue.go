@@ -45,15 +45,19 @@ const (
 
 // The --avro-json flag: a jsonMode is a boolean flag.
 
-func (m *jsonMode) String() string     { return strconv.FormatBool(m != nil && *m == avroJSON) }
-func (m *jsonMode) IsBoolFlag() bool   { return true }
-func (m *jsonMode) Set(s string) error { b, err := strconv.ParseBool(s); *m = modeOf(b); return err }
+func (m *jsonMode) String() string   { return strconv.FormatBool(m != nil && *m == avroJSON) }
+func (m *jsonMode) IsBoolFlag() bool { return true }
 
-func modeOf(avro bool) jsonMode {
-	if avro {
-		return avroJSON
+func (m *jsonMode) Set(s string) error {
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return err
 	}
-	return plainJSON
+	*m = plainJSON
+	if b {
+		*m = avroJSON
+	}
+	return nil
 }
 
 // defineMode adds --avro-json to fs.
@@ -82,11 +86,11 @@ func (m jsonMode) toJSON(s avro.Schema, v any, path string) (any, error) {
 		return out, nil
 	case *avro.UnionSchema:
 		t, inner, err := branchOf(s, v)
-		if err != nil || t == nil {
-			if err != nil {
-				err = fmt.Errorf("field %s: %w", pathName(path), err)
-			}
-			return nil, err
+		if err != nil {
+			return nil, fmt.Errorf("field %s: %w", pathName(path), err)
+		}
+		if t == nil {
+			return nil, nil
 		}
 		x, err := m.toJSON(t, inner, path)
 		if err != nil || (m == plainJSON && soleBranch(s) != nil) {

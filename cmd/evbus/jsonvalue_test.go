@@ -63,15 +63,8 @@ const withDefaults = `{"type":"record","name":"Defaults","namespace":"com.exampl
 // the registry as tail and dlt show do, and returns it printed in mode.
 func roundTrip(t *testing.T, reg *schema.Registry, avsc string, mode jsonMode, in string) (string, error) {
 	t.Helper()
-	s, err := codec.Parse(avsc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, es := parseSchema(t, avsc)
 	id, err := reg.Register(t.Context(), "every-"+s.FullName(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := engineSchema(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +92,19 @@ func roundTrip(t *testing.T, reg *schema.Registry, avsc string, mode jsonMode, i
 		t.Fatal(err)
 	}
 	return string(out), nil
+}
+
+func parseSchema(t *testing.T, avsc string) (*codec.Schema, avro.Schema) {
+	t.Helper()
+	s, err := codec.Parse(avsc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := engineSchema(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, es
 }
 
 func decodeJSON(t *testing.T, s string) any {
@@ -195,14 +201,7 @@ func TestJSONRoundTrip(t *testing.T) {
 // name), bytes as the code points of ISO-8859-1, a decimal as its
 // unscaled bytes, logical types as their numbers.
 func TestAvroJSONIsConfluents(t *testing.T) {
-	s, err := codec.Parse(everyType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := engineSchema(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, es := parseSchema(t, everyType)
 	total, _ := new(big.Rat).SetString("49.99")
 	minus, _ := new(big.Rat).SetString("-1.00")
 	inner := map[string]any{"x": 1}
@@ -296,14 +295,7 @@ func TestDecimalText(t *testing.T) {
 // TestFromJSONNamesTheField: a value that does not fit says where, and
 // what each mode wants.
 func TestFromJSONNamesTheField(t *testing.T) {
-	s, err := codec.Parse(everyType)
-	if err != nil {
-		t.Fatal(err)
-	}
-	es, err := engineSchema(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, es := parseSchema(t, everyType)
 	// The other fields fit, so that the one under test fails.
 	base := map[jsonMode]string{
 		plainJSON: `{"s":"","i":0,"l":0,"f":0,"d":0,"b":false,"by":"","fx":"YWJjZA==","e":"RED","a":[],"m":{},"u1":null,"u2":null,"u3":null,"u4":{"string":""},"u5":null,` +

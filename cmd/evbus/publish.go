@@ -28,7 +28,7 @@ func init() {
 		name:    "publish",
 		summary: "publish JSON records from stdin as events (Avro, CloudEvents headers)",
 		usage: `
-usage: evbus publish --topic T --schema file.avsc --key-field F [--source S] < records.jsonl
+usage: evbus publish --topic T --schema file.avsc --key-field F [--source S] [--avro-json] < records.jsonl
 
 Reads one JSON record per line, values written as people write them: a
 decimal as a decimal string ("49.99", or a JSON number, read by its digits:

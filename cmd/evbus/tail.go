@@ -16,7 +16,7 @@ func init() {
 		name:    "tail",
 		summary: "print a topic's records as JSON lines, decoded through the registry",
 		usage: `
-usage: evbus tail <topic> [--from beginning|end|<RFC 3339 time>] [--key K] [--type T] [--count N]
+usage: evbus tail <topic> [--from beginning|end|<RFC 3339 time>] [--key K] [--type T] [--count N] [--avro-json]
 
 Prints each record of <topic> as one JSON object per line: key, value
 (decoded with the writer schema from the registry, written as evbus
