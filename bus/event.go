@@ -47,6 +47,13 @@ func SchemaFile(path string) EventOption { return func(c *eventConfig) { c.schem
 
 // Namespace sets the Avro namespace of a schema inferred from T (default:
 // none). Ignored when the schema is given.
+//
+// An inferred record's name is T's Go type name in this namespace, and
+// that full name is the event's ce_type, by which consumers find their
+// handler: renaming the Go type renames the event, and consumers that know
+// the old name skip the new records. To rename a Go type and keep the
+// event's name, give the schema (Schema or SchemaFile): its record name is
+// the event's name whatever the Go type is called.
 func Namespace(ns string) EventOption { return func(c *eventConfig) { c.namespace = ns } }
 
 // topicName is what Kafka accepts as a topic name.

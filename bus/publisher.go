@@ -23,8 +23,9 @@ import (
 
 // Errors a caller can match with errors.Is.
 var (
-	// ErrUnknownType: the value's type was not given to the publisher.
-	ErrUnknownType = errors.New("bus: event type not registered with the publisher")
+	// ErrUnknownType: the value's type was not in the bus.Types given to
+	// NewPublisher or NewEncoder.
+	ErrUnknownType = errors.New("bus: event type not registered")
 	// ErrEmptyKey: the key function returned "" for the value.
 	ErrEmptyKey = errors.New("bus: empty partition key")
 	// ErrTooLarge: the record is larger than the producer or the topic
@@ -58,6 +59,9 @@ type Encoder struct {
 	source []byte
 	types  map[reflect.Type]*binding
 	ids    idGen
+	// made names the call that made the encoder (NewEncoder or
+	// NewPublisher), for the error about a type it was not given.
+	made string
 }
 
 // binding is a registered type ready to publish.
@@ -126,7 +130,7 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 		o(&cfg)
 	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
-	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes))
+	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes), "NewPublisher")
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +182,13 @@ func NewEncoder(ctx context.Context, reg *schema.Registry, opts ...PublisherOpti
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return newEncoder(ctx, reg, &cfg, defaultMaxBytes)
+	return newEncoder(ctx, reg, &cfg, defaultMaxBytes, "NewEncoder")
 }
 
 // defaultMaxBytes is kgo.ProducerBatchMaxBytes's default.
 const defaultMaxBytes = 1_000_012
 
-func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig, maxBytes int) (*Encoder, error) {
+func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig, maxBytes int, made string) (*Encoder, error) {
 	if u, err := url.Parse(cfg.source); cfg.source == "" || err != nil {
 		return nil, fmt.Errorf("bus: Source(%q): want a URI-reference naming the service, such as /orders-service", cfg.source)
 	} else if u.User != nil {
@@ -196,6 +200,7 @@ func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig,
 	e := &Encoder{
 		source: []byte(cfg.source),
 		types:  make(map[reflect.Type]*binding, len(cfg.types)),
+		made:   made,
 	}
 	c := codec.New(reg)
 	for _, t := range cfg.types {
@@ -550,7 +555,7 @@ func (e *Encoder) lookup(ev any) (any, *binding, error) {
 		ptr.Elem().Set(reflect.ValueOf(ev))
 		return ptr.Interface(), b, nil
 	}
-	return nil, nil, fmt.Errorf("%w: %v: pass it to NewPublisher with bus.Types", ErrUnknownType, t)
+	return nil, nil, fmt.Errorf("%w: %v: add it to the bus.Types given to bus.%s", ErrUnknownType, t, e.made)
 }
 
 // recordSize is the record's size in a batch, near enough to compare with

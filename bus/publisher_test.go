@@ -467,3 +467,21 @@ func TestRecordIntoReusesTheRecord(t *testing.T) {
 		t.Fatalf("RecordInto of an unregistered type: %v, want bus.ErrUnknownType", err)
 	}
 }
+
+// The error about a type left out of bus.Types names the call that was
+// given the types, NewEncoder or NewPublisher, and the type.
+func TestUnknownTypeNamesTheConstructor(t *testing.T) {
+	e := setup(t)
+	enc, err := bus.NewEncoder(t.Context(), e.reg, bus.Source("/orders-service"), bus.Types(orderPlaced))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = enc.Record(t.Context(), Unregistered{ID: "x"})
+	if want := "bus_test.Unregistered: add it to the bus.Types given to bus.NewEncoder"; !errors.Is(err, bus.ErrUnknownType) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Encoder.Record of an unregistered type: %v, want bus.ErrUnknownType saying %q", err, want)
+	}
+	err = e.publisher(t).Publish(t.Context(), Unregistered{ID: "x"})
+	if want := "bus_test.Unregistered: add it to the bus.Types given to bus.NewPublisher"; !errors.Is(err, bus.ErrUnknownType) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Publish of an unregistered type: %v, want bus.ErrUnknownType saying %q", err, want)
+	}
+}

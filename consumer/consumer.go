@@ -720,12 +720,20 @@ type Stats struct {
 	PublishFailures uint64          // dead-letter and retry-topic writes that failed and were tried again
 	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
 	Paused          int             // partitions whose fetching is paused now (back-pressure, a wait)
+
+	// SkippedTypes counts Skipped by type (ce_type, else the writer
+	// schema's full name): a type here is one the group has no handler
+	// for on that topic. Past 100 types, the others count under
+	// OtherTypes.
+	SkippedTypes map[string]uint64
 }
 
 type counters struct {
 	handled, retried, retryTopic, skipped, duplicates atomic.Uint64
 	decodeWaits, publishFailures, databaseWaits       atomic.Uint64
 	deadLettered                                      map[Kind]*atomic.Uint64
+
+	skippedTypes skippedTypes
 }
 
 // Stats returns the consumer's counters.
@@ -745,6 +753,7 @@ func (c *Consumer) Stats() Stats {
 	for k, v := range c.stats.deadLettered {
 		s.DeadLettered[k] = v.Load()
 	}
+	s.SkippedTypes = c.stats.skippedTypes.snapshot()
 	for _, p := range c.all() {
 		p.mu.Lock()
 		if p.paused {

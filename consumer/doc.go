@@ -79,8 +79,13 @@
 // unavailable is not the record's fault: the same record is tried again
 // with back-off, never dead-lettered, and nothing after it is committed.
 //
-// Records of types without a handler are skipped and counted (Unhandled
-// can dead-letter them instead).
+// Records of types without a handler are skipped and counted
+// (Stats.Skipped, and by type Stats.SkippedTypes); Unhandled can
+// dead-letter them instead. The first record of each such type after a
+// partition is assigned is logged at WARN with the types the group
+// handles on the topic: a type nobody handles is often an event whose
+// producer renamed its Go type, which renames an inferred schema's record
+// and so its ce_type (bus.Schema keeps a name).
 //
 // # Retry topics
 //

@@ -214,10 +214,12 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 		return hs
 	}
 	bad := []*kgo.Record{
-		{Value: []byte("garbage, not Avro at all")},                                                                           // no framing
-		{Value: append([]byte{0, 0, 0, 0x27, 0x0f}, good[5:]...), Headers: ce("")},                                            // unknown schema id 9999
-		{Value: good[:len(good)-3], Headers: ce("")},                                                                          // truncated body
-		{Value: good, Headers: ce(bus.HeaderID)},                                                                              // CloudEvent without ce_id
+		{Value: []byte("garbage, not Avro at all")},                                // no framing
+		{Value: append([]byte{0, 0, 0, 0x27, 0x0f}, good[5:]...), Headers: ce("")}, // unknown schema id 9999
+		{Value: good[:len(good)-3], Headers: ce("")},                               // truncated body
+		{Value: good, Headers: ce(bus.HeaderID)},                                   // CloudEvent without ce_id
+		{Value: good, Headers: ce(bus.HeaderSource)},                               // CloudEvent without ce_source
+		{Value: good, Headers: ce(bus.HeaderType)},                                 // CloudEvent without ce_type
 		{Value: good, Headers: append(ce(bus.HeaderTime), kgo.RecordHeader{Key: bus.HeaderTime, Value: []byte("yesterday")})}, // bad ce_time
 	}
 	foreign := &kgo.Record{Value: good} // plain Confluent Avro, no CloudEvents headers
@@ -269,7 +271,7 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 	waitFor(t, "the unhandled type dead-lettered", func() bool {
 		return c2.Stats().DeadLettered[consumer.KindPermanent] == 1
 	})
-	d := e.read(bus.DeadLetterTopic("orders", "strict"), 6)
+	d := e.read(bus.DeadLetterTopic("orders", "strict"), len(bad)+1)
 	var unhandled int
 	for _, r := range d {
 		h := headers(t, r)

@@ -96,6 +96,10 @@ type partition struct {
 	holding    bool            // full and still fetched: it holds the poll (gate)
 	holds      int             // lanes waiting for a retry record to be due
 	paused     bool            // fetching is paused: shed, or holds > 0
+
+	// unknown holds the types without a handler logged at WARN since
+	// the partition was assigned (Consumer.skip).
+	unknown map[string]struct{}
 }
 
 type pendingRecord struct {

@@ -430,11 +430,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 		return nil, c.deadLetter(p, env, KindPermanent, env.prior,
 			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
 	}
-	c.stats.skipped.Add(1)
-	c.settle(p, env, Outcome{Result: Skipped})
-	if c.log.Enabled(context.Background(), slog.LevelDebug) {
-		c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
-	}
+	c.skip(p, env)
 	return nil, settled
 }
 

@@ -1,0 +1,79 @@
+package consumer
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// maxUnknownTypes bounds what a stream of made-up ce_type values can cost:
+// the names Stats.SkippedTypes counts apiece, and the warnings a partition
+// assignment logs.
+const maxUnknownTypes = 100
+
+// OtherTypes is the key of Stats.SkippedTypes that counts the records of
+// the types beyond the first 100 it names.
+const OtherTypes = "(other types)"
+
+// skippedTypes counts skipped records by type. Its lock covers counts.
+type skippedTypes struct {
+	mu     sync.Mutex
+	counts map[string]uint64
+}
+
+func (s *skippedTypes) add(typ string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.counts == nil {
+		s.counts = make(map[string]uint64)
+	}
+	if _, ok := s.counts[typ]; !ok && len(s.counts) >= maxUnknownTypes {
+		typ = OtherTypes
+	}
+	s.counts[typ]++
+}
+
+func (s *skippedTypes) snapshot() map[string]uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.counts)
+}
+
+// skip settles a record whose type has no handler: counted, and the
+// first of its type in this partition assignment logged at WARN, since a
+// type nobody handles is often a producer's renamed Go type whose inferred
+// record name changed.
+func (c *Consumer) skip(p *partition, env *envelope) {
+	c.stats.skipped.Add(1)
+	c.stats.skippedTypes.add(env.meta.Type)
+	c.settle(p, env, Outcome{Result: Skipped})
+	if !p.firstUnknown(env.meta.Type) {
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
+		}
+		return
+	}
+	known := slices.Sorted(maps.Keys(p.handlers))
+	c.log.LogAttrs(context.Background(), slog.LevelWarn,
+		"consumer: no handler for this type on the topic: its records are skipped (logged once per type and partition assignment, counted in Stats.SkippedTypes). "+
+			"A producer that renamed its Go type renamed the inferred record: keep the name with an explicit schema (bus.Schema), handle the new name, or dead-letter such records (consumer.Unhandled)",
+		env.attrs(slog.String("known_types", strings.Join(known, ", ")))...)
+}
+
+// firstUnknown tells whether typ is the first type without a handler of
+// its name seen since the partition was assigned, up to maxUnknownTypes.
+func (p *partition) firstUnknown(typ string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, seen := p.unknown[typ]; seen || len(p.unknown) >= maxUnknownTypes {
+		return false
+	}
+	if p.unknown == nil {
+		p.unknown = make(map[string]struct{})
+	}
+	p.unknown[typ] = struct{}{}
+	return true
+}
