@@ -180,7 +180,9 @@ func (c *config) fail(err error) {
 // franz-go's default is the start of each partition). The consumer sets
 // these itself, after yours: kgo.ConsumerGroup, kgo.ConsumeTopics,
 // kgo.DisableAutoCommit, kgo.BlockRebalanceOnPoll and the
-// OnPartitionsRevoked and OnPartitionsLost callbacks. The balancer is
+// OnPartitionsAssigned, OnPartitionsRevoked and OnPartitionsLost
+// callbacks; hooks you pass with kgo.WithHooks run beside the consumer's
+// own (which feed Ready and the connection logs). The balancer is
 // cooperative-sticky unless you pass kgo.Balancers. The same client
 // writes dead-letter and retry records, so keep its producer idempotent
 // with acks=all (franz-go's defaults); its kgo.ProducerBatchMaxBytes is
