@@ -217,6 +217,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes),
 		kgo.FetchMaxWait(FetchMaxWait),
+		kgo.ProducerBatchCompression(c.cfg.compression...),
 	}
 	opts = append(opts, c.cfg.kafka...)
 	opts = append(opts,
