@@ -138,7 +138,7 @@ func (h *health) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, _ net
 	since := b.since
 	h.mu.Unlock()
 	if due {
-		h.log.Error("consumer: cannot connect to Kafka broker "+addr+"; trying again", "broker", addr, "error", err, "failures", n, "since", since.UTC().Format(time.RFC3339))
+		h.log.Error("consumer: cannot connect to a Kafka broker; trying again", "broker", addr, "error", err, "failures", n, "since", since.UTC().Format(time.RFC3339))
 	}
 }
 

@@ -84,8 +84,8 @@ func TestUnreachableBroker(t *testing.T) {
 	}
 	errc := run(t, c)
 
-	waitFor(t, "an ERROR naming the broker", func() bool { return len(log.records(t, "ERROR", addr)) > 0 })
-	rec := log.records(t, "ERROR", addr)[0]
+	waitFor(t, "an ERROR naming the broker", func() bool { return len(log.records(t, "ERROR", "cannot connect to a Kafka broker")) > 0 })
+	rec := log.records(t, "ERROR", "cannot connect to a Kafka broker")[0]
 	if rec["broker"] != addr || !strings.Contains(fmt.Sprint(rec["error"]), "connection refused") {
 		t.Errorf("ERROR record %v: want broker %s and the cause (connection refused)", rec, addr)
 	}
