@@ -165,3 +165,30 @@ func TestReadyAfterRunReturned(t *testing.T) {
 		t.Errorf("Ready after Run returned = %v, want ErrNotReady with the cause", err)
 	}
 }
+
+// TestRunEndsWhileUnreachable: a Run still waiting for its brokers returns
+// its context's cause when the context ends.
+func TestRunEndsWhileUnreachable(t *testing.T) {
+	e := start(t)
+	addr := closedPort(t)
+	failures := new(dialFailures)
+	c, err := consumer.New("unreachable-end", e.reg,
+		consumer.Kafka(kgo.SeedBrokers(addr), kgo.WithHooks(failures), kgo.WithLogger(kgoLogger())),
+		consumer.Logger(testLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer.Handle(c, orderPlaced, func(context.Context, *Order, bus.Meta) error { return nil })
+	ctx, cancel := context.WithCancelCause(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(ctx) }()
+	waitFor(t, "a failed connection attempt", func() bool { return failures.n.Load() > 0 })
+	stop := errors.New("shutting down")
+	cancel(stop)
+	if err := <-errc; !errors.Is(err, stop) {
+		t.Errorf("Run = %v, want the context's cause", err)
+	}
+	if err := c.Ready(); !errors.Is(err, consumer.ErrNotReady) || !strings.Contains(err.Error(), "shutting down") {
+		t.Errorf("Ready = %v, want ErrNotReady with the cause", err)
+	}
+}
