@@ -63,6 +63,9 @@ type Consumer struct {
 	commitMu sync.Mutex
 
 	stats counters
+
+	// health feeds Ready and logs lasting connection failures.
+	health *health
 }
 
 type tp struct {
@@ -113,6 +116,7 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 		sem:      newSemaphore(cfg.concurrency),
 		gate:     newGate(),
 	}
+	c.health = newHealth(c.log)
 	c.stats.deadLettered = make(map[Kind]*atomic.Uint64, 3)
 	for _, k := range []Kind{KindRetriesExhausted, KindPermanent, KindPoison} {
 		c.stats.deadLettered[k] = new(atomic.Uint64)
@@ -168,15 +172,19 @@ func (c *Consumer) topicsLocked() ([]string, map[string]stage) {
 }
 
 // Run joins the group and handles records until ctx ends or Close is
-// called. It returns nil after Close, the context's cause when ctx ended,
+// called. Until the brokers answer, it waits: a broker it cannot connect
+// to is logged at once as an ERROR naming its address and the cause, then
+// at most every 30 s while it lasts (Ready tells the same). It returns nil
+// after Close, the context's cause when ctx ended,
 // or why it could not start: a handler registration error (ErrRegistration),
 // no handlers (ErrNoHandlers), a missing retry topic (bus.ErrTopicMissing),
-// a bad Kafka option.
+// a bad Kafka option, a broker's refusal that retrying cannot fix (failed
+// authentication).
 //
 // When ctx ends, handler contexts are cancelled at once; Run waits for the
 // handlers to return (DrainTimeout at most), commits what was handled and
 // leaves the group. Close stops more gently.
-func (c *Consumer) Run(ctx context.Context) error {
+func (c *Consumer) Run(ctx context.Context) (err error) {
 	if ctx == nil {
 		return errors.New("consumer: Run: nil context")
 	}
@@ -195,6 +203,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	topics, retryOf := c.topicsLocked()
 	c.mu.Unlock()
 	defer close(c.stopped)
+	defer func() { c.health.setPhase(phaseStopped, err) }()
 
 	switch {
 	case regErr != nil:
@@ -204,9 +213,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.retryOf = retryOf
 
-	opts := []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer()), kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes), kgo.FetchMaxWait(FetchMaxWait)}
+	opts := []kgo.Opt{
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.ProducerBatchMaxBytes(MaxDeadLetterBytes),
+		kgo.FetchMaxWait(FetchMaxWait),
+		kgo.ProducerBatchCompression(c.cfg.compression...),
+	}
 	opts = append(opts, c.cfg.kafka...)
 	opts = append(opts,
+		kgo.WithHooks(c.health),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { c.health.assigned() }),
 		kgo.ConsumerGroup(c.group),
 		kgo.ConsumeTopics(topics...),
 		kgo.DisableAutoCommit(),
@@ -247,6 +263,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		return err
 	}
+	c.health.setPhase(phaseRunning, nil)
 	c.log.Info("consumer started", "topics", topics)
 
 	commitCtx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
@@ -304,8 +321,9 @@ func (c *Consumer) Close(ctx context.Context) error {
 	return c.closeErr
 }
 
-// checkTopics fails when a retry topic is missing and logs missing
-// topics, replay topics and dead-letter topics.
+// checkTopics waits until the brokers answer, then fails when a retry
+// topic is missing and logs missing topics, replay topics and dead-letter
+// topics.
 func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map[string]stage) error {
 	adm := kadm.NewClient(c.cl)
 	var retry, others []string
@@ -318,6 +336,9 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 			others = append(others, t, bus.DeadLetterTopic(t, c.group))
 		}
 	}
+	if err := c.awaitBrokers(ctx, adm, slices.Concat(retry, others)); err != nil {
+		return err
+	}
 	if err := bus.CheckTopics(ctx, adm, retry...); err != nil {
 		return fmt.Errorf("consumer: retry topics: %w", err)
 	}
@@ -326,6 +347,38 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 	}
 	c.checkLimits(ctx, adm, topics, retryOf)
 	return nil
+}
+
+// awaitBrokers reads the topics' metadata until the brokers answer, missing
+// topics or not, trying again at the back-off of DefaultRetry while they
+// cannot be reached (waiting fixes that). A lasting failure is logged at a
+// bounded rate: by the connection hook when a broker cannot be reached
+// (it names the address), else here. An error the broker says retrying
+// cannot fix (failed authentication) ends Run.
+func (c *Consumer) awaitBrokers(ctx context.Context, adm *kadm.Client, topics []string) error {
+	var rep report
+	for n := 1; ; n++ {
+		err := bus.CheckTopics(ctx, adm, topics...)
+		if err == nil || errors.Is(err, bus.ErrTopicMissing) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if ke := (*kerr.Error)(nil); errors.As(err, &ke) && !ke.Retriable {
+			return fmt.Errorf("consumer: reading the topics' metadata: %w", err)
+		}
+		if k, due := rep.due(time.Now()); due && c.health.unreachable() == nil {
+			c.log.Error("consumer: cannot read the topics' metadata; Run starts once it can", "error", err, "failures", k)
+		}
+		t := time.NewTimer(c.cfg.retry.delay(n))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // MaxDeadLetterBytes is the consumer's default kgo.ProducerBatchMaxBytes:
@@ -382,8 +435,9 @@ func (c *Consumer) poll(ctx, runCtx context.Context) {
 			return
 		}
 		fs.EachError(func(topic string, partition int32, err error) {
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-				return
+			var session *kgo.ErrGroupSession
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &session) {
+				return // a group session failure is logged by OnGroupManageError
 			}
 			c.log.Error("consumer: fetch error", "topic", topic, "partition", partition, "error", err)
 		})

@@ -137,6 +137,7 @@ type config struct {
 	observe        func(Outcome)
 	maxValueBytes  int
 	tel            *tracing.Telemetry
+	compression    []kgo.CompressionCodec
 	err            error
 }
 
@@ -150,6 +151,7 @@ func defaultConfig() config {
 		drainTimeout:   DefaultDrainTimeout,
 		retry:          packageBackoff,
 		tel:            tracing.Default(),
+		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
 	}
 }
 
@@ -180,7 +182,9 @@ func (c *config) fail(err error) {
 // franz-go's default is the start of each partition). The consumer sets
 // these itself, after yours: kgo.ConsumerGroup, kgo.ConsumeTopics,
 // kgo.DisableAutoCommit, kgo.BlockRebalanceOnPoll and the
-// OnPartitionsRevoked and OnPartitionsLost callbacks. The balancer is
+// OnPartitionsAssigned, OnPartitionsRevoked and OnPartitionsLost
+// callbacks; hooks you pass with kgo.WithHooks run beside the consumer's
+// own (which feed Ready and the connection logs). The balancer is
 // cooperative-sticky unless you pass kgo.Balancers. The same client
 // writes dead-letter and retry records, so keep its producer idempotent
 // with acks=all (franz-go's defaults); its kgo.ProducerBatchMaxBytes is
@@ -375,3 +379,21 @@ func RetryTopics(delays ...time.Duration) HandlerOption {
 // goroutine once the record is settled: fn must be quick and must not block.
 // Test kits and tools use it (evbustest.Recorder). The default is none.
 func Observe(fn func(Outcome)) Option { return func(c *config) { c.observe = fn } }
+
+// Compression sets the codecs of the dead-letter and retry records the
+// consumer writes, in order of preference (kgo.ProducerBatchCompression):
+// kgo.NoCompression() by default, which every stock client reads and
+// which Kafka's Java client, librdkafka and kafkajs default to themselves
+// (franz-go's own default, snappy, cannot be read by kafkajs without a
+// codec plugin). kgo.GzipCompression() is the one codec every stock client
+// reads; docs/wire-format.md lists which client reads which. A
+// kgo.ProducerBatchCompression passed to Kafka wins over this option.
+func Compression(codecs ...kgo.CompressionCodec) Option {
+	return func(c *config) {
+		if len(codecs) == 0 {
+			c.fail(errors.New("consumer: Compression(): pass at least one codec, e.g. kgo.NoCompression() or kgo.GzipCompression()"))
+			return
+		}
+		c.compression = codecs
+	}
+}

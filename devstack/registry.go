@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/sr"
@@ -70,6 +71,8 @@ func newRegistry(ctx context.Context, logPath, auth string, log *slog.Logger) (*
 	g.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions/{version}", g.checkCompatibility)
 	g.mux.HandleFunc("POST /compatibility/subjects/{subject}/versions", g.checkCompatibility)
 	// Every PUT and DELETE changes state (config, mode, deletes).
+	g.mux.HandleFunc("GET /schemas/ids/{id}", g.schemaByID)
+	g.mux.HandleFunc("GET /schemas/ids/{id}/schema", g.schemaByID)
 	g.mux.HandleFunc("PUT /", g.change)
 	g.mux.HandleFunc("DELETE /", g.change)
 	// srfake strips a /contexts/{context} prefix and serves the rest, which
@@ -127,8 +130,8 @@ func (g *registry) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Registering what the subject already has is a no-op: no check, no log.
-	if _, err := g.lookup(subject, body); err == nil {
-		g.fake.Handler().ServeHTTP(w, withBody(r, body))
+	if ss, err := g.lookup(subject, body); err == nil {
+		writeJSON(w, http.StatusOK, registered(ss))
 		return
 	}
 	if s.Type == sr.TypeAvro {
@@ -156,8 +159,34 @@ func (g *registry) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.log.Info("schema registered", "subject", subject, "version", ss.Version, "id", ss.ID)
+		writeJSON(w, http.StatusOK, registered(ss))
+		return
 	}
 	relay(w, rec)
+}
+
+// registered is the answer to a registration, as Schema Registry 8 gives
+// it: the schema's id and its guid (derived from the schema's content by
+// srfake, so it is the same after a restart). Serializers in header mode
+// write the guid.
+func registered(ss sr.SubjectSchema) map[string]any {
+	return map[string]any{"id": ss.ID, "guid": ss.GUID}
+}
+
+// schemaByID answers GET /schemas/ids/{id}[/schema] as Confluent Schema
+// Registry does: a subject named in the query that is in the default
+// context does not narrow the lookup (srfake answers 404 when the schema
+// is registered under another subject, so a deserializer that names
+// <topic>-value could not read records whose schema is under
+// <topic>-<record name>).
+func (g *registry) schemaByID(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if s := q.Get("subject"); s != "" && !strings.HasPrefix(s, ":.") {
+		q.Del("subject")
+		r = r.Clone(r.Context())
+		r.URL.RawQuery = q.Encode()
+	}
+	g.fake.Handler().ServeHTTP(w, r)
 }
 
 // check parses s and runs the subject's effective level against it: against

@@ -35,6 +35,7 @@ type conn struct {
 
 	registryUser, registryPassword, registryToken string
 	strategy                                      string
+	compression                                   string
 }
 
 // secret flags are never echoed, not even in an error about their value.
@@ -84,7 +85,24 @@ func (c *conn) strategyFlag(fs *flag.FlagSet) {
 	fs.StringVar(&c.strategy, "strategy", "topic-record", "subject naming: topic-record (<topic>-<record>), topic (<topic>-value) or record (<record>)")
 }
 
-// kafkaOpts are the client options of the flags: brokers, TLS, SASL.
+// compressionFlag adds --compression, for the commands that write records;
+// its environment variable is EVBUS_COMPRESSION.
+func (c *conn) compressionFlag(fs *flag.FlagSet) {
+	fs.StringVar(&c.compression, "compression", "none", "compression of the records written: none (every client reads it), gzip (the one codec kafkajs reads without plugins), snappy, lz4 or zstd")
+}
+
+// compressionCodecs names the codecs --compression takes.
+var compressionCodecs = map[string]func() kgo.CompressionCodec{
+	"none":   kgo.NoCompression,
+	"gzip":   kgo.GzipCompression,
+	"snappy": kgo.SnappyCompression,
+	"lz4":    kgo.Lz4Compression,
+	"zstd":   kgo.ZstdCompression,
+}
+
+// kafkaOpts are the client options of the flags: brokers, TLS, SASL,
+// compression. The CLI's records are uncompressed unless --compression
+// says otherwise: franz-go's default, snappy, is not read by kafkajs.
 func (c *conn) kafkaOpts() ([]kgo.Opt, error) {
 	var seeds []string
 	for _, b := range strings.Split(c.brokers, ",") {
@@ -95,7 +113,15 @@ func (c *conn) kafkaOpts() ([]kgo.Opt, error) {
 	if len(seeds) == 0 {
 		return nil, usagef("--brokers is empty: pass host:port, e.g. --brokers 127.0.0.1:9092 (or set EVBUS_BROKERS)")
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTimeout(c.timeout), kgo.RequestTimeoutOverhead(c.timeout)}
+	name := c.compression
+	if name == "" {
+		name = "none"
+	}
+	codec, ok := compressionCodecs[strings.ToLower(name)]
+	if !ok {
+		return nil, usagef("--compression %q: want none, gzip, snappy, lz4 or zstd", c.compression)
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.DialTimeout(c.timeout), kgo.RequestTimeoutOverhead(c.timeout), kgo.ProducerBatchCompression(codec())}
 	cfg, err := c.tlsConfig()
 	if err != nil {
 		return nil, err

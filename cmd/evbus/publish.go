@@ -52,7 +52,7 @@ line, the others are sent, and the exit status is 1.
 example:
   evbus publish --topic orders --schema order_placed.avsc --key-field order_id < orders.jsonl`,
 		conn:  true,
-		env:   map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
+		env:   map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY", "compression": "EVBUS_COMPRESSION"},
 		setup: setupPublish,
 	})
 }
@@ -71,6 +71,7 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 	keyField := fs.String("key-field", "", "top-level field whose value is the record key, e.g. the aggregate id (required)")
 	source := fs.String("source", "/evbus-cli", "ce_source of the events: the producing service, a URI-reference")
 	cn.strategyFlag(fs)
+	cn.compressionFlag(fs)
 	mode := defineMode(fs)
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 0, 0, ""); err != nil {

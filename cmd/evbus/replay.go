@@ -45,6 +45,7 @@ example:
   evbus dlt replay --group billing --topic orders --dry-run
   evbus dlt replay --group billing --topic orders --error-kind retries-exhausted --rate 50`,
 		conn:  true,
+		env:   map[string]string{"compression": "EVBUS_COMPRESSION"},
 		setup: setupReplay,
 	})
 }
@@ -56,6 +57,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 	rate := fs.Float64("rate", 0, "send at most this many records a second (0: no limit)")
 	maxReplays := fs.Int("max-replays", 3, "refuse records already replayed this many times")
 	force := fs.Bool("force", false, "replay records past --max-replays too")
+	cn.compressionFlag(fs)
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 0, 0, ""); err != nil {
 			return err
