@@ -93,6 +93,11 @@ func (s *PostgreSQL) start(ctx context.Context, bin string) error {
 }
 
 // launch runs the server on the cluster in s.dir and waits until it answers.
+// startWait bounds how long a start waits for the server to answer. After
+// Stop, the server first replays the WAL of every test database since its
+// last checkpoint, which took over 30 s on a loaded 2-core machine.
+const startWait = 2 * time.Minute
+
 func (s *PostgreSQL) launch(ctx context.Context, bin string, port int) error {
 	cred, err := postgresCredential()
 	if err != nil {
@@ -115,7 +120,7 @@ func (s *PostgreSQL) launch(ctx context.Context, bin string, port int) error {
 	}
 	s.cmd = cmd
 	go func() { s.exit <- cmd.Wait() }()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startWait)
 	for {
 		err := s.ping(ctx)
 		if err == nil {
@@ -128,7 +133,7 @@ func (s *PostgreSQL) launch(ctx context.Context, bin string, port int) error {
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("evbustest: PostgreSQL did not answer within 30s: %w\n%s", err, s.logTail())
+			return fmt.Errorf("evbustest: PostgreSQL did not answer within %v: %w\n%s", startWait, err, s.logTail())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
