@@ -683,7 +683,8 @@ func TestHelp(t *testing.T) {
 		if r.code != 0 || !strings.Contains(r.out, "example:\n  evbus "+c.name) {
 			t.Errorf("evbus %s --help: exit %d\n%s", c.name, r.code, r.out)
 		}
-		if c.conn && (!strings.Contains(r.out, "EVBUS_BROKERS") || !strings.Contains(r.out, "EVBUS_SASL_PASSWORD")) {
+		if c.conn && c.only != registryOnly && (!strings.Contains(r.out, "EVBUS_BROKERS") || !strings.Contains(r.out, "EVBUS_SASL_PASSWORD")) ||
+			c.conn && c.only != kafkaOnly && (!strings.Contains(r.out, "EVBUS_REGISTRY") || !strings.Contains(r.out, "EVBUS_REGISTRY_PASSWORD")) {
 			t.Errorf("evbus %s --help does not list the connection variables", c.name)
 		}
 		if strings.Contains(r.out, "hunter2") {

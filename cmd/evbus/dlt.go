@@ -34,6 +34,7 @@ example:
   evbus dlt ls --topic orders --group billing --since 24h
   evbus dlt ls --error-kind poison --json | jq -r .id`,
 		conn:  true,
+		only:  kafkaOnly,
 		setup: setupDLTList,
 	})
 	register(command{

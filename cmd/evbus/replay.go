@@ -45,6 +45,7 @@ example:
   evbus dlt replay --group billing --topic orders --dry-run
   evbus dlt replay --group billing --topic orders --error-kind retries-exhausted --rate 50`,
 		conn:  true,
+		only:  kafkaOnly,
 		setup: setupReplay,
 	})
 }

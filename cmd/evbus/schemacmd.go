@@ -32,6 +32,7 @@ example:
   evbus schema check --registry http://registry:8081 --topic orders schemas/*.avsc
   evbus schema check --strategy record --level FULL_TRANSITIVE order_placed.avsc`,
 		conn: true,
+		only: registryOnly,
 		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 			allowNew := fs.Bool("allow-new", false, "accept a schema whose subject has nothing registered yet (a new event type)")
@@ -52,6 +53,7 @@ exits 1 when any file could not be registered.
 example:
   evbus schema register --registry http://registry:8081 --topic orders schemas/*.avsc`,
 		conn: true,
+		only: registryOnly,
 		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 			return setupSchema(fs, cn, nil)
