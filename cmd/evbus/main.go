@@ -50,6 +50,8 @@ type stdio struct {
 	out, err    io.Writer
 	args        []string // the positional arguments, flags taken out
 	interactive bool     // out is a terminal: progress may be shown
+	errTerminal bool     // err is a terminal: progress may be shown there
+	inTerminal  bool     // in is a terminal: a question may be asked
 }
 
 // usageError is bad input on the command line: exit status 2.
@@ -132,7 +134,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "evbus %s: %s; run 'evbus %s --help' for usage\n", c.name, msg, c.name)
 		return 2
 	}
-	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional, interactive: isTerminal(stdout)}
+	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional,
+		interactive: isTerminal(stdout), errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin)}
 	err = cmdRun(ctx, std)
 	var ue *usageError
 	switch {
@@ -195,13 +198,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
+	fi, err := file.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 

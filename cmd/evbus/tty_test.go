@@ -9,6 +9,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
 )
 
@@ -40,18 +41,76 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 		}
 	}
 
-	cmd := exec.Command(script, "-qec", bin+" dlt replay --group billing", os.DevNull)
-	cmd.Env = append(os.Environ(), "EVBUS_BROKERS="+strings.Join(stack.Brokers(), ","), "EVBUS_REGISTRY="+stack.RegistryURL())
-	out, err := cmd.CombinedOutput()
+	// On a terminal replay asks first: "n" sends nothing, "y" replays.
+	const question = "replay 1 of 1 selected records to group billing through orders.billing.replay? [y/N]"
+	declined, err := onTerminal(t, script, stack, bin+" dlt replay --group billing", "n\n")
+	if err == nil || !strings.Contains(declined, question) || !strings.Contains(declined, "not confirmed: nothing was replayed") {
+		t.Errorf("replay declined on a terminal: %v\n%s", err, declined)
+	}
+	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 0 {
+		t.Fatalf("a declined replay sent %d records", n)
+	}
+	out, err := onTerminal(t, script, stack, bin+" dlt replay --group billing", "y\n")
 	if err != nil {
 		t.Fatalf("evbus dlt replay on a terminal: %v\n%s", err, out)
 	}
-	progress := strings.Index(string(out), "replaying 1/1 [##############################]")
-	summary := strings.Index(string(out), "replayed 1 of 1 selected records to group billing")
-	if progress < 0 || summary < progress {
-		t.Errorf("on a terminal, want the progress bar, then the summary:\n%s", out)
+	asked := strings.Index(out, question)
+	progress := strings.Index(out, "replaying 1/1 [##############################]")
+	summary := strings.Index(out, "replayed 1 of 1 selected records to group billing")
+	if asked < 0 || progress < asked || summary < progress {
+		t.Errorf("on a terminal, want the question, the progress bar, then the summary:\n%s", out)
 	}
 	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 1 {
 		t.Errorf("the replay topic holds %d records, want 1", n)
+	}
+}
+
+// onTerminal runs command line under util-linux script, on a terminal
+// that input is typed into, and returns what the terminal showed.
+func onTerminal(t *testing.T, script string, stack *devstack.Stack, line, input string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(script, "-qec", line, os.DevNull)
+	cmd.Env = append(os.Environ(), "EVBUS_BROKERS="+strings.Join(stack.Brokers(), ","), "EVBUS_REGISTRY="+stack.RegistryURL())
+	cmd.Stdin = strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// TestListProgressOnTerminal: dlt ls of many dead letters shows its
+// progress on stderr when that is a terminal, and never on stdout, which
+// gets the table and the summary alone (TestDeadLetterListing: none
+// without a terminal).
+func TestListProgressOnTerminal(t *testing.T) {
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("this test runs the binary on a terminal through util-linux script (Debian's bsdutils): %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "evbus")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	stack := evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range progressMin {
+		produceDeadLetter(t, cl, i)
+	}
+	table := filepath.Join(t.TempDir(), "table.txt")
+	shown, err := onTerminal(t, script, stack, bin+" dlt ls --limit 3 >"+table, "")
+	if err != nil {
+		t.Fatalf("dlt ls on a terminal: %v\n%s", err, shown)
+	}
+	if !strings.Contains(shown, "reading dead letters: 1000/1000 [##############################]") || !strings.Contains(shown, "\r\033[K") {
+		t.Errorf("the terminal (stderr) shows no progress:\n%q", shown)
+	}
+	out, err := os.ReadFile(table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(rows) != 5 || rows[4] != "1000 dead letters selected of 1000 read; showing the newest 3: --limit 0 shows all" || strings.Contains(string(out), "reading") {
+		t.Errorf("stdout, not a terminal:\n%s", out)
 	}
 }
