@@ -25,10 +25,7 @@ func TestVersion(t *testing.T) {
 		t.Errorf("versionText = %q", got)
 	}
 
-	bin := filepath.Join(t.TempDir(), "evbus")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildEvbus(t)
 	meta, err := exec.Command("go", "version", "-m", bin).Output()
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,10 +14,7 @@ import (
 // for the other commands, are ignored.
 func TestUnusedFlagsRefused(t *testing.T) {
 	stack := evbustest.Start(t)
-	avsc := filepath.Join(t.TempDir(), "invoiced.avsc")
-	if err := os.WriteFile(avsc, []byte(invoiceV1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	avsc := invoiceSchemaFile(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -74,10 +69,7 @@ func TestRegistryNotHTTP(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	avsc := filepath.Join(t.TempDir(), "invoiced.avsc")
-	if err := os.WriteFile(avsc, []byte(invoiceV1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	avsc := invoiceSchemaFile(t)
 	const timeout = 30 * time.Second // the flag's wait, far above registryAnswerWait
 	for name, addr := range map[string]string{"kafka port": stack.Brokers()[0], "silent listener": silent.Addr().String()} {
 		t.Run(name, func(t *testing.T) {

@@ -14,10 +14,7 @@ import (
 // --allow-new; the registered subject next to it still passes.
 func TestSchemaCheckNothingRegistered(t *testing.T) {
 	stack := evbustest.Start(t)
-	avsc := filepath.Join(t.TempDir(), "invoiced.avsc")
-	if err := os.WriteFile(avsc, []byte(invoiceV1), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	avsc := invoiceSchemaFile(t)
 	cli(t, stack, "", "schema", "register", "--topic", "invoices", avsc).ok(t, "register")
 	cli(t, stack, "", "schema", "check", "--topic", "invoices", avsc).ok(t, "check of the registered subject")
 
@@ -35,4 +32,14 @@ func TestSchemaCheckNothingRegistered(t *testing.T) {
 	if r := cli(t, stack, "", "schema", "register", "--topic", "invoice", "--allow-new", avsc); r.code != 2 || !strings.Contains(r.err, "-allow-new") {
 		t.Errorf("register --allow-new: exit %d, stderr %q; want it refused as a flag of check only", r.code, r.err)
 	}
+}
+
+// invoiceSchemaFile writes invoiceV1 to a file and returns its path.
+func invoiceSchemaFile(t *testing.T) string {
+	t.Helper()
+	avsc := filepath.Join(t.TempDir(), "invoiced.avsc")
+	if err := os.WriteFile(avsc, []byte(invoiceV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return avsc
 }

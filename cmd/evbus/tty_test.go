@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
@@ -18,19 +20,7 @@ import (
 // summary; TestDeadLetterReplay shows there is none otherwise. On the way,
 // dlt show prints a value it cannot decode in hex, with the reason.
 func TestReplayProgressOnTerminal(t *testing.T) {
-	script, err := exec.LookPath("script")
-	if err != nil {
-		t.Fatalf("this test runs the binary on a terminal through util-linux script (Debian's bsdutils): %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "evbus")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	stack := evbustest.Start(t)
-	cl, adm := admin(t, stack)
-	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
-		t.Fatal(err)
-	}
+	script, bin, stack, cl := terminalStack(t)
 	produceDeadLetter(t, cl, 0)
 	// Its value names a schema the registry does not have: show prints
 	// the bytes in hex, with the reason.
@@ -65,6 +55,33 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	}
 }
 
+// terminalStack returns util-linux script, the built binary, and a stack
+// with topic orders and group billing's dead-letter and replay topics.
+func terminalStack(t *testing.T) (script, bin string, stack *devstack.Stack, cl *kgo.Client) {
+	t.Helper()
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Fatalf("this test runs the binary on a terminal through util-linux script (Debian's bsdutils): %v", err)
+	}
+	bin = buildEvbus(t)
+	stack = evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	return script, bin, stack, cl
+}
+
+// buildEvbus builds the command into a temporary directory.
+func buildEvbus(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "evbus")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // onTerminal runs command line under util-linux script, on a terminal
 // that input is typed into, and returns what the terminal showed.
 func onTerminal(t *testing.T, script string, stack *devstack.Stack, line, input string) (string, error) {
@@ -81,19 +98,7 @@ func onTerminal(t *testing.T, script string, stack *devstack.Stack, line, input 
 // gets the table and the summary alone (TestDeadLetterListing: none
 // without a terminal).
 func TestListProgressOnTerminal(t *testing.T) {
-	script, err := exec.LookPath("script")
-	if err != nil {
-		t.Fatalf("this test runs the binary on a terminal through util-linux script (Debian's bsdutils): %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "evbus")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	stack := evbustest.Start(t)
-	cl, adm := admin(t, stack)
-	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
-		t.Fatal(err)
-	}
+	script, bin, stack, cl := terminalStack(t)
 	for i := range progressMin {
 		produceDeadLetter(t, cl, i)
 	}
