@@ -49,7 +49,6 @@ type stdio struct {
 	in          io.Reader
 	out, err    io.Writer
 	args        []string // the positional arguments, flags taken out
-	interactive bool     // out is a terminal: progress may be shown
 	errTerminal bool     // err is a terminal: progress may be shown there
 	inTerminal  bool     // in is a terminal: a question may be asked
 }
@@ -135,7 +134,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional,
-		interactive: isTerminal(stdout), errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin)}
+		errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin)}
 	err = cmdRun(ctx, std)
 	var ue *usageError
 	switch {

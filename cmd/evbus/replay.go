@@ -41,8 +41,8 @@ partitions at their end). The dead-letter records stay where they are.
 A group without a dead-letter topic is an error. Before sending, the
 command asks for confirmation on a terminal; --yes skips the question,
 and without a terminal (a script, CI) --yes is required: the command
-refuses otherwise, sending nothing. On a terminal a progress bar is shown;
-a summary ends the run.
+refuses otherwise, sending nothing. On a terminal a progress bar is shown
+on stderr; a summary ends the run.
 
 example:
   evbus dlt replay --group billing --topic orders --dry-run
@@ -151,12 +151,12 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			if err != nil {
 				return fmt.Errorf("replaying %s/%d@%d: %w (replayed %d of %d before it)", d.Record.Topic, d.Record.Partition, d.Record.Offset, err, i, len(send))
 			}
-			if std.interactive {
-				fmt.Fprintf(std.out, "\rreplaying %d/%d %s", i+1, len(send), bar(i+1, len(send)))
+			if std.errTerminal {
+				fmt.Fprintf(std.err, "\rreplaying %d/%d %s", i+1, len(send), bar(i+1, len(send)))
 			}
 		}
-		if std.interactive && len(send) > 0 {
-			fmt.Fprintln(std.out)
+		if std.errTerminal && len(send) > 0 {
+			fmt.Fprintln(std.err)
 		}
 		fmt.Fprintf(std.out, "replayed %d of %d selected records to group %s through %s%s\n", len(send), len(ds), f.group, list(topics), refusal)
 		return nil
