@@ -130,16 +130,22 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, st
 	if f.topic != "" && !all.Has(f.topic) {
 		return nil, 0, fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", f.topic, cn.brokers)
 	}
-	var topics, groups []string
+	var topics, groups []string // groups: those with a dead-letter topic (of f.topic)
 	for _, t := range all.Names() {
-		topic, group, _, ok := derived(t)
-		if !ok || !strings.HasSuffix(t, ".dlt") || (f.topic != "" && topic != f.topic) {
+		group, kind := "", ""
+		if f.topic != "" {
+			group, kind, _ = derivedOf(t, f.topic)
+		} else {
+			_, group, kind, _ = derived(t, all.Has)
+		}
+		if kind != "dead letters" {
 			continue
 		}
 		if !slices.Contains(groups, group) {
 			groups = append(groups, group)
 		}
-		if f.group == "" || group == f.group {
+		// A group's name may hold dots: match it as the name's end.
+		if f.group == "" || strings.HasSuffix(t, "."+f.group+".dlt") && (f.topic == "" || t == bus.DeadLetterTopic(f.topic, f.group)) {
 			topics = append(topics, t)
 		}
 	}

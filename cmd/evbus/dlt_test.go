@@ -21,17 +21,19 @@ func TestDeadLetterListing(t *testing.T) {
 	if r := cli(t, stack, "", "dlt", "ls"); r.code != 1 || !strings.Contains(r.err, "no dead-letter topic (<topic>.<group>.dlt) on "+stack.Brokers()[0]) {
 		t.Errorf("dlt ls without dead-letter topics: exit %d, stdout %q, stderr %q", r.code, r.out, r.err)
 	}
-	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing", "com.acme.ship"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"dlt", "ls", "--group", "shipping"}, {"dlt", "replay", "--group", "shipping", "--yes"}} {
 		r := cli(t, stack, "", args...)
-		if r.code != 1 || !strings.Contains(r.err, "group shipping has no dead-letter topic") || !strings.Contains(r.err, "groups with one: billing") || r.out != "" {
+		if r.code != 1 || !strings.Contains(r.err, "group shipping has no dead-letter topic") || !strings.Contains(r.err, "groups with one: billing, com.acme.ship") || r.out != "" {
 			t.Errorf("evbus %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), r.code, r.out, r.err)
 		}
 	}
-	if r := cli(t, stack, "", "dlt", "ls", "--group", "billing").ok(t, "dlt ls of an empty dead-letter topic"); !strings.HasSuffix(r.out, "\n0 dead letters selected of 0 read\n") {
-		t.Errorf("dlt ls of an empty dead-letter topic:\n%s", r.out)
+	for _, args := range [][]string{{"--group", "billing"}, {"--group", "com.acme.ship"}, {"--group", "com.acme.ship", "--topic", "orders"}} {
+		if r := cli(t, stack, "", append([]string{"dlt", "ls"}, args...)...).ok(t, "dlt ls of an empty dead-letter topic"); !strings.HasSuffix(r.out, "\n0 dead letters selected of 0 read\n") {
+			t.Errorf("dlt ls %s of an empty dead-letter topic:\n%s", strings.Join(args, " "), r.out)
+		}
 	}
 
 	for i := range 5 {

@@ -173,30 +173,53 @@ func setupTopicCreate(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) 
 	}
 }
 
-// derived tells what a topic is to evbus from its name: the dead-letter,
-// replay or retry topic of a group for a topic, or none (ok false).
-func derived(name string) (topic, group, kind string, ok bool) {
-	base, kind := "", ""
+// derivedKind splits a dead-letter, replay or retry topic's name into
+// "<topic>.<group>" and what it is; ok is false for other names.
+func derivedKind(name string) (base, kind string, ok bool) {
 	switch {
 	case strings.HasSuffix(name, ".dlt"):
-		base, kind = strings.TrimSuffix(name, ".dlt"), "dead letters"
+		return strings.TrimSuffix(name, ".dlt"), "dead letters", true
 	case strings.HasSuffix(name, ".replay"):
-		base, kind = strings.TrimSuffix(name, ".replay"), "replays"
-	default:
-		i := strings.LastIndex(name, ".retry-")
-		if i < 0 {
-			return "", "", "", false
-		}
-		if n, err := strconv.Atoi(name[i+len(".retry-"):]); err != nil || n < 1 {
-			return "", "", "", false
-		}
-		base, kind = name[:i], "retry stage "+name[i+len(".retry-"):]
+		return strings.TrimSuffix(name, ".replay"), "replays", true
 	}
+	i := strings.LastIndex(name, ".retry-")
+	if i < 0 {
+		return "", "", false
+	}
+	if n, err := strconv.Atoi(name[i+len(".retry-"):]); err != nil || n < 1 {
+		return "", "", false
+	}
+	return name[:i], "retry stage " + name[i+len(".retry-"):], true
+}
+
+// derived tells what a topic is to evbus from its name: the dead-letter,
+// replay or retry topic of a group for a topic, or none (ok false). Topic
+// and group names may hold dots: the topic is the longest prefix that
+// exists (exists), else the name up to the last dot.
+func derived(name string, exists func(string) bool) (topic, group, kind string, ok bool) {
+	base, kind, ok := derivedKind(name)
 	dot := strings.LastIndex(base, ".")
-	if dot <= 0 || dot == len(base)-1 {
+	if !ok || dot <= 0 || dot == len(base)-1 {
 		return "", "", "", false
 	}
+	for i := len(base) - 2; i > 0; i-- {
+		if base[i] == '.' && exists(base[:i]) {
+			dot = i
+			break
+		}
+	}
 	return base[:dot], base[dot+1:], kind, true
+}
+
+// derivedOf tells whether name is a dead-letter, replay or retry topic of
+// topic, and of which group.
+func derivedOf(name, topic string) (group, kind string, ok bool) {
+	rest, ok := strings.CutPrefix(name, topic+".")
+	if !ok {
+		return "", "", false
+	}
+	group, kind, ok = derivedKind(rest)
+	return group, kind, ok && group != ""
 }
 
 // replication is a topic's replication factor: its first partition's
@@ -228,7 +251,7 @@ func setupTopicList(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio) err
 		fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICATION\tEVBUS")
 		for _, d := range all.Sorted() {
 			what := "-"
-			if topic, group, kind, ok := derived(d.Topic); ok {
+			if topic, group, kind, ok := derived(d.Topic, all.Has); ok {
 				what = fmt.Sprintf("%s of %s for group %s", kind, topic, group)
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\n", d.Topic, len(d.Partitions), replication(d), what)
@@ -269,7 +292,7 @@ func setupTopicDescribe(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio)
 		}
 		out := std.out
 		fmt.Fprintf(out, "topic        %s\npartitions   %d\nreplication  %d\n", name, len(d.Partitions), replication(d))
-		if topic, group, kind, ok := derived(name); ok {
+		if topic, group, kind, ok := derived(name, all.Has); ok {
 			fmt.Fprintf(out, "evbus        %s of %s for group %s\n", kind, topic, group)
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -308,7 +331,7 @@ func setupTopicDescribe(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio)
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		found := 0
 		for _, t := range all.Sorted() {
-			if topic, group, kind, ok := derived(t.Topic); ok && topic == name {
+			if group, kind, ok := derivedOf(t.Topic, name); ok {
 				fmt.Fprintf(tw, "  %s\t%s of group %s\t%d partitions\n", t.Topic, kind, group, len(t.Partitions))
 				found++
 			}

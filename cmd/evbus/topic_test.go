@@ -41,13 +41,13 @@ func TestTopicCommands(t *testing.T) {
 	}
 	publish(t, stack, &Order{"o-1", 10}) // the topic takes events at once
 
-	again := cli(t, stack, "", "topic", "create", "orders", "--groups", "audit").ok(t, "topic create again")
+	again := cli(t, stack, "", "topic", "create", "orders", "--groups", "audit,com.acme.ship").ok(t, "topic create again")
 	if !strings.Contains(again.out, "exists   orders (3 partitions), left as it is") || !strings.Contains(again.out, "created  orders.audit.dlt") {
 		t.Errorf("second topic create:\n%s", again.out)
 	}
 
 	list := cli(t, stack, "", "topic", "list").ok(t, "topic list").out
-	for _, line := range []string{"orders.billing.dlt  3  1  dead letters of orders for group billing", "orders.billing.retry-2  3  1  retry stage 2 of orders for group billing", "11 topics"} {
+	for _, line := range []string{"orders.billing.dlt  3  1  dead letters of orders for group billing", "orders.billing.retry-2  3  1  retry stage 2 of orders for group billing", "13 topics", "orders.com.acme.ship.replay 3 1 replays of orders for group com.acme.ship"} {
 		if !strings.Contains(strings.Join(strings.Fields(list), " "), strings.Join(strings.Fields(line), " ")) {
 			t.Errorf("topic list lacks %q:\n%s", line, list)
 		}
@@ -57,7 +57,7 @@ func TestTopicCommands(t *testing.T) {
 	flat := strings.Join(strings.Fields(desc), " ")
 	for _, w := range []string{"partitions 3", "replication 1", "PARTITION LEADER REPLICAS IN-SYNC 0 0 0 0 1 0 0 0 2 0 0 0",
 		"retention.ms 86400000 (set on the topic)", "cleanup.policy delete (the broker's default)",
-		"orders.audit.dlt dead letters of group audit 3 partitions", "orders.notifications.retry-1 retry stage 1 of group notifications"} {
+		"orders.audit.dlt dead letters of group audit 3 partitions", "orders.com.acme.ship.dlt dead letters of group com.acme.ship 3 partitions", "orders.notifications.retry-1 retry stage 1 of group notifications"} {
 		if !strings.Contains(flat, w) {
 			t.Errorf("topic describe lacks %q:\n%s", w, desc)
 		}
