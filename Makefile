@@ -4,7 +4,7 @@ GO ?= go
 # its own -fuzztime deadline as a failure (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME ?= 30000x
 
-.PHONY: demo test vet unit fuzz bench bench-peers postgres
+.PHONY: demo test vet unit fuzz bench bench-peers postgres zsh
 
 ## demo: the whole story on the embedded stack and SQLite (no Docker, no servers to install):
 ## outbox, relay, idempotent consumers, a duplicate, a dead letter, evbus dlt ls and replay, a trace
@@ -17,7 +17,7 @@ test: vet unit fuzz
 vet:
 	$(GO) vet ./...
 
-unit: postgres
+unit: postgres zsh
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 # The tests start a throwaway PostgreSQL from the system's server binaries
@@ -27,6 +27,12 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
 		echo "make: installing the PostgreSQL server binaries the tests run (apt-get install postgresql)"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+
+# The CLI's tests run its zsh completion script in zsh (bash is there already).
+zsh:
+	@command -v zsh >/dev/null 2>&1 || { \
+		echo "make: installing zsh, which the completion tests run (apt-get install zsh)"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh; }
 
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)

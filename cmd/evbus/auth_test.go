@@ -30,7 +30,7 @@ func TestTLSAndSASL(t *testing.T) {
 		kfake.EnableSASL(),
 		kfake.Superuser("SCRAM-SHA-512", "ops", "s3cret-scram"),
 		kfake.Superuser("PLAIN", "plain-ops", "s3cret-plain"),
-		kfake.SeedTopics(1, "orders"),
+		kfake.SeedTopics(1, "orders", "orders.billing.dlt"),
 	)
 	if err != nil {
 		t.Fatal(err)

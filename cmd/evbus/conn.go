@@ -7,9 +7,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -41,42 +47,85 @@ type conn struct {
 // secret flags are never echoed, not even in an error about their value.
 var secret = map[string]bool{"sasl-password": true, "registry-password": true, "registry-token": true}
 
-// connEnv maps the connection flags to their environment variables.
-var connEnv = map[string]string{
-	"brokers":           "EVBUS_BROKERS",
-	"registry":          "EVBUS_REGISTRY",
-	"timeout":           "EVBUS_TIMEOUT",
-	"tls":               "EVBUS_TLS",
-	"tls-ca":            "EVBUS_TLS_CA",
-	"tls-cert":          "EVBUS_TLS_CERT",
-	"tls-key":           "EVBUS_TLS_KEY",
-	"sasl-mechanism":    "EVBUS_SASL_MECHANISM",
-	"sasl-user":         "EVBUS_SASL_USER",
-	"sasl-password":     "EVBUS_SASL_PASSWORD",
-	"registry-user":     "EVBUS_REGISTRY_USER",
-	"registry-password": "EVBUS_REGISTRY_PASSWORD",
-	"registry-token":    "EVBUS_REGISTRY_TOKEN",
+// connPart says which connection flags a command takes: those of what it
+// talks to. It refuses the others, and ignores their environment variables.
+type connPart int
+
+const (
+	kafkaAndRegistry connPart = iota
+	kafkaOnly
+	registryOnly
+)
+
+// connFlags are the connection flags, each with its environment variable
+// and what it is for; shared flags serve Kafka and the registry both.
+var connFlags = []struct {
+	name, env string
+	kafka     bool // a flag of Kafka's
+	registry  bool // a flag of the registry's
+}{
+	{"brokers", "EVBUS_BROKERS", true, false},
+	{"registry", "EVBUS_REGISTRY", false, true},
+	{"timeout", "EVBUS_TIMEOUT", true, true},
+	{"tls", "EVBUS_TLS", true, false},
+	{"tls-ca", "EVBUS_TLS_CA", true, true},
+	{"tls-cert", "EVBUS_TLS_CERT", true, true},
+	{"tls-key", "EVBUS_TLS_KEY", true, true},
+	{"sasl-mechanism", "EVBUS_SASL_MECHANISM", true, false},
+	{"sasl-user", "EVBUS_SASL_USER", true, false},
+	{"sasl-password", "EVBUS_SASL_PASSWORD", true, false},
+	{"registry-user", "EVBUS_REGISTRY_USER", false, true},
+	{"registry-password", "EVBUS_REGISTRY_PASSWORD", false, true},
+	{"registry-token", "EVBUS_REGISTRY_TOKEN", false, true},
 }
 
-// define adds the connection flags to fs and returns the command's
-// environment variables with theirs.
-func (c *conn) define(fs *flag.FlagSet, env map[string]string) map[string]string {
-	fs.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
-	fs.StringVar(&c.registry, "registry", "http://127.0.0.1:8081", "schema registry URL")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for Kafka and the registry to answer")
-	fs.BoolVar(&c.tls, "tls", false, "connect to Kafka over TLS (implied by --tls-ca and --tls-cert)")
-	fs.StringVar(&c.tlsCA, "tls-ca", "", "PEM file of the CA that signed the brokers' and registry's certificates (default: the system's)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (with --tls-key)")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
-	fs.StringVar(&c.saslMechanism, "sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: no SASL)")
-	fs.StringVar(&c.saslUser, "sasl-user", "", "SASL user name")
-	fs.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (prefer EVBUS_SASL_PASSWORD: a flag shows in the process list)")
-	fs.StringVar(&c.registryUser, "registry-user", "", "registry basic-auth user (or user:password@ in --registry)")
-	fs.StringVar(&c.registryPassword, "registry-password", "", "registry basic-auth password (prefer EVBUS_REGISTRY_PASSWORD)")
-	fs.StringVar(&c.registryToken, "registry-token", "", "registry bearer token (prefer EVBUS_REGISTRY_TOKEN)")
-	out := maps.Clone(connEnv)
+// define adds the connection flags of part to fs and returns the
+// command's environment variables with theirs.
+func (c *conn) define(fs *flag.FlagSet, part connPart, env map[string]string) map[string]string {
+	all := flag.NewFlagSet("", flag.ContinueOnError)
+	all.StringVar(&c.brokers, "brokers", "127.0.0.1:9092", "Kafka bootstrap brokers, comma-separated")
+	all.StringVar(&c.registry, "registry", "http://127.0.0.1:8081", "schema registry URL (comma-separated URLs are tried in order)")
+	all.DurationVar(&c.timeout, "timeout", 10*time.Second, "how long to wait for Kafka and the registry to answer (a registry must start answering within "+registryAnswerWait.String()+")")
+	all.BoolVar(&c.tls, "tls", false, "connect to Kafka over TLS (implied by --tls-ca and --tls-cert)")
+	all.StringVar(&c.tlsCA, "tls-ca", "", "PEM file of the CA that signed the brokers' and registry's certificates (default: the system's)")
+	all.StringVar(&c.tlsCert, "tls-cert", "", "PEM client certificate for mutual TLS (with --tls-key)")
+	all.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert")
+	all.StringVar(&c.saslMechanism, "sasl-mechanism", "", "SASL mechanism: plain, scram-sha-256 or scram-sha-512 (default: no SASL)")
+	all.StringVar(&c.saslUser, "sasl-user", "", "SASL user name")
+	all.StringVar(&c.saslPassword, "sasl-password", "", "SASL password (prefer EVBUS_SASL_PASSWORD: a flag shows in the process list)")
+	all.StringVar(&c.registryUser, "registry-user", "", "registry basic-auth user (or user:password@ in --registry)")
+	all.StringVar(&c.registryPassword, "registry-password", "", "registry basic-auth password (prefer EVBUS_REGISTRY_PASSWORD)")
+	all.StringVar(&c.registryToken, "registry-token", "", "registry bearer token (prefer EVBUS_REGISTRY_TOKEN)")
+	out := make(map[string]string)
+	for _, f := range connFlags {
+		if part == kafkaOnly && !f.kafka || part == registryOnly && !f.registry {
+			continue
+		}
+		fl := all.Lookup(f.name)
+		fs.Var(fl.Value, fl.Name, fl.Usage)
+		out[f.name] = f.env
+	}
 	maps.Copy(out, env)
 	return out
+}
+
+// unusedConnFlag explains an unknown flag that is a connection flag the
+// command does not take; "" for any other.
+func unusedConnFlag(name string, c command) string {
+	for _, f := range connFlags {
+		if f.name != name {
+			continue
+		}
+		switch {
+		case !c.conn:
+			return "it connects to neither Kafka nor a schema registry"
+		case c.only == kafkaOnly:
+			return "it talks to Kafka only, not to the schema registry"
+		case c.only == registryOnly:
+			return "it talks to the schema registry only, not to Kafka"
+		}
+	}
+	return ""
 }
 
 // strategyFlag adds --strategy, for the commands that name subjects; its
@@ -232,23 +281,104 @@ func (c *conn) schemaRegistry(ctx context.Context, opts ...schema.Option) (*sche
 	if err != nil {
 		return nil, usagef("--registry: %v", err)
 	}
-	// A subject nobody registers: the registry answers "not found" when
-	// it is there and the credentials are good.
-	pingCtx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	const probe = "evbus-cli-reachability-check"
-	if _, err := reg.Versions(pingCtx, probe); err != nil {
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-		fix := "check --registry or EVBUS_REGISTRY"
-		if errors.Is(err, schema.ErrUnauthorized) {
-			fix = "check --registry-user and --registry-password (or --registry-token)"
-		}
-		cause := strings.TrimPrefix(err.Error(), "versions of "+probe+": ")
-		return nil, fmt.Errorf("cannot use the schema registry at %s (%s): %s", redact.URL(c.registry), cause, fix)
+	if err := c.probeRegistry(ctx, cfg); err != nil {
+		return nil, err
 	}
 	return reg, nil
+}
+
+// registryAnswerWait bounds how long a registry may take to start
+// answering (or --timeout, if shorter). A registry answers at once; a port
+// that accepts connections but speaks no HTTP, Kafka's say, never does,
+// and fails in this time rather than in --timeout.
+const registryAnswerWait = 2 * time.Second
+
+// probeRegistry asks each registry URL in turn for its schema types until
+// one answers with the credentials accepted. Its error is one line that
+// names the URL once and the cause.
+func (c *conn) probeRegistry(ctx context.Context, cfg *tls.Config) error {
+	wait := min(c.timeout, registryAnswerWait)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig, tr.TLSHandshakeTimeout, tr.ResponseHeaderTimeout = cfg, wait, wait
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: c.timeout}
+	var errs []string
+	for _, raw := range strings.Split(c.registry, ",") {
+		if raw = strings.TrimSpace(raw); raw == "" {
+			continue
+		}
+		cause, fix := c.askRegistry(ctx, hc, raw, wait)
+		if cause == "" {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		errs = append(errs, fmt.Sprintf("cannot use the schema registry at %s (%s): %s", redact.URL(raw), cause, fix))
+	}
+	return errors.New(strings.Join(errs, "; "))
+}
+
+// askRegistry sends one request to the registry at raw (a URL schema.New
+// accepted) and returns why it cannot be used and the fix, "" when it can.
+func (c *conn) askRegistry(ctx context.Context, hc *http.Client, raw string, wait time.Duration) (cause, fix string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err.Error(), "check --registry or EVBUS_REGISTRY"
+	}
+	user, pass := c.registryUser, c.registryPassword
+	if u.User != nil && user == "" {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+	}
+	u.User = nil
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/schemas/types"
+	var wrote bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err.Error(), "check --registry or EVBUS_REGISTRY"
+	}
+	switch {
+	case c.registryToken != "":
+		req.Header.Set("Authorization", "Bearer "+c.registryToken)
+	case user != "":
+		req.SetBasicAuth(user, pass)
+	}
+	req.Header.Set("User-Agent", "evbus")
+	resp, err := hc.Do(req)
+	fix = "check --registry or EVBUS_REGISTRY"
+	if err != nil {
+		var (
+			opErr  *net.OpError
+			dnsErr *net.DNSError
+			netErr net.Error
+		)
+		switch {
+		case errors.As(err, &dnsErr):
+			return "no such host " + dnsErr.Name, fix
+		case errors.As(err, &opErr) && opErr.Op == "dial":
+			return opErr.Err.Error(), fix
+		case wrote && (errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+			return fmt.Sprintf("it took the connection but sent no HTTP answer within %v: not a schema registry, a Kafka port perhaps", wait), fix
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return fmt.Sprintf("no answer within %v", wait), fix
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return err.Error(), fix
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return fmt.Sprintf("it refused the credentials: HTTP %d", resp.StatusCode), "check --registry-user and --registry-password (or --registry-token)"
+	case resp.StatusCode >= 500:
+		return fmt.Sprintf("it answered HTTP %d", resp.StatusCode), "check that the registry runs, or --registry"
+	}
+	return "", ""
 }
 
 // topicPartitions returns the partition count of each topic that exists.

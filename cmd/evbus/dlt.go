@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 )
 
@@ -22,18 +25,24 @@ func init() {
 		name:    "dlt ls",
 		summary: "list dead-lettered records, newest first",
 		usage: `
-usage: evbus dlt ls [--topic T] [--group G] [--since D] [--type ce_type] [--error-kind K] [--json]
+usage: evbus dlt ls [--topic T] [--group G] [--since D] [--type ce_type] [--error-kind K] [--limit N] [--json]
 
 Reads the dead-letter topics ("<topic>.<group>.dlt") and prints one line
 per record, newest first: where it is (dead-letter topic, partition,
 offset), when it failed, its event type, key, error kind and error, and how
-often it was replayed. Without --topic and --group every topic whose name
-ends in ".dlt" is read. --json prints one JSON object per line instead.
+often it was replayed (the count of its latest replay, read from the
+replay topic, or of the replay it failed in). Without --topic and --group
+every topic whose name ends in ".dlt" is read; none to read is an error.
+A summary line ends the table: how many records were selected of how many
+read, and how many are shown (--limit, 100 by default). --json prints one
+JSON object per line instead (all of them unless --limit), the summary on
+stderr. On a terminal, a long read shows its progress on stderr.
 
 example:
   evbus dlt ls --topic orders --group billing --since 24h
   evbus dlt ls --error-kind poison --json | jq -r .id`,
 		conn:  true,
+		only:  kafkaOnly,
 		setup: setupDLTList,
 	})
 	register(command{
@@ -108,37 +117,60 @@ func (s *sinceFlag) Set(v string) error {
 }
 
 // deadLetters reads the dead-letter topics the filter names and returns
-// the records it selects, oldest first. Records that are not dead-letter
-// records are reported on warn and left out.
-func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, warn func(string)) ([]consumer.DeadLetterRecord, error) {
+// the records it selects, oldest first, and how many records it read.
+// Records that are not dead-letter records are reported on warn and left
+// out. No dead-letter topic to read is an error that says so. On a
+// terminal (std.errTerminal), a long read shows its progress on std.err.
+func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, std *stdio, warn func(string)) ([]consumer.DeadLetterRecord, int, error) {
 	adm := kadm.NewClient(cl)
 	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
 	all, err := adm.ListTopics(listCtx)
 	if err != nil {
-		return nil, fmt.Errorf("list topics: %w", err)
+		return nil, 0, fmt.Errorf("list topics: %w", err)
 	}
 	if f.topic != "" && !all.Has(f.topic) {
-		return nil, fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", f.topic, cn.brokers)
+		return nil, 0, fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", f.topic, cn.brokers)
 	}
-	var topics []string
+	var topics, groups []string // groups: those with a dead-letter topic (of f.topic)
 	for _, t := range all.Names() {
-		if !strings.HasSuffix(t, ".dlt") ||
-			(f.topic != "" && !strings.HasPrefix(t, f.topic+".")) ||
-			(f.group != "" && !strings.HasSuffix(t, "."+f.group+".dlt")) {
+		group, kind := "", ""
+		if f.topic != "" {
+			group, kind, _ = derivedOf(t, f.topic)
+		} else {
+			_, group, kind, _ = derived(t, all.Has)
+		}
+		if kind != "dead letters" {
 			continue
 		}
-		topics = append(topics, t)
+		if !slices.Contains(groups, group) {
+			groups = append(groups, group)
+		}
+		// A group's name may hold dots: match it as the name's end.
+		if f.group == "" || strings.HasSuffix(t, "."+f.group+".dlt") && (f.topic == "" || t == bus.DeadLetterTopic(f.topic, f.group)) {
+			topics = append(topics, t)
+		}
 	}
 	if len(topics) == 0 {
-		return nil, nil
+		return nil, 0, noDeadLetterTopic(cn, f, groups)
 	}
 	s, e, err := bounds(listCtx, adm, topics...)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	total := 0
+	for t, parts := range s {
+		for p, start := range parts {
+			total += int(e[t][p] - start)
+		}
+	}
+	show := newProgress(std, "reading dead letters", total)
+	defer show.done()
 	var out []consumer.DeadLetterRecord
+	read := 0
 	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
+		read++
+		show.at(read)
 		d, err := consumer.ParseDeadLetter(r)
 		if err != nil {
 			warn(err.Error())
@@ -151,6 +183,96 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, wa
 	})
 	slices.SortStableFunc(out, func(a, b consumer.DeadLetterRecord) int {
 		return a.FailedAt.Compare(b.FailedAt)
+	})
+	return out, read, err
+}
+
+// noDeadLetterTopic says that no dead-letter topic matches f, and which
+// groups have one (of f.topic, when set).
+func noDeadLetterTopic(cn *conn, f *dltFilter, groups []string) error {
+	have := "no group has one"
+	if len(groups) > 0 {
+		slices.Sort(groups)
+		have = "groups with one: " + strings.Join(groups, ", ")
+	}
+	switch {
+	case f.group != "" && f.topic != "":
+		return fmt.Errorf("group %s has no dead-letter topic of %s (%s does not exist on %s): check --group (%s)", f.group, f.topic, bus.DeadLetterTopic(f.topic, f.group), cn.brokers, have)
+	case f.group != "":
+		return fmt.Errorf("group %s has no dead-letter topic (<topic>.%s.dlt) on %s: check --group (%s)", f.group, f.group, cn.brokers, have)
+	case f.topic != "":
+		return fmt.Errorf("topic %s has no dead-letter topic (%s.<group>.dlt) on %s: create them with evbus topic create %s --groups <group>", f.topic, f.topic, cn.brokers, f.topic)
+	}
+	return fmt.Errorf("no dead-letter topic (<topic>.<group>.dlt) on %s: check --brokers, or create them with evbus topic create <topic> --groups <group>", cn.brokers)
+}
+
+// progress shows how far a long read got on a terminal's std.err; it
+// shows nothing elsewhere, or for reads of fewer than progressMin records.
+type progress struct {
+	w            io.Writer // nil: nothing shown
+	what         string
+	total, shown int // shown: the last percentage printed, -1 none
+}
+
+// progressMin is the shortest read that shows its progress.
+const progressMin = 1000
+
+func newProgress(std *stdio, what string, total int) *progress {
+	p := &progress{what: what, total: total, shown: -1}
+	if std.errTerminal && total >= progressMin {
+		p.w = std.err
+	}
+	return p
+}
+
+func (p *progress) at(n int) {
+	if p.w == nil {
+		return
+	}
+	if pct := 100 * min(n, p.total) / p.total; pct != p.shown {
+		p.shown = pct
+		fmt.Fprintf(p.w, "\r%s: %d/%d %s", p.what, n, p.total, bar(min(n, p.total), p.total))
+	}
+}
+
+// done clears the progress line.
+func (p *progress) done() {
+	if p.w != nil && p.shown >= 0 {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// replays returns, for each dead-letter record (as consumer.DeadLetterID
+// names it) that the replay topics of ds's groups hold a replay of, the
+// replay count of its latest replay. Replay topics that do not exist hold
+// none.
+func replays(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.DeadLetterRecord) (map[string]int, error) {
+	var topics []string
+	for _, d := range ds {
+		if t := consumer.ReplayTopicName(d.OriginalTopic, d.Group); !slices.Contains(topics, t) {
+			topics = append(topics, t)
+		}
+	}
+	out := make(map[string]int)
+	if len(topics) == 0 {
+		return out, nil
+	}
+	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
+	defer cancel()
+	parts, err := topicPartitions(listCtx, adm, topics...)
+	if err != nil || len(parts) == 0 {
+		return out, err
+	}
+	s, e, err := bounds(listCtx, adm, slices.Collect(maps.Keys(parts))...)
+	if err != nil {
+		return nil, err
+	}
+	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
+		if of := consumer.ReplayOf(r); of != "" {
+			n, _ := consumer.ReplayCount(r)
+			out[of] = max(out[of], n)
+		}
+		return true
 	})
 	return out, err
 }
@@ -174,8 +296,12 @@ type dltLine struct {
 	OriginalOffset    int64     `json:"original_offset"`
 }
 
-func lineOf(d consumer.DeadLetterRecord) dltLine {
+// lineOf is d as --json prints it; replayed holds the replay counts of
+// the records replayed (see replays). A record's count is its own (that of
+// the replay it failed in) or that of its latest replay.
+func lineOf(d consumer.DeadLetterRecord, replayed map[string]int) dltLine {
 	n, _ := consumer.ReplayCount(d.Record) // a bad count shows as 0; replay refuses it
+	n = max(n, replayed[consumer.DeadLetterID(d.Record)])
 	return dltLine{
 		Topic: d.Record.Topic, Partition: d.Record.Partition, Offset: d.Record.Offset,
 		FailedAt: d.FailedAt, Type: d.Type, ID: d.ID, Key: string(d.Record.Key), Group: d.Group,
@@ -185,12 +311,12 @@ func lineOf(d consumer.DeadLetterRecord) dltLine {
 }
 
 // printDeadLetters prints records as a table or as JSON lines, in the
-// order given.
-func printDeadLetters(std *stdio, ds []consumer.DeadLetterRecord, asJSON bool) error {
+// order given, with their replay counts (see lineOf).
+func printDeadLetters(std *stdio, ds []consumer.DeadLetterRecord, replayed map[string]int, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(std.out)
 		for _, d := range ds {
-			if err := enc.Encode(lineOf(d)); err != nil {
+			if err := enc.Encode(lineOf(d, replayed)); err != nil {
 				return err
 			}
 		}
@@ -199,7 +325,7 @@ func printDeadLetters(std *stdio, ds []consumer.DeadLetterRecord, asJSON bool) e
 	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOFFSET\tFAILED-AT\tTYPE\tKEY\tKIND\tREPLAYS\tERROR")
 	for _, d := range ds {
-		l := lineOf(d)
+		l := lineOf(d, replayed)
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Topic, l.Partition, l.Offset,
 			l.FailedAt.UTC().Format(time.RFC3339), dash(l.Type), dash(oneLine(l.Key, 40)), l.ErrorKind, l.Replays, oneLine(l.Error, 80))
 	}
@@ -226,6 +352,7 @@ func setupDLTList(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 	var f dltFilter
 	f.define(fs)
 	asJSON := fs.Bool("json", false, "print one JSON object per record, for scripts")
+	limit := fs.Int("limit", -1, "print at most this many records, the newest (default: "+strconv.Itoa(defaultLimit)+" in the table, all with --json; 0: all)")
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 0, 0, ""); err != nil {
 			return err
@@ -233,19 +360,49 @@ func setupDLTList(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if err := f.validate(); err != nil {
 			return err
 		}
+		if *limit < -1 {
+			return usagef("--limit %d: want 0 (all) or more", *limit)
+		}
+		n := *limit
+		if n == -1 && !*asJSON {
+			n = defaultLimit
+		}
 		cl, err := cn.kafka(ctx)
 		if err != nil {
 			return err
 		}
 		defer cl.Close()
-		ds, err := deadLetters(ctx, cn, cl, &f, func(msg string) { fmt.Fprintln(std.err, "evbus dlt ls: skipped:", msg) })
+		ds, read, err := deadLetters(ctx, cn, cl, &f, std, func(msg string) { fmt.Fprintln(std.err, "evbus dlt ls: skipped:", msg) })
 		if err != nil {
 			return err
 		}
 		slices.Reverse(ds) // newest first
-		return printDeadLetters(std, ds, *asJSON)
+		selected := len(ds)
+		if n > 0 && len(ds) > n {
+			ds = ds[:n]
+		}
+		replayed, err := replays(ctx, cn, kadm.NewClient(cl), ds)
+		if err != nil {
+			return err
+		}
+		if err := printDeadLetters(std, ds, replayed, *asJSON); err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("%d dead letters selected of %d read", selected, read)
+		if len(ds) < selected {
+			summary += fmt.Sprintf("; showing the newest %d: --limit 0 shows all", len(ds))
+		}
+		w := std.out
+		if *asJSON {
+			w = std.err // stdout holds JSON lines only
+		}
+		fmt.Fprintln(w, summary)
+		return nil
 	}
 }
+
+// defaultLimit is how many dead letters the table shows without --limit.
+const defaultLimit = 100
 
 func setupDLTShow(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 	mode := defineMode(fs)

@@ -34,8 +34,11 @@ type command struct {
 	// when the command line does not.
 	env map[string]string
 	// conn adds the connection flags (brokers, registry, TLS, SASL) and
-	// their environment variables.
+	// their environment variables; only limits them to those of Kafka
+	// (kafkaOnly) or of the registry (registryOnly), for a command that
+	// talks to one of them alone: it refuses the other's flags.
 	conn bool
+	only connPart
 	// setup defines the command's flags on fs and returns what runs the
 	// command once they are parsed. ctx ends on SIGINT or SIGTERM.
 	setup func(fs *flag.FlagSet, cn *conn) func(ctx context.Context, std *stdio) error
@@ -46,7 +49,8 @@ type stdio struct {
 	in          io.Reader
 	out, err    io.Writer
 	args        []string // the positional arguments, flags taken out
-	interactive bool     // out is a terminal: progress may be shown
+	errTerminal bool     // err is a terminal: progress may be shown there
+	inTerminal  bool     // in is a terminal: a question may be asked
 }
 
 // usageError is bad input on the command line: exit status 2.
@@ -101,12 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	fs := flag.NewFlagSet("evbus "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed below, as one line
-	cn := new(conn)
-	env := c.env
-	if c.conn {
-		env = cn.define(fs, c.env)
-	}
-	cmdRun := c.setup(fs, cn)
+	env, cmdRun := c.flags(fs)
 	for name, key := range env {
 		if v := getenv(key); v != "" {
 			if err := fs.Set(name, v); err != nil {
@@ -124,10 +123,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		printUsage(stdout, c, fs, env)
 		return 0
 	case err != nil:
-		fmt.Fprintf(stderr, "evbus %s: %v; run 'evbus %s --help' for usage\n", c.name, err, c.name)
+		msg := err.Error()
+		if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+			msg = "unknown flag --" + name
+			if why := unusedConnFlag(name, c); why != "" {
+				msg = fmt.Sprintf("--%s is not a flag of this command: %s", name, why)
+			}
+		}
+		fmt.Fprintf(stderr, "evbus %s: %s; run 'evbus %s --help' for usage\n", c.name, msg, c.name)
 		return 2
 	}
-	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional, interactive: isTerminal(stdout)}
+	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional,
+		errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin)}
 	err = cmdRun(ctx, std)
 	var ue *usageError
 	switch {
@@ -139,6 +146,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 1
 	}
 	return 0
+}
+
+// flags defines c's flags on fs and returns its environment variables
+// and what runs it once they are parsed.
+func (c command) flags(fs *flag.FlagSet) (map[string]string, func(context.Context, *stdio) error) {
+	cn := new(conn)
+	env := c.env
+	if c.conn {
+		env = cn.define(fs, c.only, c.env)
+	}
+	return env, c.setup(fs, cn)
 }
 
 // lookup finds the command args name ("dlt ls" before "dlt") and returns
@@ -179,13 +197,13 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+// isTerminal reports whether f is a terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
+	fi, err := file.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,7 +32,10 @@ Reads the outbox table of a service's database: how many committed rows
 wait to be published, how old the oldest is, and for each shard the relay
 that holds it, whether it still does, whether it is idle, and its last
 error. The database is PostgreSQL (a postgres:// URL) or SQLite (a path,
-or sqlite:path).
+or sqlite:path, of a file that exists: nothing is created or written).
+Whether a relay still holds its shard is known on PostgreSQL (its advisory
+lock); SQLite cannot know, and says "unknown" (null in --json). --json
+prints snake_case names, times in RFC 3339 and ages in seconds.
 
 example:
   evbus outbox status --db postgres://orders@db:5432/orders
@@ -50,46 +55,60 @@ example:
 				}
 				ctx, cancel := context.WithTimeout(ctx, *timeout)
 				defer cancel()
-				st, err := outboxStatus(ctx, *dsn, *table)
+				st, knowsActive, err := outboxStatus(ctx, *dsn, *table)
 				if err != nil {
 					return err
 				}
 				if *asJSON {
-					return json.NewEncoder(std.out).Encode(st)
+					return json.NewEncoder(std.out).Encode(statusJSON(*table, st, knowsActive))
 				}
-				printOutboxStatus(std, *table, st)
+				printOutboxStatus(std, *table, st, knowsActive)
 				return nil
 			}
 		},
 	})
 }
 
-// outboxStatus opens the database dsn names and reads the outbox's status.
-func outboxStatus(ctx context.Context, dsn, table string) (outbox.Status, error) {
+// outboxStatus opens the database dsn names and reads the outbox's status;
+// knowsActive is false where the database cannot tell whether a relay
+// still holds its shard (SQLite).
+func outboxStatus(ctx context.Context, dsn, table string) (st outbox.Status, knowsActive bool, err error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		cfg, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return outbox.Status{}, usagef("--db: not a PostgreSQL URL: %v", err)
+			return st, false, usagef("--db: not a PostgreSQL URL: %v", err)
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
-			return outbox.Status{}, err
+			return st, false, err
 		}
 		defer pool.Close()
 		if err := pool.Ping(ctx); err != nil {
-			return outbox.Status{}, fmt.Errorf("PostgreSQL at %s:%d does not answer: %v; check --db and that the server runs", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+			return st, false, fmt.Errorf("PostgreSQL at %s:%d does not answer: %v; check --db and that the server runs", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 		}
-		return readStatus(ctx, sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), table)
+		st, err = readStatus(ctx, sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), table)
+		return st, true, err
 	}
 	if strings.Contains(dsn, "://") {
-		return outbox.Status{}, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redact.URL(dsn))
+		return st, false, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redact.URL(dsn))
 	}
-	db, err := sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	file, _, hasQuery := strings.Cut(path, "?")
+	if _, err := os.Stat(file); err != nil {
+		return st, false, fmt.Errorf("--db: no SQLite database at %s (%v): check the path; evbus outbox status creates nothing", file, err)
+	}
+	// mode=rw: a file removed meanwhile is an error, not created again.
+	sep := "?"
+	if hasQuery {
+		sep = "&"
+	}
+	db, err := sqlite.Open(ctx, path+sep+"mode=rw")
 	if err != nil {
-		return outbox.Status{}, err
+		return st, false, err
 	}
 	defer db.Pool().Close()
-	return readStatus(ctx, sqldb.DB[*sql.Tx](db), table)
+	st, err = readStatus(ctx, sqldb.DB[*sql.Tx](db), table)
+	return st, false, err
 }
 
 func readStatus[Tx any](ctx context.Context, db sqldb.DB[Tx], table string) (outbox.Status, error) {
@@ -104,7 +123,48 @@ func readStatus[Tx any](ctx context.Context, db sqldb.DB[Tx], table string) (out
 	return st, nil
 }
 
-func printOutboxStatus(std *stdio, table string, st outbox.Status) {
+// outboxJSON is the status as --json prints it: the names and units of
+// dlt ls --json (snake_case, RFC 3339 times, null for none).
+type outboxJSON struct {
+	Table            string      `json:"table"`
+	Backlog          int64       `json:"backlog"`
+	Oldest           *time.Time  `json:"oldest"`
+	OldestAgeSeconds float64     `json:"oldest_age_seconds"`
+	Relays           []relayJSON `json:"relays"`
+}
+
+type relayJSON struct {
+	Shard  int       `json:"shard"`
+	Holder string    `json:"holder"`
+	Since  time.Time `json:"since"`
+	// Active is null where the database cannot tell (SQLite).
+	Active      *bool      `json:"active"`
+	Idle        bool       `json:"idle"`
+	LastError   string     `json:"last_error"`
+	LastErrorAt *time.Time `json:"last_error_at"`
+}
+
+func statusJSON(table string, st outbox.Status, knowsActive bool) outboxJSON {
+	out := outboxJSON{Table: table, Backlog: st.Backlog, Relays: []relayJSON{}}
+	if st.Backlog > 0 {
+		oldest := st.Oldest.UTC()
+		out.Oldest, out.OldestAgeSeconds = &oldest, st.Age.Seconds()
+	}
+	for _, r := range st.Relays {
+		rj := relayJSON{Shard: r.Shard, Holder: r.Holder, Since: r.Since.UTC(), Idle: r.Idle, LastError: r.LastError}
+		if knowsActive {
+			rj.Active = &r.Active
+		}
+		if r.LastError != "" {
+			at := r.LastErrorAt.UTC()
+			rj.LastErrorAt = &at
+		}
+		out.Relays = append(out.Relays, rj)
+	}
+	return out
+}
+
+func printOutboxStatus(std *stdio, table string, st outbox.Status, knowsActive bool) {
 	fmt.Fprintf(std.out, "outbox %s: %d unpublished", table, st.Backlog)
 	if st.Backlog > 0 {
 		fmt.Fprintf(std.out, ", oldest %s ago (%s)", st.Age.Round(time.Millisecond), st.Oldest.UTC().Format(time.RFC3339))
@@ -121,7 +181,14 @@ func printOutboxStatus(std *stdio, table string, st outbox.Status) {
 		if r.LastError != "" {
 			lastErr = r.LastErrorAt.UTC().Format(time.RFC3339) + " " + r.LastError
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%s\n", r.Shard, r.Holder, r.Since.UTC().Format(time.RFC3339), r.Active, r.Idle, lastErr)
+		active := "unknown"
+		if knowsActive {
+			active = strconv.FormatBool(r.Active)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\n", r.Shard, r.Holder, r.Since.UTC().Format(time.RFC3339), active, r.Idle, lastErr)
 	}
 	tw.Flush()
+	if !knowsActive {
+		fmt.Fprintln(std.out, "ACTIVE is unknown on SQLite: it cannot tell whether a holder's process still runs")
+	}
 }

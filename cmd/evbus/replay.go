@@ -1,18 +1,17 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/consumer"
 )
@@ -22,7 +21,7 @@ func init() {
 		name:    "dlt replay",
 		summary: "send dead-lettered records back to the group that failed them, only",
 		usage: `
-usage: evbus dlt replay --group G [--topic T] [--since D] [--type ce_type] [--error-kind K] [--dry-run] [--rate N]
+usage: evbus dlt replay --group G [--topic T] [--since D] [--type ce_type] [--error-kind K] [--dry-run] [--rate N] [--yes]
 
 Sends the selected dead-letter records of group G back to G, and to no
 other group. How: every evbus consumer also reads the replay topic
@@ -39,13 +38,18 @@ replay topic is created with its topic's partition count; the group's
 consumers read it from their next metadata refresh (create replay topics
 with the others, as Consumer.Topics lists them, for groups that start new
 partitions at their end). The dead-letter records stay where they are.
-On a terminal a progress bar is shown; a summary ends the run.
+A group without a dead-letter topic is an error. Before sending, the
+command asks for confirmation on a terminal; --yes skips the question,
+and without a terminal (a script, CI) --yes is required: the command
+refuses otherwise, sending nothing. On a terminal a progress bar is shown
+on stderr; a summary ends the run.
 
 example:
   evbus dlt replay --group billing --topic orders --dry-run
-  evbus dlt replay --group billing --topic orders --error-kind retries-exhausted --rate 50`,
+  evbus dlt replay --group billing --topic orders --error-kind retries-exhausted --rate 50 --yes`,
 		conn:  true,
 		env:   map[string]string{"compression": "EVBUS_COMPRESSION"},
+		only:  kafkaOnly,
 		setup: setupReplay,
 	})
 }
@@ -58,6 +62,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 	maxReplays := fs.Int("max-replays", 3, "refuse records already replayed this many times")
 	force := fs.Bool("force", false, "replay records past --max-replays too")
 	cn.compressionFlag(fs)
+	yes := fs.Bool("yes", false, "replay without asking; without a terminal to ask on, --yes is required")
 	return func(ctx context.Context, std *stdio) error {
 		if err := wantArgs(std, 0, 0, ""); err != nil {
 			return err
@@ -76,7 +81,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			return err
 		}
 		defer cl.Close()
-		ds, err := deadLetters(ctx, cn, cl, &f, func(msg string) { fmt.Fprintln(std.err, "evbus dlt replay: skipped:", msg) })
+		ds, _, err := deadLetters(ctx, cn, cl, &f, std, func(msg string) { fmt.Fprintln(std.err, "evbus dlt replay: skipped:", msg) })
 		if err != nil {
 			return err
 		}
@@ -87,7 +92,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			}
 		}
 		adm := kadm.NewClient(cl)
-		done, err := replayedBefore(ctx, cn, adm, topics)
+		done, err := replays(ctx, cn, adm, ds)
 		if err != nil {
 			return err
 		}
@@ -97,7 +102,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			n, err := consumer.ReplayCount(d.Record)
 			switch {
 			case *force:
-			case done[consumer.DeadLetterID(d.Record)]:
+			case done[consumer.DeadLetterID(d.Record)] > 0:
 				again++
 				continue
 			case err != nil || n >= *maxReplays:
@@ -114,12 +119,17 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			refusal += fmt.Sprintf("; %d refused: replayed %d times already (or a bad %s header), --force replays them", refused, *maxReplays, consumer.HeaderReplayCount)
 		}
 		if *dryRun {
-			if err := printDeadLetters(std, send, false); err != nil {
+			if err := printDeadLetters(std, send, done, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(std.out, "dry run: would replay %d of %d selected records to group %s through %s%s\n",
 				len(send), len(ds), f.group, list(topics), refusal)
 			return nil
+		}
+		if len(send) > 0 && !*yes {
+			if err := confirm(std, fmt.Sprintf("replay %d of %d selected records to group %s through %s%s?", len(send), len(ds), f.group, list(topics), refusal)); err != nil {
+				return err
+			}
 		}
 		if err := ensureReplayTopics(ctx, cn, adm, send, f.group, std); err != nil {
 			return err
@@ -143,12 +153,12 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			if err != nil {
 				return fmt.Errorf("replaying %s/%d@%d: %w (replayed %d of %d before it)", d.Record.Topic, d.Record.Partition, d.Record.Offset, err, i, len(send))
 			}
-			if std.interactive {
-				fmt.Fprintf(std.out, "\rreplaying %d/%d %s", i+1, len(send), bar(i+1, len(send)))
+			if std.errTerminal {
+				fmt.Fprintf(std.err, "\rreplaying %d/%d %s", i+1, len(send), bar(i+1, len(send)))
 			}
 		}
-		if std.interactive && len(send) > 0 {
-			fmt.Fprintln(std.out)
+		if std.errTerminal && len(send) > 0 {
+			fmt.Fprintln(std.err)
 		}
 		fmt.Fprintf(std.out, "replayed %d of %d selected records to group %s through %s%s\n", len(send), len(ds), f.group, list(topics), refusal)
 		return nil
@@ -168,28 +178,19 @@ func bar(done, total int) string {
 	return "[" + strings.Repeat("#", n) + strings.Repeat(".", 30-n) + "]"
 }
 
-// replayedBefore returns the dead-letter records (as consumer.DeadLetterID
-// names them) that the replay topics hold replays of.
-func replayedBefore(ctx context.Context, cn *conn, adm *kadm.Client, topics []string) (map[string]bool, error) {
-	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
-	defer cancel()
-	parts, err := topicPartitions(listCtx, adm, topics...)
-	if err != nil || len(parts) == 0 {
-		return nil, err
+// confirm asks question on a terminal and returns nil on a yes. Without
+// a terminal to ask on, it refuses: --yes confirms beforehand.
+func confirm(std *stdio, question string) error {
+	if !std.inTerminal || !std.errTerminal {
+		return usagef("not on a terminal, nothing to confirm the replay with: pass --yes to replay (--dry-run shows what would be sent)")
 	}
-	existing := slices.Collect(maps.Keys(parts))
-	s, e, err := bounds(listCtx, adm, existing...)
-	if err != nil {
-		return nil, err
+	fmt.Fprintf(std.err, "%s [y/N] ", question)
+	answer, _ := bufio.NewReader(std.in).ReadString('\n')
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
 	}
-	done := make(map[string]bool)
-	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
-		if of := consumer.ReplayOf(r); of != "" {
-			done[of] = true
-		}
-		return true
-	})
-	return done, err
+	return errors.New("not confirmed: nothing was replayed")
 }
 
 // ensureReplayTopics creates the replay topics the records go to that do

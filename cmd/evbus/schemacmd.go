@@ -17,22 +17,26 @@ func init() {
 		name:    "schema check",
 		summary: "check schema files against what the registry holds (a CI gate)",
 		usage: `
-usage: evbus schema check [--topic T] [--level L] files.avsc...
+usage: evbus schema check [--topic T] [--level L] [--allow-new] files.avsc...
 
 Checks each schema against the versions registered under its subject
 (named by --strategy from --topic and the record's full name), on the
 client side, at the subject's compatibility level or --level. Prints one
 line per file, naming the incompatible field, and exits 1 when any file is
-incompatible: run it in CI before deploying a producer. Nothing is
-registered.
+incompatible, or names a subject nothing is registered under (a typo in
+--topic or --strategy would otherwise pass anything): --allow-new accepts
+those, for a schema that is new. Run it in CI before deploying a producer.
+Nothing is registered.
 
 example:
   evbus schema check --registry http://registry:8081 --topic orders schemas/*.avsc
   evbus schema check --strategy record --level FULL_TRANSITIVE order_placed.avsc`,
 		conn: true,
+		only: registryOnly,
 		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
-			return setupSchema(fs, cn, false)
+			allowNew := fs.Bool("allow-new", false, "accept a schema whose subject has nothing registered yet (a new event type)")
+			return setupSchema(fs, cn, allowNew)
 		},
 	})
 	register(command{
@@ -49,14 +53,18 @@ exits 1 when any file could not be registered.
 example:
   evbus schema register --registry http://registry:8081 --topic orders schemas/*.avsc`,
 		conn: true,
+		only: registryOnly,
 		env:  map[string]string{"strategy": "EVBUS_SUBJECT_STRATEGY"},
 		setup: func(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
-			return setupSchema(fs, cn, true)
+			return setupSchema(fs, cn, nil)
 		},
 	})
 }
 
-func setupSchema(fs *flag.FlagSet, cn *conn, register bool) func(context.Context, *stdio) error {
+// setupSchema sets up schema register, or with allowNew (its flag) schema
+// check.
+func setupSchema(fs *flag.FlagSet, cn *conn, allowNew *bool) func(context.Context, *stdio) error {
+	register := allowNew == nil
 	topic := fs.String("topic", "", "topic the schemas are for (needed by the topic-record and topic strategies)")
 	level := fs.String("level", "", "compatibility level to check at, instead of the subject's: NONE, BACKWARD, FORWARD, FULL or a _TRANSITIVE one")
 	cn.strategyFlag(fs)
@@ -99,18 +107,24 @@ func setupSchema(fs *flag.FlagSet, cn *conn, register bool) func(context.Context
 			return err
 		}
 		tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-		failed := 0
+		failed, unregistered := 0, 0
 		for i, file := range std.args {
 			var (
-				id  int
-				err error
+				id       int
+				err      error
+				existing []*codec.Schema
 			)
 			if register {
 				id, err = reg.Register(ctx, subjects[i], schemas[i])
-			} else {
+			} else if existing, err = reg.Versions(ctx, subjects[i]); err == nil && len(existing) > 0 {
 				err = reg.Check(ctx, subjects[i], schemas[i])
 			}
 			switch {
+			case err == nil && !register && len(existing) == 0 && *allowNew:
+				fmt.Fprintf(tw, "new\t%s\t%s\tnothing registered yet; --allow-new accepts it\n", subjects[i], file)
+			case err == nil && !register && len(existing) == 0:
+				unregistered++
+				fmt.Fprintf(tw, "not registered\t%s\t%s\tnothing is registered under this subject\n", subjects[i], file)
 			case err == nil && register:
 				fmt.Fprintf(tw, "registered\t%s\tid %d\t%s\n", subjects[i], id, file)
 			case err == nil:
@@ -129,9 +143,13 @@ func setupSchema(fs *flag.FlagSet, cn *conn, register bool) func(context.Context
 			}
 		}
 		tw.Flush()
+		var errs []error
 		if failed > 0 {
-			return fmt.Errorf("%d of %d schemas are incompatible with what is registered", failed, len(std.args))
+			errs = append(errs, fmt.Errorf("%d of %d schemas are incompatible with what is registered", failed, len(std.args)))
 		}
-		return nil
+		if unregistered > 0 {
+			errs = append(errs, fmt.Errorf("%d of %d schemas have nothing registered under their subject: check --topic and --strategy, or pass --allow-new for new event types", unregistered, len(std.args)))
+		}
+		return errors.Join(errs...)
 	}
 }

@@ -313,8 +313,8 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	creditLimit.Store(10_000_000)
-	fmt.Fprintln(out, "6. billing fixed (credit limit raised); $ evbus dlt replay --group billing")
-	if err := runCLI(ctx, out, cli, env, "dlt", "replay", "--group", "billing"); err != nil {
+	fmt.Fprintln(out, "6. billing fixed (credit limit raised); $ evbus dlt replay --group billing --yes")
+	if err := runCLI(ctx, out, cli, env, "dlt", "replay", "--group", "billing", "--yes"); err != nil {
 		return err
 	}
 	if err := wait(ctx, "the replay", func() bool { return c.get(c.handled, "billing") == len(orders) }); err != nil {
