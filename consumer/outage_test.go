@@ -137,35 +137,14 @@ func TestRegistryDown(t *testing.T) {
 	dlt := bus.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", dlt)
 
-	target, err := url.Parse(e.stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var down atomic.Bool
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, `{"error_code":50301,"message":"down for the test"}`, http.StatusServiceUnavailable)
-			return
+	c, got := e.behindProxy(group, func(w http.ResponseWriter, r *http.Request) bool {
+		if !down.Load() {
+			return false
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	reg, err := schema.New(srv.URL, schema.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := consumer.New(group, reg, e.fast()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := newCalls()
-	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
-		got.run(ev.Note)
-		got.done(ev.Note)
-		return nil
+		http.Error(w, `{"error_code":50301,"message":"down for the test"}`, http.StatusServiceUnavailable)
+		return true
 	})
-	run(t, c)
 	e.publish(&Order{OrderID: "o-1", Seq: 0, Note: "first"})
 	waitFor(t, "the first record handled", func() bool { _, ok := got.get("first"); return ok })
 
@@ -226,40 +205,19 @@ func TestRegistryProxyNotFound(t *testing.T) {
 			dlt := bus.DeadLetterTopic("orders", group)
 			e.topics(1, "orders", dlt)
 
-			target, err := url.Parse(e.stack.RegistryURL())
-			if err != nil {
-				t.Fatal(err)
-			}
 			var misrouted atomic.Bool
 			var answered atomic.Int64
 			misrouted.Store(true)
-			proxy := httputil.NewSingleHostReverseProxy(target)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if misrouted.Load() && strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
-					answered.Add(1)
-					w.Header().Set("Content-Type", tc.contentType)
-					w.WriteHeader(http.StatusNotFound)
-					_, _ = io.WriteString(w, tc.body)
-					return
+			c, got := e.behindProxy(group, func(w http.ResponseWriter, r *http.Request) bool {
+				if !misrouted.Load() || !strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
+					return false
 				}
-				proxy.ServeHTTP(w, r)
-			}))
-			defer srv.Close()
-			reg, err := schema.New(srv.URL, schema.Timeout(5*time.Second))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := consumer.New(group, reg, e.fast()...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := newCalls()
-			consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
-				got.run(ev.Note)
-				got.done(ev.Note)
-				return nil
+				answered.Add(1)
+				w.Header().Set("Content-Type", tc.contentType)
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = io.WriteString(w, tc.body)
+				return true
 			})
-			run(t, c)
 			e.publish(&Order{OrderID: "o-1", Seq: 0, Note: "valid"}, &Order{OrderID: "o-1", Seq: 1, Note: "after"})
 
 			// Several tries, spanning several commit intervals, or the
@@ -307,4 +265,38 @@ func TestRegistryProxyNotFound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// behindProxy runs a consumer of group, whose handler of orderPlaced
+// records each note, that reaches the registry through an HTTP proxy: the
+// proxy forwards each request unless intercept answers it (returns true).
+func (e *env) behindProxy(group string, intercept func(http.ResponseWriter, *http.Request) bool) (*consumer.Consumer, *calls) {
+	e.t.Helper()
+	target, err := url.Parse(e.stack.RegistryURL())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r) {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	e.t.Cleanup(srv.Close)
+	reg, err := schema.New(srv.URL, schema.Timeout(5*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := consumer.New(group, reg, e.fast()...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got := newCalls()
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		got.run(ev.Note)
+		got.done(ev.Note)
+		return nil
+	})
+	run(e.t, c)
+	return c, got
 }
