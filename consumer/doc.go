@@ -69,8 +69,9 @@
 // until it succeeds; the record's offset is not committed meanwhile.
 //
 // Poison records go to the dead-letter topic at once with dlt-error-kind
-// poison and dlt-attempts 0: a value without the Confluent framing, an
-// unknown schema id, a body that does not decode or cannot be resolved to
+// poison and dlt-attempts 0: a value without the Confluent framing, a
+// schema id the registry itself says it does not have (HTTP 404 with its
+// JSON error code 40403), a body that does not decode or cannot be resolved to
 // the handler's schema, or a CloudEvent (a record with ce_specversion)
 // without ce_id, ce_source or ce_type, or with a ce_time that is not RFC
 // 3339. Records without ce_specversion are taken as plain Confluent Avro
@@ -78,6 +79,9 @@
 // writer schema's full name when they have none. A registry that is
 // unavailable is not the record's fault: the same record is tried again
 // with back-off, never dead-lettered, and nothing after it is committed.
+// Unavailable is every answer that is not the registry's own verdict (see
+// schema.ErrUnavailable): no answer, a 5xx, and a proxy or ingress in
+// front of the registry answering its own 404 page when it is misrouted.
 //
 // Records of types without a handler are skipped and counted
 // (Stats.Skipped, and by type Stats.SkippedTypes); Unhandled can

@@ -2,10 +2,12 @@ package consumer_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,35 +137,14 @@ func TestRegistryDown(t *testing.T) {
 	dlt := bus.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", dlt)
 
-	target, err := url.Parse(e.stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	var down atomic.Bool
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if down.Load() {
-			http.Error(w, `{"error_code":50301,"message":"down for the test"}`, http.StatusServiceUnavailable)
-			return
+	c, got := e.behindProxy(group, func(w http.ResponseWriter, r *http.Request) bool {
+		if !down.Load() {
+			return false
 		}
-		proxy.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
-	reg, err := schema.New(srv.URL, schema.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := consumer.New(group, reg, e.fast()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := newCalls()
-	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
-		got.run(ev.Note)
-		got.done(ev.Note)
-		return nil
+		http.Error(w, `{"error_code":50301,"message":"down for the test"}`, http.StatusServiceUnavailable)
+		return true
 	})
-	run(t, c)
 	e.publish(&Order{OrderID: "o-1", Seq: 0, Note: "first"})
 	waitFor(t, "the first record handled", func() bool { _, ok := got.get("first"); return ok })
 
@@ -203,4 +184,119 @@ func TestRegistryDown(t *testing.T) {
 	if st := c.Stats(); st.Handled != 3 || len(st.DeadLettered) != 3 || st.DeadLettered[consumer.KindPoison] != 0 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// TestRegistryProxyNotFound: with a cold schema cache, a proxy in front of
+// the registry that answers its own 404 (plain text or an HTML page) for
+// the schema-by-id path is an unavailable registry, not a verdict on the
+// record: the record waits, uncommitted and not dead-lettered, and is
+// handled once the proxy forwards again. The registry's own "schema not
+// found" (40403) still makes a record poison.
+func TestRegistryProxyNotFound(t *testing.T) {
+	for _, tc := range []struct {
+		name, contentType, body string
+	}{
+		{"text", "text/plain; charset=utf-8", "404 page not found\n"},
+		{"html", "text/html", "<html><head><title>404 Not Found</title></head><body><center><h1>404 Not Found</h1></center><hr><center>nginx</center></body></html>\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := start(t)
+			const group = "misrouted"
+			dlt := bus.DeadLetterTopic("orders", group)
+			e.topics(1, "orders", dlt)
+
+			var misrouted atomic.Bool
+			var answered atomic.Int64
+			misrouted.Store(true)
+			c, got := e.behindProxy(group, func(w http.ResponseWriter, r *http.Request) bool {
+				if !misrouted.Load() || !strings.HasPrefix(r.URL.Path, "/schemas/ids/") {
+					return false
+				}
+				answered.Add(1)
+				w.Header().Set("Content-Type", tc.contentType)
+				w.WriteHeader(http.StatusNotFound)
+				_, _ = io.WriteString(w, tc.body)
+				return true
+			})
+			e.publish(&Order{OrderID: "o-1", Seq: 0, Note: "valid"}, &Order{OrderID: "o-1", Seq: 1, Note: "after"})
+
+			// Several tries, spanning several commit intervals, or the
+			// record settled as poison.
+			waitFor(t, "the consumer to meet the misrouted proxy", func() bool {
+				st := c.Stats()
+				return st.DecodeWaits >= 8 || st.DeadLettered[consumer.KindPoison] > 0
+			})
+			if st := c.Stats(); st.DeadLettered[consumer.KindPoison] > 0 {
+				t.Fatalf("a valid record was dead-lettered as poison on a proxy's 404 (stats %+v)", st)
+			}
+			if answered.Load() == 0 {
+				t.Fatal("the proxy answered no schema lookup with its 404")
+			}
+			if _, ok := got.get("valid"); ok {
+				t.Fatal("handled a record whose schema the proxy hid")
+			}
+			if n := sum(e.committed(group, "orders")); n != 0 {
+				t.Errorf("offsets committed up to %d while the proxy answers 404", n)
+			}
+			if n := e.count(dlt); n != 0 {
+				t.Fatalf("%d valid records dead-lettered on a proxy's 404", n)
+			}
+
+			misrouted.Store(false)
+			waitFor(t, "the records handled once the proxy forwards", func() bool { _, ok := got.get("after"); return ok })
+			if _, ok := got.get("valid"); !ok {
+				t.Error("the record that waited was not handled")
+			}
+			waitFor(t, "both offsets committed", func() bool { return sum(e.committed(group, "orders")) == 2 })
+
+			// The registry's own answer: an id it does not have.
+			good := e.read("orders", 1)[0]
+			unknown := &kgo.Record{Topic: "orders", Key: good.Key, Value: append([]byte{0, 0x7f, 0, 0, 1}, good.Value[5:]...), Headers: good.Headers}
+			if err := e.cl.ProduceSync(context.Background(), unknown).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the record of an unknown schema id dead-lettered", func() bool { return e.count(dlt) == 1 })
+			h := headers(t, e.read(dlt, 1)[0])
+			if h[bus.HeaderDLTErrorKind] != string(consumer.KindPoison) || !strings.Contains(h[bus.HeaderDLTError], "unknown schema id") {
+				t.Errorf("dead letter of an unknown schema id: kind %q, error %q", h[bus.HeaderDLTErrorKind], h[bus.HeaderDLTError])
+			}
+			if st := c.Stats(); st.Handled != 2 || st.DeadLettered[consumer.KindPoison] != 1 {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// behindProxy runs a consumer of group, whose handler of orderPlaced
+// records each note, that reaches the registry through an HTTP proxy: the
+// proxy forwards each request unless intercept answers it (returns true).
+func (e *env) behindProxy(group string, intercept func(http.ResponseWriter, *http.Request) bool) (*consumer.Consumer, *calls) {
+	e.t.Helper()
+	target, err := url.Parse(e.stack.RegistryURL())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !intercept(w, r) {
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	e.t.Cleanup(srv.Close)
+	reg, err := schema.New(srv.URL, schema.Timeout(5*time.Second))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := consumer.New(group, reg, e.fast()...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	got := newCalls()
+	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
+		got.run(ev.Note)
+		got.done(ev.Note)
+		return nil
+	})
+	run(e.t, c)
+	return c, got
 }

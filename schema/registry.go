@@ -186,7 +186,7 @@ func (r *Registry) Writer(ctx context.Context, topic string, s *codec.Schema) (W
 func (r *Registry) latestFor(ctx context.Context, subject string, s *codec.Schema) (Writer, error) {
 	ss, err := r.cl.SchemaByVersion(ctx, subject, -1)
 	if err != nil {
-		return Writer{}, classify("latest version of "+subject, err, ErrNotRegistered)
+		return Writer{}, classify("latest version of "+subject, err, ErrNotRegistered, sr.ErrSubjectNotFound.Code, sr.ErrVersionNotFound.Code)
 	}
 	latest, err := r.SchemaByID(ctx, ss.ID)
 	if err != nil {
@@ -221,7 +221,7 @@ func (r *Registry) Register(ctx context.Context, subject string, s *codec.Schema
 	}
 	id, err := r.cl.RegisterSchema(ctx, subject, sr.Schema{Schema: s.String(), Type: sr.TypeAvro, References: refs}, -1, -1)
 	if err != nil {
-		return 0, classify("register "+subject, err, ErrNotRegistered)
+		return 0, classify("register "+subject, err, ErrNotRegistered, sr.ErrSubjectNotFound.Code)
 	}
 	r.remember(id, s)
 	return id, nil
@@ -236,7 +236,7 @@ func (r *Registry) Lookup(ctx context.Context, subject string, s *codec.Schema) 
 	}
 	ss, err := r.cl.LookupSchema(ctx, subject, sr.Schema{Schema: s.String(), Type: sr.TypeAvro, References: refs})
 	if err != nil {
-		return 0, classify(fmt.Sprintf("look up %s in %s", s.FullName(), subject), err, ErrNotRegistered)
+		return 0, classify(fmt.Sprintf("look up %s in %s", s.FullName(), subject), err, ErrNotRegistered, sr.ErrSubjectNotFound.Code, sr.ErrSchemaNotFound.Code)
 	}
 	r.remember(ss.ID, s)
 	return ss.ID, nil
@@ -266,7 +266,7 @@ func (r *Registry) references(ctx context.Context, s *codec.Schema, register boo
 		}
 		ss, err := r.cl.LookupSchema(ctx, name, sr.Schema{Schema: ref.String(), Type: sr.TypeAvro, References: nested})
 		if err != nil {
-			return nil, classify("reference "+name, err, ErrNotRegistered)
+			return nil, classify("reference "+name, err, ErrNotRegistered, sr.ErrSubjectNotFound.Code, sr.ErrSchemaNotFound.Code)
 		}
 		refs = append(refs, sr.SchemaReference{Name: name, Subject: name, Version: ss.Version})
 	}
@@ -285,7 +285,7 @@ func (r *Registry) Level(ctx context.Context, subject string) (Level, error) {
 		if res.Err == nil {
 			return ParseLevel(res.Level.String())
 		}
-		err := classify("compatibility level of "+subject, res.Err, ErrNotRegistered)
+		err := classify("compatibility level of "+subject, res.Err, ErrNotRegistered, sr.ErrSubjectNotFound.Code, sr.ErrSubjectLevelCompatibilityNotConfigured.Code)
 		if !errors.Is(err, ErrNotRegistered) {
 			return "", err
 		}
@@ -319,7 +319,7 @@ func (r *Registry) Check(ctx context.Context, subject string, s *codec.Schema) e
 func (r *Registry) Versions(ctx context.Context, subject string) ([]*codec.Schema, error) {
 	all, err := r.cl.Schemas(ctx, subject)
 	if err != nil {
-		err = classify("versions of "+subject, err, ErrNotRegistered)
+		err = classify("versions of "+subject, err, ErrNotRegistered, sr.ErrSubjectNotFound.Code)
 		if errors.Is(err, ErrNotRegistered) {
 			return nil, nil
 		}
@@ -348,7 +348,7 @@ func (r *Registry) SchemaByID(ctx context.Context, id int) (*codec.Schema, error
 	}
 	raw, err := r.cl.SchemaByID(ctx, id)
 	if err != nil {
-		return nil, classify(fmt.Sprintf("schema id %d", id), err, codec.ErrUnknownSchema)
+		return nil, classify(fmt.Sprintf("schema id %d", id), err, codec.ErrUnknownSchema, sr.ErrSchemaNotFound.Code)
 	}
 	return r.parse(ctx, id, raw)
 }
@@ -358,7 +358,7 @@ func (r *Registry) SchemaByGUID(ctx context.Context, guid string) (int, *codec.S
 	r.count(false) // the codec caches what GUIDs name
 	ss, err := r.cl.SchemaByGUID(ctx, guid)
 	if err != nil {
-		return 0, nil, classify("schema guid "+guid, err, codec.ErrUnknownSchema)
+		return 0, nil, classify("schema guid "+guid, err, codec.ErrUnknownSchema, sr.ErrSchemaNotFound.Code)
 	}
 	if ss.ID <= 0 {
 		return 0, nil, fmt.Errorf("schema guid %s: %w: no id in the answer", guid, ErrBadResponse)
@@ -368,6 +368,11 @@ func (r *Registry) SchemaByGUID(ctx context.Context, guid string) (int, *codec.S
 }
 
 func (r *Registry) parse(ctx context.Context, id int, raw sr.Schema) (*codec.Schema, error) {
+	if strings.TrimSpace(raw.Schema) == "" {
+		// A 200 whose JSON holds no schema (a proxy's own answer, say) is
+		// no verdict on the record that names the id.
+		return nil, fmt.Errorf("schema id %d: %w: no schema in the answer", id, ErrBadResponse)
+	}
 	if raw.Type != sr.TypeAvro && raw.Type != 0 {
 		return nil, fmt.Errorf("schema id %d: %w: type %v, evbus reads Avro", id, codec.ErrInvalidSchema, raw.Type)
 	}
@@ -375,7 +380,7 @@ func (r *Registry) parse(ctx context.Context, id int, raw sr.Schema) (*codec.Sch
 	for _, ref := range raw.References {
 		ss, err := r.cl.SchemaByVersion(ctx, ref.Subject, ref.Version)
 		if err != nil {
-			return nil, classify(fmt.Sprintf("schema id %d: reference %s (%s v%d)", id, ref.Name, ref.Subject, ref.Version), err, codec.ErrUnknownSchema)
+			return nil, classify(fmt.Sprintf("schema id %d: reference %s (%s v%d)", id, ref.Name, ref.Subject, ref.Version), err, codec.ErrUnknownSchema, sr.ErrSubjectNotFound.Code, sr.ErrVersionNotFound.Code)
 		}
 		rs, err := r.SchemaByID(ctx, ss.ID)
 		if err != nil {

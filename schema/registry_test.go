@@ -11,7 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +331,88 @@ func TestRegistryFaults(t *testing.T) {
 				t.Fatalf("Writer: want %v, got %v", tc.want, err)
 			}
 		})
+	}
+}
+
+// TestNotFoundIsTheRegistrysOwn: only the registry's own JSON answer is a
+// verdict that a schema or subject does not exist. A proxy in front of a
+// real registry that is misrouted answers 404 with its own page, or
+// something else that is not the registry's answer: that is an
+// unavailable registry, for schema ids and for a producer's lookups alike.
+func TestNotFoundIsTheRegistrysOwn(t *testing.T) {
+	ctx := context.Background()
+	target, err := url.Parse(startRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := newRegistry(t, target.String())
+	id, err := direct.Register(ctx, "orders-value", mustParse(t, placedV1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer atomic.Pointer[func(http.ResponseWriter)]
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := answer.Load(); a != nil {
+			(*a)(w)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	misroute := func(status int, contentType, body string) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", contentType)
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		answer func(http.ResponseWriter)
+		want   error
+	}{
+		{"404 text", misroute(404, "text/plain; charset=utf-8", "404 page not found\n"), schema.ErrUnavailable},
+		{"404 HTML", misroute(404, "text/html", "<html><body><h1>404 Not Found</h1><hr>nginx</body></html>"), schema.ErrUnavailable},
+		{"404 JSON without a code", misroute(404, "application/json", `{"message":"no Route matched with those values"}`), schema.ErrUnavailable},
+		{"404 JSON with another code", misroute(404, "application/json", `{"error_code":40499,"message":"not found"}`), schema.ErrUnavailable},
+		{"404 empty", misroute(404, "text/plain", ""), schema.ErrUnavailable},
+		{"400 text", misroute(400, "text/plain", "bad request"), schema.ErrUnavailable},
+		{"422 HTML", misroute(422, "text/html", "<html>unprocessable</html>"), schema.ErrUnavailable},
+		{"200 JSON without a schema", misroute(200, "application/json", `{}`), schema.ErrBadResponse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			answer.Store(&tc.answer)
+			defer answer.Store(nil)
+			// A new client each time: its caches are cold.
+			reg := newRegistry(t, srv.URL)
+			_, err := reg.SchemaByID(ctx, id)
+			if !errors.Is(err, tc.want) || errors.Is(err, codec.ErrUnknownSchema) || errors.Is(err, codec.ErrInvalidSchema) {
+				t.Fatalf("SchemaByID through the misrouted proxy: %v, want %v", err, tc.want)
+			}
+			if tc.want != schema.ErrUnavailable {
+				return
+			}
+			if _, err := reg.Writer(ctx, "orders", mustParse(t, cancelled)); !errors.Is(err, schema.ErrUnavailable) {
+				t.Fatalf("Writer through the misrouted proxy: %v, want ErrUnavailable", err)
+			}
+			lookup := newRegistry(t, srv.URL, schema.RegisterMode(schema.LookupOnly))
+			if _, err := lookup.Writer(ctx, "orders", mustParse(t, placedV1)); !errors.Is(err, schema.ErrUnavailable) {
+				t.Fatalf("lookup-only Writer through the misrouted proxy: %v, want ErrUnavailable", err)
+			}
+		})
+	}
+	// Forwarding again, the same client gets the schema, and the
+	// registry's own 40403 is the verdict it is.
+	reg := newRegistry(t, srv.URL)
+	if _, err := reg.SchemaByID(ctx, id); err != nil {
+		t.Fatalf("SchemaByID through the proxy: %v", err)
+	}
+	if _, err := reg.SchemaByID(ctx, id+1000); !errors.Is(err, codec.ErrUnknownSchema) {
+		t.Fatalf("SchemaByID of an id the registry does not have: %v, want ErrUnknownSchema", err)
+	}
+	if _, err := newRegistry(t, srv.URL, schema.RegisterMode(schema.LookupOnly)).Writer(ctx, "orders", mustParse(t, cancelled)); !errors.Is(err, schema.ErrNotRegistered) {
+		t.Fatalf("lookup-only Writer of a subject the registry does not have: %v, want ErrNotRegistered", err)
 	}
 }
 
