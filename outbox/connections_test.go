@@ -3,6 +3,8 @@ package outbox_test
 import (
 	"context"
 	"errors"
+	"hash/fnv"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -133,4 +135,35 @@ func TestRelayRefusesPoolTooSmall(t *testing.T) {
 	if _, err := ob.Relay(k.cl, outbox.Connections(1)); err == nil || !strings.Contains(err.Error(), "Connections(1)") {
 		t.Errorf("Connections(1) on PostgreSQL: %v, want an error naming it", err)
 	}
+}
+
+// TestRelaySessionLost: the server ends the relay's session (the
+// connection of its shard locks) while it publishes: the relay stops
+// working its shards, takes them again on a new session, and every event
+// is published in per-key order.
+func TestRelaySessionLost(t *testing.T) {
+	k := startKafka(t)
+	db := pgxDB(t, evbustest.PostgresDatabase(t))
+	ob := newOutbox(t, db, k.enc, outbox.Shards(2))
+	var log logs
+	runRelay(t, ob, k.cl, outbox.BatchSize(50), outbox.TakeoverInterval(100*time.Millisecond), outbox.Logger(slog.New(&log)))
+	done := make(chan map[string][]int64)
+	go func() { done <- writers(t, db, ob, 2, 2000, time.Millisecond) }()
+	waitFor(t, "200 events published", func() bool { return publishedRows(t, db) >= 200 })
+	// The relays' locks' first key, as outbox.New makes it.
+	h := fnv.New32a()
+	h.Write([]byte("evbus-relay:evbus_outbox"))
+	var ended int
+	if err := sqldb.QueryRow(t.Context(), db, "SELECT count(*) FROM (SELECT DISTINCT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid AND objsubid = 2 AND granted) AS s WHERE pg_terminate_backend(pid)",
+		[]any{int64(h.Sum32())}, &ended); err != nil || ended != 1 {
+		t.Fatalf("ended %d sessions holding relay locks (%v), want 1", ended, err)
+	}
+	want := <-done
+	waitFor(t, "an empty backlog", func() bool { return backlog(t, ob) == 0 })
+	waitFor(t, "the relay to take its shards again", func() bool { return len(log.at(slog.LevelInfo, "took its shard")) >= 4 })
+	got := consume(t, k.stack.Brokers(), atLeast(endTotal(t, k)))
+	if distinct(got) != 2000 {
+		t.Errorf("%d distinct events published, want 2000", distinct(got))
+	}
+	t.Logf("%d events published twice", checkOrder(t, got, want))
 }

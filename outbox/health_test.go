@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +111,29 @@ func TestRelayLogsToDefault(t *testing.T) {
 	slog.SetDefault(slog.New(&log))
 	runRelay(t, newOutbox(t, sqliteDB(t), nil), k.cl, outbox.RelayName("default-logger"))
 	waitFor(t, "the relay to log", func() bool { return len(log.at(slog.LevelInfo, "took its shard", "default-logger")) > 0 })
+}
+
+// TestRelayUnreachableDatabase: a relay whose PostgreSQL nobody listens
+// for logs an ERROR naming the cause, and Ready names it too.
+func TestRelayUnreachableDatabase(t *testing.T) {
+	k := startKafka(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	db := pgxDB(t, "postgres://evbus@127.0.0.1:"+strconv.Itoa(port)+"/evbus?connect_timeout=2")
+	ob, err := outbox.New(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log logs
+	r := runRelay(t, ob, k.cl, outbox.Logger(slog.New(&log)))
+	waitFor(t, "an ERROR about the database", func() bool {
+		return len(log.at(slog.LevelError, "database failing", "relay session", strconv.Itoa(port))) > 0
+	})
+	if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "relay session") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
+		t.Errorf("Ready: %v, want the database's failure", err)
+	}
 }

@@ -336,6 +336,7 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 			// closed ends the wait at once.
 			wait, stop := context.WithTimeout(ctx, r.cfg.takeover)
 			err := conn.WaitForNotification(wait)
+			timedOut := wait.Err() != nil // before stop, which ends wait too
 			stop()
 			switch {
 			case err == nil:
@@ -344,7 +345,7 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 				return nil
 			case errors.Is(err, sqldb.ErrNotifyUnsupported):
 				waits = false
-			case wait.Err() == nil:
+			case !timedOut:
 				return err
 			}
 		} else {
