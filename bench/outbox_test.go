@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -139,7 +140,7 @@ func (o *evbusOutbox) start(b *testing.B) func() {
 	go func() { done <- r.Run(ctx) }()
 	return func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-done; !errors.Is(err, context.Canceled) {
 			b.Error(err)
 		}
 	}
@@ -237,7 +238,7 @@ func (o *watermillOutbox) start(b *testing.B) func() {
 		if err := fwd.Close(); err != nil {
 			b.Error(err)
 		}
-		if err := <-done; err != nil {
+		if err := <-done; !errors.Is(err, context.Canceled) {
 			b.Error(err)
 		}
 		if err := pub.Close(); err != nil {

@@ -330,7 +330,7 @@ func (s *system) relay(opts ...outbox.RelayOption) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := r.Run(ctx); err != nil {
+		if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
 			s.t.Errorf("relay: %v", err)
 		}
 	}()

@@ -46,9 +46,53 @@
 // commits on PostgreSQL do not wait for the disk (synchronous_commit
 // off): a mark lost in a server crash only publishes its rows again. When Kafka is away
 // the client keeps retrying the batch in order; the rows stay, and after
-// AckTimeout the stall shows in Status. Records Kafka refuses for good are
+// AckTimeout the stall shows in Status. Records Kafka fails otherwise are
 // left unpublished and retried with back-off, and the error, which names
 // the first failed row, is the shard's last error in Status.
+//
+// # Event size
+//
+// Enqueue refuses (bus.ErrTooLarge) an event whose record, alone in a
+// batch, is larger than MaxEventBytes (default DefaultMaxEventBytes,
+// franz-go's default batch limit of 1,000,012 bytes), and Relay refuses
+// a client whose kgo.ProducerBatchMaxBytes is smaller: what Enqueue
+// accepts, the relay's client takes. The relay also reads each topic's
+// max.message.bytes (and warns when it is smaller than MaxEventBytes or
+// the client's batches). A row larger than its client or its topic takes
+// (written before a limit was lowered) is never sent: it is stuck, and
+// so are the later rows of its key, which wait behind it so that the
+// key's order holds, while every other key goes on. The relay logs it at
+// ERROR, lists it in Status (RelayStatus.Stuck), reports it in Ready and
+// counts it in evbus.outbox.stuck; once an operator deletes the row, or
+// the limit is raised, its key goes on within a minute. The check is made
+// before any record of a batch is sent; a record the broker refuses for
+// its size all the same (a topic whose configuration the relay could not
+// read) is stuck from then on, but the later rows of its key in the same
+// batch were sent with it.
+//
+// # Connections
+//
+// A relay uses at most Connections of the database's pool at once
+// (default 2) and refuses, at Relay, a pool it would leave without a
+// connection for the service (ErrPoolTooSmall, naming the pool's size and
+// the shards). On PostgreSQL one of them is the relay's session, held
+// while Run runs, for the advisory locks of all the shards it publishes
+// and the LISTEN for wake-ups; the others are taken from the pool for a
+// batch's statements (one transaction that marks the previous batch and
+// reads the next) and given back at once, never held while Kafka takes a
+// batch; the shards take turns on them. Status and the backlog metrics
+// run on the pool like any statement of the service.
+//
+// # Readiness
+//
+// Ready returns nil when Run runs, the database answers the relay, a
+// Kafka broker answers it (it checks every few seconds, so an
+// unreachable Kafka shows while there is nothing to publish) and no row
+// is stuck; else an error that says which. It does not block: wire it to
+// an orchestrator's readiness probe. An unreachable database or Kafka is
+// logged at ERROR, naming the cause and the brokers, at once and then
+// every 30 seconds while it lasts. Run returns context.Cause(ctx) when
+// its context ends, as consumer.Consumer.Run does.
 //
 // # Order per key, and the commit-order trap
 //
@@ -89,14 +133,19 @@
 //
 // Every replica of a service may run a relay. Rows are split into Shards
 // by a hash of (topic, key) (default one shard); for each shard, relays
-// compete for a PostgreSQL session advisory lock (pg_try_advisory_lock)
-// taken on a connection of their own, on which the holder also reads and
-// marks its rows. While its statements succeed it holds the lock; when its
-// process dies, the server closes the connection and releases the lock,
-// and a standby, trying every TakeoverInterval, takes over within about a
-// second. A holder cut off by the network keeps the lock until the server
-// notices the dead connection (TCP keepalive; tune tcp_keepalives_* for a
-// bound). SQLite has no such lock: run one relay per database file.
+// compete for a PostgreSQL session advisory lock (pg_try_advisory_lock),
+// which each relay takes on its session, one connection for all its
+// shards. The session waits for notifications between its tries, so it
+// sees at once when the server closes it; then the relay stops working
+// its shards, and waits for their batches to end, before it lets the
+// session go and tries again. When its process dies, the server closes
+// the session and releases the locks, and a standby, trying every
+// TakeoverInterval, takes over within about a second. A holder cut off
+// by the network keeps the locks until the server notices the dead
+// connection (TCP keepalive; tune tcp_keepalives_* for a bound); a
+// session the server dropped while a batch was in flight can have that
+// batch published by both relays, in order, which consumers deduplicate
+// on ce_id. SQLite has no such lock: run one relay per database file.
 // Status reports each shard's holder and whether its lock is still held.
 //
 // # Wake-up

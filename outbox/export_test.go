@@ -1,6 +1,9 @@
 package outbox
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // SetAfterPublish makes r call f after Kafka acknowledged a batch and
 // before the batch is marked.
@@ -16,8 +19,8 @@ func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args [
 	return o.statements(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
 }
 
-// RelaySession sets up a connection as the relay sets up its own.
-const RelaySession = relaySession
+// RelaySession sets up a transaction as the relay sets up its own.
+const RelaySession = relaySettings
 
 // DeleteBatch returns the statement and the arguments with which a relay
 // deletes the rows ids of shard (DeleteOnPublish).
@@ -27,3 +30,9 @@ func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) 
 
 // MaxPrepared is how many statement shapes an Outbox runs prepared.
 const MaxPrepared = maxPrepared
+
+// SetLogEvery makes r log a lasting failure again after d.
+func SetLogEvery[Tx any](r *Relay[Tx], d time.Duration) { r.logEvery = d }
+
+// SetStuckRecheck makes r look at its stuck rows again every d.
+func SetStuckRecheck[Tx any](r *Relay[Tx], d time.Duration) { r.stuckRecheck = d }

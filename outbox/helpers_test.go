@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,13 +85,16 @@ func encoder(t testing.TB, registryURL string) *bus.Encoder {
 	return enc
 }
 
-func pgxDB(t testing.TB, url string) *sqldb.PgxDB {
+func pgxDB(t testing.TB, url string) *sqldb.PgxDB { return pgxPool(t, url, 20) }
+
+// pgxPool returns the database of a pgx pool of conns connections.
+func pgxPool(t testing.TB, url string, conns int32) *sqldb.PgxDB {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = 20
+	cfg.MaxConns = conns
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -140,8 +147,8 @@ func runRelay[Tx any](t testing.TB, ob *outbox.Outbox[Tx], cl *kgo.Client, opts 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if err := r.Run(ctx); err != nil {
-			t.Errorf("Run: %v", err)
+		if err := r.Run(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v, want context.Canceled", err)
 		}
 	}()
 	t.Cleanup(func() { cancel(); <-done })
@@ -278,3 +285,43 @@ func backlog[Tx any](t testing.TB, ob *outbox.Outbox[Tx]) int64 {
 }
 
 func key(i int) string { return "order-" + strconv.Itoa(i) }
+
+// logs records what a slog.Logger writes, for the tests that read the
+// relay's log.
+type logs struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logs) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logs) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logs) WithGroup(string) slog.Handler            { return l }
+func (l *logs) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recs = append(l.recs, r.Clone())
+	return nil
+}
+
+// at returns the records of level whose message and attributes contain
+// every one of words, as text.
+func (l *logs) at(level slog.Level, words ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		if r.Level != level {
+			continue
+		}
+		line := r.Message
+		r.Attrs(func(a slog.Attr) bool { line += " " + a.String(); return true })
+		ok := true
+		for _, w := range words {
+			ok = ok && strings.Contains(line, w)
+		}
+		if ok {
+			out = append(out, r.Time.Format(time.RFC3339Nano)+" "+line)
+		}
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package outbox
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -63,6 +64,7 @@ type config struct {
 	notify    bool
 	retention time.Duration
 	deleteNow bool
+	maxEvent  int
 	tel       *tracing.Telemetry
 }
 
@@ -96,6 +98,17 @@ func Retention(d time.Duration) Option { return func(c *config) { c.retention = 
 // of keeping them for the Retention.
 func DeleteOnPublish() Option { return func(c *config) { c.deleteNow = true } }
 
+// MaxEventBytes is the largest event Enqueue accepts, counted as Kafka
+// counts a record batch that holds its record alone (key, value, headers
+// and the batch's overhead): default DefaultMaxEventBytes. Enqueue
+// refuses a larger one with bus.ErrTooLarge, so that no row is written
+// that a relay could never publish; Relay refuses a Kafka client whose
+// kgo.ProducerBatchMaxBytes is smaller. Set it to the smallest
+// max.message.bytes of the outbox's topics when one is lower than the
+// default: the relay checks each record against its topic's, and a row
+// over it is stuck (see StuckRow).
+func MaxEventBytes(n int) Option { return func(c *config) { c.maxEvent = n } }
+
 // Telemetry sets where the outbox's spans and metrics go:
 // tracing.Default() (the global OpenTelemetry providers) by default.
 // Enqueue writes the caller's trace context into the row; the relay's
@@ -119,7 +132,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if db == nil {
 		return nil, errors.New("outbox: New needs a database")
 	}
-	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, tel: tracing.Default()}
+	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes, tel: tracing.Default()}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -132,6 +145,9 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	}
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("outbox: Shards(%d): want 1 to 1024", cfg.shards)
+	}
+	if cfg.maxEvent < 512 || cfg.maxEvent > 1<<30 {
+		return nil, fmt.Errorf("outbox: MaxEventBytes(%d): want 512 to %d, as kgo.ProducerBatchMaxBytes", cfg.maxEvent, 1<<30)
 	}
 	if cfg.retention <= 0 && !cfg.deleteNow {
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
@@ -186,19 +202,23 @@ func (o *Outbox[Tx]) named(ddl string) string {
 // and upgrades those of an evbus from before the published rows' table
 // (migrations/upgrade-*.sql), keeping every row.
 func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
-	up, due := sqliteUpgrade, ""
+	up, due, stuckDue := sqliteUpgrade, "", ""
+	// The relays' stuck column came later than their table.
+	addStuck := fmt.Sprintf("ALTER TABLE %s ADD COLUMN stuck text NOT NULL DEFAULT ''", o.relays)
 	if o.pg {
 		up = postgresUpgrade
 		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.cfg.table)
+		stuckDue = fmt.Sprintf("SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s') AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'stuck' AND NOT attisdropped)", o.relays, o.relays)
 	} else {
 		schema, table, ok := strings.Cut(o.cfg.table, ".")
 		if !ok {
 			schema, table = "main", schema
 		}
 		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", table, schema)
+		stuckDue = fmt.Sprintf("SELECT (SELECT count(*) FROM pragma_table_info('%s_relays', '%s')) > 0 AND (SELECT count(*) FROM pragma_table_info('%s_relays', '%s') WHERE name = 'stuck') = 0", table, schema, table, schema)
 	}
 	before, after, _ := strings.Cut(o.named(up), "\n-- after\n")
-	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}); err != nil {
+	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}, sqldb.Upgrade{Due: stuckDue, After: addStuck}); err != nil {
 		return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
 	}
 	return nil
@@ -342,6 +362,9 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		// The row carries a span of the caller's trace: the relay's
 		// publish span continues it.
 		o.cfg.tel.Create(ctx, rec)
+		if err := o.tooLarge(ev, rec, i+1, n); err != nil {
+			return err
+		}
 		h := keyHash(rec.Topic, rec.Key)
 		if o.pg {
 			locks = append(locks, int32(h))
@@ -555,6 +578,9 @@ type RelayStatus struct {
 	// LastError is the last publishing error, and LastErrorAt its time.
 	LastError   string
 	LastErrorAt time.Time
+	// Stuck lists the rows the relay cannot publish (the first 100),
+	// oldest first: each holds back the later rows of its key.
+	Stuck []StuckRow
 }
 
 // Status reads the outbox's state.
@@ -571,7 +597,7 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 	if o.pg {
 		active = fmt.Sprintf("EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = %d::oid AND objid = shard::oid AND objsubid = 2)", uint32(o.relayID))
 	}
-	rows, err := o.db.Query(ctx, "SELECT shard, holder, since, "+active+", idle, last_error, last_error_at FROM "+o.relays+" ORDER BY shard")
+	rows, err := o.db.Query(ctx, "SELECT shard, holder, since, "+active+", idle, last_error, last_error_at, stuck FROM "+o.relays+" ORDER BY shard")
 	if err != nil {
 		return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
 	}
@@ -580,8 +606,14 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 		var r RelayStatus
 		var since, errAt sqldb.Time
 		var act, idle any
-		if err := rows.Scan(&r.Shard, &r.Holder, &since, &act, &idle, &r.LastError, &errAt); err != nil {
+		var stuck string
+		if err := rows.Scan(&r.Shard, &r.Holder, &since, &act, &idle, &r.LastError, &errAt, &stuck); err != nil {
 			return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+		}
+		if stuck != "" {
+			if err := json.Unmarshal([]byte(stuck), &r.Stuck); err != nil {
+				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", o.relays, r.Shard, err)
+			}
 		}
 		r.Since, r.LastErrorAt, r.Active, r.Idle = since.Time, errAt.Time, truth(act), truth(idle)
 		s.Relays = append(s.Relays, r)

@@ -59,6 +59,7 @@ type Telemetry struct {
 	outboxDelay   metric.Float64Histogram
 	outboxBacklog metric.Int64ObservableGauge
 	outboxAge     metric.Float64ObservableGauge
+	outboxStuck   metric.Int64ObservableGauge
 
 	registryLookups metric.Int64ObservableCounter
 	consumerLag     metric.Int64ObservableGauge
@@ -152,6 +153,10 @@ func New(opts ...Option) (*Telemetry, error) {
 	}
 	if t.outboxAge, err = m.Float64ObservableGauge("evbus.outbox.oldest_age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest committed outbox row not yet published.")); err != nil {
+		return nil, err
+	}
+	if t.outboxStuck, err = m.Int64ObservableGauge("evbus.outbox.stuck", metric.WithUnit("{row}"),
+		metric.WithDescription("Outbox rows the relay cannot publish (larger than Kafka or its client takes); each holds back the later rows of its key.")); err != nil {
 		return nil, err
 	}
 	if t.registryLookups, err = m.Int64ObservableCounter("evbus.registry.lookups", metric.WithUnit("{lookup}"),
@@ -607,21 +612,22 @@ func (t *Telemetry) Delayed(ctx context.Context, topic string, created time.Time
 	t.outboxDelay.Record(ctx, time.Since(created).Seconds(), t.attrs(setKey{op: opPublish, topic: topic}).record...)
 }
 
-// ObserveOutbox reports an outbox's backlog (evbus.outbox.backlog) and
-// the age of its oldest unpublished row (evbus.outbox.oldest_age)
-// whenever metrics are collected, by calling status. The returned
-// function stops it.
-func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context) (backlog int64, oldest time.Duration, err error)) (stop func(), err error) {
+// ObserveOutbox reports an outbox's backlog (evbus.outbox.backlog), the
+// age of its oldest unpublished row (evbus.outbox.oldest_age) and the
+// rows its relays cannot publish (evbus.outbox.stuck) whenever metrics
+// are collected, by calling status. The returned function stops it.
+func (t *Telemetry) ObserveOutbox(table string, status func(ctx context.Context) (backlog int64, oldest time.Duration, stuck int64, err error)) (stop func(), err error) {
 	attrs := metric.WithAttributes(attribute.String("evbus.outbox.table", table))
 	return stopper(t.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		n, age, err := status(ctx)
+		n, age, stuck, err := status(ctx)
 		if err != nil {
 			return err
 		}
 		o.ObserveInt64(t.outboxBacklog, n, attrs)
 		o.ObserveFloat64(t.outboxAge, age.Seconds(), attrs)
+		o.ObserveInt64(t.outboxStuck, stuck, attrs)
 		return nil
-	}, t.outboxBacklog, t.outboxAge))
+	}, t.outboxBacklog, t.outboxAge, t.outboxStuck))
 }
 
 // CacheKey is the attribute of evbus.registry.lookups: "hit" for a lookup

@@ -24,11 +24,15 @@ CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     PRIMARY KEY (id)
 );
 CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
+-- Each shard's relay. stuck lists the rows it cannot publish, as JSON
+-- (outbox.StuckRow); tables of an earlier evbus get the column with
+-- ALTER TABLE evbus_outbox_relays ADD COLUMN stuck text NOT NULL DEFAULT ''
 CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
     shard         integer PRIMARY KEY,
     holder        text NOT NULL DEFAULT '',
     since         timestamptz,
     idle          boolean NOT NULL DEFAULT false,
     last_error    text NOT NULL DEFAULT '',
-    last_error_at timestamptz
+    last_error_at timestamptz,
+    stuck         text NOT NULL DEFAULT ''
 );

@@ -26,11 +26,15 @@ CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     published_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
+-- Each shard's relay. stuck lists the rows it cannot publish, as JSON
+-- (outbox.StuckRow); tables of an earlier evbus get the column with
+-- ALTER TABLE evbus_outbox_relays ADD COLUMN stuck TEXT NOT NULL DEFAULT ''
 CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
     shard         INTEGER PRIMARY KEY,
     holder        TEXT NOT NULL DEFAULT '',
     since         INTEGER,
     idle          INTEGER NOT NULL DEFAULT 0,
     last_error    TEXT NOT NULL DEFAULT '',
-    last_error_at INTEGER
+    last_error_at INTEGER,
+    stuck         TEXT NOT NULL DEFAULT ''
 );
