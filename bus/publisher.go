@@ -32,6 +32,9 @@ var (
 	ErrTooLarge = errors.New("bus: record too large")
 	// ErrTopicMissing: a topic the publisher needs does not exist.
 	ErrTopicMissing = errors.New("bus: topic does not exist")
+	// ErrTopicName: a topic name, given or derived, that Kafka refuses
+	// (see ValidTopicName).
+	ErrTopicName = errors.New("bus: invalid topic name")
 )
 
 // Registration is an event type a publisher or consumer is started with: a
