@@ -134,7 +134,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		// that dies between the two leaves the rows in both tables: they
 		// are published again, and the copy already kept stays.
 		r.keep = fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
-			o.pub, movedColumns, movedColumns, d.Arg(1), o.cfg.table, o.rowsIn(2))
+			o.pub, movedColumns, movedColumns, d.Arg(1), o.sqlTable, o.rowsIn(2))
 	}
 	return r, nil
 }
@@ -288,7 +288,7 @@ const relaySession = "SELECT set_config('enable_bitmapscan', 'off', false), set_
 func (r *Relay[Tx]) serve(ctx context.Context, conn sqldb.Conn, shard int, wake <-chan struct{}) error {
 	o, d := r.o, r.o.d
 	fetch := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s) ORDER BY id LIMIT %d",
-		o.cfg.table, d.Arg(1), o.idIn(2), r.cfg.batch)
+		o.sqlTable, d.Arg(1), o.idIn(2), r.cfg.batch)
 	setIdle := fmt.Sprintf("UPDATE %s SET idle = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2))
 	var (
 		quiet       int
@@ -582,7 +582,7 @@ func (o *Outbox[Tx]) rowsIn(n int) string {
 
 // deleteRows deletes the rows of a batch, given as rowsIn(n).
 func (o *Outbox[Tx]) deleteRows(n int) string {
-	return "DELETE FROM " + o.cfg.table + " WHERE " + o.rowsIn(n)
+	return "DELETE FROM " + o.sqlTable + " WHERE " + o.rowsIn(n)
 }
 
 // rowsArgs returns rowsIn's arguments for the rows ids (at least one) of
