@@ -113,10 +113,20 @@ func (d *Descriptor) define(cfg eventConfig, zero any) error {
 }
 
 // Err reports a definition error, nil for a well-defined type.
-func (t *Type[T]) Err() error { return t.desc.err }
+func (t *Type[T]) Err() error {
+	if t == nil {
+		return errors.New("bus: nil event type: define it with bus.Event")
+	}
+	return t.desc.err
+}
 
 // Descriptor returns the type-erased description publishers and consumers use.
-func (t *Type[T]) Descriptor() *Descriptor { return t.desc }
+func (t *Type[T]) Descriptor() *Descriptor {
+	if t == nil {
+		return nil
+	}
+	return t.desc
+}
 
 // Topic returns the topic events of this type are published to.
 func (d *Descriptor) Topic() string { return d.topic }

@@ -85,6 +85,9 @@ const DeadLetterHeadroom = 64 << 10
 // Every name, derived ones included, is checked (ValidTopicName) before
 // any topic is created.
 func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) error {
+	if err := checkAdmin("CreateTopics", ctx, adm); err != nil {
+		return err
+	}
 	for _, s := range specs {
 		if err := ValidTopicName(s.Name); err != nil {
 			return err
@@ -152,10 +155,24 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32, rf in
 	return nil
 }
 
+// checkAdmin checks the arguments every admin call needs.
+func checkAdmin(fn string, ctx context.Context, adm *kadm.Client) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("bus: %s: nil context", fn)
+	case adm == nil:
+		return fmt.Errorf("bus: %s: nil admin client: pass kadm.NewClient(cl)", fn)
+	}
+	return nil
+}
+
 // TopicMaxBytes returns the largest record batch each topic accepts (its
 // max.message.bytes, from the topic's config or the broker's default).
 // Topics the broker does not describe are left out.
 func TopicMaxBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]int, error) {
+	if err := checkAdmin("TopicMaxBytes", ctx, adm); err != nil {
+		return nil, err
+	}
 	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: topic configs: %w", err)
@@ -181,6 +198,9 @@ func TopicMaxBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map
 // topics that do not exist, so a service fails at start and not at its
 // first publish.
 func CheckTopics(ctx context.Context, adm *kadm.Client, topics ...string) error {
+	if err := checkAdmin("CheckTopics", ctx, adm); err != nil {
+		return err
+	}
 	if len(topics) == 0 {
 		return nil
 	}

@@ -3,7 +3,6 @@ package consumer
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -61,8 +60,8 @@ const cleanupChunk = 5000
 // It fails for a nil db, a bad table name (wrapping
 // sqldb.ErrInvalidIdentifier), and a dialect evbus has no migration for.
 func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[Tx], error) {
-	if db == nil {
-		return nil, errors.New("consumer: NewProcessed: nil database: pass sqldb.Pgx(pool) or sqldb.SQL(db, dialect)")
+	if err := sqldb.Check(db); err != nil {
+		return nil, fmt.Errorf("consumer: NewProcessed: %w", err)
 	}
 	cfg := processedConfig{table: DefaultProcessedTable}
 	for _, o := range opts {

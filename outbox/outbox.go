@@ -123,11 +123,14 @@ func Telemetry(t *tracing.Telemetry) Option {
 // Status (a relay process of its own, an operator's tool): the rows carry
 // their encoded records. Enqueue needs it.
 func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx], error) {
-	if db == nil {
-		return nil, errors.New("outbox: New needs a database")
+	if err := sqldb.Check(db); err != nil {
+		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
 	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, tel: tracing.Default()}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
+		}
 		o(&cfg)
 	}
 	if cfg.shards < 1 || cfg.shards > 1024 {
@@ -189,6 +192,9 @@ func (o *Outbox[Tx]) named(ddl string) string {
 // and upgrades those of an evbus from before the published rows' table
 // (migrations/upgrade-*.sql), keeping every row.
 func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("outbox: Migrate: nil context")
+	}
 	up, due := sqliteUpgrade, ""
 	if o.pg {
 		up = postgresUpgrade
@@ -245,6 +251,11 @@ func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 // they stay, for the first 64 statement shapes (business statement, rows,
 // notification) an Outbox builds; the others as pgx runs any statement.
 func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, events ...any) error {
+	if ctx == nil {
+		return errors.New("outbox: Enqueue: nil context")
+	}
+	// A nil tx (a nil pgx.Tx or *sql.Tx) gets sqldb's querier whose
+	// statements fail, naming it.
 	q := o.db.In(tx)
 	return o.statements(ctx, query, args, events, func(s stmt, a []any, rows int) error {
 		var n int64
@@ -562,6 +573,9 @@ type RelayStatus struct {
 
 // Status reads the outbox's state.
 func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
+	if ctx == nil {
+		return Status{}, errors.New("outbox: Status: nil context")
+	}
 	var s Status
 	var oldest sqldb.Time
 	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.sqlTable, nil, &s.Backlog, &oldest); err != nil {

@@ -104,7 +104,10 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
 		log: slog.New(slog.DiscardHandler),
 	}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("outbox: Relay: option %d is nil", i+1)
+		}
 		opt(&cfg)
 	}
 	switch {
@@ -143,6 +146,9 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 // nil then. Errors of the database and of Kafka are logged, recorded in
 // Status and retried; they do not end Run.
 func (r *Relay[Tx]) Run(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("outbox: Relay.Run: nil context")
+	}
 	wakes := make([]chan struct{}, r.o.cfg.shards)
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
