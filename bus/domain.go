@@ -178,8 +178,13 @@ func NewUnitOfWork[Tx any](db Transactor[Tx], events *Dispatcher[Tx], outbox Enq
 // fails or panics, the transaction is rolled back and nothing of it
 // remains, the outbox rows included.
 func (u *UnitOfWork[Tx]) Do(ctx context.Context, cmd func(ctx context.Context, s *Scope[Tx]) error) (err error) {
-	if u.db == nil {
+	switch {
+	case u.db == nil:
 		return errors.New("bus: UnitOfWork without a database")
+	case ctx == nil:
+		return errors.New("bus: UnitOfWork.Do: nil context")
+	case cmd == nil:
+		return errors.New("bus: UnitOfWork.Do: nil command")
 	}
 	tx, err := u.db.Begin(ctx)
 	if err != nil {
@@ -210,6 +215,12 @@ func (u *UnitOfWork[Tx]) Do(ctx context.Context, cmd func(ctx context.Context, s
 // handler, say, whose transaction also holds the processed-message row.
 // AfterCommit functions are the caller's to run: In returns them.
 func (u *UnitOfWork[Tx]) In(ctx context.Context, tx Tx, cmd func(ctx context.Context, s *Scope[Tx]) error) (afterCommit []func(context.Context), err error) {
+	switch {
+	case ctx == nil:
+		return nil, errors.New("bus: UnitOfWork.In: nil context")
+	case cmd == nil:
+		return nil, errors.New("bus: UnitOfWork.In: nil command")
+	}
 	s := &Scope[Tx]{Tx: tx}
 	if err := u.run(ctx, s, cmd); err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 
 	"github.com/evbus/evbus/codec"
 )
@@ -56,9 +55,6 @@ func SchemaFile(path string) EventOption { return func(c *eventConfig) { c.schem
 // the event's name whatever the Go type is called.
 func Namespace(ns string) EventOption { return func(c *eventConfig) { c.namespace = ns } }
 
-// topicName is what Kafka accepts as a topic name.
-var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
 // Event defines an integration event type. key returns the partition key of
 // a value: all events of one aggregate share it, so they land on one
 // partition, in order. A definition error (no key function, a bad topic
@@ -83,8 +79,8 @@ func (d *Descriptor) define(cfg eventConfig, zero any) error {
 	if d.goType == nil || d.goType.Kind() != reflect.Struct {
 		return fmt.Errorf("%s: an event type must be a struct", what)
 	}
-	if !topicName.MatchString(d.topic) || d.topic == "." || d.topic == ".." {
-		return fmt.Errorf("%s: topic %q: want 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'", what, d.topic)
+	if err := ValidTopicName(d.topic); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	if d.key == nil {
 		return fmt.Errorf("%s: no key function: pass one that returns the aggregate id", what)
@@ -124,10 +120,20 @@ func (d *Descriptor) define(cfg eventConfig, zero any) error {
 }
 
 // Err reports a definition error, nil for a well-defined type.
-func (t *Type[T]) Err() error { return t.desc.err }
+func (t *Type[T]) Err() error {
+	if t == nil {
+		return errors.New("bus: nil event type: define it with bus.Event")
+	}
+	return t.desc.err
+}
 
 // Descriptor returns the type-erased description publishers and consumers use.
-func (t *Type[T]) Descriptor() *Descriptor { return t.desc }
+func (t *Type[T]) Descriptor() *Descriptor {
+	if t == nil {
+		return nil
+	}
+	return t.desc
+}
 
 // Topic returns the topic events of this type are published to.
 func (d *Descriptor) Topic() string { return d.topic }

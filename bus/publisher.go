@@ -33,6 +33,9 @@ var (
 	ErrTooLarge = errors.New("bus: record too large")
 	// ErrTopicMissing: a topic the publisher needs does not exist.
 	ErrTopicMissing = errors.New("bus: topic does not exist")
+	// ErrTopicName: a topic name, given or derived, that Kafka refuses
+	// (see ValidTopicName).
+	ErrTopicName = errors.New("bus: invalid topic name")
 )
 
 // Registration is an event type a publisher or consumer is started with: a
@@ -119,6 +122,9 @@ func SkipTopicCheck() PublisherOption { return func(c *publisherConfig) { c.chec
 // that produces through cl. The caller keeps cl and closes it after the
 // Publisher is done.
 func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opts ...PublisherOption) (*Publisher, error) {
+	if ctx == nil {
+		return nil, errors.New("bus: NewPublisher: nil context")
+	}
 	if cl == nil || reg == nil {
 		return nil, errors.New("bus: NewPublisher needs a Kafka client and a registry")
 	}
@@ -126,8 +132,8 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 		return nil, err
 	}
 	cfg := publisherConfig{checkTopics: true}
-	for _, o := range opts {
-		o(&cfg)
+	if err := cfg.apply("NewPublisher", opts); err != nil {
+		return nil, err
 	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes), "NewPublisher")
@@ -161,6 +167,9 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 // all in-sync replicas (franz-go's defaults), so that retries neither lose
 // nor duplicate nor reorder records.
 func CheckProducer(cl *kgo.Client) error {
+	if cl == nil {
+		return errors.New("bus: CheckProducer: nil Kafka client")
+	}
 	if acks := cl.OptValue(kgo.RequiredAcks); acks != kgo.AllISRAcks() {
 		return errors.New("bus: the Kafka client must wait for all in-sync replicas: leave kgo.RequiredAcks at its default")
 	}
@@ -175,14 +184,34 @@ func CheckProducer(cl *kgo.Client) error {
 // (Source and Types; the topic check is the sender's business). Records
 // are limited to franz-go's default batch size, 1,000,012 bytes.
 func NewEncoder(ctx context.Context, reg *schema.Registry, opts ...PublisherOption) (*Encoder, error) {
+	if ctx == nil {
+		return nil, errors.New("bus: NewEncoder: nil context")
+	}
 	if reg == nil {
 		return nil, errors.New("bus: NewEncoder needs a registry")
 	}
 	var cfg publisherConfig
-	for _, o := range opts {
-		o(&cfg)
+	if err := cfg.apply("NewEncoder", opts); err != nil {
+		return nil, err
 	}
 	return newEncoder(ctx, reg, &cfg, defaultMaxBytes, "NewEncoder")
+}
+
+// apply applies opts to c, and checks what a nil would break later: an
+// option, and an event type given to Types.
+func (c *publisherConfig) apply(fn string, opts []PublisherOption) error {
+	for i, o := range opts {
+		if o == nil {
+			return fmt.Errorf("bus: %s: option %d is nil", fn, i+1)
+		}
+		o(c)
+	}
+	for i, t := range c.types {
+		if t == nil || t.Descriptor() == nil {
+			return fmt.Errorf("bus: %s: Types: event type %d is nil: pass the *Type of bus.Event", fn, i+1)
+		}
+	}
+	return nil
 }
 
 // defaultMaxBytes is kgo.ProducerBatchMaxBytes's default.
@@ -281,6 +310,9 @@ func (e *PublishError) Unwrap() []error { return e.Errs }
 // per event. An event that cannot be encoded, has an empty key or is too
 // large is not sent at all; the others are.
 func (p *Publisher) Publish(ctx context.Context, events ...any) error {
+	if ctx == nil {
+		return errors.New("bus: Publish: nil context")
+	}
 	errs := make([]error, len(events))
 	recs := make([]*kgo.Record, 0, len(events))
 	// The results come in the order Kafka answered, not that of recs.
@@ -347,7 +379,12 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Resul
 }
 
 // Flush waits until every event published so far was acknowledged or failed.
-func (p *Publisher) Flush(ctx context.Context) error { return p.cl.Flush(ctx) }
+func (p *Publisher) Flush(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("bus: Flush: nil context")
+	}
+	return p.cl.Flush(ctx)
+}
 
 func (p *Publisher) produceError(r *kgo.Record, err error) error {
 	return fmt.Errorf("bus: publish %s %s to %s: %w", r.Headers[3].Value, r.Headers[1].Value, r.Topic, err)
@@ -364,6 +401,9 @@ func (p *Publisher) produceError(r *kgo.Record, err error) error {
 // for ce_time, the id's timestamp and the record's timestamp (which
 // franz-go would otherwise read again).
 func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
+	if ctx == nil {
+		return nil, errors.New("bus: Record: nil context")
+	}
 	a := new(recordAlloc)
 	a.rec.Headers = a.headers[:0]
 	if err := e.RecordInto(ctx, ev, &a.rec); err != nil {
@@ -379,6 +419,12 @@ func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
 // headers costs only the buffer of the value, the key, the id and the
 // time. The rest of rec is overwritten.
 func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error {
+	switch {
+	case ctx == nil:
+		return errors.New("bus: RecordInto: nil context")
+	case rec == nil:
+		return errors.New("bus: RecordInto: nil record")
+	}
 	ptr, b, err := e.lookup(ev)
 	if err != nil {
 		return err

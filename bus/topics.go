@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,38 @@ func DeadLetterTopic(topic, group string) string { return topic + "." + group + 
 // it, so a replay reaches the group that failed the record and no other.
 func ReplayTopic(topic, group string) string { return topic + "." + group + ".replay" }
 
+// topicName is what Kafka accepts as a topic name, "." and ".." aside.
+var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
+
+// ValidTopicName checks name against Kafka's rules for topic names: 1 to
+// 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not "." or "..".
+// Every topic evbus names, given or derived (dead-letter, replay and retry
+// topics), is checked with it before it is used; its error wraps
+// ErrTopicName.
+func ValidTopicName(name string) error {
+	if !topicName.MatchString(name) || name == "." || name == ".." {
+		return fmt.Errorf("%w %q (%d characters): Kafka takes 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not \".\" or \"..\"", ErrTopicName, name, len(name))
+	}
+	return nil
+}
+
+// validDerived checks a topic name derived from a topic and group.
+func validDerived(kind, name, group string) error {
+	if err := ValidTopicName(name); err != nil {
+		return fmt.Errorf("%w; it is the %s topic of group %q: use a shorter topic or group name", err, kind, group)
+	}
+	return nil
+}
+
+// ValidDeadLetterTopics checks the names of the dead-letter and replay
+// topics of topic for group (DeadLetterTopic, ReplayTopic).
+func ValidDeadLetterTopics(topic, group string) error {
+	if err := validDerived("dead-letter", DeadLetterTopic(topic, group), group); err != nil {
+		return err
+	}
+	return validDerived("replay", ReplayTopic(topic, group), group)
+}
+
 // DeadLetterHeadroom is how many bytes more than its topic a dead-letter or
 // replay topic made by CreateTopics accepts: room for the headers a
 // consumer adds when it dead-letters a record, so a record as large as its
@@ -48,11 +81,24 @@ const DeadLetterHeadroom = 64 << 10
 // The dead-letter and replay topics get the topic's partitions,
 // replication and configs, but a max.message.bytes DeadLetterHeadroom
 // larger than the topic's.
+//
+// Every name, derived ones included, is checked (ValidTopicName) before
+// any topic is created.
 func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) error {
+	if err := checkAdmin("CreateTopics", ctx, adm); err != nil {
+		return err
+	}
 	for _, s := range specs {
-		if !topicName.MatchString(s.Name) {
-			return fmt.Errorf("bus: topic %q: want 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-'", s.Name)
+		if err := ValidTopicName(s.Name); err != nil {
+			return err
 		}
+		for _, g := range s.DeadLetterGroups {
+			if err := ValidDeadLetterTopics(s.Name, g); err != nil {
+				return err
+			}
+		}
+	}
+	for _, s := range specs {
 		partitions, rf := s.Partitions, s.ReplicationFactor
 		if partitions == 0 {
 			partitions = -1
@@ -109,10 +155,24 @@ func createTopics(ctx context.Context, adm *kadm.Client, partitions int32, rf in
 	return nil
 }
 
+// checkAdmin checks the arguments every admin call needs.
+func checkAdmin(fn string, ctx context.Context, adm *kadm.Client) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("bus: %s: nil context", fn)
+	case adm == nil:
+		return fmt.Errorf("bus: %s: nil admin client: pass kadm.NewClient(cl)", fn)
+	}
+	return nil
+}
+
 // TopicMaxBytes returns the largest record batch each topic accepts (its
 // max.message.bytes, from the topic's config or the broker's default).
 // Topics the broker does not describe are left out.
 func TopicMaxBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map[string]int, error) {
+	if err := checkAdmin("TopicMaxBytes", ctx, adm); err != nil {
+		return nil, err
+	}
 	configs, err := adm.DescribeTopicConfigs(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: topic configs: %w", err)
@@ -138,6 +198,9 @@ func TopicMaxBytes(ctx context.Context, adm *kadm.Client, topics ...string) (map
 // topics that do not exist, so a service fails at start and not at its
 // first publish.
 func CheckTopics(ctx context.Context, adm *kadm.Client, topics ...string) error {
+	if err := checkAdmin("CheckTopics", ctx, adm); err != nil {
+		return err
+	}
 	if len(topics) == 0 {
 		return nil
 	}

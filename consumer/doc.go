@@ -150,8 +150,11 @@
 // batch runs again one event per savepoint.
 //
 // The table (DefaultProcessedTable, or TableName) is created by Migrate,
-// or by the files in the module's consumer/migrations directory (one per
-// dialect) for teams that run their own migrations. Processed.Cleanup
+// or, for teams that run their own migrations, by Processed.MigrationSQL
+// (the files in the module's consumer/migrations directory, one per
+// dialect, with the configured name). Every table name of evbus follows
+// one rule (sqldb.ValidIdentifier), checked by NewProcessed, and is quoted
+// in every statement, so SQL keywords and schema-qualified names work. Processed.Cleanup
 // deletes rows older than a window; run it periodically from any or every
 // instance. The window must be longer than the longest time after which a
 // message can come again: the retention of the topics the group reads

@@ -38,7 +38,9 @@ type binding struct {
 // Handle registers fn for the events of t on the consumer. Register every
 // handler before Run; Handle panics once Run has started. A type with a
 // definition error (t.Err()), or one registered twice, makes Run fail with
-// an error wrapping ErrRegistration.
+// an error wrapping ErrRegistration, and so does a topic and group whose
+// dead-letter, replay or retry topic names Kafka would refuse (wrapping
+// bus.ErrTopicName as well), before Run joins the group.
 func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...HandlerOption) {
 	var invoke func(ctx context.Context, v any, m *bus.Meta) error
 	if fn != nil {
@@ -87,6 +89,18 @@ func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Contex
 		return
 	}
 	d := t.Descriptor()
+	// The topics derived from the handler's (dead-letter, replay, retry)
+	// are checked now, not when the first failed record needs one.
+	if err := bus.ValidDeadLetterTopics(d.Topic(), c.group); err != nil {
+		fail(registrationError("%v: %w", d.GoType(), err))
+		return
+	}
+	for n := 1; n <= len(hc.retryTopics); n++ {
+		if err := bus.ValidTopicName(RetryTopicName(d.Topic(), c.group, n)); err != nil {
+			fail(registrationError("%v: %w; it is retry topic %d of group %q: use a shorter topic or group name, or fewer retry topics", d.GoType(), err, n, c.group))
+			return
+		}
+	}
 	retry := c.cfg.retry
 	if hc.retrySet {
 		retry = hc.retry.or(c.cfg.retry)

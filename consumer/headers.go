@@ -167,6 +167,9 @@ type DeadLetterRecord struct {
 // lacks one of them, or carries one that does not parse, is not a
 // dead-letter record: the error names the header.
 func ParseDeadLetter(rec *kgo.Record) (DeadLetterRecord, error) {
+	if rec == nil {
+		return DeadLetterRecord{}, errors.New("consumer: ParseDeadLetter: nil record")
+	}
 	d := DeadLetterRecord{Record: rec}
 	got := make(map[string]string, len(rec.Headers))
 	for _, h := range rec.Headers {

@@ -53,6 +53,7 @@ type tdb struct {
 	handleBatch func(c *consumer.Consumer, fn func(ctx context.Context, q sqldb.Querier, evs []*Order, ms []bus.Meta) error, opts ...consumer.HandlerOption)
 	clean       func(ctx context.Context, olderThan time.Duration) (int64, error)
 	ddl         string
+	table       string // the processed-message table, quoted
 }
 
 // openDB returns a new database of kind with the processed-message and
@@ -70,13 +71,13 @@ func openDB(t testing.TB, kind string) *tdb {
 }
 
 // emptyDB returns a new database of kind, without tables.
-func emptyDB(t testing.TB, kind string) *tdb {
+func emptyDB(t testing.TB, kind string, opts ...consumer.ProcessedOption) *tdb {
 	t.Helper()
 	url := filepath.Join(t.TempDir(), "svc.db")
 	if kind != sqliteDB {
 		url = evbustest.PostgresDatabase(t)
 	}
-	db, closeDB, err := dialDB(context.Background(), kind, url)
+	db, closeDB, err := dialDB(context.Background(), kind, url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,39 +87,44 @@ func emptyDB(t testing.TB, kind string) *tdb {
 
 // dialDB opens the database of kind at url (a PostgreSQL URL or an SQLite
 // path).
-func dialDB(ctx context.Context, kind, url string) (db *tdb, closeDB func(), err error) {
+func dialDB(ctx context.Context, kind, url string, opts ...consumer.ProcessedOption) (db *tdb, closeDB func(), err error) {
 	switch kind {
 	case pgxDB:
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {
 			return nil, nil, err
 		}
-		return makeTDB(kind, url, sqldb.Pgx(pool), pool.Close)
+		return makeTDB(kind, url, sqldb.Pgx(pool), pool.Close, opts...)
 	case stdlibDB:
 		sdb, err := sql.Open("pgx", url)
 		if err != nil {
 			return nil, nil, err
 		}
-		return makeTDB(kind, url, sqldb.SQL(sdb, sqldb.Postgres), func() { sdb.Close() })
+		return makeTDB(kind, url, sqldb.SQL(sdb, sqldb.Postgres), func() { sdb.Close() }, opts...)
 	case sqliteDB:
 		sdb, err := sqlite.Open(ctx, url)
 		if err != nil {
 			return nil, nil, err
 		}
-		return makeTDB(kind, url, sdb, func() { sdb.Pool().Close() })
+		return makeTDB(kind, url, sdb, func() { sdb.Pool().Close() }, opts...)
 	}
 	return nil, nil, fmt.Errorf("unknown database %q", kind)
 }
 
 // makeTDB returns db as a tdb, and closeDB; it closes db when it fails.
-func makeTDB[Tx any](kind, url string, db sqldb.DB[Tx], closeDB func()) (*tdb, func(), error) {
-	p, err := consumer.NewProcessed(db)
+func makeTDB[Tx any](kind, url string, db sqldb.DB[Tx], closeDB func(), opts ...consumer.ProcessedOption) (*tdb, func(), error) {
+	p, err := consumer.NewProcessed(db, opts...)
+	if err != nil {
+		closeDB()
+		return nil, nil, err
+	}
+	table, err := sqldb.QuoteTable(db.Dialect(), p.Table())
 	if err != nil {
 		closeDB()
 		return nil, nil, err
 	}
 	return &tdb{
-		kind: kind, url: url, q: db, d: db.Dialect(), clean: p.Cleanup, ddl: p.MigrationSQL(),
+		kind: kind, url: url, q: db, d: db.Dialect(), clean: p.Cleanup, ddl: p.MigrationSQL(), table: table.String(),
 		migrate: p.Migrate,
 		handle: func(c *consumer.Consumer, fn effectFunc, opts ...consumer.HandlerOption) {
 			consumer.HandleTx(c, orderPlaced, p, func(ctx context.Context, tx Tx, ev *Order, m bus.Meta) error {
@@ -181,7 +187,7 @@ func (db *tdb) effects(t testing.TB, group string) (rows, distinct int) {
 
 func (db *tdb) processed(t testing.TB, group string) int {
 	t.Helper()
-	return db.count(t, "SELECT count(*) FROM "+consumer.DefaultProcessedTable+" WHERE consumer_group = "+db.d.Arg(1), group)
+	return db.count(t, "SELECT count(*) FROM "+db.table+" WHERE consumer_group = "+db.d.Arg(1), group)
 }
 
 // eachDB runs f on each of the databases named.
@@ -587,8 +593,10 @@ func TestIdempotentForeignRecords(t *testing.T) {
 	}
 }
 
-// TestProcessedTableName refuses names that are not plain identifiers,
-// and uses the ones that are.
+// TestProcessedTableName refuses names that break the rule, stating it,
+// and uses the ones that keep it: SQL keywords and schema-qualified names
+// included, on both dialects, through MigrationSQL, Migrate, handling
+// (the claim statements) and Cleanup.
 func TestProcessedTableName(t *testing.T) {
 	ctx := context.Background()
 	lite, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "t.db"))
@@ -596,43 +604,65 @@ func TestProcessedTableName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer lite.Pool().Close()
-	for _, name := range []string{"", "processed; DROP TABLE accounts", `"processed"`, "1processed", "a.b.c", "svc.processed", strings.Repeat("p", 60)} {
-		if _, err := consumer.NewProcessed(lite, consumer.TableName(name)); !errors.Is(err, sqldb.ErrInvalidIdentifier) {
-			t.Errorf("SQLite, table %q: %v, want ErrInvalidIdentifier", name, err)
+	for _, name := range []string{"", "processed; DROP TABLE accounts", `"processed"`, "1processed", "a.b.c", "x y", strings.Repeat("p", 60)} {
+		_, err := consumer.NewProcessed(lite, consumer.TableName(name))
+		if !errors.Is(err, sqldb.ErrInvalidIdentifier) || !strings.Contains(err.Error(), sqldb.IdentifierRule) {
+			t.Errorf("table %q: %v, want ErrInvalidIdentifier stating the rule", name, err)
 		}
 	}
-	pool, err := pgxpool.New(ctx, evbustest.PostgresDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	pg := sqldb.Pgx(pool)
-	if _, err := pool.Exec(ctx, "CREATE SCHEMA svc"); err != nil {
-		t.Fatal(err)
-	}
-	litep, err := consumer.NewProcessed(lite, consumer.TableName("svc_processed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgp, err := consumer.NewProcessed(pg, consumer.TableName("svc.processed"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		q       sqldb.Querier
-		migrate func(context.Context) error
-		table   string
-	}{{lite, litep.Migrate, litep.Table()}, {pg, pgp.Migrate, pgp.Table()}} {
-		if err := c.migrate(ctx); err != nil {
+
+	e := start(t)
+	e.topics(3, "orders")
+	enc := e.encoder()
+	const events = 6
+	var recs []*kgo.Record
+	for i := range events {
+		r, err := enc.Record(ctx, &Order{OrderID: fmt.Sprintf("order-%d", i%2), Seq: int64(i)})
+		if err != nil {
 			t.Fatal(err)
 		}
-		var n int64
-		if err := sqldb.QueryRow(ctx, c.q, "SELECT count(*) FROM "+c.table, nil, &n); err != nil {
-			t.Errorf("the table %s: %v", c.table, err)
-		}
+		recs = append(recs, r)
 	}
-	if _, err := consumer.NewProcessed(pg, consumer.TableName("x y")); !errors.Is(err, sqldb.ErrInvalidIdentifier) {
-		t.Errorf("PostgreSQL, table \"x y\": %v, want ErrInvalidIdentifier", err)
+	e.produce("orders", recs...)
+	e.produce("orders", recs...)
+	for kind, names := range map[string][]string{
+		pgxDB:    {"order", "user", "select", "svc.processed", "Svc.Order"},
+		sqliteDB: {"order", "user", "select", "main.processed", "main.order"},
+	} {
+		t.Run(kind, func(t *testing.T) {
+			for i, name := range names {
+				db := emptyDB(t, kind, consumer.TableName(name))
+				if kind == pgxDB {
+					if _, err := db.q.Exec(ctx, "CREATE SCHEMA svc"); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Teams that run their own migrations run MigrationSQL.
+				if _, err := db.q.Exec(ctx, db.ddl); err != nil {
+					t.Fatalf("table %s: MigrationSQL: %v", name, err)
+				}
+				if err := db.migrate(ctx); err != nil {
+					t.Fatalf("table %s: Migrate: %v", name, err)
+				}
+				if err := createEffects(ctx, db.q, db.d); err != nil {
+					t.Fatal(err)
+				}
+				group := fmt.Sprintf("names-%s-%d", kind, i)
+				c := e.consumer(group)
+				db.handle(c, effect(db.d, group), consumer.Batch(10))
+				run(t, c)
+				waitFor(t, "every record settled", func() bool { return settledCount(c) == 2*events })
+				if st := c.Stats(); st.Handled != events || st.Duplicates != events {
+					t.Errorf("table %s: handled %d, duplicates %d, want %d each", name, st.Handled, st.Duplicates, events)
+				}
+				if n := db.processed(t, group); n != events {
+					t.Errorf("table %s: %d processed rows, want %d", name, n, events)
+				}
+				if n, err := db.clean(ctx, time.Nanosecond); err != nil || n != events {
+					t.Errorf("table %s: Cleanup deleted %d rows (%v), want %d", name, n, err, events)
+				}
+			}
+		})
 	}
 }
 

@@ -3,9 +3,7 @@ package consumer
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -23,30 +21,21 @@ const DefaultProcessedTable = "evbus_processed"
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// ddlNames are the identifiers of the migration files that a table name
-// replaces: the table and its index.
-var ddlNames = regexp.MustCompile(`\b` + DefaultProcessedTable + `(_time_idx)?\b`)
-
 // ProcessedOption configures a Processed.
 type ProcessedOption func(*processedConfig)
 
 type processedConfig struct {
 	table string
-	err   error
 }
 
 // TableName sets the processed-message table's name (default
-// DefaultProcessedTable), optionally qualified by a schema ("svc.processed")
-// on PostgreSQL. It must pass sqldb.ValidIdentifier; its index is named
-// after it, with "_time_idx" appended.
+// DefaultProcessedTable), optionally schema-qualified ("svc.processed": a
+// PostgreSQL schema, or an SQLite database). It follows
+// sqldb.ValidIdentifier's rule, checked by NewProcessed, and is quoted in
+// every statement (sqldb.QuoteTable), so SQL keywords are fine; its index
+// is named after it, with "_time_idx" appended.
 func TableName(name string) ProcessedOption {
-	return func(c *processedConfig) {
-		if err := sqldb.ValidIdentifier(name); err != nil {
-			c.err = fmt.Errorf("consumer: TableName: %w", err)
-			return
-		}
-		c.table = name
-	}
+	return func(c *processedConfig) { c.table = name }
 }
 
 // Processed is a processed-message table in the service's database: the
@@ -71,8 +60,8 @@ const cleanupChunk = 5000
 // It fails for a nil db, a bad table name (wrapping
 // sqldb.ErrInvalidIdentifier), and a dialect evbus has no migration for.
 func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[Tx], error) {
-	if db == nil {
-		return nil, errors.New("consumer: NewProcessed: nil database: pass sqldb.Pgx(pool) or sqldb.SQL(db, dialect)")
+	if err := sqldb.Check(db); err != nil {
+		return nil, fmt.Errorf("consumer: NewProcessed: %w", err)
 	}
 	cfg := processedConfig{table: DefaultProcessedTable}
 	for _, o := range opts {
@@ -80,34 +69,25 @@ func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[
 			o(&cfg)
 		}
 	}
-	if cfg.err != nil {
-		return nil, cfg.err
-	}
 	d := db.Dialect()
 	file, err := migrations.ReadFile("migrations/" + d.Name() + ".sql")
 	if err != nil {
 		return nil, fmt.Errorf("consumer: NewProcessed: no processed-message table migration for the %q dialect (evbus has postgres and sqlite)", d.Name())
 	}
-	schemaName, base, qualified := strings.Cut(cfg.table, ".")
-	if !qualified {
-		base = schemaName
-	} else if d.Name() == sqldb.SQLite.Name() {
-		return nil, fmt.Errorf("consumer: NewProcessed: table %q: SQLite names the schema of an index, not of its table, so evbus takes unqualified names only there: %w", cfg.table, sqldb.ErrInvalidIdentifier)
+	const indexSuffix = "_time_idx"
+	table, err := sqldb.QuoteTable(d, cfg.table, indexSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("consumer: TableName: %w", err)
 	}
-	index := base + "_time_idx"
-	if len(index) > 63 {
-		return nil, fmt.Errorf("consumer: NewProcessed: table %q: its index name %q is longer than 63 characters; use a shorter table name: %w", cfg.table, index, sqldb.ErrInvalidIdentifier)
-	}
-	t, a := cfg.table, d.Arg
+	t, a := table.String(), d.Arg
 	p := &Processed[Tx]{
 		db:    db,
-		table: t,
-		ddl: ddlNames.ReplaceAllStringFunc(string(file), func(name string) string {
-			if name == DefaultProcessedTable {
-				return t
-			}
-			return index
-		}),
+		table: cfg.table,
+		// The files quote the default names.
+		ddl: strings.NewReplacer(
+			`"`+DefaultProcessedTable+indexSuffix+`" ON "`+DefaultProcessedTable+`"`, table.IndexOn(indexSuffix),
+			`"`+DefaultProcessedTable+`"`, t,
+		).Replace(string(file)),
 		claimOne:   "INSERT INTO " + t + " (consumer_group, message_id, processed_at) VALUES (" + a(1) + ", " + a(2) + ", " + a(3) + ") ON CONFLICT DO NOTHING",
 		unclaimOne: "DELETE FROM " + t + " WHERE consumer_group = " + a(1) + " AND message_id = " + a(2),
 		cleanup: "DELETE FROM " + t + " WHERE (consumer_group, message_id) IN (SELECT consumer_group, message_id FROM " + t +

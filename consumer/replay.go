@@ -38,6 +38,9 @@ func replayHeader(key string) bool {
 // ReplayOf returns the dead-letter record rec was replayed from, in the
 // form of HeaderReplayOf, "" for a record that is no replay.
 func ReplayOf(rec *kgo.Record) string {
+	if rec == nil {
+		return ""
+	}
 	for _, h := range rec.Headers {
 		if h.Key == HeaderReplayOf {
 			return string(h.Value)
@@ -48,12 +51,18 @@ func ReplayOf(rec *kgo.Record) string {
 
 // DeadLetterID names a dead-letter record as HeaderReplayOf does.
 func DeadLetterID(rec *kgo.Record) string {
+	if rec == nil {
+		return ""
+	}
 	return rec.Topic + "/" + strconv.Itoa(int(rec.Partition)) + "/" + strconv.FormatInt(rec.Offset, 10)
 }
 
 // ReplayCount returns how often rec (a dead-letter record, or a replayed
 // one) was replayed: its dlt-replay-count header, 0 without one.
 func ReplayCount(rec *kgo.Record) (int, error) {
+	if rec == nil {
+		return 0, fmt.Errorf("consumer: ReplayCount: nil record")
+	}
 	for _, h := range rec.Headers {
 		if h.Key == HeaderReplayCount {
 			n, err := strconv.Atoi(string(h.Value))

@@ -229,7 +229,7 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 	o := r.o
 	there := make(map[int64]bool, len(ids))
 	err := r.inTx(ctx, func(q sqldb.Querier) error {
-		rows, err := q.Query(ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s", o.cfg.table, o.rowsIn(1)), o.rowsArgs(st.shard, ids)...)
+		rows, err := q.Query(ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s", o.sqlTable, o.rowsIn(1)), o.rowsArgs(st.shard, ids)...)
 		if err != nil {
 			return err
 		}

@@ -39,15 +39,19 @@ var (
 // transactions (Enqueue) and hands the table to relays (Relay). It is safe
 // for concurrent use.
 type Outbox[Tx any] struct {
-	db      sqldb.DB[Tx]
-	enc     *bus.Encoder
-	d       sqldb.Dialect
-	pg      bool
-	cfg     config
-	relays  string // the relays table
-	pub     string // the published rows' table
-	lockKey int32  // the first key of Enqueue's advisory locks, a literal of its statements
-	relayID int32  // the first key of the relays' advisory locks
+	db  sqldb.DB[Tx]
+	enc *bus.Encoder
+	d   sqldb.Dialect
+	pg  bool
+	cfg config
+	// table is the outbox table as statements name it; relays and pub,
+	// its relays' and published rows' tables (sqldb.QuoteTable).
+	table    sqldb.Table
+	sqlTable string // table.String()
+	relays   string
+	pub      string
+	lockKey  int32 // the first key of Enqueue's advisory locks, a literal of its statements
+	relayID  int32 // the first key of the relays' advisory locks
 
 	// born is when New made the Outbox, and notified when (since born) a
 	// statement last notified the relays, minus notifyEvery at first.
@@ -72,8 +76,11 @@ type config struct {
 type Option func(*config)
 
 // Table names the outbox table (default DefaultTable, "evbus_outbox"),
-// optionally schema-qualified. The published rows' table is its name with
-// "_published" appended, and the relays' table with "_relays".
+// optionally schema-qualified ("events.outbox": a PostgreSQL schema, or
+// an SQLite database). The published rows' table is its name with
+// "_published" appended, and the relays' table with "_relays". The name
+// follows sqldb.ValidIdentifier's rule, checked by New, and is quoted in
+// every statement (sqldb.QuoteTable), so SQL keywords are fine.
 func Table(name string) Option { return func(c *config) { c.table = name } }
 
 // Shards splits the outbox into n shards by a hash of topic and key
@@ -129,19 +136,15 @@ func Telemetry(t *tracing.Telemetry) Option {
 // Status (a relay process of its own, an operator's tool): the rows carry
 // their encoded records. Enqueue needs it.
 func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx], error) {
-	if db == nil {
-		return nil, errors.New("outbox: New needs a database")
+	if err := sqldb.Check(db); err != nil {
+		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
 	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes, tel: tracing.Default()}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
+		}
 		o(&cfg)
-	}
-	if err := sqldb.ValidIdentifier(cfg.table); err != nil {
-		return nil, fmt.Errorf("outbox: Table: %w", err)
-	}
-	// The longest name made from the table's: its published rows' index.
-	if err := sqldb.ValidIdentifier(cfg.table + "_published_at"); err != nil {
-		return nil, fmt.Errorf("outbox: Table: %q is too long to name its other tables after it (%s_published_at): %w", cfg.table, cfg.table, err)
 	}
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("outbox: Shards(%d): want 1 to 1024", cfg.shards)
@@ -153,8 +156,14 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
 	}
 	d := db.Dialect()
+	// The names made from the table's: its other tables and its indexes.
+	table, err := sqldb.QuoteTable(d, cfg.table, "_published_at", "_relays", "_pending", "_pkey")
+	if err != nil {
+		return nil, fmt.Errorf("outbox: Table: %w", err)
+	}
 	o := &Outbox[Tx]{
-		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg, relays: cfg.table + "_relays", pub: cfg.table + "_published",
+		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg,
+		table: table, sqlTable: table.String(), relays: table.Suffixed("_relays").String(), pub: table.Suffixed("_published").String(),
 		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
 		relayID: int32(hash("evbus-relay:" + cfg.table)),
 		born:    time.Now(),
@@ -183,18 +192,15 @@ func (o *Outbox[Tx]) DDL() string {
 }
 
 // named returns a migration file with the configured table's names in
-// place of the default ones.
+// place of the default ones, which the files quote.
 func (o *Outbox[Tx]) named(ddl string) string {
-	// Index and constraint names take no schema: they live in their
-	// table's, and an index is named with it when dropped.
-	base := o.cfg.table[strings.LastIndexByte(o.cfg.table, '.')+1:]
 	return strings.NewReplacer(
-		"evbus_outbox_published_at", base+"_published_at",
-		"evbus_outbox_published", o.pub,
-		"evbus_outbox_relays", o.relays,
-		"evbus_outbox_pending", o.cfg.table+"_pending",
-		"evbus_outbox_pkey", base+"_pkey",
-		DefaultTable, o.cfg.table,
+		`"evbus_outbox_published_at" ON "evbus_outbox_published"`, o.table.Suffixed("_published").IndexOn("_at"),
+		`"evbus_outbox_published"`, o.pub, // the table, or an index when dropped
+		`"evbus_outbox_relays"`, o.relays,
+		`"evbus_outbox_pending"`, o.table.Index("_pending"),
+		`"evbus_outbox_pkey"`, o.table.Local("_pkey"),
+		`"`+DefaultTable+`"`, o.sqlTable,
 	).Replace(ddl)
 }
 
@@ -202,20 +208,23 @@ func (o *Outbox[Tx]) named(ddl string) string {
 // and upgrades those of an evbus from before the published rows' table
 // (migrations/upgrade-*.sql), keeping every row.
 func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
+	if ctx == nil {
+		return errors.New("outbox: Migrate: nil context")
+	}
 	up, due, stuckDue := sqliteUpgrade, "", ""
 	// The relays' stuck column came later than their table.
 	addStuck := fmt.Sprintf("ALTER TABLE %s ADD COLUMN stuck text NOT NULL DEFAULT ''", o.relays)
 	if o.pg {
 		up = postgresUpgrade
-		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.cfg.table)
+		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.sqlTable)
 		stuckDue = fmt.Sprintf("SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s') AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'stuck' AND NOT attisdropped)", o.relays, o.relays)
 	} else {
-		schema, table, ok := strings.Cut(o.cfg.table, ".")
-		if !ok {
-			schema, table = "main", schema
+		schema := o.table.Schema()
+		if schema == "" {
+			schema = "main"
 		}
-		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", table, schema)
-		stuckDue = fmt.Sprintf("SELECT (SELECT count(*) FROM pragma_table_info('%s_relays', '%s')) > 0 AND (SELECT count(*) FROM pragma_table_info('%s_relays', '%s') WHERE name = 'stuck') = 0", table, schema, table, schema)
+		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", o.table.Name(), schema)
+		stuckDue = fmt.Sprintf("SELECT (SELECT count(*) FROM pragma_table_info('%s_relays', '%s')) > 0 AND (SELECT count(*) FROM pragma_table_info('%s_relays', '%s') WHERE name = 'stuck') = 0", o.table.Name(), schema, o.table.Name(), schema)
 	}
 	before, after, _ := strings.Cut(o.named(up), "\n-- after\n")
 	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}, sqldb.Upgrade{Due: stuckDue, After: addStuck}); err != nil {
@@ -262,6 +271,11 @@ func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
 // they stay, for the first 64 statement shapes (business statement, rows,
 // notification) an Outbox builds; the others as pgx runs any statement.
 func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, events ...any) error {
+	if ctx == nil {
+		return errors.New("outbox: Enqueue: nil context")
+	}
+	// A nil tx (a nil pgx.Tx or *sql.Tx) gets sqldb's querier whose
+	// statements fail, naming it.
 	q := o.db.In(tx)
 	return o.statements(ctx, query, args, events, func(s stmt, a []any, rows int) error {
 		var n int64
@@ -464,7 +478,7 @@ func (o *Outbox[Tx]) text(t shape) stmt {
 	}
 	var b strings.Builder
 	if !o.pg {
-		b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) VALUES ")
+		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) VALUES ")
 		o.writeRows(&b, t.rows, t.skip)
 	} else {
 		gate := ""
@@ -483,7 +497,7 @@ func (o *Outbox[Tx]) text(t shape) stmt {
 			// A line of its own, so that a comment ending query ends there.
 			b.WriteString("WITH biz AS (" + t.query + "\n) ")
 		}
-		b.WriteString("INSERT INTO " + o.cfg.table + " (shard, topic, key, value, headers, created_at) SELECT ")
+		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) SELECT ")
 		if t.rows == 1 {
 			o.writeRow(&b, 0, t.skip)
 			if gate != "" {
@@ -585,9 +599,12 @@ type RelayStatus struct {
 
 // Status reads the outbox's state.
 func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
+	if ctx == nil {
+		return Status{}, errors.New("outbox: Status: nil context")
+	}
 	var s Status
 	var oldest sqldb.Time
-	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.cfg.table, nil, &s.Backlog, &oldest); err != nil {
+	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.sqlTable, nil, &s.Backlog, &oldest); err != nil {
 		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table, err)
 	}
 	if oldest.Valid {

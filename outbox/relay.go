@@ -135,7 +135,10 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
 		conns: 2, log: slog.Default(),
 	}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("outbox: Relay: option %d is nil", i+1)
+		}
 		opt(&cfg)
 	}
 	session := 0 // the connections the session takes
@@ -192,7 +195,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		// that dies between the two leaves the rows in both tables: they
 		// are published again, and the copy already kept stays.
 		r.keep = fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
-			o.pub, movedColumns, movedColumns, d.Arg(1), o.cfg.table, o.rowsIn(2))
+			o.pub, movedColumns, movedColumns, d.Arg(1), o.sqlTable, o.rowsIn(2))
 	}
 	return r, nil
 }
@@ -633,7 +636,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 // in sent (the batch Kafka is taking) and those of st's keys into batch.
 func (r *Relay[Tx]) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
 	o, d := r.o, r.o.d
-	query := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s)", o.cfg.table, d.Arg(1), o.idIn(2))
+	query := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s)", o.sqlTable, d.Arg(1), o.idIn(2))
 	args := []any{st.shard, o.idList(sent)}
 	if len(st.rows) > 0 {
 		if o.pg {
@@ -834,7 +837,7 @@ func (o *Outbox[Tx]) rowsIn(n int) string {
 
 // deleteRows deletes the rows of a batch, given as rowsIn(n).
 func (o *Outbox[Tx]) deleteRows(n int) string {
-	return "DELETE FROM " + o.cfg.table + " WHERE " + o.rowsIn(n)
+	return "DELETE FROM " + o.sqlTable + " WHERE " + o.rowsIn(n)
 }
 
 // rowsArgs returns rowsIn's arguments for the rows ids (at least one) of

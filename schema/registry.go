@@ -66,7 +66,10 @@ var _ codec.Resolver = (*Registry)(nil)
 // http or https URLs tried in order.
 func New(urls string, opts ...Option) (*Registry, error) {
 	cfg := config{timeout: DefaultTimeout, tel: tracing.Default()}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("schema: New: option %d is nil", i+1)
+		}
 		o(&cfg)
 	}
 	if cfg.timeout <= 0 {
@@ -139,8 +142,22 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	return r, nil
 }
 
+// checkArgs names a nil argument of the calls that take a schema.
+func checkArgs(fn string, ctx context.Context, s *codec.Schema) error {
+	switch {
+	case ctx == nil:
+		return fmt.Errorf("schema: %s: nil context", fn)
+	case s == nil:
+		return fmt.Errorf("%w: %s: nil schema", codec.ErrInvalidSchema, fn)
+	}
+	return nil
+}
+
 // Subject returns the subject values of s on topic are registered under.
 func (r *Registry) Subject(topic string, s *codec.Schema) (string, error) {
+	if s == nil {
+		return "", fmt.Errorf("%w: nil schema", codec.ErrInvalidSchema)
+	}
 	return r.cfg.strategy.Subject(topic, s.FullName())
 }
 
@@ -212,6 +229,9 @@ func (r *Registry) latestFor(ctx context.Context, subject string, s *codec.Schem
 // names the field even when the registry checks nothing. Schemas s
 // references are registered first, each under its full name.
 func (r *Registry) Register(ctx context.Context, subject string, s *codec.Schema) (int, error) {
+	if err := checkArgs("Register", ctx, s); err != nil {
+		return 0, err
+	}
 	if err := r.Check(ctx, subject, s); err != nil {
 		return 0, err
 	}
@@ -230,6 +250,9 @@ func (r *Registry) Register(ctx context.Context, subject string, s *codec.Schema
 // Lookup returns the id of s if it is registered under subject, or an
 // error wrapping ErrNotRegistered.
 func (r *Registry) Lookup(ctx context.Context, subject string, s *codec.Schema) (int, error) {
+	if err := checkArgs("Lookup", ctx, s); err != nil {
+		return 0, err
+	}
 	refs, err := r.references(ctx, s, false)
 	if err != nil {
 		return 0, err
@@ -297,6 +320,9 @@ func (r *Registry) Level(ctx context.Context, subject string) (Level, error) {
 // registered under subject, at the subject's level. A subject without
 // versions accepts anything.
 func (r *Registry) Check(ctx context.Context, subject string, s *codec.Schema) error {
+	if err := checkArgs("Check", ctx, s); err != nil {
+		return err
+	}
 	level, err := r.Level(ctx, subject)
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ var ErrNotifyUnsupported = errors.New("sqldb: the driver cannot wait for notific
 
 // Conn takes a connection out of the pool.
 func (d *PgxDB) Conn(ctx context.Context) (Conn, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -61,6 +64,9 @@ func (c *pgxConn) Close() {
 
 // Conn takes a connection out of the pool.
 func (d *SQLDB) Conn(ctx context.Context) (Conn, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	c, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, err

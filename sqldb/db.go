@@ -43,9 +43,50 @@ type Rows interface {
 	Close()
 }
 
+// ErrNoDatabase is wrapped by the errors of a nil database: a nil DB,
+// Pgx(nil), SQL(nil, d) or SQL(db, nil).
+var ErrNoDatabase = errors.New("sqldb: no database")
+
+// errNilTx is the error of every statement run in a nil transaction.
+var errNilTx = errors.New("sqldb: nil transaction: pass the one Begin returned")
+
+// Check returns an error wrapping ErrNoDatabase, naming the nil argument,
+// when db cannot run statements at all: a nil DB, Pgx(nil), SQL(nil, d),
+// SQL(db, nil), or a DB without a Dialect. Constructors that take a DB
+// call it, so that the mistake shows at start.
+func Check[Tx any](db DB[Tx]) error {
+	switch d := any(db).(type) {
+	case nil:
+		return fmt.Errorf("%w: nil DB: pass sqldb.Pgx(pool) or sqldb.SQL(db, dialect)", ErrNoDatabase)
+	case *PgxDB:
+		return d.check()
+	case *SQLDB:
+		return d.check()
+	}
+	if db.Dialect() == nil {
+		return fmt.Errorf("%w: %T has no Dialect", ErrNoDatabase, db)
+	}
+	return nil
+}
+
+// failing is the Querier of a nil transaction: every statement fails.
+type failing struct{ err error }
+
+func (f failing) Exec(context.Context, string, ...any) (int64, error) { return 0, f.err }
+func (f failing) Query(context.Context, string, ...any) (Rows, error) { return nil, f.err }
+
 // InTx runs fn in a transaction on db: it commits when fn returns nil, and
 // rolls back when fn returns an error or panics (the panic goes on).
 func InTx[Tx any](ctx context.Context, db DB[Tx], fn func(tx Tx) error) (err error) {
+	switch {
+	case ctx == nil:
+		return errors.New("sqldb: InTx: nil context")
+	case fn == nil:
+		return errors.New("sqldb: InTx: nil function")
+	}
+	if err := Check(db); err != nil {
+		return fmt.Errorf("sqldb: InTx: %w", err)
+	}
 	tx, err := db.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("sqldb: begin: %w", err)

@@ -83,15 +83,19 @@ func (t *Time) Scan(src any) error {
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$`)
 
-// ValidIdentifier checks that name can go into a statement as a table or
-// index name as it is: letters, digits and underscores, not starting with
-// a digit, at most 63 characters, optionally qualified by a schema name of
-// the same form ("events.outbox"). Anything else, quotes and spaces
-// included, is refused: names come from configuration, and configuration
-// must not be able to inject SQL.
+// IdentifierRule is the rule every table name of evbus follows, as
+// ValidIdentifier's error states it.
+const IdentifierRule = "letters, digits and underscores, not starting with a digit, at most 63 characters, optionally qualified by a schema name of the same form (schema.table); SQL keywords are fine, case does not matter"
+
+// ValidIdentifier checks that name can be a table name of evbus: letters,
+// digits and underscores, not starting with a digit, at most 63
+// characters, optionally qualified by a schema name of the same form
+// ("events.outbox"). Anything else, quotes and spaces included, is
+// refused: names come from configuration, and configuration must not be
+// able to inject SQL. QuoteTable makes a valid name fit for statements.
 func ValidIdentifier(name string) error {
 	if !identifier.MatchString(name) {
-		return fmt.Errorf("sqldb: %q is not a valid table name: use letters, digits and underscores (not first), at most 63, optionally schema.table: %w", name, ErrInvalidIdentifier)
+		return fmt.Errorf("sqldb: %q is not a valid table name: want %s: %w", name, IdentifierRule, ErrInvalidIdentifier)
 	}
 	return nil
 }

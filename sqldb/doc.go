@@ -17,6 +17,9 @@
 // tenth of pgx's planned encoding; elsewhere it is Exec.
 //
 // Table names come from configuration and go into statements as text, so
-// they are checked with ValidIdentifier first: letters, digits and
-// underscores, optionally schema-qualified, nothing else.
+// every table name of evbus follows one rule, ValidIdentifier's: letters,
+// digits and underscores, optionally schema-qualified, nothing else.
+// QuoteTable checks a name and quotes it for its dialect, once, when the
+// outbox or the processed-message table is made: then SQL keywords
+// ("order", "user") and schema-qualified names work on both dialects.
 package sqldb

@@ -103,7 +103,10 @@ func LinkRelay() Option { return func(c *config) { c.linkRelay = true } }
 // New returns a Telemetry.
 func New(opts ...Option) (*Telemetry, error) {
 	var c config
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("tracing: New: option %d is nil", i+1)
+		}
 		o(&c)
 	}
 	var initialTP, initialProp bool

@@ -2,9 +2,10 @@
 -- (consumer.NewProcessed, Processed.Migrate). One row per message a
 -- consumer group has handled: the row is inserted in the handler's own
 -- transaction, so it exists exactly when the handler's effects do.
--- Rename evbus_processed (and its index) to use another table name, and
--- pass the same name to consumer.TableName.
-CREATE TABLE IF NOT EXISTS evbus_processed (
+-- For another table name, pass it to consumer.TableName and run
+-- Processed.MigrationSQL, which writes this file with that name (quoted,
+-- in lower case, its index named after it).
+CREATE TABLE IF NOT EXISTS "evbus_processed" (
     consumer_group text NOT NULL,
     message_id     text NOT NULL,
     processed_at   timestamptz NOT NULL,
@@ -12,4 +13,4 @@ CREATE TABLE IF NOT EXISTS evbus_processed (
 );
 
 -- Processed.Cleanup deletes by age.
-CREATE INDEX IF NOT EXISTS evbus_processed_time_idx ON evbus_processed (processed_at);
+CREATE INDEX IF NOT EXISTS "evbus_processed_time_idx" ON "evbus_processed" (processed_at);

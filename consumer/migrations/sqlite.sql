@@ -3,9 +3,10 @@
 -- consumer group has handled: the row is inserted in the handler's own
 -- transaction, so it exists exactly when the handler's effects do.
 -- processed_at is in microseconds since the Unix epoch (sqldb.SQLite).
--- Rename evbus_processed (and its index) to use another table name, and
--- pass the same name to consumer.TableName.
-CREATE TABLE IF NOT EXISTS evbus_processed (
+-- For another table name, pass it to consumer.TableName and run
+-- Processed.MigrationSQL, which writes this file with that name (quoted,
+-- in lower case, its index named after it).
+CREATE TABLE IF NOT EXISTS "evbus_processed" (
     consumer_group TEXT NOT NULL,
     message_id     TEXT NOT NULL,
     processed_at   INTEGER NOT NULL,
@@ -13,4 +14,4 @@ CREATE TABLE IF NOT EXISTS evbus_processed (
 ) WITHOUT ROWID;
 
 -- Processed.Cleanup deletes by age.
-CREATE INDEX IF NOT EXISTS evbus_processed_time_idx ON evbus_processed (processed_at);
+CREATE INDEX IF NOT EXISTS "evbus_processed_time_idx" ON "evbus_processed" (processed_at);

@@ -6,7 +6,7 @@
 -- acknowledged a row, the relay moves it to evbus_outbox_published (kept
 -- for the retention) or deletes it (DeleteOnPublish). AUTOINCREMENT: an id
 -- is never used twice, even after the rows with the largest ids left.
-CREATE TABLE IF NOT EXISTS evbus_outbox (
+CREATE TABLE IF NOT EXISTS "evbus_outbox" (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     shard      INTEGER NOT NULL,
     topic      TEXT NOT NULL,
@@ -15,7 +15,7 @@ CREATE TABLE IF NOT EXISTS evbus_outbox (
     headers    BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS evbus_outbox_published (
+CREATE TABLE IF NOT EXISTS "evbus_outbox_published" (
     id           INTEGER PRIMARY KEY,
     shard        INTEGER NOT NULL,
     topic        TEXT NOT NULL,
@@ -25,11 +25,11 @@ CREATE TABLE IF NOT EXISTS evbus_outbox_published (
     created_at   INTEGER NOT NULL,
     published_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS evbus_outbox_published_at ON evbus_outbox_published (published_at);
+CREATE INDEX IF NOT EXISTS "evbus_outbox_published_at" ON "evbus_outbox_published" (published_at);
 -- Each shard's relay. stuck lists the rows it cannot publish, as JSON
 -- (outbox.StuckRow); tables of an earlier evbus get the column with
--- ALTER TABLE evbus_outbox_relays ADD COLUMN stuck TEXT NOT NULL DEFAULT ''
-CREATE TABLE IF NOT EXISTS evbus_outbox_relays (
+-- ALTER TABLE "evbus_outbox_relays" ADD COLUMN stuck TEXT NOT NULL DEFAULT ''
+CREATE TABLE IF NOT EXISTS "evbus_outbox_relays" (
     shard         INTEGER PRIMARY KEY,
     holder        TEXT NOT NULL DEFAULT '',
     since         INTEGER,

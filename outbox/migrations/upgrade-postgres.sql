@@ -5,11 +5,11 @@
 -- has a published_at column: the statements above the "after" line, then
 -- postgres.sql, then the rest. Stop the earlier relays first: they read
 -- published_at.
-CREATE TEMP TABLE evbus_upgrading_published AS SELECT id, shard, topic, key, value, headers, created_at, published_at FROM evbus_outbox WHERE published_at IS NOT NULL;
-DELETE FROM evbus_outbox WHERE published_at IS NOT NULL;
-DROP INDEX evbus_outbox_pending;
-DROP INDEX evbus_outbox_published;
-ALTER TABLE evbus_outbox DROP CONSTRAINT evbus_outbox_pkey, DROP COLUMN published_at, DROP COLUMN attempts, DROP COLUMN last_error, ADD PRIMARY KEY (shard, id);
+CREATE TEMP TABLE evbus_upgrading_published AS SELECT id, shard, topic, key, value, headers, created_at, published_at FROM "evbus_outbox" WHERE published_at IS NOT NULL;
+DELETE FROM "evbus_outbox" WHERE published_at IS NOT NULL;
+DROP INDEX "evbus_outbox_pending";
+DROP INDEX "evbus_outbox_published";
+ALTER TABLE "evbus_outbox" DROP CONSTRAINT "evbus_outbox_pkey", DROP COLUMN published_at, DROP COLUMN attempts, DROP COLUMN last_error, ADD PRIMARY KEY (shard, id);
 -- after
-INSERT INTO evbus_outbox_published SELECT * FROM evbus_upgrading_published;
+INSERT INTO "evbus_outbox_published" SELECT * FROM evbus_upgrading_published;
 DROP TABLE evbus_upgrading_published;
