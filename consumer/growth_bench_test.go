@@ -1,0 +1,167 @@
+package consumer_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/sqldb"
+)
+
+// The cost of idempotent consumption as a service's processed table grows
+// over months. Figures are for people to read; nothing is asserted. Run:
+//
+//	go test ./consumer -run '^$' -bench 'ProcessedGrowth|CleanupPause' -benchtime 1x -count 3 -timeout 90m
+
+// grown holds one database per processed-table size, filled once per
+// process so that -count rounds of every size run in turn on the same
+// tables.
+var grown struct {
+	sync.Mutex
+	urls map[int]string
+}
+
+// grownDatabase returns a PostgreSQL database whose processed table holds
+// rows rows of earlier messages, processed at before and later, one
+// millisecond apart: UUIDv7-like ids in time order, over eight other
+// groups, as a table shared by a service's groups holds them. It is
+// vacuumed and analysed, as autovacuum leaves a table at rest.
+func grownDatabase(b *testing.B, rows int, before time.Duration, shared bool) string {
+	b.Helper()
+	grown.Lock()
+	defer grown.Unlock()
+	if url, ok := grown.urls[rows]; ok && shared {
+		return url
+	}
+	url := evbustest.PostgresDatabase(b)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	p, err := consumer.NewProcessed(sqldb.Pgx(pool))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Migrate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	const step = 1_000_000
+	for from := 0; from < rows; from += step {
+		if _, err := pool.Exec(ctx, `INSERT INTO `+p.Table()+` (consumer_group, message_id, processed_at)
+			SELECT 'earlier-' || (i % 8),
+			       lpad(to_hex(1700000000000 + i), 12, '0') || '-7' || substr(md5(i::text), 1, 19),
+			       now() - $3::interval + i * interval '1 millisecond'
+			FROM generate_series($1::bigint, $2::bigint) AS i`, from, min(from+step, rows)-1, before.String()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE "+p.Table()); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("processed table filled with %d rows in %v", rows, time.Since(start).Round(time.Second))
+	if shared {
+		if grown.urls == nil {
+			grown.urls = make(map[int]string)
+		}
+		grown.urls[rows] = url
+	}
+	return url
+}
+
+// idempotentRound consumes the events of BenchmarkIdempotent once with a
+// new group on the database at url: HandleBatchTx, Batch(500), the
+// handler's rows in one statement (BenchmarkIdempotent's batch-handler).
+func idempotentRound(b *testing.B, url, group string) *span {
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "DROP TABLE IF EXISTS orders"); err != nil {
+		b.Fatal(err)
+	}
+	db := sqldb.Pgx(pool)
+	return benchTx(b, group, db, db.In, []consumer.HandlerOption{consumer.Batch(500)}, true, true)
+}
+
+// BenchmarkProcessedGrowth: idempotent consumption (PostgreSQL,
+// HandleBatchTx) with the processed table holding 0, 1 million and 10
+// million rows of earlier messages. Compare the records/s of the sizes in
+// the same round.
+func BenchmarkProcessedGrowth(b *testing.B) {
+	idemBenchSetup(b)
+	for _, rows := range []int{0, 1_000_000, 10_000_000} {
+		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
+			url := grownDatabase(b, rows, time.Hour, true)
+			benchLoop(b, func(b *testing.B, group string) *span { return idempotentRound(b, url, group) })
+		})
+	}
+}
+
+// BenchmarkCleanupPause: Processed.Cleanup of 10 million expired rows
+// while a consumer handles, one new group after another until Cleanup
+// returns. It reports how long Cleanup took and the longest gap between
+// two handled records while it ran (pause-ms), beside the longest gap of
+// one round without Cleanup (quiet-pause-ms).
+func BenchmarkCleanupPause(b *testing.B) {
+	idemBenchSetup(b)
+	const rows = 10_000_000
+	for b.Loop() {
+		url := grownDatabase(b, rows, 48*time.Hour, false)
+		quiet := idempotentRound(b, url, fmt.Sprintf("bench-%d", bench.groups.Add(1)))
+		pool, err := pgxpool.New(context.Background(), url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := consumer.NewProcessed(sqldb.Pgx(pool))
+		if err != nil {
+			b.Fatal(err)
+		}
+		type result struct {
+			n   int64
+			err error
+			d   time.Duration
+		}
+		done := make(chan result, 1)
+		go func() {
+			start := time.Now()
+			n, err := p.Cleanup(context.Background(), 24*time.Hour)
+			done <- result{n, err, time.Since(start)}
+		}()
+		var pause time.Duration
+		var rounds int
+		var res result
+		for finished := false; !finished; {
+			s := idempotentRound(b, url, fmt.Sprintf("bench-%d", bench.groups.Add(1)))
+			pause = max(pause, s.longestGap())
+			rounds++
+			select {
+			case res = <-done:
+				finished = true
+			default:
+			}
+		}
+		pool.Close()
+		if res.err != nil {
+			b.Fatal(res.err)
+		}
+		if res.n < rows {
+			b.Fatalf("Cleanup deleted %d rows, want %d", res.n, rows)
+		}
+		b.ReportMetric(res.d.Seconds(), "cleanup-s")
+		b.ReportMetric(float64(res.n)/res.d.Seconds(), "deleted/s")
+		b.ReportMetric(float64(pause.Microseconds())/1000, "pause-ms")
+		b.ReportMetric(float64(quiet.longestGap().Microseconds())/1000, "quiet-pause-ms")
+		b.ReportMetric(float64(rounds), "rounds")
+	}
+}
