@@ -3,7 +3,6 @@ package consumer_test
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +16,16 @@ import (
 // The cost of idempotent consumption as a service's processed table grows
 // over months. Figures are for people to read; nothing is asserted. Run:
 //
-//	go test ./consumer -run '^$' -bench 'ProcessedGrowth|CleanupPause' -benchtime 1x -count 3 -timeout 90m
-
-// grown holds one database per processed-table size, filled once per
-// process so that -count rounds of every size run in turn on the same
-// tables.
-var grown struct {
-	sync.Mutex
-	urls map[int]string
-}
+//	go test ./consumer -run '^$' -bench ProcessedGrowth -benchtime 3x -timeout 90m
+//	go test ./consumer -run '^$' -bench CleanupPause -benchtime 1x -timeout 60m
 
 // grownDatabase returns a PostgreSQL database whose processed table holds
 // rows rows of earlier messages, processed at before and later, one
 // millisecond apart: UUIDv7-like ids in time order, over eight other
 // groups, as a table shared by a service's groups holds them. It is
 // vacuumed and analysed, as autovacuum leaves a table at rest.
-func grownDatabase(b *testing.B, rows int, before time.Duration, shared bool) string {
+func grownDatabase(b *testing.B, rows int, before time.Duration) string {
 	b.Helper()
-	grown.Lock()
-	defer grown.Unlock()
-	if url, ok := grown.urls[rows]; ok && shared {
-		return url
-	}
 	url := evbustest.PostgresDatabase(b)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
@@ -68,12 +55,6 @@ func grownDatabase(b *testing.B, rows int, before time.Duration, shared bool) st
 		b.Fatal(err)
 	}
 	b.Logf("processed table filled with %d rows in %v", rows, time.Since(start).Round(time.Second))
-	if shared {
-		if grown.urls == nil {
-			grown.urls = make(map[int]string)
-		}
-		grown.urls[rows] = url
-	}
 	return url
 }
 
@@ -96,15 +77,27 @@ func idempotentRound(b *testing.B, url, group string) *span {
 
 // BenchmarkProcessedGrowth: idempotent consumption (PostgreSQL,
 // HandleBatchTx) with the processed table holding 0, 1 million and 10
-// million rows of earlier messages. Compare the records/s of the sizes in
-// the same round.
+// million rows of earlier messages. One op is a round of the three sizes
+// in turn; it reports the records/s of each and the ratios of the grown
+// tables to the empty one in that round.
 func BenchmarkProcessedGrowth(b *testing.B) {
 	idemBenchSetup(b)
-	for _, rows := range []int{0, 1_000_000, 10_000_000} {
-		b.Run(fmt.Sprintf("rows=%d", rows), func(b *testing.B) {
-			url := grownDatabase(b, rows, time.Hour, true)
-			benchLoop(b, func(b *testing.B, group string) *span { return idempotentRound(b, url, group) })
-		})
+	sizes := []int{0, 1_000_000, 10_000_000}
+	urls := make([]string, len(sizes))
+	for i, rows := range sizes {
+		urls[i] = grownDatabase(b, rows, time.Hour)
+	}
+	for b.Loop() {
+		rates := make([]float64, len(sizes))
+		for i, rows := range sizes {
+			s := idempotentRound(b, urls[i], fmt.Sprintf("bench-%d", bench.groups.Add(1)))
+			wall, _ := s.elapsed()
+			rates[i] = float64(s.want) / wall.Seconds()
+			b.ReportMetric(rates[i], fmt.Sprintf("records/s@%d", rows))
+		}
+		for i := 1; i < len(sizes); i++ {
+			b.ReportMetric(rates[i]/rates[0], fmt.Sprintf("x-empty@%d", sizes[i]))
+		}
 	}
 }
 
@@ -117,7 +110,7 @@ func BenchmarkCleanupPause(b *testing.B) {
 	idemBenchSetup(b)
 	const rows = 10_000_000
 	for b.Loop() {
-		url := grownDatabase(b, rows, 48*time.Hour, false)
+		url := grownDatabase(b, rows, 48*time.Hour)
 		quiet := idempotentRound(b, url, fmt.Sprintf("bench-%d", bench.groups.Add(1)))
 		pool, err := pgxpool.New(context.Background(), url)
 		if err != nil {
