@@ -113,6 +113,7 @@ func fillBench(ctx context.Context, t *bus.Type[BenchOrder], partitions int32, n
 type span struct {
 	n                atomic.Int64
 	first, end       atomic.Int64
+	last, gap        atomic.Int64 // the latest record, the longest time between two
 	cpuFirst, cpuEnd atomic.Int64
 	want             int64
 	done             chan struct{}
@@ -126,12 +127,20 @@ func (s *span) record() {
 	if s.first.CompareAndSwap(0, now) {
 		s.cpuFirst.Store(int64(cputime.Process()))
 	}
+	if prev := s.last.Swap(now); prev != 0 {
+		for g := s.gap.Load(); now-prev > g && !s.gap.CompareAndSwap(g, now-prev); g = s.gap.Load() {
+		}
+	}
 	if s.n.Add(1) == s.want {
 		s.end.Store(now)
 		s.cpuEnd.Store(int64(cputime.Process()))
 		close(s.done)
 	}
 }
+
+// longestGap is the longest time between two records: how long handling
+// paused at most.
+func (s *span) longestGap() time.Duration { return time.Duration(s.gap.Load()) }
 
 func (s *span) elapsed() (wall, cpu time.Duration) {
 	return time.Duration(s.end.Load() - s.first.Load()), time.Duration(s.cpuEnd.Load() - s.cpuFirst.Load())

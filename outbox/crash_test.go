@@ -73,7 +73,7 @@ func child() int {
 
 // startChild starts a relay in a child process; the test ends it with
 // SIGKILL if it is still running.
-func startChild(t *testing.T, name, dbURL string, k kafka, batch int, killAfterAck bool) (*exec.Cmd, *bufio.Scanner) {
+func startChild(t testing.TB, name, dbURL string, k kafka, batch int, killAfterAck bool) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+name, dbEnv+"="+dbURL, brokersEnv+"="+strings.Join(k.stack.Brokers(), ","),

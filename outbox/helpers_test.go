@@ -30,6 +30,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(consumeEnv) != "" {
+		os.Exit(consumeChild())
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(child())
 	}
