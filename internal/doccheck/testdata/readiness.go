@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/outbox"
 )
 
 //doccheck:fragment
 
-// The probe takes what a service has.
-var _ = func(c *consumer.Consumer) { serveReadiness(c) }
+// The probe takes what a service has: consumers and outbox relays.
+var _ = func(c *consumer.Consumer, r *outbox.Relay[pgx.Tx]) { serveReadiness(c, r) }
