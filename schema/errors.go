@@ -59,7 +59,7 @@ func classify(op string, err error, notFound error, notFoundCodes ...int) error 
 		case code/100 == http.StatusUnprocessableEntity:
 			return fmt.Errorf("%s: %w: registry says: %s", op, codec.ErrInvalidSchema, re.Error())
 		case code != 0:
-			return fmt.Errorf("%s: %w: HTTP %d, error code %d: %s", op, ErrUnavailable, re.StatusCode, code, truncate(re.Error(), 200))
+			return fmt.Errorf("%s: %w: HTTP %d from %s, error code %d: %s", op, ErrUnavailable, re.StatusCode, re.URL, code, truncate(re.Error(), 200))
 		}
 		return fmt.Errorf("%s: %w: HTTP %d from %s without the registry's JSON error (a proxy or ingress in front of the registry, or a wrong URL?): %q",
 			op, ErrUnavailable, re.StatusCode, re.URL, truncate(string(re.Raw), 200))
@@ -73,7 +73,11 @@ func classify(op string, err error, notFound error, notFoundCodes ...int) error 
 	switch {
 	case errors.As(err, &syntax), errors.As(err, &typ):
 		return fmt.Errorf("%s: %w: %v", op, ErrBadResponse, err)
-	case errors.As(err, &netErr), errors.As(err, &urlErr):
+	case errors.As(err, &urlErr):
+		// The client's text names the URL, and the url.Error it wraps
+		// again: name it once.
+		return fmt.Errorf("%s: %w: %s %s: %w", op, ErrUnavailable, urlErr.Op, urlErr.URL, urlErr.Err)
+	case errors.As(err, &netErr):
 		return fmt.Errorf("%s: %w: %v", op, ErrUnavailable, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -324,8 +324,12 @@ func TestRegistryFaults(t *testing.T) {
 				timeout = 300 * time.Millisecond
 			}
 			reg := newRegistry(t, tc.url, schema.Timeout(timeout))
-			if _, err := reg.SchemaByID(ctx, 1); !errors.Is(err, tc.want) {
+			_, err := reg.SchemaByID(ctx, 1)
+			if !errors.Is(err, tc.want) {
 				t.Fatalf("SchemaByID: want %v, got %v", tc.want, err)
+			}
+			if n := strings.Count(err.Error(), tc.url); n != 1 {
+				t.Errorf("SchemaByID's error names the registry's URL %d times, want once: %v", n, err)
 			}
 			if _, err := reg.Writer(ctx, "orders", mustParse(t, placedV1)); !errors.Is(err, tc.want) {
 				t.Fatalf("Writer: want %v, got %v", tc.want, err)
