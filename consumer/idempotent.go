@@ -33,8 +33,9 @@ type TxHandlerFunc[T, Tx any] func(ctx context.Context, tx Tx, ev *T, m bus.Meta
 // The message id is the record's ce_id; records of foreign producers
 // without one get "kafka:<topic>/<partition>/<offset>" (bus.Meta.ID),
 // which catches redelivery but not a producer sending the same event
-// twice. MessageID changes that. Batch handles a fetch's records in one
-// transaction.
+// twice. MessageID changes that. The table stores the id as ProcessedID
+// gives it: any id, whatever its bytes, has a row. Batch handles a fetch's
+// records in one transaction.
 //
 // Register before Run; a nil p, or a type or option in error, makes Run
 // fail with an error wrapping ErrRegistration.
@@ -159,15 +160,26 @@ func RequireEventID(m bus.Meta) (string, error) {
 
 func metaID(m bus.Meta) (string, error) { return m.ID, nil }
 
+// messageID returns the key of the record's processed row: its message id
+// in the form the table stores (ProcessedID), or the error that sends the
+// record to the dead-letter topic.
+func (tb *txBinding) messageID(m *bus.Meta) (string, error) {
+	id, err := tb.id(*m)
+	if err != nil {
+		return "", Permanent(fmt.Errorf("consumer: message id: %w", err))
+	}
+	return ProcessedID(id), nil
+}
+
 // errDuplicate: the record's message id is in the processed set.
 var errDuplicate = errors.New("consumer: already processed")
 
 // invokeTx runs a HandleTx handler for one record, in a transaction of
 // its own.
 func (c *Consumer) invokeTx(ctx context.Context, tb *txBinding, v any, m *bus.Meta) error {
-	id, err := tb.id(*m)
+	id, err := tb.messageID(m)
 	if err != nil {
-		return Permanent(fmt.Errorf("consumer: message id: %w", err))
+		return err
 	}
 	bt := txBatch{
 		ids:    []string{id},
@@ -437,7 +449,7 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			(b.tx == tb || b.tx.handleAll == nil && tb.handleAll == nil))
 		if ok {
 			var err error
-			id, err = b.tx.id(env.meta)
+			id, err = b.tx.messageID(&env.meta)
 			ok = err == nil
 		}
 		if !ok {

@@ -146,13 +146,14 @@ func createEffects(ctx context.Context, q sqldb.Querier, d sqldb.Dialect) error 
 	return err
 }
 
-// effect is the handler that writes one effect row for group.
+// effect is the handler that writes one effect row for group, with the
+// message id as the processed table stores it (any id is text there).
 func effect(d sqldb.Dialect, group string) effectFunc {
 	a := d.Arg
 	stmt := "INSERT INTO effects (grp, message_id, order_id, seq, part, off) VALUES (" +
 		a(1) + ", " + a(2) + ", " + a(3) + ", " + a(4) + ", " + a(5) + ", " + a(6) + ")"
 	return func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
-		_, err := q.Exec(ctx, stmt, group, m.ID, ev.OrderID, ev.Seq, m.Partition, m.Offset)
+		_, err := q.Exec(ctx, stmt, group, consumer.ProcessedID(m.ID), ev.OrderID, ev.Seq, m.Partition, m.Offset)
 		return err
 	}
 }

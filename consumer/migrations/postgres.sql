@@ -2,6 +2,7 @@
 -- (consumer.NewProcessed, Processed.Migrate). One row per message a
 -- consumer group has handled: the row is inserted in the handler's own
 -- transaction, so it exists exactly when the handler's effects do.
+-- message_id is the id in the form consumer.ProcessedID gives (any id fits).
 -- Rename evbus_processed (and its index) to use another table name, and
 -- pass the same name to consumer.TableName.
 CREATE TABLE IF NOT EXISTS evbus_processed (
