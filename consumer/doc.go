@@ -126,7 +126,9 @@
 // "kafka:<topic>/<partition>/<offset>": it catches redelivery of the same
 // record, not a producer that sends an event twice. MessageID derives ids
 // otherwise (from the event, say); MessageID(RequireEventID) sends records
-// without ce_id to the dead-letter topic. The table stores an id as it is
+// without ce_id to the dead-letter topic, and as poison those with an
+// empty ce_id or several. In every mode, a record whose ce_id headers
+// differ is poison: one record is one message. The table stores an id as it is
 // when it is text PostgreSQL can index (valid UTF-8 without NUL, at most
 // MaxStoredIDLen bytes), else as its SHA-256 (ProcessedID): no id, whatever
 // a producer put in it, keeps a record from being handled.

@@ -131,7 +131,7 @@ func Batch(max int) HandlerOption {
 // "kafka:<topic>/<partition>/<offset>" for foreign records without one).
 // A record for which id returns an error goes to the dead-letter topic
 // (dlt-error-kind permanent). RequireEventID dead-letters records without
-// ce_id. On a retry topic, Meta.Partition and Meta.Offset are the retry
+// ce_id, and as poison those with an empty ce_id or more than one. On a retry topic, Meta.Partition and Meta.Offset are the retry
 // record's: derive ids from the event, or from ce_id.
 func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
 	return func(h *handlerConfig) {
@@ -143,30 +143,51 @@ func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
 	}
 }
 
-// ErrNoEventID is RequireEventID's error.
+// ErrNoEventID is RequireEventID's error for a record without ce_id.
 var ErrNoEventID = errors.New("consumer: the record has no " + bus.HeaderID + " to deduplicate it by")
+
+// ErrAmbiguousEventID is RequireEventID's error for a record whose ce_id
+// headers do not name one event: an empty one, or more than one.
+var ErrAmbiguousEventID = errors.New("consumer: the record's " + bus.HeaderID + " headers do not name one event")
 
 // RequireEventID is a MessageID function that takes ce_id and refuses
 // records without one (ErrNoEventID), which then go to the dead-letter
-// topic instead of being deduplicated by their offset.
+// topic (dlt-error-kind permanent) instead of being deduplicated by their
+// offset. A record with an empty ce_id header, or more than one, is poison
+// (ErrAmbiguousEventID): dead-lettered at once with dlt-error-kind poison.
 func RequireEventID(m bus.Meta) (string, error) {
+	n, empty := 0, false
 	for _, h := range m.Headers {
-		if h.Key == bus.HeaderID && len(h.Value) > 0 {
-			return m.ID, nil
+		if h.Key == bus.HeaderID {
+			n++
+			empty = empty || len(h.Value) == 0
 		}
 	}
-	return "", ErrNoEventID
+	switch {
+	case n == 0:
+		return "", ErrNoEventID
+	case n > 1:
+		return "", poison("%w: it has %d %s headers; a record carries exactly one", ErrAmbiguousEventID, n, bus.HeaderID)
+	case empty:
+		return "", poison("%w: its %s header is empty", ErrAmbiguousEventID, bus.HeaderID)
+	}
+	return m.ID, nil
 }
 
 func metaID(m bus.Meta) (string, error) { return m.ID, nil }
 
 // messageID returns the key of the record's processed row: its message id
 // in the form the table stores (ProcessedID), or the error that sends the
-// record to the dead-letter topic.
+// record to the dead-letter topic: poison when the id function says the
+// record is (RequireEventID), else permanent.
 func (tb *txBinding) messageID(m *bus.Meta) (string, error) {
 	id, err := tb.id(*m)
 	if err != nil {
-		return "", Permanent(fmt.Errorf("consumer: message id: %w", err))
+		err = fmt.Errorf("consumer: message id: %w", err)
+		if isPoison(err) {
+			return "", err
+		}
+		return "", Permanent(err)
 	}
 	return ProcessedID(id), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
 )
 
@@ -148,5 +150,90 @@ func TestProcessedID(t *testing.T) {
 	}
 	if id := strings.Repeat("é", 256); consumer.ProcessedID(id) != id {
 		t.Errorf("a valid id of %d bytes not stored as it is", len(id))
+	}
+}
+
+// TestEventIDHeaders: records from a producer without ce_specversion whose
+// ce_id headers do not name one event, each delivered twice. With
+// RequireEventID, an empty ce_id or more than one is poison; in the default
+// mode, ce_ids that differ are poison, equal ones count as one, and an empty
+// one counts as none (the record's coordinates). No record gets two ids.
+func TestEventIDHeaders(t *testing.T) {
+	db := openDB(t, sqliteDB)
+	e := start(t)
+	e.topics(1, "orders", bus.DeadLetterTopic("orders", "strict"), bus.DeadLetterTopic("orders", "lax"))
+	enc := e.encoder()
+	foreign := func(note string, ids ...string) *kgo.Record {
+		r, err := enc.Record(context.Background(), &Order{OrderID: "k", Note: note})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return withHeader(withHeader(r, bus.HeaderSpecVersion), bus.HeaderID, ids...)
+	}
+	recs := []*kgo.Record{
+		foreign("one then empty", "evt-1", ""),
+		foreign("twice the same", "evt-2", "evt-2"),
+		foreign("empty", ""),
+		foreign("good", "evt-4"),
+	}
+	e.produce("orders", recs...)
+	e.produce("orders", recs...) // delivered again
+
+	strict, lax := evbustest.NewRecorder(), evbustest.NewRecorder()
+	cs := e.consumer("strict", strict.Option())
+	db.handle(cs, effect(db.d, "strict"), consumer.MessageID(consumer.RequireEventID))
+	run(t, cs)
+	cl := e.consumer("lax", lax.Option())
+	db.handle(cl, effect(db.d, "lax"))
+	run(t, cl)
+	waitFor(t, "every record settled", func() bool { return settledCount(cs) == 8 && settledCount(cl) == 8 })
+
+	outcomes := func(r *evbustest.Recorder) []string {
+		var out []string
+		for _, o := range r.Outcomes() {
+			s := string(o.Result)
+			if o.Result == consumer.DeadLettered {
+				s += " " + string(o.Kind)
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	// In offset order: the four records, then the four again.
+	want := "[dead-lettered poison dead-lettered poison dead-lettered poison handled dead-lettered poison dead-lettered poison dead-lettered poison duplicate]"
+	if got := fmt.Sprint(outcomes(strict)); got != want {
+		t.Errorf("RequireEventID: %s, want %s", got, want)
+	}
+	want = "[dead-lettered poison handled handled handled dead-lettered poison duplicate handled duplicate]"
+	if got := fmt.Sprint(outcomes(lax)); got != want {
+		t.Errorf("default: %s, want %s", got, want)
+	}
+	for _, d := range e.read(bus.DeadLetterTopic("orders", "strict"), 6)[:3] {
+		dl, err := consumer.ParseDeadLetter(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(dl.Error, "ce_id") || dl.Kind != consumer.KindPoison {
+			t.Errorf("dead letter %s %q, want poison naming ce_id", dl.Kind, dl.Error)
+		}
+		t.Logf("dlt-error: %s", dl.Error)
+	}
+	for group, want := range map[string]string{"strict": "evt-4", "lax": "evt-2 evt-4 kafka:orders/0/2 kafka:orders/0/6"} {
+		rows, err := db.q.Query(context.Background(), "SELECT message_id FROM evbus_processed WHERE consumer_group = ?1 ORDER BY 1", group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if got := strings.Join(ids, " "); got != want {
+			t.Errorf("%s: processed %s, want %s", group, got, want)
+		}
 	}
 }
