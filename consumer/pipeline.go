@@ -39,8 +39,9 @@ import (
 // pointless), poisonError (the record itself is bad), transientError (not
 // the record's fault: wait and try the same record again, never
 // dead-letter). HandleTx handlers run in a transaction of the service's
-// database (invokeTx, or processBatch for several records at once); a
-// failure of the database itself is a transient error.
+// database (invokeTx, or processBatch for several records at once); judge
+// decides whether a failure there is the database's (a transient error)
+// or the record's.
 
 // outcome says how a step left the record.
 type outcome int
@@ -552,7 +553,7 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 			return c.deadLetter(p, env, KindPoison, env.prior, err)
 		case isTransient(err):
 			waits++
-			if resume == nil {
+			if resume == nil && !isConflict(err) {
 				resume = p.holdFetch()
 			}
 			h = nil
