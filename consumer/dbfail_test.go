@@ -16,8 +16,8 @@ import (
 // TestIdempotentRefusedCommit: on PostgreSQL, a handler whose transaction
 // breaks a deferred foreign key (23503 at COMMIT), and one that swallows a
 // failed statement's error and returns nil (COMMIT rolls back), each
-// followed by a good record of the same key, one record per transaction
-// and in batches. The database answers throughout: the two bad records go
+// followed by a good record of the same key, one record per transaction,
+// in batches and with a HandleBatchTx handler. The database answers throughout: the two bad records go
 // through the handler's retries to the dead-letter topic, the good ones
 // are handled, in order, and the consumer never waits for the database.
 func TestIdempotentRefusedCommit(t *testing.T) {
@@ -34,7 +34,7 @@ func TestIdempotentRefusedCommit(t *testing.T) {
 		for _, mode := range []struct {
 			group string
 			opts  []consumer.HandlerOption
-		}{{"per-record", nil}, {"batch", []consumer.HandlerOption{consumer.Batch(50)}}} {
+		}{{"per-record", nil}, {"batch", []consumer.HandlerOption{consumer.Batch(50)}}, {"batch-handler", nil}} {
 			t.Run(mode.group, func(t *testing.T) {
 				e := start(t)
 				e.topics(1, "orders", bus.DeadLetterTopic("orders", mode.group))
@@ -47,7 +47,7 @@ func TestIdempotentRefusedCommit(t *testing.T) {
 				rec := evbustest.NewRecorder()
 				c := e.consumer(mode.group, rec.Option())
 				eff := effect(db.d, mode.group)
-				db.handle(c, func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
+				handle := func(ctx context.Context, q sqldb.Querier, ev *Order, m bus.Meta) error {
 					if err := eff(ctx, q, ev, m); err != nil {
 						return err
 					}
@@ -59,7 +59,20 @@ func TestIdempotentRefusedCommit(t *testing.T) {
 						_, _ = q.Exec(ctx, "SELECT 1/0") // the error is dropped: a handler's bug
 					}
 					return nil
-				}, append(mode.opts, consumer.Retry(consumer.Backoff{MaxAttempts: 3}))...)
+				}
+				opts := append(mode.opts, consumer.Retry(consumer.Backoff{MaxAttempts: 3}))
+				if mode.group != "batch-handler" {
+					db.handle(c, handle, opts...)
+				} else {
+					db.handleBatch(c, func(ctx context.Context, q sqldb.Querier, evs []*Order, ms []bus.Meta) error {
+						for i, ev := range evs {
+							if err := handle(ctx, q, ev, ms[i]); err != nil {
+								return err
+							}
+						}
+						return nil
+					}, opts...)
+				}
 				run(t, c)
 				waitFor(t, "every record settled", func() bool { return settledCount(c) == 4 })
 

@@ -905,8 +905,10 @@ func TestIdempotentDatabaseDown(t *testing.T) {
 			for _, n := range st.DeadLettered {
 				dead += n
 			}
-			if st.Handled != rounds*perRound || dead > 0 {
-				t.Errorf("stats %+v: want every record handled, none dead-lettered", st)
+			// A commit the crash cut off may have committed: its rerun
+			// finds the row and skips the record as a duplicate.
+			if st.Handled+st.Duplicates != rounds*perRound || dead > 0 {
+				t.Errorf("stats %+v: want every record handled (or found committed), none dead-lettered", st)
 			}
 			if n, d := db.effects(t, group); n != rounds*perRound || d != rounds*perRound {
 				t.Errorf("%d effects of %d events, want %d", n, d, rounds*perRound)
