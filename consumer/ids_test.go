@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -236,4 +237,22 @@ func TestEventIDHeaders(t *testing.T) {
 			t.Errorf("%s: processed %s, want %s", group, got, want)
 		}
 	}
+}
+
+// FuzzProcessedID: whatever the id, its stored form is text PostgreSQL
+// takes and indexes (valid UTF-8, no NUL, at most MaxStoredIDLen bytes),
+// and two different ids never share one.
+func FuzzProcessedID(f *testing.F) {
+	f.Add("0190f7a2-7c1d-7b3e-9a41-3f1c2d4e5f60", "evt-\x00-1")
+	f.Add("evt-\xff", consumer.ProcessedID("evt-\xff"))
+	f.Add(strings.Repeat("x", consumer.MaxStoredIDLen), strings.Repeat("x", consumer.MaxStoredIDLen+1))
+	f.Fuzz(func(t *testing.T, a, b string) {
+		pa, pb := consumer.ProcessedID(a), consumer.ProcessedID(b)
+		if !utf8.ValidString(pa) || strings.ContainsRune(pa, 0) || len(pa) > consumer.MaxStoredIDLen {
+			t.Fatalf("ProcessedID(%q) = %q: not storable", a, pa)
+		}
+		if a != b && pa == pb {
+			t.Fatalf("ProcessedID(%q) = ProcessedID(%q) = %q", a, b, pa)
+		}
+	})
 }
