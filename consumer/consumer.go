@@ -773,6 +773,7 @@ type Stats struct {
 	DecodeWaits     uint64          // decodes put off because the registry was unavailable
 	PublishFailures uint64          // dead-letter and retry-topic writes that failed and were tried again
 	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
+	Conflicts       uint64          // HandleTx transactions run again after a serialization failure, deadlock or lock refused
 	Paused          int             // partitions whose fetching is paused now (back-pressure, a wait)
 
 	// SkippedTypes counts Skipped by type (ce_type, else the writer
@@ -785,6 +786,7 @@ type Stats struct {
 type counters struct {
 	handled, retried, retryTopic, skipped, duplicates atomic.Uint64
 	decodeWaits, publishFailures, databaseWaits       atomic.Uint64
+	conflicts                                         atomic.Uint64
 	deadLettered                                      map[Kind]*atomic.Uint64
 
 	skippedTypes skippedTypes
@@ -802,6 +804,7 @@ func (c *Consumer) Stats() Stats {
 		DecodeWaits:     c.stats.decodeWaits.Load(),
 		PublishFailures: c.stats.publishFailures.Load(),
 		DatabaseWaits:   c.stats.databaseWaits.Load(),
+		Conflicts:       c.stats.conflicts.Load(),
 		DeadLettered:    make(map[Kind]uint64, len(c.stats.deadLettered)),
 	}
 	for k, v := range c.stats.deadLettered {

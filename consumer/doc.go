@@ -135,7 +135,12 @@
 // "kafka:<topic>/<partition>/<offset>": it catches redelivery of the same
 // record, not a producer that sends an event twice. MessageID derives ids
 // otherwise (from the event, say); MessageID(RequireEventID) sends records
-// without ce_id to the dead-letter topic.
+// without ce_id to the dead-letter topic, and as poison those with an
+// empty ce_id or several. In every mode, a record whose ce_id headers
+// differ is poison: one record is one message. The table stores an id as it is
+// when it is text PostgreSQL can index (valid UTF-8 without NUL, at most
+// MaxStoredIDLen bytes), else as its SHA-256 (ProcessedID): no id, whatever
+// a producer put in it, keeps a record from being handled.
 //
 // Batch(n) handles up to n records of a partition (of a lane, with
 // PerKey) in one transaction: the processed rows of the batch are claimed
@@ -162,16 +167,27 @@
 // dead-letter records may be replayed. A message that comes back after
 // its row is gone is applied again.
 //
-// When the database fails (it cannot begin or commit, the processed-row
-// insert fails, or a handler fails while the database does not answer a
-// ping), the record is not at fault: it is tried again with back-off
-// (DefaultRetry's waits), no attempt is counted, it is never
-// dead-lettered, fetching its partition is paused, and no offset moves
-// past it (Stats.DatabaseWaits). When the database answers again, the
-// consumer goes on where it was. A commit whose outcome is unknown is
-// safe to retry: if it was committed, the rerun finds the row and skips
-// the record. A table that does not exist (Migrate was not run) is such a
-// failure too, logged at error level until it is fixed.
+// Errors of the database are sorted once (sqldb.Classify; the table is in
+// docs/concepts.md). When the database cannot serve (it cannot be reached,
+// the connection was lost, it is shutting down, out of connections), or
+// an error says nothing and the database does not answer a ping, the
+// record is not at fault: it is tried again with back-off (DefaultRetry's
+// waits), no attempt is counted, it is never dead-lettered, fetching its
+// partition is paused, and no offset moves past it (Stats.DatabaseWaits).
+// When the database answers again, the consumer goes on where it was. A
+// commit whose outcome is unknown is safe to retry: if it was committed,
+// the rerun finds the row and skips the record. The statements evbus runs
+// before the handler (begin, the processed-row insert) wait whatever their
+// error: a table that does not exist (Migrate was not run) is logged at
+// error level until it is fixed. A serialization failure or a deadlock
+// runs the transaction again, without counting an attempt
+// (Stats.Conflicts). Data or constraints the database refuses, in the
+// handler or at COMMIT (a deferred foreign key), and a transaction a
+// failed statement aborted (a handler that returned nil after one of its
+// statements failed), are the record's: the handler's retries, then the
+// dead-letter topic. In a batch, a COMMIT refused for the records' data
+// runs each of them again in a transaction of its own, so that only the
+// one at fault fails.
 //
 // # Replaying dead letters
 //

@@ -46,9 +46,13 @@ func IsPermanent(err error) bool {
 }
 
 // transientError marks a failure that is not the record's fault (the
-// schema registry is unavailable): the record is retried for as long as
-// it takes, without counting attempts and never dead-lettered.
-type transientError struct{ err error }
+// schema registry or the database is unavailable, a transaction conflicted
+// with another): the record is retried for as long as it takes, without
+// counting attempts and never dead-lettered.
+type transientError struct {
+	err      error
+	conflict bool // a conflict between transactions, not an outage
+}
 
 func (e *transientError) Error() string { return e.err.Error() }
 func (e *transientError) Unwrap() error { return e.err }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/sqldb"
 )
 
 // TxHandlerFunc handles one event of type T in tx, a transaction of the
@@ -24,17 +25,22 @@ type TxHandlerFunc[T, Tx any] func(ctx context.Context, tx Tx, ev *T, m bus.Meta
 // offset is committed after that. A record whose id the group has
 // processed is skipped as a Duplicate. A handler error (or panic) rolls
 // back both fn's writes and the processed row, then the record is retried
-// or dead-lettered as for Handle. Errors of the database itself (begin,
-// the insert, commit, or a handler error while the database does not
-// answer) are not the record's: the record waits with back-off, fetching
-// its partition is paused, nothing after it is committed, and no attempt
-// is counted.
+// or dead-lettered as for Handle, and so is a commit the database
+// refuses for the record's data (a deferred constraint, a transaction a
+// failed statement aborted). A database that cannot serve (begin or the
+// insert fails, the connection is lost, or an error that says nothing
+// while the database does not answer a ping) is not the record's fault:
+// the record waits with back-off, fetching its partition is paused,
+// nothing after it is committed, and no attempt is counted. A
+// serialization failure or a deadlock runs the transaction again, without
+// counting an attempt.
 //
 // The message id is the record's ce_id; records of foreign producers
 // without one get "kafka:<topic>/<partition>/<offset>" (bus.Meta.ID),
 // which catches redelivery but not a producer sending the same event
-// twice. MessageID changes that. Batch handles a fetch's records in one
-// transaction.
+// twice. MessageID changes that. The table stores the id as ProcessedID
+// gives it: any id, whatever its bytes, has a row. Batch handles a fetch's
+// records in one transaction.
 //
 // Register before Run; a nil p, or a type or option in error, makes Run
 // fail with an error wrapping ErrRegistration.
@@ -130,7 +136,7 @@ func Batch(max int) HandlerOption {
 // "kafka:<topic>/<partition>/<offset>" for foreign records without one).
 // A record for which id returns an error goes to the dead-letter topic
 // (dlt-error-kind permanent). RequireEventID dead-letters records without
-// ce_id. On a retry topic, Meta.Partition and Meta.Offset are the retry
+// ce_id, and as poison those with an empty ce_id or more than one. On a retry topic, Meta.Partition and Meta.Offset are the retry
 // record's: derive ids from the event, or from ce_id.
 func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
 	return func(h *handlerConfig) {
@@ -142,22 +148,54 @@ func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
 	}
 }
 
-// ErrNoEventID is RequireEventID's error.
+// ErrNoEventID is RequireEventID's error for a record without ce_id.
 var ErrNoEventID = errors.New("consumer: the record has no " + bus.HeaderID + " to deduplicate it by")
+
+// ErrAmbiguousEventID is RequireEventID's error for a record whose ce_id
+// headers do not name one event: an empty one, or more than one.
+var ErrAmbiguousEventID = errors.New("consumer: the record's " + bus.HeaderID + " headers do not name one event")
 
 // RequireEventID is a MessageID function that takes ce_id and refuses
 // records without one (ErrNoEventID), which then go to the dead-letter
-// topic instead of being deduplicated by their offset.
+// topic (dlt-error-kind permanent) instead of being deduplicated by their
+// offset. A record with an empty ce_id header, or more than one, is poison
+// (ErrAmbiguousEventID): dead-lettered at once with dlt-error-kind poison.
 func RequireEventID(m bus.Meta) (string, error) {
+	n, empty := 0, false
 	for _, h := range m.Headers {
-		if h.Key == bus.HeaderID && len(h.Value) > 0 {
-			return m.ID, nil
+		if h.Key == bus.HeaderID {
+			n++
+			empty = empty || len(h.Value) == 0
 		}
 	}
-	return "", ErrNoEventID
+	switch {
+	case n == 0:
+		return "", ErrNoEventID
+	case n > 1:
+		return "", poison("%w: it has %d %s headers; a record carries exactly one", ErrAmbiguousEventID, n, bus.HeaderID)
+	case empty:
+		return "", poison("%w: its %s header is empty", ErrAmbiguousEventID, bus.HeaderID)
+	}
+	return m.ID, nil
 }
 
 func metaID(m bus.Meta) (string, error) { return m.ID, nil }
+
+// messageID returns the key of the record's processed row: its message id
+// in the form the table stores (ProcessedID), or the error that sends the
+// record to the dead-letter topic: poison when the id function says the
+// record is (RequireEventID), else permanent.
+func (tb *txBinding) messageID(m *bus.Meta) (string, error) {
+	id, err := tb.id(*m)
+	if err != nil {
+		err = fmt.Errorf("consumer: message id: %w", err)
+		if isPoison(err) {
+			return "", err
+		}
+		return "", Permanent(err)
+	}
+	return ProcessedID(id), nil
+}
 
 // errDuplicate: the record's message id is in the processed set.
 var errDuplicate = errors.New("consumer: already processed")
@@ -165,9 +203,9 @@ var errDuplicate = errors.New("consumer: already processed")
 // invokeTx runs a HandleTx handler for one record, in a transaction of
 // its own.
 func (c *Consumer) invokeTx(ctx context.Context, tb *txBinding, v any, m *bus.Meta) error {
-	id, err := tb.id(*m)
+	id, err := tb.messageID(m)
 	if err != nil {
-		return Permanent(fmt.Errorf("consumer: message id: %w", err))
+		return err
 	}
 	bt := txBatch{
 		ids:    []string{id},
@@ -271,15 +309,16 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 	)
 	// abort rolls the pass back after the handler of the records at is
 	// failed with err, and says which record to leave out of the next
-	// pass: that one, or, for several at once, failedSomewhere. A handler
-	// that fails while the database does not answer failed because of it.
+	// pass: that one, or failedSomewhere for several at once, or for a
+	// statement refused because an earlier record's failed the
+	// transaction. Unless judge says the database is at fault.
 	abort := func(is []int, err error) (int, error) {
 		open = false
 		s.rollback(ctx, t)
-		if perr := s.ping(ctx); perr != nil {
-			return -1, dbError("handler failed ("+err.Error()+"), and the database does not answer", perr)
+		if werr := judge(ctx, err, s.ping); werr != nil {
+			return -1, werr
 		}
-		if len(is) > 1 {
+		if len(is) > 1 || len(bt.ids) > 1 && sqldb.Classify(err) == sqldb.Aborted {
 			return failedSomewhere, nil
 		}
 		bt.status[is[0]], bt.errs[is[0]] = txFailed, err
@@ -329,14 +368,17 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 			}
 		}
 		err := bt.run(i, t.tx)
+		if err == nil && savepoints {
+			// On PostgreSQL, a handler that returned nil after one of its
+			// statements failed left the transaction failed: RELEASE says
+			// so, and the record is the one at fault.
+			if _, rerr := t.q.Exec(ctx, "RELEASE SAVEPOINT "+savepoint); rerr != nil {
+				err = afterHandler("releasing the record's savepoint", rerr)
+			}
+		}
 		switch {
 		case err == nil:
 			bt.status[i] = txHandled
-			if savepoints {
-				if _, err := t.q.Exec(ctx, "RELEASE SAVEPOINT "+savepoint); err != nil {
-					return -1, dbError("releasing a savepoint", err)
-				}
-			}
 			continue
 		case isTransient(err):
 			return -1, err
@@ -345,6 +387,10 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 		}
 		if _, rerr := t.q.Exec(ctx, "ROLLBACK TO SAVEPOINT "+savepoint); rerr != nil {
 			return -1, dbError("rolling back to a savepoint", rerr)
+		}
+		// The database answered the rollback: no ping needed.
+		if werr := judge(ctx, err, answered); werr != nil {
+			return -1, werr
 		}
 		bt.errs[i] = err
 		block(i, txFailed)
@@ -369,18 +415,101 @@ func (bt *txBatch) pass(ctx context.Context, s store, group string, savepoints b
 	open = false
 	if err := s.commit(ctx, t); err != nil {
 		s.rollback(ctx, t)
-		return -1, dbError("commit", err)
+		return -1, bt.commitFailed(ctx, s, err)
 	}
 	return -1, nil
 }
 
+// commitFailed settles the records of a transaction whose COMMIT failed
+// with err. A failure of the records' own (a deferred constraint, a
+// statement whose error a handler did not return) fails the record whose
+// handler ran, when only one did; with several, no one knows whose it
+// is, so each of them, and the records counted as duplicates of theirs,
+// runs again in a transaction of its own (txDeferred), where the one at
+// fault fails alone.
+func (bt *txBatch) commitFailed(ctx context.Context, s store, err error) error {
+	ran := 0
+	for _, st := range bt.status {
+		if st == txHandled {
+			ran++
+		}
+	}
+	if ran == 0 { // only evbus's statements ran: not the records' doing
+		return dbError("commit", err)
+	}
+	err = afterHandler("commit", err)
+	if werr := judge(ctx, err, s.ping); werr != nil {
+		return werr
+	}
+	for i, st := range bt.status {
+		switch {
+		case st == txHandled && ran == 1:
+			bt.status[i], bt.errs[i] = txFailed, err
+		case st == txHandled || st == txDuplicate:
+			bt.status[i] = txDeferred
+		}
+	}
+	return nil
+}
+
+// judge decides, for the idempotent path, what a failure in a transaction
+// of records calls for: err is a handler's error, or that of a statement
+// evbus ran after a handler (RELEASE SAVEPOINT, COMMIT). It returns nil
+// when the failure is the record's (its handler's retries, then the
+// dead-letter topic): an error marked Permanent, data or constraints the
+// database refused, a transaction a failed statement aborted. It returns
+// a transientError (the same records run again, no attempt counted) for a
+// conflict with another transaction (run again at once) and for a
+// database that cannot serve (wait). An error nothing in which says is
+// the database's only if answers (a ping) fails. sqldb.Classify reads the
+// error; the table in docs/concepts.md is this function.
+func judge(ctx context.Context, err error, answers func(context.Context) error) error {
+	if IsPermanent(err) {
+		return nil
+	}
+	switch sqldb.Classify(err) {
+	case sqldb.Refused, sqldb.Aborted:
+		return nil
+	case sqldb.Conflict:
+		return &transientError{err: err, conflict: true}
+	case sqldb.Unavailable:
+		return &transientError{err: err}
+	}
+	if perr := answers(ctx); perr != nil {
+		return &transientError{err: fmt.Errorf("%w; and the database does not answer: %v", err, perr)}
+	}
+	return nil
+}
+
+// answered is judge's answers for a database that has just answered.
+func answered(context.Context) error { return nil }
+
+// afterHandler words the error of a statement evbus ran after a handler
+// returned nil.
+func afterHandler(what string, err error) error {
+	if sqldb.Classify(err) == sqldb.Aborted {
+		return fmt.Errorf("consumer: database: %s: the handler returned nil after a statement of its transaction failed: %w", what, err)
+	}
+	return fmt.Errorf("consumer: database: %s: %w", what, err)
+}
+
+// dbError is the error of a statement of evbus's own that no record can
+// cause (begin, the processed rows, savepoints): wait for the database,
+// or run the transaction again after a conflict.
 func dbError(what string, err error) error {
-	return &transientError{err: fmt.Errorf("consumer: database: %s: %w", what, err)}
+	return &transientError{err: fmt.Errorf("consumer: database: %s: %w", what, err), conflict: sqldb.Classify(err) == sqldb.Conflict}
 }
 
 func isTransient(err error) bool {
 	var te *transientError
 	return errors.As(err, &te)
+}
+
+// isConflict reports whether err is a transientError of a conflict
+// between transactions.
+func isConflict(err error) bool {
+	var te *transientError
+	return errors.As(err, &te) && te.conflict
 }
 
 // batched is a record collected for a batch.
@@ -437,7 +566,7 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 			(b.tx == tb || b.tx.handleAll == nil && tb.handleAll == nil))
 		if ok {
 			var err error
-			id, err = b.tx.id(env.meta)
+			id, err = b.tx.messageID(&env.meta)
 			ok = err == nil
 		}
 		if !ok {
@@ -516,7 +645,7 @@ func (c *Consumer) processBatch(p *partition, items []laneItem) int {
 		if p.stopped.Load() {
 			return 0
 		}
-		if resume == nil {
+		if resume == nil && !isConflict(err) {
 			resume = p.holdFetch()
 			defer resume()
 		}
@@ -566,12 +695,18 @@ func (c *Consumer) duplicate(p *partition, env *envelope, v any) {
 	}
 }
 
-// waitDatabase logs that the database failed and waits before the same
-// records are tried again; false when the partition stopped.
+// waitDatabase logs that the database failed, or that a transaction
+// conflicted with another, and waits before the same records are tried
+// again; false when the partition stopped.
 func (c *Consumer) waitDatabase(p *partition, env *envelope, n int, err error, extra ...slog.Attr) bool {
-	c.stats.databaseWaits.Add(1)
 	wait := c.cfg.retry.delay(n)
-	c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: the database failed; trying the same records again, fetching the partition paused",
-		env.attrs(append(extra, slog.Int("try", n), slog.Duration("wait", wait), slog.String("error", err.Error()))...)...)
+	attrs := env.attrs(append(extra, slog.Int("try", n), slog.Duration("wait", wait), slog.String("error", err.Error()))...)
+	if isConflict(err) {
+		c.stats.conflicts.Add(1)
+		c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: the transaction conflicted with another (serialization failure, deadlock, lock); running the same records again", attrs...)
+	} else {
+		c.stats.databaseWaits.Add(1)
+		c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: the database failed; trying the same records again, fetching the partition paused", attrs...)
+	}
 	return p.sleep(wait)
 }

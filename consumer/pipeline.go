@@ -39,8 +39,9 @@ import (
 // pointless), poisonError (the record itself is bad), transientError (not
 // the record's fault: wait and try the same record again, never
 // dead-letter). HandleTx handlers run in a transaction of the service's
-// database (invokeTx, or processBatch for several records at once); a
-// failure of the database itself is a transient error.
+// database (invokeTx, or processBatch for several records at once); judge
+// decides whether a failure there is the database's (a transient error)
+// or the record's.
 
 // outcome says how a step left the record.
 type outcome int
@@ -179,7 +180,10 @@ const holdFetchAfter = 500 * time.Millisecond
 //
 // A record with ce_specversion claims to be a CloudEvent and must carry
 // ce_id, ce_source and ce_type (the CloudEvents required attributes), and
-// ce_time, when present, must be RFC 3339. A record without ce_specversion
+// ce_time, when present, must be RFC 3339. A record with ce_id headers of
+// different values is poison, whatever the mode: taking one of them would
+// let two deliveries, or two groups, take different ids; several of the
+// same value count as one. A record without ce_specversion
 // is taken as a plain Confluent Avro record from a foreign producer: it is
 // routed by ce_type when present, else by its writer schema's full name;
 // its id is "kafka:<topic>/<partition>/<offset>" when it has no ce_id, and
@@ -194,6 +198,8 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 		spec, hasTime bool
 		timeText      string
 		retryBad      []string
+		ids           int  // ce_id headers
+		idsDiffer     bool // two of them with different values
 	)
 	for i := range rec.Headers {
 		h := &rec.Headers[i]
@@ -208,6 +214,8 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 		case bus.HeaderSpecVersion:
 			spec = true
 		case bus.HeaderID:
+			idsDiffer = idsDiffer || ids > 0 && string(h.Value) != m.ID
+			ids++
 			m.ID = text(h.Value)
 		case bus.HeaderType:
 			env.ceType = h.Value
@@ -234,6 +242,10 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	}
 	if len(retryBad) > 0 {
 		return poison("retry or replay headers that do not parse: %s", strings.Join(retryBad, ", "))
+	}
+	if idsDiffer {
+		m.Type = string(env.ceType)
+		return poison("%d %s headers with different values: which one names the event is a guess; a record carries one", ids, bus.HeaderID)
 	}
 	if limit := c.cfg.maxValueBytes; limit > 0 && len(rec.Value) > limit {
 		m.Type = string(env.ceType)
@@ -533,9 +545,11 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 			// The failure may be the stop's own doing (a cancelled
 			// context): leave the record to the next owner.
 			return stopped
+		case isPoison(err): // the record's message id (RequireEventID): no handler ran
+			return c.deadLetter(p, env, KindPoison, env.prior, err)
 		case isTransient(err):
 			waits++
-			if resume == nil {
+			if resume == nil && !isConflict(err) {
 				resume = p.holdFetch()
 			}
 			h = nil

@@ -2,10 +2,13 @@ package consumer
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/evbus/evbus/sqldb"
 )
@@ -20,6 +23,30 @@ const DefaultProcessedTable = "evbus_processed"
 //
 //go:embed migrations/*.sql
 var migrations embed.FS
+
+// MaxStoredIDLen is the longest message id, in bytes, that the
+// processed-message table stores as it is (ProcessedID).
+const MaxStoredIDLen = 512
+
+// digestPrefix marks a message id stored as its digest.
+const digestPrefix = "evbus-sha256:"
+
+// ProcessedID returns the form in which the processed-message table
+// stores a message id, the same on every database: the id itself when it
+// is valid UTF-8 without NUL, at most MaxStoredIDLen bytes and does not
+// begin with "evbus-sha256:"; else "evbus-sha256:" and the hex SHA-256 of
+// its bytes. Kafka takes any bytes in a ce_id header, PostgreSQL's text
+// takes neither NUL nor invalid UTF-8, and its index takes no entry of
+// more than about 2.7 KB: every id gets a row, and distinct ids distinct
+// rows (an id that looks like a digest is digested itself). Use it to
+// look a message up in the table.
+func ProcessedID(id string) string {
+	if len(id) <= MaxStoredIDLen && utf8.ValidString(id) && !strings.ContainsRune(id, 0) && !strings.HasPrefix(id, digestPrefix) {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return digestPrefix + hex.EncodeToString(sum[:])
+}
 
 // ProcessedOption configures a Processed.
 type ProcessedOption func(*processedConfig)

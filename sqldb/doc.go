@@ -16,6 +16,11 @@
 // and encodes the common argument types itself, which costs the writer a
 // tenth of pgx's planned encoding; elsewhere it is Exec.
 //
+// Classify reads an error of either database once, for what running the
+// same work again would do: wait for a database that cannot serve, run
+// again after a conflict, or not at all for data or constraints the
+// database refused.
+//
 // Table names come from configuration and go into statements as text, so
 // every table name of evbus follows one rule, ValidIdentifier's: letters,
 // digits and underscores, optionally schema-qualified, nothing else.

@@ -2,6 +2,7 @@
 -- (consumer.NewProcessed, Processed.Migrate). One row per message a
 -- consumer group has handled: the row is inserted in the handler's own
 -- transaction, so it exists exactly when the handler's effects do.
+-- message_id is the id in the form consumer.ProcessedID gives (any id fits).
 -- For another table name, pass it to consumer.TableName and run
 -- Processed.MigrationSQL, which writes this file with that name (quoted,
 -- in lower case, its index named after it).
