@@ -75,7 +75,7 @@ func TestTopicCommands(t *testing.T) {
 		{[]string{"topic", "create", "x", "--retry-topics", "1"}, 2, "--retry-topics needs --groups"},
 		{[]string{"topic", "create", "x", "--partitions", "0"}, 2, "--partitions 0"},
 		{[]string{"topic", "create", "x", "--config", "retention"}, 2, "want key=value"},
-		{[]string{"topic", "create", "bad name"}, 1, "want 1 to 249 characters"},
+		{[]string{"topic", "create", "bad name"}, 1, "invalid topic name \"bad name\""},
 	} {
 		r := cli(t, stack, "", tc.args...)
 		if r.code != tc.code || !strings.Contains(r.err, tc.want) || strings.Count(r.err, "\n") != 1 {
