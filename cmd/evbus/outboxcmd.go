@@ -138,10 +138,20 @@ type relayJSON struct {
 	Holder string    `json:"holder"`
 	Since  time.Time `json:"since"`
 	// Active is null where the database cannot tell (SQLite).
-	Active      *bool      `json:"active"`
-	Idle        bool       `json:"idle"`
-	LastError   string     `json:"last_error"`
-	LastErrorAt *time.Time `json:"last_error_at"`
+	Active      *bool       `json:"active"`
+	Idle        bool        `json:"idle"`
+	LastError   string      `json:"last_error"`
+	LastErrorAt *time.Time  `json:"last_error_at"`
+	Stuck       []stuckJSON `json:"stuck"`
+}
+
+// stuckJSON is a row the relay cannot publish (outbox.StuckRow); its key
+// as text, or {"base64": ...} when it is not.
+type stuckJSON struct {
+	ID     int64  `json:"id"`
+	Topic  string `json:"topic"`
+	Key    any    `json:"key"`
+	Reason string `json:"reason"`
 }
 
 func statusJSON(table string, st outbox.Status, knowsActive bool) outboxJSON {
@@ -151,7 +161,10 @@ func statusJSON(table string, st outbox.Status, knowsActive bool) outboxJSON {
 		out.Oldest, out.OldestAgeSeconds = &oldest, st.Age.Seconds()
 	}
 	for _, r := range st.Relays {
-		rj := relayJSON{Shard: r.Shard, Holder: r.Holder, Since: r.Since.UTC(), Idle: r.Idle, LastError: r.LastError}
+		rj := relayJSON{Shard: r.Shard, Holder: r.Holder, Since: r.Since.UTC(), Idle: r.Idle, LastError: r.LastError, Stuck: []stuckJSON{}}
+		for _, x := range r.Stuck {
+			rj.Stuck = append(rj.Stuck, stuckJSON{ID: x.ID, Topic: x.Topic, Key: bytesView(x.Key), Reason: x.Reason})
+		}
 		if knowsActive {
 			rj.Active = &r.Active
 		}
@@ -188,6 +201,12 @@ func printOutboxStatus(std *stdio, table string, st outbox.Status, knowsActive b
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%v\t%s\n", r.Shard, r.Holder, r.Since.UTC().Format(time.RFC3339), active, r.Idle, lastErr)
 	}
 	tw.Flush()
+	for _, r := range st.Relays {
+		for _, x := range r.Stuck {
+			fmt.Fprintf(std.out, "shard %d: row %d (topic %s, key %s) is stuck, and holds back the later rows of its key: %s\n",
+				r.Shard, x.ID, x.Topic, bytesText(x.Key), x.Reason)
+		}
+	}
 	if !knowsActive {
 		fmt.Fprintln(std.out, "ACTIVE is unknown on SQLite: it cannot tell whether a holder's process still runs")
 	}

@@ -87,6 +87,12 @@ type outboxStatusJSON struct {
 		Idle        bool       `json:"idle"`
 		LastError   string     `json:"last_error"`
 		LastErrorAt *time.Time `json:"last_error_at"`
+		Stuck       []struct {
+			ID     int64  `json:"id"`
+			Topic  string `json:"topic"`
+			Key    string `json:"key"`
+			Reason string `json:"reason"`
+		} `json:"stuck"`
 	} `json:"relays"`
 }
 
@@ -226,5 +232,82 @@ func TestOutboxStatusBadInput(t *testing.T) {
 	}
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 1 {
 		t.Errorf("outbox status created files: %v (%v), want only empty.db", entries, err)
+	}
+}
+
+// TestOutboxStatusStuck: a row the relay's client refuses for its size
+// shows, with its key and the reason, in the text and in --json.
+func TestOutboxStatusStuck(t *testing.T) {
+	stack := evbustest.Start(t)
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const limit = 256 << 10
+	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ProducerBatchMaxBytes(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "orders.db")
+	db, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Pool().Close()
+	// Written by a service whose events may be larger than this relay's
+	// client takes.
+	writer, err := outbox.New(db, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writer.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sqldb.InTx(t.Context(), db, func(tx *sql.Tx) error {
+		return writer.Enqueue(t.Context(), tx, outboxEvent{OrderID: "big-" + strings.Repeat("x", 300_000)})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ob, err := outbox.New(db, nil, outbox.MaxEventBytes(limit))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := ob.Relay(cl, outbox.RelayName("cli-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- relay.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(guard); ; time.Sleep(50 * time.Millisecond) {
+		st, err := ob.Status(t.Context())
+		if err == nil && len(st.Relays) == 1 && len(st.Relays[0].Stuck) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay did not find the row stuck: %+v, %v", st, err)
+		}
+	}
+
+	dsn := "sqlite:" + path
+	r := cliEnv(t, map[string]string{"EVBUS_DB": dsn}, "", "outbox", "status").ok(t, "outbox status")
+	if !strings.Contains(r.out, "is stuck") || !strings.Contains(r.out, `"big-xxx`) || !strings.Contains(r.out, "MESSAGE_TOO_LARGE") {
+		t.Errorf("outbox status does not show the stuck row, its key and why:\n%.600s", r.out)
+	}
+	st := readStatusJSON(t, dsn)
+	if len(st.Relays) != 1 || len(st.Relays[0].Stuck) != 1 {
+		t.Fatalf("--json: %+v, want one relay with one stuck row", st)
+	}
+	if x := st.Relays[0].Stuck[0]; x.Topic != "orders" || !strings.HasPrefix(x.Key, "big-xxx") || !strings.Contains(x.Reason, "MESSAGE_TOO_LARGE") {
+		t.Errorf("--json stuck row: topic %q, key %.20q, reason %q", x.Topic, x.Key, x.Reason)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 	"unicode"
@@ -137,6 +138,15 @@ func bytesView(b []byte) any {
 		return string(b)
 	}
 	return object{{"base64", base64.StdEncoding.EncodeToString(b)}}
+}
+
+// bytesText is b for a line of text: itself quoted when it is text, else
+// base64: and its base64.
+func bytesText(b []byte) string {
+	if isText(b) {
+		return strconv.Quote(string(b))
+	}
+	return "base64:" + base64.StdEncoding.EncodeToString(b)
 }
 
 func isText(b []byte) bool {
