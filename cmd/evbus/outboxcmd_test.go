@@ -35,23 +35,7 @@ var outboxEventType = bus.Event[outboxEvent]("orders", func(e *outboxEvent) stri
 // TestOutboxStatus: the backlog before a relay ran, then the relay's shard
 // once it published everything; on PostgreSQL and on SQLite.
 func TestOutboxStatus(t *testing.T) {
-	stack := evbustest.Start(t)
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	enc, cl := outboxStack(t)
 
 	t.Run("postgres", func(t *testing.T) {
 		url := evbustest.PostgresDatabase(t)
@@ -71,6 +55,29 @@ func TestOutboxStatus(t *testing.T) {
 		defer db.Pool().Close()
 		checkOutboxStatus(t, "sqlite:"+path, sqldb.DB[*sql.Tx](db), enc, cl, false)
 	})
+}
+
+// outboxStack starts the embedded stack with the orders topic, and
+// returns an encoder of outboxEventType and a client made with opts.
+func outboxStack(t *testing.T, opts ...kgo.Opt) (*bus.Encoder, *kgo.Client) {
+	stack := evbustest.Start(t)
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(stack.Brokers()...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	return enc, cl
 }
 
 // outboxStatusJSON is what outbox status --json prints.
@@ -238,24 +245,8 @@ func TestOutboxStatusBadInput(t *testing.T) {
 // TestOutboxStatusStuck: a row the relay's client refuses for its size
 // shows, with its key and the reason, in the text and in --json.
 func TestOutboxStatusStuck(t *testing.T) {
-	stack := evbustest.Start(t)
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const limit = 256 << 10
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ProducerBatchMaxBytes(limit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: "orders", Partitions: 1}); err != nil {
-		t.Fatal(err)
-	}
+	enc, cl := outboxStack(t, kgo.ProducerBatchMaxBytes(limit))
 	path := filepath.Join(t.TempDir(), "orders.db")
 	db, err := sqlite.Open(t.Context(), path)
 	if err != nil {
