@@ -57,6 +57,14 @@ type Consumer struct {
 
 	pmu   sync.Mutex
 	parts map[tp]*partition
+	// nparts is len(parts), for the partitions' share of
+	// MaxBufferedBytes.
+	nparts atomic.Int64
+	// sizer sizes fetches in decompressed bytes (memory.go).
+	sizer fetchSizer
+	// batchOnly: every topic read is read in batches (Batch), set by
+	// Run before the first fetch.
+	batchOnly bool
 
 	// commitMu orders commits with revocations: offsets of a partition
 	// are never committed after its revocation finished.
@@ -212,6 +220,10 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 		return ErrNoHandlers
 	}
 	c.retryOf = retryOf
+	c.batchOnly = true
+	for _, t := range topics {
+		c.batchOnly = c.batchOnly && c.batching(c.stageOf(t))
+	}
 
 	opts := []kgo.Opt{
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
@@ -221,7 +233,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	}
 	opts = append(opts, c.cfg.kafka...)
 	opts = append(opts,
-		kgo.WithHooks(c.health),
+		kgo.WithHooks(c.health, &c.sizer),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) { c.health.assigned() }),
 		kgo.ConsumerGroup(c.group),
 		kgo.ConsumeTopics(topics...),
@@ -236,6 +248,7 @@ func (c *Consumer) Run(ctx context.Context) (err error) {
 	}
 	c.cl = cl
 	c.fetchWait = cl.OptValue(kgo.FetchMaxWait).(time.Duration)
+	c.sizer.start(cl, c.fetchShare())
 
 	runCtx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
@@ -426,6 +439,7 @@ func (c *Consumer) checkLimits(ctx context.Context, adm *kadm.Client, topics []s
 func (c *Consumer) poll(ctx, runCtx context.Context) {
 	for {
 		shed := c.gate.wait(ctx, c.fetchWait)
+		c.sizer.resize(c.cl, c.fetchShare())
 		// A whole fetch at a time: franz-go fetches again only once its
 		// buffered fetch is taken, so the gate decides between fetches,
 		// while the partitions of one fetch all get their records.
@@ -472,6 +486,7 @@ func (c *Consumer) partition(runCtx context.Context, topic string, id int32) *pa
 	if p == nil {
 		p = newPartition(runCtx, c, topic, id)
 		c.parts[k] = p
+		c.nparts.Store(int64(len(c.parts)))
 	}
 	return p
 }
@@ -493,6 +508,7 @@ func (c *Consumer) named(m map[string][]int32, remove bool) []*partition {
 				out = append(out, p)
 				if remove {
 					delete(c.parts, k)
+					c.nparts.Store(int64(len(c.parts)))
 				}
 			}
 		}
@@ -775,6 +791,7 @@ type Stats struct {
 	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
 	Conflicts       uint64          // HandleTx transactions run again after a serialization failure, deadlock or lock refused
 	Paused          int             // partitions whose fetching is paused now (back-pressure, a wait)
+	Buffered        int64           // bytes of records the partitions hold now, decompressed (MaxBufferedBytes)
 
 	// SkippedTypes counts Skipped by type (ce_type, else the writer
 	// schema's full name): a type here is one the group has no handler
@@ -816,6 +833,7 @@ func (c *Consumer) Stats() Stats {
 		if p.paused {
 			s.Paused++
 		}
+		s.Buffered += p.buffered
 		p.mu.Unlock()
 	}
 	return s

@@ -136,6 +136,7 @@ type config struct {
 	retry          Backoff
 	observe        func(Outcome)
 	maxValueBytes  int
+	maxBuffered    int64
 	tel            *tracing.Telemetry
 	compression    []kgo.CompressionCodec
 	err            error
@@ -150,6 +151,7 @@ func defaultConfig() config {
 		commitInterval: DefaultCommitInterval,
 		drainTimeout:   DefaultDrainTimeout,
 		retry:          packageBackoff,
+		maxBuffered:    DefaultMaxBufferedBytes,
 		tel:            tracing.Default(),
 		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
 	}
@@ -177,7 +179,9 @@ func (c *config) fail(err error) {
 }
 
 // Kafka passes options to the franz-go client the consumer runs on:
-// brokers (kgo.SeedBrokers), TLS, SASL, client id, fetch sizes, session
+// brokers (kgo.SeedBrokers), TLS, SASL, client id, fetch sizes (the
+// consumer lowers kgo.FetchMaxPartitionBytes to keep within
+// MaxBufferedBytes, never raises it), session
 // and heartbeat timing, where a new group starts (kgo.ConsumeResetOffset;
 // franz-go's default is the start of each partition). The consumer sets
 // these itself, after yours: kgo.ConsumerGroup, kgo.ConsumeTopics,
@@ -297,6 +301,27 @@ func MaxValueBytes(n int) Option {
 			return
 		}
 		c.maxValueBytes = n
+	}
+}
+
+// MaxBufferedBytes bounds the bytes of records the consumer holds at once,
+// counted decompressed, whatever the compression: records fetched and not
+// yet settled, over all its partitions (default DefaultMaxBufferedBytes).
+// Each partition gets an equal part: one whose records pile up (a slow or
+// blocked handler) is paused at 4 MiB (32 MiB with Batch handlers), or at
+// n/(2.5 * partitions) when that is less, but never under 64 KiB; what it
+// holds then is at most 2.5 times that. Fetches are sized so that a
+// partition's share of one is at most half its pause threshold once
+// decompressed (see kgo.FetchMaxPartitionBytes: Kafka's fetch limits count
+// compressed bytes; the consumer lowers the one it is given, never raises
+// it).
+func MaxBufferedBytes(n int64) Option {
+	return func(c *config) {
+		if n < 1<<20 {
+			c.fail(fmt.Errorf("consumer: MaxBufferedBytes(%d): want 1 MiB (1048576) or more", n))
+			return
+		}
+		c.maxBuffered = n
 	}
 }
 

@@ -32,12 +32,18 @@ const (
 	batchResumeAt = 16 << 20
 )
 
-// limits returns the back-pressure thresholds of the partition, in bytes.
+// limits returns the back-pressure thresholds of the partition, in bytes:
+// lowered, in proportion, to the consumer's share per partition of
+// MaxBufferedBytes (see memory.go).
 func (p *partition) limits() (pause, resume int64) {
+	pause, resume = pauseAt, resumeAt
 	if p.batching {
-		return batchPauseAt, batchResumeAt
+		pause, resume = batchPauseAt, batchResumeAt
 	}
-	return pauseAt, resumeAt
+	if most := p.c.pauseCap(); most < pause {
+		pause, resume = most, resume*most/pause
+	}
+	return pause, resume
 }
 
 // recordOverhead approximates what a record costs in memory besides its
@@ -125,26 +131,36 @@ type laneItem struct {
 	seq uint64
 }
 
+// stageOf is the stage topic is read as: a retry topic's, else its own.
+func (c *Consumer) stageOf(topic string) stage {
+	if home, ok := c.retryOf[topic]; ok {
+		return home
+	}
+	return stage{topic: topic}
+}
+
+// batching says whether the partitions of stage take records in batches:
+// some handler of a home topic has Batch. Retry topics are read one record
+// per transaction: their records wait for their due time one by one.
+func (c *Consumer) batching(home stage) bool {
+	for _, b := range c.handlers[home.topic] {
+		if home.n == 0 && b.tx != nil && b.tx.batch > 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *partition {
 	ctx, cancel := context.WithCancel(runCtx)
-	home, ok := c.retryOf[topic]
-	if !ok {
-		home = stage{topic: topic}
-	}
-	handlers := c.handlers[home.topic]
-	batching := false
-	for _, b := range handlers {
-		// Retry topics are read one record per transaction: their
-		// records wait for their due time one by one.
-		batching = batching || home.n == 0 && b.tx != nil && b.tx.batch > 1
-	}
+	home := c.stageOf(topic)
 	return &partition{
 		c:          c,
 		topic:      topic,
 		id:         id,
 		home:       home,
-		handlers:   handlers,
-		batching:   batching,
+		handlers:   c.handlers[home.topic],
+		batching:   c.batching(home),
 		outcomes:   c.cfg.tel.Outcomes(topic, c.group),
 		ctx:        ctx,
 		cancel:     cancel,
