@@ -89,13 +89,14 @@ const (
 type limit struct {
 	bytes int
 	by    string
+	known bool // the topic's own limit is known, not the client's alone
 }
 
 // limit returns the largest batch of one record the relay can publish to
 // topic: the smaller of its client's kgo.ProducerBatchMaxBytes and the
 // topic's max.message.bytes, which it asks Kafka for now and then.
 func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
-	l := limit{int(r.batchMax(topic)), "bytes the relay's Kafka client (kgo.ProducerBatchMaxBytes)"}
+	l := limit{int(r.batchMax(topic)), "bytes the relay's Kafka client (kgo.ProducerBatchMaxBytes)", false}
 	ls := &r.limits
 	ls.mu.Lock()
 	t, ok := ls.topics[topic]
@@ -120,8 +121,9 @@ func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
 		ls.topics[topic] = t
 		ls.mu.Unlock()
 	}
+	l.known = t.bytes > 0
 	if t.bytes > 0 && t.bytes < l.bytes {
-		l = limit{t.bytes, "bytes the topic takes (max.message.bytes)"}
+		l = limit{t.bytes, "bytes the topic takes (max.message.bytes)", true}
 	}
 	return l
 }
@@ -248,7 +250,9 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 	}
 	n := 0
 	for i, x := range st.rows {
-		if there[x.ID] && st.sizes[i] > r.limit(ctx, x.Topic).bytes {
+		// Without the topic's own limit, a row Kafka refused would fit the
+		// client's and go again, after the later rows of its key: it stays.
+		if l := r.limit(ctx, x.Topic); there[x.ID] && (!l.known || st.sizes[i] > l.bytes) {
 			st.rows[n], st.sizes[n] = x, st.sizes[i]
 			n++
 			continue

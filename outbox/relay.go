@@ -385,8 +385,11 @@ func tryLocks(ctx context.Context, conn sqldb.Conn, relayID int32, shards []int6
 // holder first; on PostgreSQL the session did.
 func (r *Relay[Tx]) runShard(ctx context.Context, shard int, wake <-chan struct{}, claim bool) {
 	defer r.health.setStuck(shard, nil)
+	// The shard's stuck rows outlive a serve that a database failure
+	// ended: forgetting them would let their keys' later rows go first.
+	st := stuck{shard: shard}
 	for ctx.Err() == nil {
-		err := r.serve(ctx, shard, wake, claim)
+		err := r.serve(ctx, shard, wake, claim, &st)
 		if ctx.Err() != nil {
 			return
 		}
@@ -469,7 +472,7 @@ func (r *Relay[Tx]) exec(ctx context.Context, query string, args ...any) error {
 // row is never overtaken by a later row of its key from another batch.
 // A row that can never be published (see stuck) holds back the later
 // rows of its key, and no other.
-func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool) error {
+func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool, st *stuck) error {
 	o, d := r.o, r.o.d
 	if claim {
 		if err := r.exec(ctx, fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle, stuck) VALUES (%s, %s, %s, false, '') ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false, stuck = ''",
@@ -488,7 +491,6 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 		ahead       bool    // next holds the batch read while Kafka took batch
 		sent        []int64 // the ids of batch, while Kafka takes it
 		acked       []int64 // acknowledged, not yet marked
-		st          = stuck{shard: shard}
 		poll        = time.NewTimer(r.cfg.poll)
 	)
 	defer poll.Stop()
@@ -505,7 +507,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 				return err
 			}
 			var err error
-			into, err = r.fetch(ctx, q, &st, sent, into[:0])
+			into, err = r.fetch(ctx, q, st, sent, into[:0])
 			return err
 		})
 		if err == nil {
@@ -520,7 +522,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 			}
 			lastClean = time.Now()
 		}
-		if err := r.recheck(ctx, &st); err != nil {
+		if err := r.recheck(ctx, st); err != nil {
 			return err
 		}
 		if ahead {
@@ -562,7 +564,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 			idle = false
 		}
 		recs, damaged := records(batch)
-		f, err := r.send(ctx, &st, batch, recs)
+		f, err := r.send(ctx, st, batch, recs)
 		if err != nil {
 			return err
 		}
@@ -595,7 +597,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 			if permanent(err) {
 				// The later rows of its key in this batch went
 				// with it; none after.
-				if err := r.setStuck(ctx, &st, batch[i], batchBytes(rec), err); err != nil {
+				if err := r.setStuck(ctx, st, batch[i], batchBytes(rec), err); err != nil {
 					return err
 				}
 				continue
