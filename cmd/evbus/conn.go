@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -333,8 +334,8 @@ func (c *conn) askRegistry(ctx context.Context, hc *http.Client, raw string, wai
 	}
 	u.User = nil
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/schemas/types"
-	var wrote bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote = true }}
+	var wrote atomic.Bool // set on the transport's goroutine, which may outlive Do
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), http.MethodGet, u.String(), nil)
 	if err != nil {
 		return err.Error(), "check --registry or EVBUS_REGISTRY"
@@ -359,7 +360,7 @@ func (c *conn) askRegistry(ctx context.Context, hc *http.Client, raw string, wai
 			return "no such host " + dnsErr.Name, fix
 		case errors.As(err, &opErr) && opErr.Op == "dial":
 			return opErr.Err.Error(), fix
-		case wrote && (errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+		case wrote.Load() && (errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
 			return fmt.Sprintf("it took the connection but sent no HTTP answer within %v: not a schema registry, a Kafka port perhaps", wait), fix
 		case errors.As(err, &netErr) && netErr.Timeout():
 			return fmt.Sprintf("no answer within %v", wait), fix

@@ -136,7 +136,7 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, st
 	for _, t := range all.Names() {
 		group, kind := "", ""
 		if f.topic != "" {
-			group, kind, _ = derivedOf(t, f.topic)
+			group, kind, _ = derivedOf(t, f.topic, all.Has)
 		} else {
 			_, group, kind, _ = derived(t, all.Has)
 		}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -151,16 +150,14 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 // produce sends recs and returns each one's error, by index: results come
 // in the order the broker completes them, not in the order given.
 func produce(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) []error {
-	errs := make([]error, len(recs))
-	var wg sync.WaitGroup
-	wg.Add(len(recs))
+	at := make(map[*kgo.Record]int, len(recs))
 	for i, r := range recs {
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			errs[i] = err
-			wg.Done()
-		})
+		at[r] = i
 	}
-	wg.Wait()
+	errs := make([]error, len(recs))
+	for _, r := range cl.ProduceSync(ctx, recs...) {
+		errs[at[r.Record]] = r.Err
+	}
 	return errs
 }
 

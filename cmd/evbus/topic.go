@@ -212,14 +212,11 @@ func derived(name string, exists func(string) bool) (topic, group, kind string, 
 }
 
 // derivedOf tells whether name is a dead-letter, replay or retry topic of
-// topic, and of which group.
-func derivedOf(name, topic string) (group, kind string, ok bool) {
-	rest, ok := strings.CutPrefix(name, topic+".")
-	if !ok {
-		return "", "", false
-	}
-	group, kind, ok = derivedKind(rest)
-	return group, kind, ok && group != ""
+// topic, and of which group: derived's reading of it, among the topics
+// that exist (exists), so that orders.v2's topics are not orders'.
+func derivedOf(name, topic string, exists func(string) bool) (group, kind string, ok bool) {
+	of, group, kind, ok := derived(name, exists)
+	return group, kind, ok && of == topic
 }
 
 // replication is a topic's replication factor: its first partition's
@@ -331,7 +328,7 @@ func setupTopicDescribe(_ *flag.FlagSet, cn *conn) func(context.Context, *stdio)
 		tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 		found := 0
 		for _, t := range all.Sorted() {
-			if group, kind, ok := derivedOf(t.Topic, name); ok {
+			if group, kind, ok := derivedOf(t.Topic, name, all.Has); ok {
 				fmt.Fprintf(tw, "  %s\t%s of group %s\t%d partitions\n", t.Topic, kind, group, len(t.Partitions))
 				found++
 			}
