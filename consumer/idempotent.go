@@ -459,8 +459,8 @@ func (bt *txBatch) commitFailed(ctx context.Context, s store, err error) error {
 // dead-letter topic): an error marked Permanent, data or constraints the
 // database refused, a transaction a failed statement aborted. It returns
 // a transientError (the same records run again, no attempt counted) for a
-// conflict with another transaction (run again at once) and for a
-// database that cannot serve (wait). An error nothing in which says is
+// conflict with another transaction (run again after the retry delay,
+// fetching not paused) and for a database that cannot serve (wait). An error nothing in which says is
 // the database's only if answers (a ping) fails. sqldb.Classify reads the
 // error; the table in docs/concepts.md is this function.
 func judge(ctx context.Context, err error, answers func(context.Context) error) error {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // maxUnknownTypes bounds what a stream of made-up ce_type values can cost:
@@ -18,28 +19,38 @@ const maxUnknownTypes = 100
 // the types beyond the first 100 it names.
 const OtherTypes = "(other types)"
 
-// skippedTypes counts skipped records by type. Its lock covers counts.
+// skippedTypes counts skipped records by type, without a lock: on a
+// topic whose types the group mostly does not handle, every lane skips.
 type skippedTypes struct {
-	mu     sync.Mutex
-	counts map[string]uint64
+	counts sync.Map     // type -> *atomic.Uint64
+	named  atomic.Int64 // types in counts, OtherTypes aside
 }
 
 func (s *skippedTypes) add(typ string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.counts == nil {
-		s.counts = make(map[string]uint64)
+	v, ok := s.counts.Load(typ)
+	if !ok {
+		if s.named.Add(1) > maxUnknownTypes {
+			s.named.Add(-1)
+			typ = OtherTypes
+		}
+		var loaded bool
+		if v, loaded = s.counts.LoadOrStore(typ, new(atomic.Uint64)); loaded && typ != OtherTypes {
+			s.named.Add(-1)
+		}
 	}
-	if _, ok := s.counts[typ]; !ok && len(s.counts) >= maxUnknownTypes {
-		typ = OtherTypes
-	}
-	s.counts[typ]++
+	v.(*atomic.Uint64).Add(1)
 }
 
 func (s *skippedTypes) snapshot() map[string]uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.counts)
+	var m map[string]uint64
+	s.counts.Range(func(k, v any) bool {
+		if m == nil {
+			m = make(map[string]uint64)
+		}
+		m[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return m
 }
 
 // skip settles a record whose type has no handler: counted, and the
