@@ -127,7 +127,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			return nil
 		}
 		if len(send) > 0 && !*yes {
-			if err := confirm(std, fmt.Sprintf("replay %d of %d selected records to group %s through %s%s?", len(send), len(ds), f.group, list(topics), refusal)); err != nil {
+			if err := confirm(ctx, std, fmt.Sprintf("replay %d of %d selected records to group %s through %s%s?", len(send), len(ds), f.group, list(topics), refusal)); err != nil {
 				return err
 			}
 		}
@@ -180,12 +180,24 @@ func bar(done, total int) string {
 
 // confirm asks question on a terminal and returns nil on a yes. Without
 // a terminal to ask on, it refuses: --yes confirms beforehand.
-func confirm(std *stdio, question string) error {
+func confirm(ctx context.Context, std *stdio, question string) error {
 	if !std.inTerminal || !std.errTerminal {
 		return usagef("not on a terminal, nothing to confirm the replay with: pass --yes to replay (--dry-run shows what would be sent)")
 	}
 	fmt.Fprintf(std.err, "%s [y/N] ", question)
-	answer, _ := bufio.NewReader(std.in).ReadString('\n')
+	// Read aside, so that Ctrl-C (which ends ctx) ends the wait too.
+	answers := make(chan string, 1)
+	go func() {
+		answer, _ := bufio.NewReader(std.in).ReadString('\n')
+		answers <- answer
+	}()
+	var answer string
+	select {
+	case answer = <-answers:
+	case <-ctx.Done():
+		fmt.Fprintln(std.err)
+		return fmt.Errorf("not confirmed: nothing was replayed: %w", context.Cause(ctx))
+	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil
