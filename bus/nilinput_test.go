@@ -2,7 +2,6 @@ package bus_test
 
 import (
 	"context"
-	"database/sql"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -10,8 +9,6 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/internal/nilinput"
-	"github.com/evbus/evbus/sqldb"
-	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
 // Every public entry point of bus given nil where it needs something
@@ -26,13 +23,6 @@ func TestNilInput(t *testing.T) {
 	}
 	pub := e.publisher(t)
 	var nilType *bus.Type[OrderPlaced]
-	db, err := sqlite.Open(ctx, t.TempDir()+"/uow.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Pool().Close()
-	uow := bus.NewUnitOfWork(sqldb.DB[*sql.Tx](db), nil, nil)
-	var nilUOW bus.Transactor[*sql.Tx]
 	for _, c := range []struct {
 		name, want string
 		fn         func() error
@@ -100,17 +90,6 @@ func TestNilInput(t *testing.T) {
 			return err
 		}},
 		{"CheckProducer(nil)", "nil Kafka client", func() error { return bus.CheckProducer(nil) }},
-		{"UnitOfWork.Do(nil ctx)", "UnitOfWork.Do: nil context", func() error {
-			return uow.Do(nilCtx, func(context.Context, *bus.Scope[*sql.Tx]) error { return nil })
-		}},
-		{"UnitOfWork.Do(nil cmd)", "UnitOfWork.Do: nil command", func() error { return uow.Do(ctx, nil) }},
-		{"UnitOfWork.In(nil cmd)", "UnitOfWork.In: nil command", func() error {
-			_, err := uow.In(ctx, nil, nil)
-			return err
-		}},
-		{"NewUnitOfWork(nil db).Do", "without a database", func() error {
-			return bus.NewUnitOfWork(nilUOW, nil, nil).Do(ctx, func(context.Context, *bus.Scope[*sql.Tx]) error { return nil })
-		}},
 	} {
 		nilinput.Call(t, c.name, c.want, c.fn)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/domain"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
@@ -46,17 +47,20 @@ func TestTraceThroughTheOutbox(t *testing.T) {
 	}
 	failDomain := errors.New("no stock")
 	var domainErr error
-	d := bus.NewDispatcher[*sql.Tx]()
-	bus.On(d, func(ctx context.Context, s *bus.Scope[*sql.Tx], ev orderPlaced) error {
+	d := domain.NewDispatcher[*sql.Tx]()
+	domain.On(d, func(ctx context.Context, s *domain.Scope[*sql.Tx], ev orderPlaced) error {
 		if domainErr != nil {
 			return domainErr
 		}
 		s.Publish(OrderEvent{OrderID: ev.ID, Seq: 1})
 		return nil
 	})
-	uow := bus.NewUnitOfWork(db, d, ob)
+	uow, err := domain.NewUnitOfWork(db, d, ob)
+	if err != nil {
+		t.Fatal(err)
+	}
 	place := func(ctx context.Context, id string) error {
-		return uow.Do(ctx, func(ctx context.Context, s *bus.Scope[*sql.Tx]) error {
+		return uow.Do(ctx, func(ctx context.Context, s *domain.Scope[*sql.Tx]) error {
 			s.Record(orderPlaced{ID: id})
 			_, err := s.Tx.ExecContext(ctx, "INSERT INTO orders (id) VALUES (?)", id)
 			return err

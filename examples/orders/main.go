@@ -35,6 +35,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/domain"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
@@ -54,7 +55,7 @@ var orderPlaced = bus.Event[OrderPlaced]("orders", func(o *OrderPlaced) string {
 
 // Order is the aggregate; placed is its domain event.
 type Order struct {
-	bus.Recorder
+	domain.Recorder
 	ID, Customer string
 	Cents        int64
 }
@@ -178,19 +179,22 @@ func run(ctx context.Context, out io.Writer) error {
 	if err := ob.Migrate(ctx); err != nil {
 		return err
 	}
-	events := bus.NewDispatcher[*sql.Tx]()
-	bus.On(events, func(ctx context.Context, s *bus.Scope[*sql.Tx], ev placed) error {
+	events := domain.NewDispatcher[*sql.Tx]()
+	domain.On(events, func(ctx context.Context, s *domain.Scope[*sql.Tx], ev placed) error {
 		s.Publish(OrderPlaced{OrderID: ev.order.ID, CustomerID: ev.order.Customer, Cents: ev.order.Cents})
 		return nil
 	})
-	uow := bus.NewUnitOfWork(ordersDB, events, ob)
+	uow, err := domain.NewUnitOfWork(ordersDB, events, ob)
+	if err != nil {
+		return err
+	}
 	orders := []Order{{ID: "o-1", Customer: "c-7", Cents: 4999}, {ID: "o-2", Customer: "c-9", Cents: 1250},
 		{ID: "o-3", Customer: "c-7", Cents: 2500000}, {ID: "o-4", Customer: "c-3", Cents: 31045}, {ID: "o-5", Customer: "c-9", Cents: 800}}
 	var traceOfFirst trace.TraceID
 	for i := range orders {
 		o := &orders[i]
 		rctx, request := tp.Tracer("orders-service").Start(ctx, "POST /orders")
-		err := uow.Do(rctx, func(ctx context.Context, s *bus.Scope[*sql.Tx]) error {
+		err := uow.Do(rctx, func(ctx context.Context, s *domain.Scope[*sql.Tx]) error {
 			s.Track(o)
 			o.Place()
 			_, err := s.Tx.ExecContext(ctx, "INSERT INTO orders VALUES (?, ?, ?)", o.ID, o.Customer, o.Cents)

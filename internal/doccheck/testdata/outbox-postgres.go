@@ -12,6 +12,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/domain"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
 )
@@ -29,7 +30,7 @@ var (
 )
 
 type Order struct {
-	bus.Recorder
+	domain.Recorder
 	ID string
 }
 type OrderWasPlaced struct{ ID string }

@@ -1,4 +1,4 @@
-package bus_test
+package domain_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/domain"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
@@ -33,14 +33,14 @@ type (
 )
 
 type order struct {
-	bus.Recorder
+	domain.Recorder
 	id, sku string
 }
 
 func (o *order) place() { o.Record(placed{OrderID: o.id, SKU: o.sku}) }
 
 type stock struct {
-	bus.Recorder
+	domain.Recorder
 	sku string
 }
 
@@ -58,6 +58,15 @@ func (o tableOutbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) erro
 		}
 	}
 	return nil
+}
+
+func newUnitOfWork[Tx any](t *testing.T, db domain.Transactor[Tx], d *domain.Dispatcher[Tx], ob domain.Enqueuer[Tx], opts ...domain.Option) *domain.UnitOfWork[Tx] {
+	t.Helper()
+	u, err := domain.NewUnitOfWork(db, d, ob, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 func TestUnitOfWork(t *testing.T) {
@@ -102,10 +111,10 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 	var calls []string
 	failReserve := errors.New("out of stock")
 	var reserveErr error
-	d := bus.NewDispatcher[Tx]()
+	d := domain.NewDispatcher[Tx]()
 	// Two handlers of OrderPlaced, run in registration order; the first
 	// changes another aggregate, whose event is dispatched in turn.
-	bus.On(d, func(ctx context.Context, s *bus.Scope[Tx], ev placed) error {
+	domain.On(d, func(ctx context.Context, s *domain.Scope[Tx], ev placed) error {
 		calls = append(calls, "reserve "+ev.OrderID)
 		if reserveErr != nil {
 			return reserveErr
@@ -116,19 +125,19 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 		_, err := db.In(s.Tx).Exec(ctx, "INSERT INTO reservations (sku) VALUES ("+arg(1)+")", ev.SKU)
 		return err
 	})
-	bus.On(d, func(ctx context.Context, s *bus.Scope[Tx], ev placed) error {
+	domain.On(d, func(ctx context.Context, s *domain.Scope[Tx], ev placed) error {
 		calls = append(calls, "accept "+ev.OrderID)
 		s.Publish(accepted{OrderID: ev.OrderID})
 		return nil
 	})
-	bus.On(d, func(ctx context.Context, s *bus.Scope[Tx], ev reserved) error {
+	domain.On(d, func(ctx context.Context, s *domain.Scope[Tx], ev reserved) error {
 		calls = append(calls, "stock "+ev.SKU)
 		s.Publish(changed{SKU: ev.SKU})
 		return nil
 	})
-	u := bus.NewUnitOfWork(db, d, tableOutbox[Tx]{db})
+	u := newUnitOfWork(t, db, d, tableOutbox[Tx]{db})
 	place := func(id, sku string, after *[]string) error {
-		return u.Do(ctx, func(ctx context.Context, s *bus.Scope[Tx]) error {
+		return u.Do(ctx, func(ctx context.Context, s *domain.Scope[Tx]) error {
 			o := &order{id: id, sku: sku}
 			s.Track(o)
 			o.place()
@@ -173,7 +182,7 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 		if !slices.Equal(calls, wantCalls) {
 			t.Errorf("handlers ran as %q, want %q", calls, wantCalls)
 		}
-		wantRows := []string{"bus_test.accepted{o-1}", "bus_test.changed{sku-9}"}
+		wantRows := []string{"domain_test.accepted{o-1}", "domain_test.changed{sku-9}"}
 		if got := outboxRows(); !slices.Equal(got, wantRows) {
 			t.Errorf("outbox rows %q, want %q", got, wantRows)
 		}
@@ -211,7 +220,7 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 					t.Error("the panic did not reach the caller")
 				}
 			}()
-			_ = u.Do(ctx, func(ctx context.Context, s *bus.Scope[Tx]) error {
+			_ = u.Do(ctx, func(ctx context.Context, s *domain.Scope[Tx]) error {
 				if _, err := db.In(s.Tx).Exec(ctx, "INSERT INTO orders (id, sku) VALUES ('o-3', 'x')"); err != nil {
 					return err
 				}
@@ -225,19 +234,19 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 
 	t.Run("handlers recording for each other without end", func(t *testing.T) {
 		type ping struct{ N int }
-		d := bus.NewDispatcher[Tx]()
-		bus.On(d, func(ctx context.Context, s *bus.Scope[Tx], ev ping) error {
+		d := domain.NewDispatcher[Tx]()
+		domain.On(d, func(ctx context.Context, s *domain.Scope[Tx], ev ping) error {
 			s.Record(ping{ev.N + 1})
 			return nil
 		})
-		u := bus.NewUnitOfWork(db, d, tableOutbox[Tx]{db}, bus.MaxDomainEvents(50))
-		err := u.Do(ctx, func(ctx context.Context, s *bus.Scope[Tx]) error {
+		u := newUnitOfWork(t, db, d, tableOutbox[Tx]{db}, domain.MaxEvents(50))
+		err := u.Do(ctx, func(ctx context.Context, s *domain.Scope[Tx]) error {
 			s.Publish(accepted{OrderID: "loop"})
 			s.Record(ping{})
 			return nil
 		})
-		if !errors.Is(err, bus.ErrDomainEventLoop) {
-			t.Fatalf("Do returned %v, want ErrDomainEventLoop", err)
+		if !errors.Is(err, domain.ErrEventLoop) {
+			t.Fatalf("Do returned %v, want ErrEventLoop", err)
 		}
 		if len(outboxRows()) != 2 {
 			t.Error("the looping unit of work enqueued its event")
@@ -245,8 +254,8 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 	})
 
 	t.Run("publishing without an outbox", func(t *testing.T) {
-		u := bus.NewUnitOfWork(db, nil, nil)
-		err := u.Do(ctx, func(ctx context.Context, s *bus.Scope[Tx]) error {
+		u := newUnitOfWork(t, db, nil, nil)
+		err := u.Do(ctx, func(ctx context.Context, s *domain.Scope[Tx]) error {
 			if _, err := db.In(s.Tx).Exec(ctx, "INSERT INTO orders (id, sku) VALUES ('o-4', 'x')"); err != nil {
 				return err
 			}
@@ -263,7 +272,7 @@ func unitOfWorkCases[Tx any](t *testing.T, db sqldb.DB[Tx]) {
 		var after []func(context.Context)
 		err := sqldb.InTx(ctx, db, func(tx Tx) error {
 			var err error
-			after, err = u.In(ctx, tx, func(ctx context.Context, s *bus.Scope[Tx]) error {
+			after, err = u.In(ctx, tx, func(ctx context.Context, s *domain.Scope[Tx]) error {
 				o := &order{id: "o-5", sku: "sku-5"}
 				s.Track(o)
 				o.place()

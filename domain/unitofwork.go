@@ -1,4 +1,4 @@
-package bus
+package domain
 
 import (
 	"context"
@@ -6,72 +6,6 @@ import (
 	"fmt"
 	"reflect"
 )
-
-// Recorder keeps the domain events an aggregate recorded until the unit of
-// work takes them. Embed it in an aggregate:
-//
-//	type Order struct {
-//		bus.Recorder
-//		ID     string
-//		Status string
-//	}
-//
-//	func (o *Order) Place() { o.Status = "placed"; o.Record(OrderPlaced{ID: o.ID}) }
-//
-// The zero value is ready. A Recorder is not safe for concurrent use (nor
-// is an aggregate).
-type Recorder struct {
-	events []any
-}
-
-// Record records domain events, in the order they happened.
-func (r *Recorder) Record(events ...any) { r.events = append(r.events, events...) }
-
-// TakeEvents returns the recorded events and forgets them.
-func (r *Recorder) TakeEvents() []any {
-	ev := r.events
-	r.events = nil
-	return ev
-}
-
-// Aggregate is what a unit of work takes recorded domain events from:
-// anything that embeds a Recorder.
-type Aggregate interface {
-	TakeEvents() []any
-}
-
-// Dispatcher runs in-process handlers of domain events, in the
-// transaction of a unit of work (Tx: the driver's transaction type, such
-// as pgx.Tx or *sql.Tx). Register handlers with On before the first unit
-// of work; it is safe for concurrent use after that.
-type Dispatcher[Tx any] struct {
-	handlers map[reflect.Type][]domainHandler[Tx]
-}
-
-type domainHandler[Tx any] func(ctx context.Context, s *Scope[Tx], ev any) error
-
-// NewDispatcher returns a dispatcher without handlers.
-func NewDispatcher[Tx any]() *Dispatcher[Tx] {
-	return &Dispatcher[Tx]{handlers: make(map[reflect.Type][]domainHandler[Tx])}
-}
-
-// On registers fn for the domain events of type E. An event type may have
-// any number of handlers, run in registration order; one without handlers
-// is dispatched to none. Events are matched by their exact type: a handler
-// for OrderPlaced gets the events recorded as OrderPlaced values, one for
-// *OrderPlaced those recorded as pointers.
-//
-// fn runs inside the unit of work's transaction (s.Tx). It may record
-// further domain events (s.Record, or on aggregates it loads and Tracks),
-// which are dispatched after the ones before them, and publish integration
-// events (s.Publish), which go to the outbox in the same transaction. An
-// error from fn rolls the whole unit of work back.
-func On[E, Tx any](d *Dispatcher[Tx], fn func(ctx context.Context, s *Scope[Tx], ev E) error) {
-	t := reflect.TypeFor[E]()
-	d.handlers[t] = append(d.handlers[t], func(ctx context.Context, s *Scope[Tx], ev any) error {
-		return fn(ctx, s, ev.(E))
-	})
-}
 
 // Scope is what a command and the domain-event handlers share inside one
 // unit of work: its transaction, and the events waiting to be dispatched
@@ -126,14 +60,9 @@ type Transactor[Tx any] interface {
 	Rollback(ctx context.Context, tx Tx) error
 }
 
-// DefaultMaxDomainEvents bounds the domain events one unit of work
-// dispatches (MaxDomainEvents): handlers that record events for each
-// other without end are a bug, and the bound turns it into an error.
-const DefaultMaxDomainEvents = 10_000
-
-// ErrDomainEventLoop is returned when a unit of work dispatched more
-// domain events than its bound.
-var ErrDomainEventLoop = errors.New("bus: too many domain events in one unit of work (handlers recording events for each other without end?)")
+// ErrEventLoop is returned when a unit of work dispatched more domain
+// events than its bound (MaxEvents).
+var ErrEventLoop = errors.New("domain: too many domain events in one unit of work (handlers recording events for each other without end?)")
 
 // UnitOfWork runs a command and its consequences in one transaction: the
 // command's changes, the domain events it recorded and everything their
@@ -147,27 +76,37 @@ type UnitOfWork[Tx any] struct {
 	maxEvents int
 }
 
-// UnitOfWorkOption configures a UnitOfWork.
-type UnitOfWorkOption func(*uowConfig)
+// Option configures a UnitOfWork.
+type Option func(*config)
 
-type uowConfig struct{ maxEvents int }
+type config struct{ maxEvents int }
 
-// MaxDomainEvents bounds the domain events one unit of work dispatches;
-// DefaultMaxDomainEvents by default.
-func MaxDomainEvents(n int) UnitOfWorkOption { return func(c *uowConfig) { c.maxEvents = n } }
+// MaxEvents bounds the domain events one unit of work dispatches:
+// handlers that record events for each other without end are a bug, and
+// the bound turns it into ErrEventLoop. Default: 10,000.
+func MaxEvents(n int) Option { return func(c *config) { c.maxEvents = n } }
 
 // NewUnitOfWork returns a unit of work on db, dispatching domain events
 // with events (nil: no handlers) and enqueueing integration events to
 // outbox (nil: Publish fails the unit of work).
-func NewUnitOfWork[Tx any](db Transactor[Tx], events *Dispatcher[Tx], outbox Enqueuer[Tx], opts ...UnitOfWorkOption) *UnitOfWork[Tx] {
-	cfg := uowConfig{maxEvents: DefaultMaxDomainEvents}
-	for _, o := range opts {
+func NewUnitOfWork[Tx any](db Transactor[Tx], events *Dispatcher[Tx], outbox Enqueuer[Tx], opts ...Option) (*UnitOfWork[Tx], error) {
+	if db == nil {
+		return nil, errors.New("domain: NewUnitOfWork: nil database: pass a sqldb.DB or another Transactor")
+	}
+	cfg := config{maxEvents: 10_000}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("domain: NewUnitOfWork: option %d is nil", i+1)
+		}
 		o(&cfg)
+	}
+	if cfg.maxEvents < 1 {
+		return nil, fmt.Errorf("domain: MaxEvents(%d): want at least 1", cfg.maxEvents)
 	}
 	if events == nil {
 		events = NewDispatcher[Tx]()
 	}
-	return &UnitOfWork[Tx]{db: db, events: events, outbox: outbox, maxEvents: cfg.maxEvents}
+	return &UnitOfWork[Tx]{db: db, events: events, outbox: outbox, maxEvents: cfg.maxEvents}, nil
 }
 
 // Do begins a transaction, runs cmd in it, dispatches the domain events
@@ -179,16 +118,16 @@ func NewUnitOfWork[Tx any](db Transactor[Tx], events *Dispatcher[Tx], outbox Enq
 // remains, the outbox rows included.
 func (u *UnitOfWork[Tx]) Do(ctx context.Context, cmd func(ctx context.Context, s *Scope[Tx]) error) (err error) {
 	switch {
-	case u.db == nil:
-		return errors.New("bus: UnitOfWork without a database")
+	case u == nil || u.db == nil:
+		return errors.New("domain: UnitOfWork.Do: not made by NewUnitOfWork")
 	case ctx == nil:
-		return errors.New("bus: UnitOfWork.Do: nil context")
+		return errors.New("domain: UnitOfWork.Do: nil context")
 	case cmd == nil:
-		return errors.New("bus: UnitOfWork.Do: nil command")
+		return errors.New("domain: UnitOfWork.Do: nil command")
 	}
 	tx, err := u.db.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("bus: unit of work: begin: %w", err)
+		return fmt.Errorf("domain: unit of work: begin: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -201,7 +140,7 @@ func (u *UnitOfWork[Tx]) Do(ctx context.Context, cmd func(ctx context.Context, s
 		return err
 	}
 	if err := u.db.Commit(ctx, tx); err != nil {
-		return fmt.Errorf("bus: unit of work: commit: %w", err)
+		return fmt.Errorf("domain: unit of work: commit: %w", err)
 	}
 	committed = true
 	for _, fn := range s.after {
@@ -216,10 +155,12 @@ func (u *UnitOfWork[Tx]) Do(ctx context.Context, cmd func(ctx context.Context, s
 // AfterCommit functions are the caller's to run: In returns them.
 func (u *UnitOfWork[Tx]) In(ctx context.Context, tx Tx, cmd func(ctx context.Context, s *Scope[Tx]) error) (afterCommit []func(context.Context), err error) {
 	switch {
+	case u == nil || u.db == nil:
+		return nil, errors.New("domain: UnitOfWork.In: not made by NewUnitOfWork")
 	case ctx == nil:
-		return nil, errors.New("bus: UnitOfWork.In: nil context")
+		return nil, errors.New("domain: UnitOfWork.In: nil context")
 	case cmd == nil:
-		return nil, errors.New("bus: UnitOfWork.In: nil command")
+		return nil, errors.New("domain: UnitOfWork.In: nil command")
 	}
 	s := &Scope[Tx]{Tx: tx}
 	if err := u.run(ctx, s, cmd); err != nil {
@@ -235,13 +176,13 @@ func (u *UnitOfWork[Tx]) run(ctx context.Context, s *Scope[Tx], cmd func(ctx con
 	s.take()
 	for n := 0; len(s.domain) > 0; n++ {
 		if n >= u.maxEvents {
-			return fmt.Errorf("%w: more than %d", ErrDomainEventLoop, u.maxEvents)
+			return fmt.Errorf("%w: more than %d", ErrEventLoop, u.maxEvents)
 		}
 		ev := s.domain[0]
 		s.domain = s.domain[1:]
 		for _, h := range u.events.handlers[reflect.TypeOf(ev)] {
 			if err := h(ctx, s, ev); err != nil {
-				return fmt.Errorf("bus: domain event %T: %w", ev, err)
+				return fmt.Errorf("domain: event %T: %w", ev, err)
 			}
 			s.take()
 		}
@@ -250,10 +191,10 @@ func (u *UnitOfWork[Tx]) run(ctx context.Context, s *Scope[Tx], cmd func(ctx con
 		return nil
 	}
 	if u.outbox == nil {
-		return errors.New("bus: integration events published in a unit of work without an outbox")
+		return errors.New("domain: integration events published in a unit of work without an outbox")
 	}
 	if err := u.outbox.Enqueue(ctx, s.Tx, s.integration...); err != nil {
-		return fmt.Errorf("bus: unit of work: enqueue: %w", err)
+		return fmt.Errorf("domain: unit of work: enqueue: %w", err)
 	}
 	return nil
 }
