@@ -111,7 +111,7 @@ func BenchmarkPublish(b *testing.B) {
 	b.Run("impl=evbus", func(b *testing.B) {
 		p := e.publisher(b)
 		var failed atomic.Int64
-		done := func(r bus.Result) {
+		done := func(r bus.PublishResult) {
 			if r.Err != nil {
 				failed.Add(1)
 			}

@@ -66,7 +66,7 @@ func publishRecords(b *testing.B, typ *bus.Type[benchOrder], partitions int32, n
 	var failed atomic.Int64
 	for _, ev := range benchEvents(n) {
 		e.sum += ev.Cents
-		p.PublishAsync(ctx, ev, func(r bus.Result) {
+		p.PublishAsync(ctx, ev, func(r bus.PublishResult) {
 			if r.Err != nil {
 				failed.Add(1)
 			}

@@ -243,7 +243,7 @@ func BenchmarkPublish(b *testing.B) {
 		}
 		ctx := context.Background()
 		var failed atomic.Int64
-		done := func(r bus.Result) {
+		done := func(r bus.PublishResult) {
 			if r.Err != nil {
 				failed.Add(1)
 			}

@@ -58,17 +58,22 @@ func Namespace(ns string) EventOption { return func(c *eventConfig) { c.namespac
 // Event defines an integration event type. key returns the partition key of
 // a value: all events of one aggregate share it, so they land on one
 // partition, in order. A definition error (no key function, a bad topic
-// name, a schema that does not parse or does not fit T) is kept and
-// reported by Err and when a publisher or consumer starts with the type.
+// name, a schema that does not parse or does not fit T, a nil option) is
+// kept and reported by Err and when a publisher or consumer starts with
+// the type.
 func Event[T any](topic string, key func(*T) string, opts ...EventOption) *Type[T] {
-	var cfg eventConfig
-	for _, o := range opts {
-		o(&cfg)
-	}
 	var zero T
 	d := &Descriptor{topic: topic, goType: reflect.TypeOf(zero)}
 	if key != nil {
 		d.key = func(v any) string { return key(v.(*T)) }
+	}
+	var cfg eventConfig
+	for i, o := range opts {
+		if o == nil {
+			d.err = fmt.Errorf("bus: event type %v: Event: option %d is nil", d.goType, i+1)
+			return &Type[T]{desc: d}
+		}
+		o(&cfg)
 	}
 	d.err = d.define(cfg, &zero)
 	return &Type[T]{desc: d}

@@ -39,6 +39,18 @@ func TestNilInput(t *testing.T) {
 			_, err := bus.NewPublisher(ctx, e.cl, e.reg, bus.Source("/s"), nil, bus.Types(orderPlaced))
 			return err
 		}},
+		{"NewPublisher(Telemetry(nil))", "bus: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())", func() error {
+			_, err := bus.NewPublisher(ctx, e.cl, e.reg, bus.Source("/s"), bus.Types(orderPlaced), bus.Telemetry(nil))
+			return err
+		}},
+		{"NewPublisher(Types(Event(nil option)))", "bus: event type bus_test.OrderPlaced: Event: option 2 is nil", func() error {
+			_, err := bus.NewPublisher(ctx, e.cl, e.reg, bus.Source("/s"), bus.Types(bus.Event[OrderPlaced]("orders", func(o *OrderPlaced) string { return o.OrderID }, bus.Namespace("x"), nil)))
+			return err
+		}},
+		{"NewEncoder(nil option)", "bus: NewEncoder: option 2 is nil", func() error {
+			_, err := bus.NewEncoder(ctx, e.reg, bus.Source("/s"), nil, bus.Types(orderPlaced))
+			return err
+		}},
 		{"NewPublisher(nil ctx)", "nil context", func() error {
 			_, err := bus.NewPublisher(nilCtx, e.cl, e.reg, bus.Source("/s"), bus.Types(orderPlaced))
 			return err
@@ -74,7 +86,7 @@ func TestNilInput(t *testing.T) {
 		}},
 		{"Publisher.PublishAsync(nil ctx)", "nil context", func() error {
 			var got error
-			pub.PublishAsync(nilCtx, OrderPlaced{OrderID: "o"}, func(r bus.Result) { got = r.Err })
+			pub.PublishAsync(nilCtx, OrderPlaced{OrderID: "o"}, func(r bus.PublishResult) { got = r.Err })
 			return got
 		}},
 		{"Publisher.Flush(nil ctx)", "Flush: nil context", func() error { return pub.Flush(nilCtx) }},

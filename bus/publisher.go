@@ -86,35 +86,59 @@ var (
 	contentType = []byte(ContentType)
 )
 
-// PublisherOption configures a Publisher.
-type PublisherOption func(*publisherConfig)
+// PublisherOption configures a Publisher: an EncoderOption (Source,
+// Types), Telemetry or SkipTopicCheck.
+type PublisherOption interface {
+	applyPublisher(*publisherConfig)
+}
+
+// EncoderOption configures an Encoder, and a Publisher, which encodes
+// what it sends: Source and Types. The options that only sending needs
+// (Telemetry, SkipTopicCheck) are not EncoderOptions, so NewEncoder does
+// not compile with them rather than ignore them.
+type EncoderOption interface {
+	PublisherOption
+	encoderOption()
+}
+
+type publisherOption func(*publisherConfig)
+
+func (o publisherOption) applyPublisher(c *publisherConfig) { o(c) }
+
+type encoderOption func(*publisherConfig)
+
+func (o encoderOption) applyPublisher(c *publisherConfig) { o(c) }
+func (encoderOption) encoderOption()                      {}
 
 type publisherConfig struct {
 	source      string
 	types       []Registration
 	checkTopics bool
 	tel         *tracing.Telemetry
+	telSet      bool
 }
 
 // Source names the producing service in ce_source, a URI-reference such as
 // "/orders-service". Required.
-func Source(s string) PublisherOption { return func(c *publisherConfig) { c.source = s } }
+func Source(s string) EncoderOption { return encoderOption(func(c *publisherConfig) { c.source = s }) }
 
-// Types registers the event types the publisher publishes.
-func Types(ts ...Registration) PublisherOption {
-	return func(c *publisherConfig) { c.types = append(c.types, ts...) }
+// Types registers the event types to publish or encode. Required.
+func Types(ts ...Registration) EncoderOption {
+	return encoderOption(func(c *publisherConfig) { c.types = append(c.types, ts...) })
 }
 
-// Telemetry sets where the publisher's spans and metrics go;
-// tracing.Default() (the global OpenTelemetry providers) by default.
+// Telemetry sets where the publisher's spans and metrics go. Default:
+// tracing.Default(), the global OpenTelemetry providers.
 func Telemetry(t *tracing.Telemetry) PublisherOption {
-	return func(c *publisherConfig) { c.tel = t }
+	return publisherOption(func(c *publisherConfig) { c.tel, c.telSet = t, true })
 }
 
-// SkipTopicCheck skips the start-up check that every topic exists (the
-// default checks, so a missing topic fails at start and not at the first
-// publish).
-func SkipTopicCheck() PublisherOption { return func(c *publisherConfig) { c.checkTopics = false } }
+// SkipTopicCheck skips the start-up check that every topic exists.
+// Default: checked, so a missing topic fails at start and not at the
+// first publish.
+func SkipTopicCheck() PublisherOption {
+	return publisherOption(func(c *publisherConfig) { c.checkTopics = false })
+}
 
 // NewPublisher checks every registered type, registers (or looks up) each
 // schema, checks that the topics exist and that cl is an idempotent
@@ -131,9 +155,12 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 	if err := CheckProducer(cl); err != nil {
 		return nil, err
 	}
-	cfg := publisherConfig{checkTopics: true}
+	cfg := publisherConfig{checkTopics: true, tel: tracing.Default()}
 	if err := cfg.apply("NewPublisher", opts); err != nil {
 		return nil, err
+	}
+	if cfg.telSet && cfg.tel == nil {
+		return nil, errors.New("bus: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
 	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes), "NewPublisher")
@@ -157,9 +184,6 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 			return nil, err
 		}
 	}
-	if cfg.tel == nil {
-		cfg.tel = tracing.Default()
-	}
 	return &Publisher{Encoder: e, cl: cl, tel: cfg.tel}, nil
 }
 
@@ -180,18 +204,24 @@ func CheckProducer(cl *kgo.Client) error {
 }
 
 // NewEncoder checks every registered type, registers (or looks up) each
-// schema, and returns an Encoder for them. Options are the publisher's
-// (Source and Types; the topic check is the sender's business). Records
-// are limited to franz-go's default batch size, 1,000,012 bytes.
-func NewEncoder(ctx context.Context, reg *schema.Registry, opts ...PublisherOption) (*Encoder, error) {
+// schema, and returns an Encoder for them. Records are limited to
+// franz-go's default batch size, 1,000,012 bytes.
+func NewEncoder(ctx context.Context, reg *schema.Registry, opts ...EncoderOption) (*Encoder, error) {
 	if ctx == nil {
 		return nil, errors.New("bus: NewEncoder: nil context")
 	}
 	if reg == nil {
 		return nil, errors.New("bus: NewEncoder needs a registry")
 	}
+	// Each EncoderOption is a PublisherOption; a nil one stays nil.
+	popts := make([]PublisherOption, len(opts))
+	for i, o := range opts {
+		if o != nil {
+			popts[i] = o
+		}
+	}
 	var cfg publisherConfig
-	if err := cfg.apply("NewEncoder", opts); err != nil {
+	if err := cfg.apply("NewEncoder", popts); err != nil {
 		return nil, err
 	}
 	return newEncoder(ctx, reg, &cfg, defaultMaxBytes, "NewEncoder")
@@ -204,7 +234,7 @@ func (c *publisherConfig) apply(fn string, opts []PublisherOption) error {
 		if o == nil {
 			return fmt.Errorf("bus: %s: option %d is nil", fn, i+1)
 		}
-		o(c)
+		o.applyPublisher(c)
 	}
 	for i, t := range c.types {
 		if t == nil || t.Descriptor() == nil {
@@ -269,8 +299,8 @@ func (e *Encoder) topicLimits(ctx context.Context, adm *kadm.Client, topics []st
 	return nil
 }
 
-// Result is the outcome of publishing one event.
-type Result struct {
+// PublishResult is the outcome of publishing one event with PublishAsync.
+type PublishResult struct {
 	Event     any
 	ID        string // the event's ce_id
 	Topic     string
@@ -354,11 +384,11 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 // when it could not be built). done must not block for long: it runs on the
 // producer's callback goroutine. For high rates, many calls in flight share
 // batches.
-func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Result)) {
+func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(PublishResult)) {
 	rec, err := p.Record(ctx, event)
 	if err != nil {
 		if done != nil {
-			done(Result{Event: event, Err: err})
+			done(PublishResult{Event: event, Err: err})
 		}
 		return
 	}
@@ -370,7 +400,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Resul
 		if done == nil {
 			return
 		}
-		res := Result{Event: event, ID: string(r.Headers[1].Value), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		res := PublishResult{Event: event, ID: string(r.Headers[1].Value), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		if err != nil {
 			res.Err = p.produceError(r, err)
 		}

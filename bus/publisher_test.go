@@ -287,19 +287,19 @@ func TestPublishAsync(t *testing.T) {
 	const n = 500
 	var (
 		mu      sync.Mutex
-		results []bus.Result
+		results []bus.PublishResult
 		wg      sync.WaitGroup
 	)
 	wg.Add(n + 1)
 	for i := range n {
-		p.PublishAsync(t.Context(), &OrderPlaced{OrderID: "o-" + string(rune('a'+i%26)), Amount: int64(i)}, func(r bus.Result) {
+		p.PublishAsync(t.Context(), &OrderPlaced{OrderID: "o-" + string(rune('a'+i%26)), Amount: int64(i)}, func(r bus.PublishResult) {
 			mu.Lock()
 			results = append(results, r)
 			mu.Unlock()
 			wg.Done()
 		})
 	}
-	p.PublishAsync(t.Context(), OrderPlaced{}, func(r bus.Result) {
+	p.PublishAsync(t.Context(), OrderPlaced{}, func(r bus.PublishResult) {
 		if !errors.Is(r.Err, bus.ErrEmptyKey) {
 			t.Errorf("want ErrEmptyKey at once, got %v", r.Err)
 		}

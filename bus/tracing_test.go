@@ -32,8 +32,8 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 	if err := p.Publish(ctx, OrderPlaced{OrderID: "o-7", Amount: 1}); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan bus.Result, 1)
-	p.PublishAsync(ctx, &OrderShipped{OrderID: "o-7"}, func(r bus.Result) { done <- r })
+	done := make(chan bus.PublishResult, 1)
+	p.PublishAsync(ctx, &OrderShipped{OrderID: "o-7"}, func(r bus.PublishResult) { done <- r })
 	res := <-done
 	if res.Err != nil {
 		t.Fatal(res.Err)
