@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/evbus/evbus/domain"
+	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
 )
 
@@ -28,18 +29,40 @@ func (a *Account) Deposit(n int) {
 	a.Record(Deposited{Account: a.ID, Amount: n})
 }
 
-func ExampleUnitOfWork() {
-	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "uow")
-	defer os.RemoveAll(dir)
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "bank.db"))
+// openBank opens a throwaway SQLite database with the examples' tables,
+// and the function that closes and removes it; on failure it prints the
+// error and returns a nil database.
+func openBank(ctx context.Context) (*sqldb.SQLDB, func()) {
+	dir, err := os.MkdirTemp("", "uow")
 	if err != nil {
 		fmt.Println(err)
+		return nil, nil
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(dir, "bank.db"))
+	if err == nil {
+		_, err = db.Exec(ctx, "CREATE TABLE accounts (id TEXT PRIMARY KEY, balance INTEGER); CREATE TABLE ledger (account TEXT, amount INTEGER)")
+	}
+	closeDB := func() {
+		if db != nil {
+			db.Pool().Close()
+		}
+		os.RemoveAll(dir)
+	}
+	if err != nil {
+		fmt.Println(err)
+		closeDB()
+		return nil, nil
+	}
+	return db, closeDB
+}
+
+func ExampleUnitOfWork() {
+	ctx := context.Background()
+	db, closeDB := openBank(ctx)
+	if db == nil {
 		return
 	}
-	defer db.Pool().Close()
-	db.Exec(ctx, "CREATE TABLE accounts (id TEXT PRIMARY KEY, balance INTEGER)")
-	db.Exec(ctx, "CREATE TABLE ledger (account TEXT, amount INTEGER)")
+	defer closeDB()
 
 	events := domain.NewDispatcher[*sql.Tx]()
 	domain.On(events, func(ctx context.Context, s *domain.Scope[*sql.Tx], ev Deposited) error {
@@ -68,17 +91,6 @@ func ExampleUnitOfWork() {
 // A handler's error rolls back the whole unit of work, the command's own
 // change included; AfterCommit functions run only after a commit.
 func ExampleOn_rollback() {
-	ctx := context.Background()
-	dir, _ := os.MkdirTemp("", "uow")
-	defer os.RemoveAll(dir)
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "bank.db"))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer db.Pool().Close()
-	db.Exec(ctx, "CREATE TABLE accounts (id TEXT PRIMARY KEY, balance INTEGER)")
-
 	events := domain.NewDispatcher[*sql.Tx]()
 	domain.On(events, func(ctx context.Context, s *domain.Scope[*sql.Tx], ev Deposited) error {
 		if ev.Amount > 1000 {
@@ -86,6 +98,13 @@ func ExampleOn_rollback() {
 		}
 		return nil
 	})
+
+	ctx := context.Background()
+	db, closeDB := openBank(ctx)
+	if db == nil {
+		return
+	}
+	defer closeDB()
 	uow, err := domain.NewUnitOfWork(db, events, nil)
 	if err != nil {
 		fmt.Println(err)
