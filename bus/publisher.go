@@ -2,21 +2,20 @@ package bus
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
-	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/uuid7"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
 )
@@ -61,7 +60,7 @@ type Publisher struct {
 type Encoder struct {
 	source []byte
 	types  map[reflect.Type]*binding
-	ids    idGen
+	ids    uuid7.Generator
 	// made names the call that made the encoder (NewEncoder or
 	// NewPublisher), for the error about a type it was not given.
 	made string
@@ -392,15 +391,17 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Publi
 		}
 		return
 	}
-	start := time.Now()
 	var span trace.Span
 	rec.Context, span = p.tel.Publish(ctx, rec)
 	p.cl.Produce(ctx, rec, func(r *kgo.Record, err error) {
-		p.tel.Published(r.Context, span, r, start, err)
+		// r.Timestamp is when the record was built: the send time counts
+		// from there without reading the clock again.
+		p.tel.Published(r.Context, span, r, r.Timestamp, err)
 		if done == nil {
 			return
 		}
-		res := PublishResult{Event: event, ID: string(r.Headers[1].Value), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		id := r.Headers[1].Value
+		res := PublishResult{Event: event, ID: unsafe.String(unsafe.SliceData(id), len(id)), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		if err != nil {
 			res.Err = p.produceError(r, err)
 		}
@@ -434,12 +435,27 @@ func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
 	if ctx == nil {
 		return nil, errors.New("bus: Record: nil context")
 	}
-	a := new(recordAlloc)
-	a.rec.Headers = a.headers[:0]
-	if err := e.RecordInto(ctx, ev, &a.rec); err != nil {
+	rec := newRecord(ctx)
+	if err := e.RecordInto(ctx, ev, rec); err != nil {
 		return nil, err
 	}
-	return &a.rec, nil
+	return rec, nil
+}
+
+// newRecord allocates a record with room for the headers Record writes
+// for an event published in ctx, in one allocation: the contract's eight,
+// and the causation id when ctx has one. A trace context's headers, when
+// a propagator writes them, grow the slice: room for them would put every
+// record without tracing in a larger size class (BENCHMARKS.md section 1).
+func newRecord(ctx context.Context) *kgo.Record {
+	if _, causation := lineage(ctx); causation == "" {
+		a := new(recordAlloc[[8]kgo.RecordHeader])
+		a.rec.Headers = a.headers[:0]
+		return &a.rec
+	}
+	a := new(recordAlloc[[9]kgo.RecordHeader])
+	a.rec.Headers = a.headers[:0]
+	return &a.rec
 }
 
 // RecordInto builds the record of ev as Record does, into rec, for a
@@ -463,7 +479,7 @@ func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error
 	if key == "" {
 		return fmt.Errorf("%w: %v: the key function returned \"\"", ErrEmptyKey, b.desc.goType)
 	}
-	buf := make([]byte, 0, int(b.sizeHint.Load())+len(key)+uuidLen+len(time.RFC3339Nano))
+	buf := make([]byte, 0, int(b.sizeHint.Load())+len(key)+uuid7.Len+len(time.RFC3339Nano))
 	buf, err = b.enc.AppendEncode(buf, ptr)
 	if err != nil {
 		return fmt.Errorf("bus: %v: %w", b.desc.goType, err)
@@ -474,7 +490,7 @@ func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error
 	value := buf[:len(buf):len(buf)]
 	now := time.Now()
 	buf, keyBytes := appendField(buf, key)
-	buf, id, err := e.ids.append(buf, now)
+	buf, id, err := e.ids.Append(buf, now)
 	if err != nil {
 		return fmt.Errorf("bus: event id: %w", err)
 	}
@@ -503,12 +519,17 @@ func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error
 
 // RecordHeaders is how many headers a record of Record has at most: the
 // wire contract's eight, the causation id and the trace context's two.
-const RecordHeaders = 11
+const RecordHeaders = 8 + 1 + traceHeaders
 
-// recordAlloc is a record and room for its headers, allocated together.
-type recordAlloc struct {
+// traceHeaders is how many headers the trace context adds: traceparent
+// and tracestate.
+const traceHeaders = 2
+
+// recordAlloc is a record and room for its headers (an array H),
+// allocated together.
+type recordAlloc[H any] struct {
 	rec     kgo.Record
-	headers [RecordHeaders]kgo.RecordHeader
+	headers H
 }
 
 // appendField appends s to buf and returns it as its own full slice too.
@@ -550,66 +571,13 @@ func appendTime(buf []byte, t time.Time) ([]byte, []byte) {
 	return buf, buf[n:len(buf):len(buf)]
 }
 
-const uuidLen = 36
-
-// idGen makes UUIDv7 event ids (RFC 9562): 48 bits of Unix milliseconds,
-// 12 bits of sub-millisecond time that keep the ids of one publisher
-// strictly increasing (method 3), and 62 random bits from crypto/rand,
-// read 4 KiB at a time rather than with a system call per id.
-type idGen struct {
-	mu   sync.Mutex
-	last int64 // milliseconds<<12 | sequence of the last id
-	rnd  [4096]byte
-	off  int
-}
-
-// append appends the text form of a new id made at now, and returns it as
-// its own full slice too.
-func (g *idGen) append(buf []byte, now time.Time) ([]byte, []byte, error) {
-	nano := now.UnixNano()
-	ms := nano / int64(time.Millisecond)
-	t := ms<<12 | (nano-ms*int64(time.Millisecond))>>8 // 0..3906 fits 12 bits
-	var u [16]byte
-	g.mu.Lock()
-	if t <= g.last {
-		t = g.last + 1
-	}
-	g.last = t
-	if g.off == 0 || g.off+8 > len(g.rnd) {
-		if _, err := rand.Read(g.rnd[:]); err != nil {
-			g.mu.Unlock()
-			return buf, nil, err
-		}
-		g.off = 0
-	}
-	copy(u[8:], g.rnd[g.off:g.off+8])
-	g.off += 8
-	g.mu.Unlock()
-	ms = t >> 12
-	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	u[6] = 0x70 | byte(t>>8)&0x0f
-	u[7] = byte(t)
-	u[8] = u[8]&0x3f | 0x80 // variant 10
-	n := len(buf)
-	buf = hex.AppendEncode(buf, u[0:4])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, u[4:6])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, u[6:8])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, u[8:10])
-	buf = append(buf, '-')
-	buf = hex.AppendEncode(buf, u[10:16])
-	return buf, buf[n:len(buf):len(buf)], nil
-}
-
 // ids makes the ids of NewID.
-var ids idGen
+var ids uuid7.Generator
 
 // NewID returns a new event id (UUIDv7 text), as publishers make them for
 // ce_id: for tools that build records without an Encoder.
 func NewID() (string, error) {
-	_, id, err := ids.append(nil, time.Now())
+	_, id, err := ids.Append(nil, time.Now())
 	return string(id), err
 }
 
