@@ -1,5 +1,5 @@
 // The tests of this package compile every ```go block of README.md and
-// docs/*.md, from the file it is in, against the checkout, and build and
+// of the .md files under docs/, from the file it is in, against the checkout, and build and
 // run the README's programs.
 //
 // The convention: a block with a package clause is a whole file and is
@@ -19,10 +19,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -65,16 +67,21 @@ func root(t *testing.T) string {
 	return dir
 }
 
-// documents returns README.md and docs/*.md, relative to the root.
+// documents returns README.md and every .md file under docs/ (design
+// notes in its subfolders too), relative to the root.
 func documents(t *testing.T, root string) []string {
 	t.Helper()
-	docs, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files := []string{"README.md"}
+	err := filepath.WalkDir(filepath.Join(root, "docs"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(path) != ".md" {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		files = append(files, filepath.ToSlash(rel))
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	files := []string{"README.md"}
-	for _, d := range docs {
-		files = append(files, "docs/"+filepath.Base(d))
 	}
 	return files
 }
@@ -145,7 +152,7 @@ func readBlocks(t *testing.T, root string) []block {
 		all = append(all, bs...)
 	}
 	if len(all) == 0 {
-		t.Fatal("no Go blocks found in README.md and docs/*.md")
+		t.Fatal("no Go blocks found in README.md and docs/")
 	}
 	return all
 }
@@ -349,5 +356,23 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := source("/r", block{file: "d.md", line: 3, code: "x := 1\n"}); err == nil || !strings.Contains(err.Error(), "doccheck:wrap") {
 		t.Errorf("a fragment without a wrapper: %v, want an error naming the convention", err)
+	}
+}
+
+// Documents in docs/'s subfolders (design notes) are checked too.
+func TestDocumentsNested(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"docs/a.md", "docs/design/b.md", "docs/design/c.txt"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := documents(t, root)
+	want := []string{"README.md", "docs/a.md", "docs/design/b.md"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("documents = %q, want %q", got, want)
 	}
 }
