@@ -16,7 +16,7 @@ var AppendParsedHeaders = appendParsedHeaders
 // Statements calls run with the statements and arguments of an Exec, for
 // the benchmark of the writer's Go work.
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {
-	return o.statements(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
+	return o.inserts(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
 }
 
 // RelaySession sets up a transaction as the relay sets up its own.
@@ -25,7 +25,7 @@ const RelaySession = relaySettings
 // DeleteBatch returns the statement and the arguments with which a relay
 // deletes the rows ids of shard (DeleteOnPublish).
 func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) {
-	return o.deleteRows(1), o.rowsArgs(shard, ids)
+	return o.sql.del, o.rowsArgs(shard, ids)
 }
 
 // MaxPrepared is how many statement shapes an Outbox runs prepared.

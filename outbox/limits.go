@@ -2,12 +2,10 @@ package outbox
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -164,24 +162,6 @@ func stuckKey(topic string, key []byte) string { return topic + "\x00" + string(
 
 func (s *stuck) holds(topic string, key []byte) bool { return s.keys[stuckKey(topic, key)] }
 
-// args returns the stuck keys as the fetch's arguments: on PostgreSQL
-// arrays of topics and of keys, on SQLite a JSON array of "topic HEXKEY".
-func (s *stuck) args(pg bool) []any {
-	if pg {
-		topics, keys := make([]string, len(s.rows)), make([][]byte, len(s.rows))
-		for i, x := range s.rows {
-			topics[i], keys[i] = x.Topic, x.Key
-		}
-		return []any{topics, keys}
-	}
-	ks := make([]string, len(s.rows))
-	for i, x := range s.rows {
-		ks[i] = x.Topic + " " + strings.ToUpper(hex.EncodeToString(x.Key))
-	}
-	b, _ := json.Marshal(ks)
-	return []any{string(b)}
-}
-
 // setStuck adds x, whose record takes size bytes in a batch, to st's
 // stuck rows for reason: the later rows of its key wait behind it. It
 // logs it at ERROR and records it for Status and Ready.
@@ -213,8 +193,7 @@ func (r *Relay[Tx]) saveStuck(ctx context.Context, st *stuck) error {
 		}
 		v = string(b)
 	}
-	o, d := r.o, r.o.d
-	return r.exec(ctx, fmt.Sprintf("UPDATE %s SET stuck = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2)), v, st.shard)
+	return r.exec(ctx, r.o.sql.saveStuck, v, st.shard)
 }
 
 // recheck, every 30 seconds, lets go of the stuck rows that are gone
@@ -231,7 +210,7 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 	o := r.o
 	there := make(map[int64]bool, len(ids))
 	err := r.inTx(ctx, func(q sqldb.Querier) error {
-		rows, err := q.Query(ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s", o.sqlTable, o.rowsIn(1)), o.rowsArgs(st.shard, ids)...)
+		rows, err := q.Query(ctx, o.sql.recheck, o.rowsArgs(st.shard, ids)...)
 		if err != nil {
 			return err
 		}

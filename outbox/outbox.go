@@ -2,13 +2,11 @@ package outbox
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,17 +22,6 @@ import (
 // DefaultTable is the outbox table's name unless Table says otherwise.
 const DefaultTable = "evbus_outbox"
 
-var (
-	//go:embed migrations/postgres.sql
-	postgresDDL string
-	//go:embed migrations/sqlite.sql
-	sqliteDDL string
-	//go:embed migrations/upgrade-postgres.sql
-	postgresUpgrade string
-	//go:embed migrations/upgrade-sqlite.sql
-	sqliteUpgrade string
-)
-
 // Outbox writes events into the outbox table in the caller's
 // transactions (Enqueue) and hands the table to relays (Relay). It is safe
 // for concurrent use.
@@ -42,16 +29,8 @@ type Outbox[Tx any] struct {
 	db  sqldb.DB[Tx]
 	enc *bus.Encoder
 	d   sqldb.Dialect
-	pg  bool
+	sql *statements
 	cfg config
-	// table is the outbox table as statements name it; relays and pub,
-	// its relays' and published rows' tables (sqldb.QuoteTable).
-	table    sqldb.Table
-	sqlTable string // table.String()
-	relays   string
-	pub      string
-	lockKey  int32 // the first key of Enqueue's advisory locks, a literal of its statements
-	relayID  int32 // the first key of the relays' advisory locks
 
 	// born is when New made the Outbox, and notified when (since born) a
 	// statement last notified the relays, minus notifyEvery at first.
@@ -156,53 +135,19 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
 	}
 	d := db.Dialect()
-	// The names made from the table's: its other tables and its indexes.
-	table, err := sqldb.QuoteTable(d, cfg.table, "_published_at", "_relays", "_pending", "_pkey")
+	stmts, err := newStatements(d, cfg.table)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: Table: %w", err)
+		return nil, err
 	}
-	o := &Outbox[Tx]{
-		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg,
-		table: table, sqlTable: table.String(), relays: table.Suffixed("_relays").String(), pub: table.Suffixed("_published").String(),
-		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
-		relayID: int32(hash("evbus-relay:" + cfg.table)),
-		born:    time.Now(),
-	}
+	o := &Outbox[Tx]{db: db, enc: enc, d: d, sql: stmts, cfg: cfg, born: time.Now()}
 	o.notified.Store(-int64(notifyEvery))
-	if !o.pg && d.Name() != sqldb.SQLite.Name() {
-		return nil, fmt.Errorf("outbox: dialect %q: want postgres or sqlite", d.Name())
-	}
 	return o, nil
-}
-
-func hash(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
 }
 
 // DDL returns the statements that create the outbox's tables and indexes
 // for the dialect: migrations/postgres.sql or migrations/sqlite.sql with
 // the configured table name.
-func (o *Outbox[Tx]) DDL() string {
-	if o.pg {
-		return o.named(postgresDDL)
-	}
-	return o.named(sqliteDDL)
-}
-
-// named returns a migration file with the configured table's names in
-// place of the default ones, which the files quote.
-func (o *Outbox[Tx]) named(ddl string) string {
-	return strings.NewReplacer(
-		`"evbus_outbox_published_at" ON "evbus_outbox_published"`, o.table.Suffixed("_published").IndexOn("_at"),
-		`"evbus_outbox_published"`, o.pub, // the table, or an index when dropped
-		`"evbus_outbox_relays"`, o.relays,
-		`"evbus_outbox_pending"`, o.table.Index("_pending"),
-		`"evbus_outbox_pkey"`, o.table.Local("_pkey"),
-		`"`+DefaultTable+`"`, o.sqlTable,
-	).Replace(ddl)
-}
+func (o *Outbox[Tx]) DDL() string { return o.sql.ddl }
 
 // Migrate creates the outbox's tables and indexes if they do not exist,
 // and upgrades those of an evbus from before the published rows' table
@@ -211,23 +156,9 @@ func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("outbox: Migrate: nil context")
 	}
-	up, due, stuckDue := sqliteUpgrade, "", ""
+	s := o.sql
 	// The relays' stuck column came later than their table.
-	addStuck := fmt.Sprintf("ALTER TABLE %s ADD COLUMN stuck text NOT NULL DEFAULT ''", o.relays)
-	if o.pg {
-		up = postgresUpgrade
-		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.sqlTable)
-		stuckDue = fmt.Sprintf("SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s') AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'stuck' AND NOT attisdropped)", o.relays, o.relays)
-	} else {
-		schema := o.table.Schema()
-		if schema == "" {
-			schema = "main"
-		}
-		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", o.table.Name(), schema)
-		stuckDue = fmt.Sprintf("SELECT (SELECT count(*) FROM pragma_table_info('%s_relays', '%s')) > 0 AND (SELECT count(*) FROM pragma_table_info('%s_relays', '%s') WHERE name = 'stuck') = 0", o.table.Name(), schema, o.table.Name(), schema)
-	}
-	before, after, _ := strings.Cut(o.named(up), "\n-- after\n")
-	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}, sqldb.Upgrade{Due: stuckDue, After: addStuck}); err != nil {
+	if err := sqldb.Migrate(ctx, o.db, s.ddl, sqldb.Upgrade{Due: s.upgradeDue, Before: s.upgradeBefore, After: s.upgradeAfter}, sqldb.Upgrade{Due: s.stuckDue, After: s.addStuck}); err != nil {
 		return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
 	}
 	return nil
@@ -277,7 +208,7 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 	// A nil tx (a nil pgx.Tx or *sql.Tx) gets sqldb's querier whose
 	// statements fail, naming it.
 	q := o.db.In(tx)
-	return o.statements(ctx, query, args, events, func(s stmt, a []any, rows int) error {
+	return o.inserts(ctx, query, args, events, func(s stmt, a []any, rows int) error {
 		var n int64
 		var err error
 		if s.prepare {
@@ -306,7 +237,7 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 // round trip instead of two. The statements' errors come with the batch's
 // results. Exec also saves the second statement.
 func Queue(ctx context.Context, o *Outbox[pgx.Tx], b *pgx.Batch, events ...any) error {
-	return o.statements(ctx, "", nil, events, func(s stmt, a []any, _ int) error {
+	return o.inserts(ctx, "", nil, events, func(s stmt, a []any, _ int) error {
 		b.Queue(s.text, a...)
 		return nil
 	})
@@ -329,18 +260,17 @@ func (o *Outbox[Tx]) notifyDue() bool {
 	return now-time.Duration(last) >= notifyEvery && o.notified.CompareAndSwap(last, int64(now))
 }
 
-// statements encodes events and calls run with each statement that runs
+// inserts encodes events and calls run with each statement that runs
 // query (when not empty) and writes the events' rows, in order, its
 // arguments and the number of rows it inserts into the outbox (-1 for
 // query alone); it returns the first error of the encoding or of run.
 //
-// On PostgreSQL the first statement takes the transaction's advisory lock
-// of every (topic, key) written, in a fixed order (no deadlock between
-// two Enqueues), before any row gets its id; the rows get theirs in the
-// order given; and, with Notify, it notifies the relays when no statement
-// of this Outbox did in the last notifyEvery. Rows are scalar parameters
-// (see text), which PostgreSQL plans and runs for less than arrays.
-func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(s stmt, args []any, rows int) error) error {
+// With keyLocks (PostgreSQL) the first statement takes the transaction's
+// advisory lock of every (topic, key) written, in a fixed order (no
+// deadlock between two Enqueues), before any row gets its id; the rows
+// get theirs in the order given; and, with Notify, it notifies the relays
+// when no statement of this Outbox did in the last notifyEvery.
+func (o *Outbox[Tx]) inserts(ctx context.Context, query string, args []any, events []any, run func(s stmt, args []any, rows int) error) error {
 	if len(events) == 0 {
 		if query == "" {
 			return nil
@@ -350,11 +280,11 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	if o.enc == nil {
 		return errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
-	// On SQLite the business statement runs alone, once the events are
-	// encoded.
+	// Without inlineQuery (SQLite) the business statement runs alone, once
+	// the events are encoded.
 	var biz string
 	var bizArgs []any
-	if query != "" && !o.pg {
+	if query != "" && !o.sql.inlineQuery {
 		biz, bizArgs, query, args = query, args, "", nil
 	}
 	// The arguments of every statement, one after the other: the business
@@ -380,7 +310,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			return err
 		}
 		h := keyHash(rec.Topic, rec.Key)
-		if o.pg {
+		if o.sql.keyLocks {
 			locks = append(locks, int32(h))
 		}
 		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
@@ -400,7 +330,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			a = slices.Clip(a) // the lock's argument must not overwrite the next rows
 		}
 		t := shape{query: query, skip: len(args), rows: end - start}
-		if o.pg && start == 0 {
+		if o.sql.keyLocks && start == 0 {
 			slices.Sort(locks)
 			locks = slices.Compact(locks)
 			t.locks = min(len(locks), 2)
@@ -435,17 +365,6 @@ func (s *scratch) release() {
 	scratches.Put(s)
 }
 
-// shape is what the text of one statement that inserts rows depends on:
-// the business statement query (PostgreSQL) with its skip parameters, the
-// rows, whether it takes the advisory locks (the first statement on
-// PostgreSQL: locks is 1 for one lock, 2 for several) and whether it
-// notifies.
-type shape struct {
-	query             string
-	skip, rows, locks int
-	notify            bool
-}
-
 // maxTexts bounds the statement texts an Outbox keeps, for a caller whose
 // business statements are built anew every time; the first maxPrepared
 // of them are prepared on each connection that runs them, where they stay
@@ -463,97 +382,16 @@ type stmt struct {
 
 // text returns the statement of shape t, built once for the few shapes a
 // service runs over and over.
-//
-// On PostgreSQL the locks (and the notification) are a condition of the
-// insert's SELECT that holds no column, which PostgreSQL evaluates once,
-// before it computes the first row and so before any row gets its id. One
-// row (the common case) is a SELECT of its parameters with the condition
-// as a one-time filter: one plan node, against three for a VALUES list
-// sorted by its ordinal, about a tenth of the server's work of an
-// Enqueue. One lock is a plain call, which PostgreSQL runs for less than
-// a set over an array.
 func (o *Outbox[Tx]) text(t shape) stmt {
 	if q, ok := o.texts.Load(t); ok {
 		return q.(stmt)
 	}
-	var b strings.Builder
-	if !o.pg {
-		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) VALUES ")
-		o.writeRows(&b, t.rows, t.skip)
-	} else {
-		gate := ""
-		if t.locks > 0 {
-			arg := o.d.Arg(t.skip + 6*t.rows + 1)
-			if t.locks == 1 {
-				gate = fmt.Sprintf("pg_advisory_xact_lock(%d, %s::int4) IS NOT NULL", o.lockKey, arg)
-			} else {
-				gate = fmt.Sprintf("(SELECT count(pg_advisory_xact_lock(%d, k)) FROM unnest(%s::int4[]) AS k) > 0", o.lockKey, arg)
-			}
-			if t.notify {
-				gate += fmt.Sprintf(" AND pg_notify('%s', '') IS NOT NULL", o.cfg.table)
-			}
-		}
-		if t.query != "" {
-			// A line of its own, so that a comment ending query ends there.
-			b.WriteString("WITH biz AS (" + t.query + "\n) ")
-		}
-		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) SELECT ")
-		if t.rows == 1 {
-			o.writeRow(&b, 0, t.skip)
-			if gate != "" {
-				b.WriteString(" WHERE " + gate)
-			}
-		} else {
-			b.WriteString("v.s, v.t, v.k, v.v, v.h, v.c FROM (VALUES ")
-			o.writeRows(&b, t.rows, t.skip)
-			b.WriteString(") AS v(s, t, k, v, h, c, n)")
-			if gate != "" {
-				// A subquery, so that it runs once rather than per row.
-				b.WriteString(" WHERE (SELECT " + gate + ")")
-			}
-			b.WriteString(" ORDER BY v.n")
-		}
-	}
-	q := stmt{text: b.String()}
+	q := stmt{text: o.sql.insert(t)}
 	if n := o.ntexts.Add(1); n <= maxTexts {
 		q.prepare = n <= maxPrepared
 		o.texts.Store(t, q)
 	}
 	return q
-}
-
-// pgCasts type the parameters on PostgreSQL, where they are not the
-// insert's target and would otherwise be text.
-var pgCasts = [6]string{"::int4", "::text", "::bytea", "::bytea", "::bytea", "::timestamptz"}
-
-// writeRows writes n parenthesized rows for VALUES, each followed on
-// PostgreSQL by its ordinal.
-func (o *Outbox[Tx]) writeRows(b *strings.Builder, n, skip int) {
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		o.writeRow(b, i, skip)
-		if o.pg {
-			fmt.Fprintf(b, ", %d", i)
-		}
-		b.WriteByte(')')
-	}
-}
-
-// writeRow writes the six parameters of row i, numbered after the first
-// skip; on PostgreSQL typed.
-func (o *Outbox[Tx]) writeRow(b *strings.Builder, i, skip int) {
-	for c := range 6 {
-		if c > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(o.d.Arg(skip + 6*i + c + 1))
-		if o.pg {
-			b.WriteString(pgCasts[c])
-		}
-	}
 }
 
 // keyHash places a (topic, key) in a shard and names its advisory lock.
@@ -604,19 +442,15 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 	}
 	var s Status
 	var oldest sqldb.Time
-	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.sqlTable, nil, &s.Backlog, &oldest); err != nil {
+	if err := sqldb.QueryRow(ctx, o.db, o.sql.backlog, nil, &s.Backlog, &oldest); err != nil {
 		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table, err)
 	}
 	if oldest.Valid {
 		s.Oldest, s.Age = oldest.Time, time.Since(oldest.Time)
 	}
-	active := "1"
-	if o.pg {
-		active = fmt.Sprintf("EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = %d::oid AND objid = shard::oid AND objsubid = 2)", uint32(o.relayID))
-	}
-	rows, err := o.db.Query(ctx, "SELECT shard, holder, since, "+active+", idle, last_error, last_error_at, stuck FROM "+o.relays+" ORDER BY shard")
+	rows, err := o.db.Query(ctx, o.sql.relays)
 	if err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -625,18 +459,18 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 		var act, idle any
 		var stuck string
 		if err := rows.Scan(&r.Shard, &r.Holder, &since, &act, &idle, &r.LastError, &errAt, &stuck); err != nil {
-			return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+			return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
 		}
 		if stuck != "" {
 			if err := json.Unmarshal([]byte(stuck), &r.Stuck); err != nil {
-				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", o.relays, r.Shard, err)
+				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", o.cfg.table+"_relays", r.Shard, err)
 			}
 		}
 		r.Since, r.LastErrorAt, r.Active, r.Idle = since.Time, errAt.Time, truth(act), truth(idle)
 		s.Relays = append(s.Relays, r)
 	}
 	if err := rows.Err(); err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
 	}
 	return s, nil
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,9 +28,9 @@ type Relay[Tx any] struct {
 	cl     *kgo.Client
 	conner sqldb.Conner
 	cfg    relayConfig
-	// keep and del end a batch (see mark), built once: keep copies its
-	// rows into the published rows' table (and on PostgreSQL deletes
-	// them too), del deletes them.
+	// keep and del end a batch (see mark): keep copies its rows into the
+	// published rows' table ("" with DeleteOnPublish), del deletes them
+	// ("" when keep did).
 	keep, del string
 	// work holds a token for each connection of the pool the shards may
 	// work their batches on at once: Connections less the session's.
@@ -142,7 +141,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		opt(&cfg)
 	}
 	session := 0 // the connections the session takes
-	if o.pg {
+	if o.sql.session {
 		session = 1
 	}
 	switch {
@@ -176,26 +175,15 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 	}
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
 	r := &Relay[Tx]{
-		o: o, cl: cl, conner: conner, cfg: cfg, del: o.deleteRows(1),
+		o: o, cl: cl, conner: conner, cfg: cfg, keep: o.sql.keep, del: o.sql.delAfterKeep,
 		work: make(chan struct{}, conns-session), seeds: seeds, batchMax: batchMax,
 		logEvery: 30 * time.Second, stuckRecheck: 30 * time.Second,
 	}
 	r.limits.topics = make(map[string]topicLimit)
 	r.health.stuck = make(map[int][]StuckRow)
 	r.health.logged = make(map[string]time.Time)
-	d := o.d
-	switch {
-	case o.cfg.deleteNow: // nothing kept
-	case o.pg:
-		// One statement: a row is in one table or the other.
-		r.keep = fmt.Sprintf("WITH m AS (%s RETURNING %s) INSERT INTO %s (%s, published_at) SELECT %s, %s::timestamptz FROM m",
-			o.deleteRows(2), movedColumns, o.pub, movedColumns, movedColumns, d.Arg(1))
-	default:
-		// SQLite takes no DELETE in a WITH clause: del follows. A relay
-		// that dies between the two leaves the rows in both tables: they
-		// are published again, and the copy already kept stays.
-		r.keep = fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
-			o.pub, movedColumns, movedColumns, d.Arg(1), o.sqlTable, o.rowsIn(2))
+	if o.cfg.deleteNow {
+		r.keep, r.del = "", o.sql.del
 	}
 	return r, nil
 }
@@ -243,7 +231,7 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchKafka(ctx) })
-	if r.o.pg {
+	if r.o.sql.session {
 		wg.Go(func() { r.session(ctx, wakes) })
 	} else {
 		// SQLite has no lock to compete for: run one relay per database.
@@ -301,13 +289,10 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 	if r.o.cfg.notify {
 		// The workers, once started, read the table before they wait
 		// for a notification: none is lost.
-		if _, err := conn.Exec(ctx, `LISTEN "`+r.o.cfg.table+`"`); err != nil {
+		if _, err := conn.Exec(ctx, r.o.sql.listen); err != nil {
 			return err
 		}
 	}
-	o, d := r.o, r.o.d
-	claim := fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle, stuck) VALUES (%s, %s, %s, false, '') ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false, stuck = ''",
-		o.relays, d.Arg(1), d.Arg(2), d.Arg(3))
 	waits := true // the driver can wait for notifications
 	var missing []int64
 	for {
@@ -320,16 +305,15 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 		if len(missing) > 0 || !waits {
 			// Also what tells, without notifications, that the
 			// session still answers.
-			got, err := tryLocks(ctx, conn, o.relayID, missing)
+			got, err := r.tryLocks(ctx, conn, missing)
 			if err != nil {
 				return err
 			}
 			for _, s := range got {
-				if _, err := conn.Exec(ctx, claim, s, r.cfg.name, d.Time(time.Now())); err != nil {
+				if err := r.claim(ctx, conn, s); err != nil {
 					return err
 				}
 				held[s] = true
-				r.cfg.log.Info("outbox: relay took its shard", "table", o.cfg.table, "shard", s, "relay", r.cfg.name)
 				wg.Go(func() { r.runShard(wctx, s, wakes[s], false) })
 			}
 		}
@@ -363,8 +347,8 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 // tryLocks takes the advisory locks of shards that no session holds, on
 // conn, and returns those it took. With no shards it only checks that
 // conn answers.
-func tryLocks(ctx context.Context, conn sqldb.Conn, relayID int32, shards []int64) ([]int, error) {
-	rows, err := conn.Query(ctx, "SELECT s FROM unnest($2::int8[]) AS s WHERE pg_try_advisory_lock($1::int4, s::int4)", relayID, shards)
+func (r *Relay[Tx]) tryLocks(ctx context.Context, conn sqldb.Conn, shards []int64) ([]int, error) {
+	rows, err := conn.Query(ctx, r.o.sql.tryLocks, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -413,23 +397,18 @@ type row struct {
 // waits a millisecond at most.
 const quickPolls = 16
 
-// relaySettings set up the transaction of a batch's statements on
-// PostgreSQL; they end with it, so the pool's connection goes back as it
-// came. The fetch must walk the primary key in id order and stop at
-// BatchSize: statistics taken while the table held few rows make the
-// planner collect the whole backlog with a bitmap scan and sort it
-// instead (30-90 ms per batch over a backlog of 100,000 rows, five times
-// the relay's other work). Custom plans see the ids of the batch in
-// flight as a constant array, which PostgreSQL hashes, instead of
-// comparing each row with each id. A mark lost with the last commits of a
-// server crash only publishes those rows again, with the same ce_id,
-// which at-least-once allows: the relay's commits do not wait for the
-// disk, and leave the WAL flushes to the writers.
-const relaySettings = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)"
+// claim records the relay as shard's holder, through q.
+func (r *Relay[Tx]) claim(ctx context.Context, q sqldb.Querier, shard int) error {
+	if _, err := q.Exec(ctx, r.o.sql.claim, shard, r.cfg.name, r.o.d.Time(time.Now())); err != nil {
+		return err
+	}
+	r.cfg.log.Info("outbox: relay took its shard", "table", r.o.cfg.table, "shard", shard, "relay", r.cfg.name)
+	return nil
+}
 
 // inTx runs fn with a connection of the pool, taken for fn alone and
-// counted against Connections: on PostgreSQL in a transaction with the
-// relay's settings, on SQLite each statement on its own.
+// counted against Connections: in a transaction with the batchSettings,
+// or each statement on its own where there are none (SQLite).
 func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) error {
 	select {
 	case r.work <- struct{}{}:
@@ -437,12 +416,12 @@ func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) er
 		return ctx.Err()
 	}
 	defer func() { <-r.work }()
-	if !r.o.pg {
+	if r.o.sql.batchSettings == "" {
 		return fn(r.o.db)
 	}
 	return sqldb.InTx(ctx, r.o.db, func(tx Tx) error {
 		q := r.o.db.In(tx)
-		if _, err := q.Exec(ctx, relaySettings); err != nil {
+		if _, err := q.Exec(ctx, r.o.sql.batchSettings); err != nil {
 			return err
 		}
 		return fn(q)
@@ -473,15 +452,13 @@ func (r *Relay[Tx]) exec(ctx context.Context, query string, args ...any) error {
 // A row that can never be published (see stuck) holds back the later
 // rows of its key, and no other.
 func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool, st *stuck) error {
-	o, d := r.o, r.o.d
+	o := r.o
 	if claim {
-		if err := r.exec(ctx, fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle, stuck) VALUES (%s, %s, %s, false, '') ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false, stuck = ''",
-			o.relays, d.Arg(1), d.Arg(2), d.Arg(3)), shard, r.cfg.name, d.Time(time.Now())); err != nil {
+		if err := r.inTx(ctx, func(q sqldb.Querier) error { return r.claim(ctx, q, shard) }); err != nil {
 			return err
 		}
-		r.cfg.log.Info("outbox: relay took its shard", "table", o.cfg.table, "shard", shard, "relay", r.cfg.name)
 	}
-	setIdle := fmt.Sprintf("UPDATE %s SET idle = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2))
+	setIdle := o.sql.setIdle
 	var (
 		quiet       int
 		idle        bool
@@ -637,18 +614,11 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 // fetch reads the oldest unpublished rows of st's shard other than those
 // in sent (the batch Kafka is taking) and those of st's keys into batch.
 func (r *Relay[Tx]) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
-	o, d := r.o, r.o.d
-	query := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s)", o.sqlTable, d.Arg(1), o.idIn(2))
-	args := []any{st.shard, o.idList(sent)}
+	s := r.o.sql
+	query, args := s.fetch, []any{st.shard, s.ids(sent), r.cfg.batch}
 	if len(st.rows) > 0 {
-		if o.pg {
-			query += fmt.Sprintf(" AND (topic, key) NOT IN (SELECT * FROM unnest(%s::text[], %s::bytea[]))", d.Arg(3), d.Arg(4))
-		} else {
-			query += fmt.Sprintf(" AND topic || ' ' || hex(key) NOT IN (SELECT value FROM json_each(%s))", d.Arg(3))
-		}
-		args = append(args, st.args(o.pg)...)
+		query, args = s.fetchSkipping, append(args, s.keys(st.rows)...)
 	}
-	query += fmt.Sprintf(" ORDER BY id LIMIT %d", r.cfg.batch)
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return batch, err
@@ -779,35 +749,6 @@ func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
 	}
 }
 
-// idIn returns the condition "id is one of the ids of argument n" (the
-// argument is idList's).
-func (o *Outbox[Tx]) idIn(n int) string {
-	if o.pg {
-		return fmt.Sprintf("id = ANY(%s::int8[])", o.d.Arg(n))
-	}
-	return fmt.Sprintf("id IN (SELECT value FROM json_each(%s))", o.d.Arg(n))
-}
-
-// idList returns ids as idIn's argument.
-func (o *Outbox[Tx]) idList(ids []int64) any {
-	if o.pg {
-		if ids == nil {
-			ids = []int64{} // not NULL, which no id is or is not in
-		}
-		return ids
-	}
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(id, 10))
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
 // mark ends the rows ids of shard that Kafka acknowledged: it moves them
 // to the published rows' table, or deletes them (DeleteOnPublish).
 func (r *Relay[Tx]) mark(ctx context.Context, q sqldb.Querier, shard int, ids []int64) error {
@@ -816,57 +757,38 @@ func (r *Relay[Tx]) mark(ctx context.Context, q sqldb.Querier, shard int, ids []
 	}
 	rows := r.o.rowsArgs(shard, ids)
 	if r.keep != "" {
-		if _, err := q.Exec(ctx, r.keep, append([]any{r.o.d.Time(time.Now())}, rows...)...); err != nil || r.o.pg {
+		if _, err := q.Exec(ctx, r.keep, append([]any{r.o.d.Time(time.Now())}, rows...)...); err != nil {
 			return err
 		}
+	}
+	if r.del == "" {
+		return nil
 	}
 	_, err := q.Exec(ctx, r.del, rows...)
 	return err
 }
 
-// movedColumns are the columns a row keeps when it is published.
-const movedColumns = "id, shard, topic, key, value, headers, created_at"
-
-// rowsIn returns the condition "the row is one of a batch's", on the four
-// arguments from n on that rowsArgs returns. It names the stretch of the
-// primary key the batch lies in, besides its ids, so that PostgreSQL
-// reads that stretch alone: without statistics on the table (a new one)
-// it would otherwise read all of the shard and filter it by the ids.
-func (o *Outbox[Tx]) rowsIn(n int) string {
-	d := o.d
-	return fmt.Sprintf("shard = %s AND id BETWEEN %s AND %s AND %s", d.Arg(n), d.Arg(n+1), d.Arg(n+2), o.idIn(n+3))
-}
-
-// deleteRows deletes the rows of a batch, given as rowsIn(n).
-func (o *Outbox[Tx]) deleteRows(n int) string {
-	return "DELETE FROM " + o.sqlTable + " WHERE " + o.rowsIn(n)
-}
-
-// rowsArgs returns rowsIn's arguments for the rows ids (at least one) of
-// shard.
+// rowsArgs returns the arguments that name the rows ids (at least one)
+// of shard: the shard, the stretch of its primary key they lie in, and
+// the ids.
 func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
-	return []any{shard, slices.Min(ids), slices.Max(ids), o.idList(ids)}
+	return []any{shard, slices.Min(ids), slices.Max(ids), o.sql.ids(ids)}
 }
 
 // lastError records err as the shard's last error.
 func (r *Relay[Tx]) lastError(ctx context.Context, shard int, err error) error {
-	o, d := r.o, r.o.d
-	return r.exec(ctx, fmt.Sprintf("UPDATE %s SET last_error = %s, last_error_at = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2), d.Arg(3)),
-		err.Error(), d.Time(time.Now()), shard)
+	return r.exec(ctx, r.o.sql.lastError, err.Error(), r.o.d.Time(time.Now()), shard)
 }
 
 // cleanup deletes rows published longer than the retention ago, in
 // chunks of their own transactions, so no statement holds many locks for
 // long.
 func (r *Relay[Tx]) cleanup(ctx context.Context) error {
-	o, d := r.o, r.o.d
-	const chunk = 10_000
-	del := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE published_at < %s LIMIT %d)", o.pub, o.pub, d.Arg(1), chunk)
-	before := d.Time(time.Now().Add(-o.cfg.retention))
-	for n := int64(chunk); n == chunk; {
+	before := r.o.d.Time(time.Now().Add(-r.o.cfg.retention))
+	for n := int64(cleanupChunk); n == cleanupChunk; {
 		err := r.inTx(ctx, func(q sqldb.Querier) error {
 			var err error
-			n, err = q.Exec(ctx, del, before)
+			n, err = q.Exec(ctx, r.o.sql.cleanup, before)
 			return err
 		})
 		if err != nil {
