@@ -7,7 +7,7 @@ import (
 
 // SetAfterPublish makes r call f after Kafka acknowledged a batch and
 // before the batch is marked.
-func SetAfterPublish[Tx any](r *Relay[Tx], f func()) { r.afterPublish = f }
+func SetAfterPublish(r *Relay, f func()) { r.afterPublish = f }
 
 // AppendParsedHeaders reads the headers column, for the benchmark's bare
 // relay.
@@ -25,14 +25,14 @@ const RelaySession = relaySettings
 // DeleteBatch returns the statement and the arguments with which a relay
 // deletes the rows ids of shard (DeleteOnPublish).
 func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) {
-	return o.sql.del, o.rowsArgs(shard, ids)
+	return o.sql.del, o.sql.rowsArgs(shard, ids)
 }
 
 // MaxPrepared is how many statement shapes an Outbox runs prepared.
 const MaxPrepared = maxPrepared
 
 // SetLogEvery makes r log a lasting failure again after d.
-func SetLogEvery[Tx any](r *Relay[Tx], d time.Duration) { r.logEvery = d }
+func SetLogEvery(r *Relay, d time.Duration) { r.logEvery = d }
 
 // SetStuckRecheck makes r look at its stuck rows again every d.
-func SetStuckRecheck[Tx any](r *Relay[Tx], d time.Duration) { r.stuckRecheck = d }
+func SetStuckRecheck(r *Relay, d time.Duration) { r.stuckRecheck = d }

@@ -59,7 +59,7 @@ const (
 // watchKafka checks until ctx is done that a broker answers, so that an
 // unreachable Kafka is logged and shows in Ready even while the relay has
 // nothing to publish.
-func (r *Relay[Tx]) watchKafka(ctx context.Context) {
+func (r *Relay) watchKafka(ctx context.Context) {
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.ackTimeout)
 		err := r.cl.Ping(pctx)
@@ -80,7 +80,7 @@ func (r *Relay[Tx]) watchKafka(ctx context.Context) {
 
 // fail records err in *p, for Ready, and logs it at ERROR: at once, then
 // at most once a logEvery while concern keeps failing.
-func (r *Relay[Tx]) fail(p *error, concern string, err error) {
+func (r *Relay) fail(p *error, concern string, err error) {
 	h := &r.health
 	h.mu.Lock()
 	*p = err
@@ -92,13 +92,13 @@ func (r *Relay[Tx]) fail(p *error, concern string, err error) {
 	}
 	h.mu.Unlock()
 	if log {
-		r.cfg.log.Error("outbox: relay: "+concern+" failing", "table", r.o.cfg.table, "relay", r.cfg.name, "err", err)
+		r.cfg.log.Error("outbox: relay: "+concern+" failing", "table", r.ocfg.table, "relay", r.cfg.name, "err", err)
 	}
 }
 
 // ok clears *p, and logs that concern answers again when its failure was
 // logged.
-func (r *Relay[Tx]) ok(p *error, concern string) {
+func (r *Relay) ok(p *error, concern string) {
 	h := &r.health
 	h.mu.Lock()
 	*p = nil
@@ -116,7 +116,7 @@ func (r *Relay[Tx]) ok(p *error, concern string) {
 	}
 	h.mu.Unlock()
 	if again {
-		r.cfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.o.cfg.table, "relay", r.cfg.name)
+		r.cfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.ocfg.table, "relay", r.cfg.name)
 	}
 }
 
@@ -126,7 +126,7 @@ func (r *Relay[Tx]) ok(p *error, concern string) {
 // the brokers), a row stuck. A standby relay, which holds no shard, is
 // ready when it could take one. Ready does not block: it reports what
 // the relay last saw, for a readiness probe.
-func (r *Relay[Tx]) Ready() error {
+func (r *Relay) Ready() error {
 	h := &r.health
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -93,7 +93,7 @@ type limit struct {
 // limit returns the largest batch of one record the relay can publish to
 // topic: the smaller of its client's kgo.ProducerBatchMaxBytes and the
 // topic's max.message.bytes, which it asks Kafka for now and then.
-func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
+func (r *Relay) limit(ctx context.Context, topic string) limit {
 	l := limit{int(r.batchMax(topic)), "bytes the relay's Kafka client (kgo.ProducerBatchMaxBytes)", false}
 	ls := &r.limits
 	ls.mu.Lock()
@@ -108,9 +108,9 @@ func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
 		switch {
 		case err != nil || t.bytes == 0:
 			r.cfg.log.Warn("outbox: the topic's max.message.bytes is unknown; the relay checks records against its client's limit alone", "topic", topic, "err", err)
-		case t.bytes < r.o.cfg.maxEvent:
+		case t.bytes < r.ocfg.maxEvent:
 			r.cfg.log.Warn("outbox: the topic takes smaller records than Enqueue accepts: a larger event would be stuck; lower MaxEventBytes or raise the topic's max.message.bytes",
-				"topic", topic, "max.message.bytes", t.bytes, "MaxEventBytes", r.o.cfg.maxEvent)
+				"topic", topic, "max.message.bytes", t.bytes, "MaxEventBytes", r.ocfg.maxEvent)
 		case t.bytes < l.bytes:
 			r.cfg.log.Warn("outbox: the relay's Kafka client builds batches larger than the topic takes; set kgo.ProducerBatchMaxBytes to the topic's max.message.bytes",
 				"topic", topic, "max.message.bytes", t.bytes, "ProducerBatchMaxBytes", l.bytes)
@@ -165,7 +165,7 @@ func (s *stuck) holds(topic string, key []byte) bool { return s.keys[stuckKey(to
 // setStuck adds x, whose record takes size bytes in a batch, to st's
 // stuck rows for reason: the later rows of its key wait behind it. It
 // logs it at ERROR and records it for Status and Ready.
-func (r *Relay[Tx]) setStuck(ctx context.Context, st *stuck, x row, size int, reason error) error {
+func (r *Relay) setStuck(ctx context.Context, st *stuck, x row, size int, reason error) error {
 	k := stuckKey(x.topic, x.key)
 	if st.keys[k] {
 		return nil
@@ -178,12 +178,12 @@ func (r *Relay[Tx]) setStuck(ctx context.Context, st *stuck, x row, size int, re
 	st.sizes = append(st.sizes, size)
 	st.checked = time.Now()
 	r.cfg.log.Error("outbox: a row cannot be published; the later rows of its key wait behind it until it is deleted or the limit raised",
-		"table", r.o.cfg.table, "shard", st.shard, "row", x.id, "topic", x.topic, "key", string(x.key), "err", reason)
+		"table", r.ocfg.table, "shard", st.shard, "row", x.id, "topic", x.topic, "key", string(x.key), "err", reason)
 	return r.saveStuck(ctx, st)
 }
 
 // saveStuck records st's rows for Status and Ready.
-func (r *Relay[Tx]) saveStuck(ctx context.Context, st *stuck) error {
+func (r *Relay) saveStuck(ctx context.Context, st *stuck) error {
 	r.health.setStuck(st.shard, slices.Clone(st.rows))
 	v := ""
 	if len(st.rows) > 0 {
@@ -193,12 +193,12 @@ func (r *Relay[Tx]) saveStuck(ctx context.Context, st *stuck) error {
 		}
 		v = string(b)
 	}
-	return r.exec(ctx, r.o.sql.saveStuck, v, st.shard)
+	return r.exec(ctx, r.sql.saveStuck, v, st.shard)
 }
 
 // recheck, every 30 seconds, lets go of the stuck rows that are gone
 // or now fit the limits: their keys go on.
-func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
+func (r *Relay) recheck(ctx context.Context, st *stuck) error {
 	if len(st.rows) == 0 || time.Since(st.checked) < r.stuckRecheck {
 		return nil
 	}
@@ -207,10 +207,9 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 	for i, x := range st.rows {
 		ids[i] = x.ID
 	}
-	o := r.o
 	there := make(map[int64]bool, len(ids))
 	err := r.inTx(ctx, func(q sqldb.Querier) error {
-		rows, err := q.Query(ctx, o.sql.recheck, o.rowsArgs(st.shard, ids)...)
+		rows, err := q.Query(ctx, r.sql.recheck, r.sql.rowsArgs(st.shard, ids)...)
 		if err != nil {
 			return err
 		}
@@ -237,7 +236,7 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 			continue
 		}
 		delete(st.keys, stuckKey(x.Topic, x.Key))
-		r.cfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", o.cfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
+		r.cfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", r.ocfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
 	}
 	if n == len(st.rows) {
 		return nil

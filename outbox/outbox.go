@@ -440,17 +440,22 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 	if ctx == nil {
 		return Status{}, errors.New("outbox: Status: nil context")
 	}
+	return status(ctx, o.db, o.sql, o.cfg.table)
+}
+
+// status reads the Status of the outbox table on db.
+func status(ctx context.Context, db sqldb.Querier, stmts *statements, table string) (Status, error) {
 	var s Status
 	var oldest sqldb.Time
-	if err := sqldb.QueryRow(ctx, o.db, o.sql.backlog, nil, &s.Backlog, &oldest); err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table, err)
+	if err := sqldb.QueryRow(ctx, db, stmts.backlog, nil, &s.Backlog, &oldest); err != nil {
+		return s, fmt.Errorf("outbox: status of %s: %w", table, err)
 	}
 	if oldest.Valid {
 		s.Oldest, s.Age = oldest.Time, time.Since(oldest.Time)
 	}
-	rows, err := o.db.Query(ctx, o.sql.relays)
+	rows, err := db.Query(ctx, stmts.relays)
 	if err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
+		return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -459,18 +464,18 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 		var act, idle any
 		var stuck string
 		if err := rows.Scan(&r.Shard, &r.Holder, &since, &act, &idle, &r.LastError, &errAt, &stuck); err != nil {
-			return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
+			return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 		}
 		if stuck != "" {
 			if err := json.Unmarshal([]byte(stuck), &r.Stuck); err != nil {
-				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", o.cfg.table+"_relays", r.Shard, err)
+				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", table+"_relays", r.Shard, err)
 			}
 		}
 		r.Since, r.LastErrorAt, r.Active, r.Idle = since.Time, errAt.Time, truth(act), truth(idle)
 		s.Relays = append(s.Relays, r)
 	}
 	if err := rows.Err(); err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table+"_relays", err)
+		return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 	}
 	return s, nil
 }

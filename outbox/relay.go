@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,8 +22,18 @@ import (
 // shard, and then marks them published (or deletes them). Run one in every
 // replica of a service: per shard, one relay publishes and the others
 // stand by (see the package documentation).
-type Relay[Tx any] struct {
-	o      *Outbox[Tx]
+//
+// A Relay is not bound to the transaction type of its Outbox: it runs its
+// own transactions, through the function its Outbox gave it.
+type Relay struct {
+	// sql, ocfg, d and db are its Outbox's statements, configuration,
+	// dialect and database; tx runs a transaction on that database.
+	sql  *statements
+	ocfg config
+	d    sqldb.Dialect
+	db   sqldb.Querier
+	tx   func(ctx context.Context, fn func(q sqldb.Querier) error) error
+
 	cl     *kgo.Client
 	conner sqldb.Conner
 	cfg    relayConfig
@@ -117,7 +126,7 @@ var ErrPoolTooSmall = errors.New("outbox: the pool is too small for the relay")
 // after Run returned. The database must hand out connections of its own
 // (sqldb.Conner: Pgx and SQL do) and have room for Connections and one
 // more for the service (ErrPoolTooSmall).
-func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], error) {
+func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay, error) {
 	if cl == nil {
 		return nil, errors.New("outbox: Relay needs a Kafka client")
 	}
@@ -174,8 +183,12 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 			limit, o.cfg.maxEvent, limit)
 	}
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
-	r := &Relay[Tx]{
-		o: o, cl: cl, conner: conner, cfg: cfg, keep: o.sql.keep, del: o.sql.delAfterKeep,
+	r := &Relay{
+		sql: o.sql, ocfg: o.cfg, d: o.d, db: o.db,
+		tx: func(ctx context.Context, fn func(q sqldb.Querier) error) error {
+			return sqldb.InTx(ctx, o.db, func(tx Tx) error { return fn(o.db.In(tx)) })
+		},
+		cl: cl, conner: conner, cfg: cfg, keep: o.sql.keep, del: o.sql.delAfterKeep,
 		work: make(chan struct{}, conns-session), seeds: seeds, batchMax: batchMax,
 		logEvery: 30 * time.Second, stuckRecheck: 30 * time.Second,
 	}
@@ -205,7 +218,7 @@ func poolSize(db any) (int, bool) {
 // context.Cause(ctx) then. Errors of the database and of Kafka are
 // logged, recorded in Status and Ready, and retried; they do not end
 // Run.
-func (r *Relay[Tx]) Run(ctx context.Context) error {
+func (r *Relay) Run(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("outbox: Run: nil context")
 	}
@@ -213,12 +226,12 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.health.stop()
-	wakes := make([]chan struct{}, r.o.cfg.shards)
+	wakes := make([]chan struct{}, r.ocfg.shards)
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
 	}
-	if stop, err := r.o.cfg.tel.ObserveOutbox(r.o.cfg.table, func(ctx context.Context) (int64, time.Duration, int64, error) {
-		s, err := r.o.Status(ctx)
+	if stop, err := r.ocfg.tel.ObserveOutbox(r.ocfg.table, func(ctx context.Context) (int64, time.Duration, int64, error) {
+		s, err := status(ctx, r.db, r.sql, r.ocfg.table)
 		var stuck int64
 		for _, rs := range s.Relays {
 			stuck += int64(len(rs.Stuck))
@@ -227,11 +240,11 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 	}); err == nil {
 		defer stop()
 	} else {
-		r.cfg.log.Warn("outbox: backlog metrics not registered", "table", r.o.cfg.table, "err", err)
+		r.cfg.log.Warn("outbox: backlog metrics not registered", "table", r.ocfg.table, "err", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchKafka(ctx) })
-	if r.o.sql.session {
+	if r.sql.session {
 		wg.Go(func() { r.session(ctx, wakes) })
 	} else {
 		// SQLite has no lock to compete for: run one relay per database.
@@ -245,7 +258,7 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 
 // session holds the relay's PostgreSQL session until ctx is done, taking
 // it again after the database failed.
-func (r *Relay[Tx]) session(ctx context.Context, wakes []chan struct{}) {
+func (r *Relay) session(ctx context.Context, wakes []chan struct{}) {
 	for ctx.Err() == nil {
 		err := r.holdSession(ctx, wakes)
 		if ctx.Err() != nil {
@@ -265,7 +278,7 @@ func (r *Relay[Tx]) session(ctx context.Context, wakes []chan struct{}) {
 // end before the session is closed, so no two relays ever work a shard at
 // once (see the package documentation for a session cut off by the
 // network).
-func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) error {
+func (r *Relay) holdSession(ctx context.Context, wakes []chan struct{}) error {
 	conn, err := r.conner.Conn(ctx)
 	if err != nil {
 		return err
@@ -286,10 +299,10 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 			}
 		}
 	}
-	if r.o.cfg.notify {
+	if r.ocfg.notify {
 		// The workers, once started, read the table before they wait
 		// for a notification: none is lost.
-		if _, err := conn.Exec(ctx, r.o.sql.listen); err != nil {
+		if _, err := conn.Exec(ctx, r.sql.listen); err != nil {
 			return err
 		}
 	}
@@ -347,8 +360,8 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 // tryLocks takes the advisory locks of shards that no session holds, on
 // conn, and returns those it took. With no shards it only checks that
 // conn answers.
-func (r *Relay[Tx]) tryLocks(ctx context.Context, conn sqldb.Conn, shards []int64) ([]int, error) {
-	rows, err := conn.Query(ctx, r.o.sql.tryLocks, shards)
+func (r *Relay) tryLocks(ctx context.Context, conn sqldb.Conn, shards []int64) ([]int, error) {
+	rows, err := conn.Query(ctx, r.sql.tryLocks, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +380,7 @@ func (r *Relay[Tx]) tryLocks(ctx context.Context, conn sqldb.Conn, shards []int6
 // runShard publishes shard's rows until ctx is done, through the
 // database's failures. claim (SQLite) records the relay as the shard's
 // holder first; on PostgreSQL the session did.
-func (r *Relay[Tx]) runShard(ctx context.Context, shard int, wake <-chan struct{}, claim bool) {
+func (r *Relay) runShard(ctx context.Context, shard int, wake <-chan struct{}, claim bool) {
 	defer r.health.setStuck(shard, nil)
 	// The shard's stuck rows outlive a serve that a database failure
 	// ended: forgetting them would let their keys' later rows go first.
@@ -398,30 +411,29 @@ type row struct {
 const quickPolls = 16
 
 // claim records the relay as shard's holder, through q.
-func (r *Relay[Tx]) claim(ctx context.Context, q sqldb.Querier, shard int) error {
-	if _, err := q.Exec(ctx, r.o.sql.claim, shard, r.cfg.name, r.o.d.Time(time.Now())); err != nil {
+func (r *Relay) claim(ctx context.Context, q sqldb.Querier, shard int) error {
+	if _, err := q.Exec(ctx, r.sql.claim, shard, r.cfg.name, r.d.Time(time.Now())); err != nil {
 		return err
 	}
-	r.cfg.log.Info("outbox: relay took its shard", "table", r.o.cfg.table, "shard", shard, "relay", r.cfg.name)
+	r.cfg.log.Info("outbox: relay took its shard", "table", r.ocfg.table, "shard", shard, "relay", r.cfg.name)
 	return nil
 }
 
 // inTx runs fn with a connection of the pool, taken for fn alone and
 // counted against Connections: in a transaction with the batchSettings,
 // or each statement on its own where there are none (SQLite).
-func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) error {
+func (r *Relay) inTx(ctx context.Context, fn func(q sqldb.Querier) error) error {
 	select {
 	case r.work <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-r.work }()
-	if r.o.sql.batchSettings == "" {
-		return fn(r.o.db)
+	if r.sql.batchSettings == "" {
+		return fn(r.db)
 	}
-	return sqldb.InTx(ctx, r.o.db, func(tx Tx) error {
-		q := r.o.db.In(tx)
-		if _, err := q.Exec(ctx, r.o.sql.batchSettings); err != nil {
+	return r.tx(ctx, func(q sqldb.Querier) error {
+		if _, err := q.Exec(ctx, r.sql.batchSettings); err != nil {
 			return err
 		}
 		return fn(q)
@@ -430,14 +442,14 @@ func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) er
 
 // exec runs one statement on a connection of the pool, counted against
 // Connections.
-func (r *Relay[Tx]) exec(ctx context.Context, query string, args ...any) error {
+func (r *Relay) exec(ctx context.Context, query string, args ...any) error {
 	select {
 	case r.work <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-r.work }()
-	_, err := r.o.db.Exec(ctx, query, args...)
+	_, err := r.db.Exec(ctx, query, args...)
 	return err
 }
 
@@ -451,14 +463,13 @@ func (r *Relay[Tx]) exec(ctx context.Context, query string, args ...any) error {
 // row is never overtaken by a later row of its key from another batch.
 // A row that can never be published (see stuck) holds back the later
 // rows of its key, and no other.
-func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool, st *stuck) error {
-	o := r.o
+func (r *Relay) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool, st *stuck) error {
 	if claim {
 		if err := r.inTx(ctx, func(q sqldb.Querier) error { return r.claim(ctx, q, shard) }); err != nil {
 			return err
 		}
 	}
-	setIdle := o.sql.setIdle
+	setIdle := r.sql.setIdle
 	var (
 		quiet       int
 		idle        bool
@@ -493,7 +504,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 		return into, err
 	}
 	for ctx.Err() == nil {
-		if shard == 0 && !o.cfg.deleteNow && time.Since(lastClean) > min(o.cfg.retention/4, time.Minute) {
+		if shard == 0 && !r.ocfg.deleteNow && time.Since(lastClean) > min(r.ocfg.retention/4, time.Minute) {
 			if err := r.cleanup(ctx); err != nil {
 				return err
 			}
@@ -601,7 +612,7 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 		if damaged != nil {
 			failed++
 		}
-		r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "rows", failed, "err", firstErr)
+		r.cfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", shard, "rows", failed, "err", firstErr)
 		if err := r.lastError(ctx, shard, firstErr); err != nil {
 			return err
 		}
@@ -613,8 +624,8 @@ func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, 
 
 // fetch reads the oldest unpublished rows of st's shard other than those
 // in sent (the batch Kafka is taking) and those of st's keys into batch.
-func (r *Relay[Tx]) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
-	s := r.o.sql
+func (r *Relay) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
+	s := r.sql
 	query, args := s.fetch, []any{st.shard, s.ids(sent), r.cfg.batch}
 	if len(st.rows) > 0 {
 		query, args = s.fetchSkipping, append(args, s.keys(st.rows)...)
@@ -671,9 +682,9 @@ type flight struct {
 // that cannot be published (they become stuck) and those of keys that
 // have a stuck row (held back, nil in the flight); wait waits for the
 // outcome.
-func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Record) (*flight, error) {
+func (r *Relay) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Record) (*flight, error) {
 	f := &flight{recs: recs, done: make(chan struct{}), start: time.Now()}
-	tel := r.o.cfg.tel
+	tel := r.ocfg.tel
 	spans := make([]trace.Span, len(recs))
 	var errs []error
 	for i, rec := range recs {
@@ -727,7 +738,7 @@ func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kg
 // what Kafka did not take, in order, for as long as it takes, so a batch
 // is never given up on while Kafka is away: after AckTimeout it is
 // reported in Status, and the wait goes on.
-func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
+func (r *Relay) wait(ctx context.Context, shard int, f *flight) error {
 	stalled := time.NewTicker(r.cfg.ackTimeout)
 	defer stalled.Stop()
 	for {
@@ -741,7 +752,7 @@ func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
 			n := f.left
 			f.mu.Unlock()
 			err := fmt.Errorf("outbox: Kafka has not acknowledged %d of %d records for %v; waiting", n, len(f.recs), r.cfg.ackTimeout)
-			r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "err", err)
+			r.cfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", shard, "err", err)
 			if err := r.lastError(ctx, shard, err); err != nil {
 				return err
 			}
@@ -751,13 +762,13 @@ func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
 
 // mark ends the rows ids of shard that Kafka acknowledged: it moves them
 // to the published rows' table, or deletes them (DeleteOnPublish).
-func (r *Relay[Tx]) mark(ctx context.Context, q sqldb.Querier, shard int, ids []int64) error {
+func (r *Relay) mark(ctx context.Context, q sqldb.Querier, shard int, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows := r.o.rowsArgs(shard, ids)
+	rows := r.sql.rowsArgs(shard, ids)
 	if r.keep != "" {
-		if _, err := q.Exec(ctx, r.keep, append([]any{r.o.d.Time(time.Now())}, rows...)...); err != nil {
+		if _, err := q.Exec(ctx, r.keep, append([]any{r.d.Time(time.Now())}, rows...)...); err != nil {
 			return err
 		}
 	}
@@ -768,27 +779,20 @@ func (r *Relay[Tx]) mark(ctx context.Context, q sqldb.Querier, shard int, ids []
 	return err
 }
 
-// rowsArgs returns the arguments that name the rows ids (at least one)
-// of shard: the shard, the stretch of its primary key they lie in, and
-// the ids.
-func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
-	return []any{shard, slices.Min(ids), slices.Max(ids), o.sql.ids(ids)}
-}
-
 // lastError records err as the shard's last error.
-func (r *Relay[Tx]) lastError(ctx context.Context, shard int, err error) error {
-	return r.exec(ctx, r.o.sql.lastError, err.Error(), r.o.d.Time(time.Now()), shard)
+func (r *Relay) lastError(ctx context.Context, shard int, err error) error {
+	return r.exec(ctx, r.sql.lastError, err.Error(), r.d.Time(time.Now()), shard)
 }
 
 // cleanup deletes rows published longer than the retention ago, in
 // chunks of their own transactions, so no statement holds many locks for
 // long.
-func (r *Relay[Tx]) cleanup(ctx context.Context) error {
-	before := r.o.d.Time(time.Now().Add(-r.o.cfg.retention))
+func (r *Relay) cleanup(ctx context.Context) error {
+	before := r.d.Time(time.Now().Add(-r.ocfg.retention))
 	for n := int64(cleanupChunk); n == cleanupChunk; {
 		err := r.inTx(ctx, func(q sqldb.Querier) error {
 			var err error
-			n, err = q.Exec(ctx, r.o.sql.cleanup, before)
+			n, err = q.Exec(ctx, r.sql.cleanup, before)
 			return err
 		})
 		if err != nil {

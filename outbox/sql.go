@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 
 	"github.com/evbus/evbus/sqldb"
@@ -186,4 +187,11 @@ func writeRow(b *strings.Builder, i, skip int, param func(n, c int) string) {
 		}
 		b.WriteString(param(skip+6*i+c+1, c))
 	}
+}
+
+// rowsArgs returns the arguments that name the rows ids (at least one)
+// of shard in recheck, del and keep: the shard, the stretch of its
+// primary key they lie in, and the ids.
+func (s *statements) rowsArgs(shard int, ids []int64) []any {
+	return []any{shard, slices.Min(ids), slices.Max(ids), s.ids(ids)}
 }
