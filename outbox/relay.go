@@ -481,22 +481,38 @@ func records(batch []row) ([]*kgo.Record, error) {
 	return recs, nil
 }
 
-// flight is a batch of records sent to Kafka.
+// flight is a batch of records sent to Kafka. The relay waits for its
+// own records alone (done), never for the other records of a client it
+// may share with the service. mu guards errs and left, which the
+// records' promises write.
 type flight struct {
 	recs  []*kgo.Record // nil for a row held back
 	mu    sync.Mutex
 	errs  map[*kgo.Record]error // the records Kafka failed
-	left  int
-	done  chan struct{}
+	left  int                   // the records Kafka has not settled
+	done  chan struct{}         // closed when left is 0
 	start time.Time
+	// unlinger ends the flush that keeps the client from lingering on
+	// the batch's records, and flushed is closed once it ended.
+	unlinger context.CancelFunc
+	flushed  chan struct{}
+}
+
+// land ends the flight's flush and waits for it to end: every goroutine
+// a batch starts ends with the batch.
+func (f *flight) land() {
+	f.unlinger()
+	<-f.flushed
 }
 
 // send produces recs, the records of batch's first rows, but for those
 // that cannot be published (they become stuck) and those of keys that
 // have a stuck row (held back, nil in the flight); wait waits for the
-// outcome.
+// outcome. The caller lands the flight, on every path.
 func (r *Relay) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Record) (*flight, error) {
-	f := &flight{recs: recs, done: make(chan struct{}), start: time.Now()}
+	f := &flight{recs: recs, done: make(chan struct{}), start: time.Now(), flushed: make(chan struct{})}
+	fctx, unlinger := context.WithCancel(ctx)
+	f.unlinger = unlinger
 	tel := r.ocfg.tel
 	spans := make([]trace.Span, len(recs))
 	var errs []error
@@ -517,6 +533,7 @@ func (r *Relay) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Re
 	}
 	if f.left == 0 {
 		close(f.done)
+		unlinger()
 	}
 	for i, rec := range recs {
 		if rec == nil {
@@ -538,11 +555,18 @@ func (r *Relay) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Re
 			}
 			if f.left--; f.left == 0 {
 				close(f.done)
+				unlinger()
 			}
 		})
 	}
-	// Produce lingers for more records; nothing more is coming.
-	go func() { _ = r.cl.Flush(ctx) }()
+	// Produce lingers for more records; nothing more is coming. The
+	// flush stops lingering, and waits for every record of the client,
+	// so it ends as soon as the batch's own records are settled (or the
+	// batch is given up on: land).
+	go func() {
+		defer close(f.flushed)
+		_ = r.cl.Flush(fctx)
+	}()
 	return f, errors.Join(errs...)
 }
 

@@ -197,7 +197,9 @@ func (s *shardRun) busy(ctx context.Context) error {
 func (s *shardRun) publish(ctx context.Context) (f *flight, damaged error, err error) {
 	r := s.r
 	recs, damaged := records(s.batch)
-	if f, err = r.send(ctx, s.st, s.batch, recs); err != nil {
+	f, err = r.send(ctx, s.st, s.batch, recs)
+	defer f.land()
+	if err != nil {
 		return nil, nil, err
 	}
 	s.sent = s.sent[:0]
