@@ -53,7 +53,7 @@
 // # Event size
 //
 // Enqueue refuses (bus.ErrTooLarge) an event whose record, alone in a
-// batch, is larger than MaxEventBytes (default DefaultMaxEventBytes,
+// batch, is larger than MaxEventBytes (by default
 // franz-go's default batch limit of 1,000,012 bytes), and Relay refuses
 // a client whose kgo.ProducerBatchMaxBytes is smaller: what Enqueue
 // accepts, the relay's client takes. The relay also reads each topic's

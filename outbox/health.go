@@ -92,7 +92,7 @@ func (r *Relay) fail(p *error, concern string, err error) {
 	}
 	h.mu.Unlock()
 	if log {
-		r.cfg.log.Error("outbox: relay: "+concern+" failing", "table", r.ocfg.table, "relay", r.cfg.name, "err", err)
+		r.ocfg.log.Error("outbox: relay: "+concern+" failing", "table", r.ocfg.table, "relay", r.cfg.name, "err", err)
 	}
 }
 
@@ -116,7 +116,7 @@ func (r *Relay) ok(p *error, concern string) {
 	}
 	h.mu.Unlock()
 	if again {
-		r.cfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.ocfg.table, "relay", r.cfg.name)
+		r.ocfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.ocfg.table, "relay", r.cfg.name)
 	}
 }
 

@@ -31,9 +31,9 @@ func TestRelayUnreachableBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	ob := newOutbox(t, sqliteDB(t), nil)
 	var log logs
-	r, err := ob.Relay(cl, outbox.Logger(slog.New(&log)))
+	ob := newOutbox(t, sqliteDB(t), nil, outbox.Logger(slog.New(&log)))
+	r, err := ob.Relay(cl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,12 +124,12 @@ func TestRelayUnreachableDatabase(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	db := pgxDB(t, "postgres://evbus@127.0.0.1:"+strconv.Itoa(port)+"/evbus?connect_timeout=2")
-	ob, err := outbox.New(db, nil)
+	var log logs
+	ob, err := outbox.New(db, nil, outbox.Logger(slog.New(&log)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log logs
-	r := runRelay(t, ob, k.cl, outbox.Logger(slog.New(&log)))
+	r := runRelay(t, ob, k.cl)
 	waitFor(t, "an ERROR about the database", func() bool {
 		return len(log.at(slog.LevelError, "database failing", "relay session", strconv.Itoa(port))) > 0
 	})

@@ -17,11 +17,9 @@ import (
 	"github.com/evbus/evbus/sqldb"
 )
 
-// DefaultMaxEventBytes is MaxEventBytes's default: franz-go's default
-// kgo.ProducerBatchMaxBytes, 1,000,012 bytes, which Kafka's default
-// max.message.bytes (1,048,588) takes. A relay's client with the default
-// takes every event Enqueue accepts.
-const DefaultMaxEventBytes = 1_000_012
+// defaultMaxEventBytes is MaxEventBytes's default: franz-go's default
+// kgo.ProducerBatchMaxBytes.
+const defaultMaxEventBytes = 1_000_012
 
 // batchOverhead is the size of a record batch with no record, as
 // franz-go counts it against kgo.ProducerBatchMaxBytes (Kafka counts 4
@@ -107,12 +105,12 @@ func (r *Relay) limit(ctx context.Context, topic string) limit {
 		t.bytes = limits[topic]
 		switch {
 		case err != nil || t.bytes == 0:
-			r.cfg.log.Warn("outbox: the topic's max.message.bytes is unknown; the relay checks records against its client's limit alone", "topic", topic, "err", err)
+			r.ocfg.log.Warn("outbox: the topic's max.message.bytes is unknown; the relay checks records against its client's limit alone", "topic", topic, "err", err)
 		case t.bytes < r.ocfg.maxEvent:
-			r.cfg.log.Warn("outbox: the topic takes smaller records than Enqueue accepts: a larger event would be stuck; lower MaxEventBytes or raise the topic's max.message.bytes",
+			r.ocfg.log.Warn("outbox: the topic takes smaller records than Enqueue accepts: a larger event would be stuck; lower MaxEventBytes or raise the topic's max.message.bytes",
 				"topic", topic, "max.message.bytes", t.bytes, "MaxEventBytes", r.ocfg.maxEvent)
 		case t.bytes < l.bytes:
-			r.cfg.log.Warn("outbox: the relay's Kafka client builds batches larger than the topic takes; set kgo.ProducerBatchMaxBytes to the topic's max.message.bytes",
+			r.ocfg.log.Warn("outbox: the relay's Kafka client builds batches larger than the topic takes; set kgo.ProducerBatchMaxBytes to the topic's max.message.bytes",
 				"topic", topic, "max.message.bytes", t.bytes, "ProducerBatchMaxBytes", l.bytes)
 		}
 		ls.mu.Lock()
@@ -177,7 +175,7 @@ func (r *Relay) setStuck(ctx context.Context, st *stuck, x row, size int, reason
 	st.rows = append(st.rows, StuckRow{ID: x.id, Topic: x.topic, Key: slices.Clone(x.key), Reason: reason.Error()})
 	st.sizes = append(st.sizes, size)
 	st.checked = time.Now()
-	r.cfg.log.Error("outbox: a row cannot be published; the later rows of its key wait behind it until it is deleted or the limit raised",
+	r.ocfg.log.Error("outbox: a row cannot be published; the later rows of its key wait behind it until it is deleted or the limit raised",
 		"table", r.ocfg.table, "shard", st.shard, "row", x.id, "topic", x.topic, "key", string(x.key), "err", reason)
 	return r.saveStuck(ctx, st)
 }
@@ -236,7 +234,7 @@ func (r *Relay) recheck(ctx context.Context, st *stuck) error {
 			continue
 		}
 		delete(st.keys, stuckKey(x.Topic, x.Key))
-		r.cfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", r.ocfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
+		r.ocfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", r.ocfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
 	}
 	if n == len(st.rows) {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -19,8 +20,8 @@ import (
 	"github.com/evbus/evbus/tracing"
 )
 
-// DefaultTable is the outbox table's name unless Table says otherwise.
-const DefaultTable = "evbus_outbox"
+// defaultTable is the outbox table's name unless Table says otherwise.
+const defaultTable = "evbus_outbox"
 
 // Outbox writes events into the outbox table in the caller's
 // transactions (Enqueue) and hands the table to relays (Relay). It is safe
@@ -49,14 +50,17 @@ type config struct {
 	deleteNow bool
 	maxEvent  int
 	tel       *tracing.Telemetry
+	log       *slog.Logger
 }
 
-// Option configures an Outbox.
+// Option configures an Outbox, and the relays made from it. An option
+// only records its value; New checks them all and names the one at
+// fault.
 type Option func(*config)
 
-// Table names the outbox table (default DefaultTable, "evbus_outbox"),
-// optionally schema-qualified ("events.outbox": a PostgreSQL schema, or
-// an SQLite database). The published rows' table is its name with
+// Table names the outbox table, optionally schema-qualified
+// ("events.outbox": a PostgreSQL schema, or an SQLite database).
+// Default: "evbus_outbox". The published rows' table is its name with
 // "_published" appended, and the relays' table with "_relays". The name
 // follows sqldb.ValidIdentifier's rule, checked by New, and is quoted in
 // every statement (sqldb.QuoteTable), so SQL keywords are fine.
@@ -86,7 +90,10 @@ func DeleteOnPublish() Option { return func(c *config) { c.deleteNow = true } }
 
 // MaxEventBytes is the largest event Enqueue accepts, counted as Kafka
 // counts a record batch that holds its record alone (key, value, headers
-// and the batch's overhead): default DefaultMaxEventBytes. Enqueue
+// and the batch's overhead). Default: 1,000,012, franz-go's default
+// kgo.ProducerBatchMaxBytes, which Kafka's default max.message.bytes
+// (1,048,588) takes, so a relay's client with the default takes every
+// event Enqueue accepts. Enqueue
 // refuses a larger one with bus.ErrTooLarge, so that no row is written
 // that a relay could never publish; Relay refuses a Kafka client whose
 // kgo.ProducerBatchMaxBytes is smaller. Set it to the smallest
@@ -100,14 +107,15 @@ func MaxEventBytes(n int) Option { return func(c *config) { c.maxEvent = n } }
 // Enqueue writes the caller's trace context into the row; the relay's
 // publish span continues that trace (tracing.LinkRelay links instead),
 // and records evbus.outbox.delay, evbus.outbox.backlog and
-// evbus.outbox.oldest_age.
-func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t != nil {
-			c.tel = t
-		}
-	}
-}
+// evbus.outbox.oldest_age. New refuses nil.
+func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
+
+// Logger receives the events of the outbox's relays: shards taken and
+// lost, stuck rows, errors of the database and of Kafka. Default:
+// slog.Default(). An option of the Outbox, as Telemetry is, rather than
+// of each Relay: the outbox's events go to one place, and the logger
+// option has one name in every evbus package. New refuses nil.
+func Logger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // New returns the outbox on db's table, encoding events with enc.
 //
@@ -118,7 +126,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if err := sqldb.Check(db); err != nil {
 		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
-	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes, tel: tracing.Default()}
+	cfg := config{table: defaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: defaultMaxEventBytes, tel: tracing.Default(), log: slog.Default()}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
@@ -133,6 +141,12 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	}
 	if cfg.retention <= 0 && !cfg.deleteNow {
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
+	}
+	if cfg.tel == nil {
+		return nil, errors.New("outbox: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
+	}
+	if cfg.log == nil {
+		return nil, errors.New("outbox: Logger(nil): pass a *slog.Logger, or leave the option out (slog.Default())")
 	}
 	d := db.Dialect()
 	stmts, err := newStatements(d, cfg.table)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -66,10 +65,12 @@ type relayConfig struct {
 	ackTimeout time.Duration
 	maxBackoff time.Duration
 	conns      int
-	log        *slog.Logger
 }
 
-// RelayOption configures a Relay.
+// RelayOption configures a Relay: its options are those of Outbox.Relay,
+// and the Outbox's Options (Logger, Telemetry) apply to its relays too.
+// An option only records its value; Outbox.Relay checks them all and
+// names the one at fault.
 type RelayOption func(*relayConfig)
 
 // RelayName names the relay in Status (default host name/process id).
@@ -111,10 +112,6 @@ func MaxBackoff(d time.Duration) RelayOption { return func(c *relayConfig) { c.m
 // leave without a connection for the service.
 func Connections(n int) RelayOption { return func(c *relayConfig) { c.conns = n } }
 
-// Logger receives the relay's events: shards taken and lost, errors
-// (default slog.Default()).
-func Logger(l *slog.Logger) RelayOption { return func(c *relayConfig) { c.log = l } }
-
 // ErrPoolTooSmall: the relay would take every connection of the
 // database's pool, leaving the service none.
 var ErrPoolTooSmall = errors.New("outbox: the pool is too small for the relay")
@@ -141,7 +138,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay, error) 
 	cfg := relayConfig{
 		name: host + "/" + strconv.Itoa(os.Getpid()), batch: 1000, poll: 500 * time.Millisecond,
 		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
-		conns: 2, log: slog.Default(),
+		conns: 2,
 	}
 	for i, opt := range opts {
 		if opt == nil {
@@ -164,8 +161,6 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay, error) 
 		return nil, fmt.Errorf("outbox: AckTimeout(%v): want a positive duration", cfg.ackTimeout)
 	case cfg.maxBackoff <= 0:
 		return nil, fmt.Errorf("outbox: MaxBackoff(%v): want a positive duration", cfg.maxBackoff)
-	case cfg.log == nil:
-		return nil, errors.New("outbox: Logger(nil): want a logger")
 	case cfg.conns < session+1:
 		return nil, fmt.Errorf("outbox: Connections(%d): want at least %d (%d for the session and 1 for batches)", cfg.conns, session+1, session)
 	}
@@ -240,7 +235,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}); err == nil {
 		defer stop()
 	} else {
-		r.cfg.log.Warn("outbox: backlog metrics not registered", "table", r.ocfg.table, "err", err)
+		r.ocfg.log.Warn("outbox: backlog metrics not registered", "table", r.ocfg.table, "err", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchKafka(ctx) })
@@ -397,7 +392,7 @@ func (r *Relay) claim(ctx context.Context, q sqldb.Querier, shard int) error {
 	if _, err := q.Exec(ctx, r.sql.claim, shard, r.cfg.name, r.d.Time(time.Now())); err != nil {
 		return err
 	}
-	r.cfg.log.Info("outbox: relay took its shard", "table", r.ocfg.table, "shard", shard, "relay", r.cfg.name)
+	r.ocfg.log.Info("outbox: relay took its shard", "table", r.ocfg.table, "shard", shard, "relay", r.cfg.name)
 	return nil
 }
 
@@ -589,7 +584,7 @@ func (r *Relay) wait(ctx context.Context, shard int, f *flight) error {
 			n := f.left
 			f.mu.Unlock()
 			err := fmt.Errorf("outbox: Kafka has not acknowledged %d of %d records for %v; waiting", n, len(f.recs), r.cfg.ackTimeout)
-			r.cfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", shard, "err", err)
+			r.ocfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", shard, "err", err)
 			if err := r.lastError(ctx, shard, err); err != nil {
 				return err
 			}

@@ -271,7 +271,7 @@ func (s *shardRun) end(ctx context.Context, failed int, firstErr error) error {
 		s.backoff = 0
 		return nil
 	}
-	r.cfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", s.shard, "rows", failed, "err", firstErr)
+	r.ocfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", s.shard, "rows", failed, "err", firstErr)
 	if err := r.lastError(ctx, s.shard, firstErr); err != nil {
 		return err
 	}
