@@ -190,8 +190,8 @@ const chunkRows = 1000
 //
 // On PostgreSQL, Enqueue holds a transaction-scoped advisory lock on each
 // (topic, key) it writes until tx ends, so transactions that write one key
-// take turns, and a key's rows get their ids in commit order (see the
-// package documentation). Enqueue events of several keys in one call
+// take turns, and a key's rows get their ids in commit order (see
+// docs/design/outbox.md). Enqueue events of several keys in one call
 // rather than in several calls in varying key order: two transactions
 // locking two keys in opposite orders deadlock, and PostgreSQL aborts one.
 func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {

@@ -20,7 +20,7 @@ import (
 // Relay publishes the outbox's committed rows to Kafka, in id order per
 // shard, and then marks them published (or deletes them). Run one in every
 // replica of a service: per shard, one relay publishes and the others
-// stand by (see the package documentation).
+// stand by (see docs/design/outbox.md).
 //
 // A Relay is not bound to the transaction type of its Outbox: it runs its
 // own transactions, through the function its Outbox gave it.
@@ -271,7 +271,7 @@ func (r *Relay) session(ctx context.Context, wakes []chan struct{}) {
 // while the session lasts: when the relay dies, the server drops the
 // connection and the locks with it. When the session fails, the workers
 // end before the session is closed, so no two relays ever work a shard at
-// once (see the package documentation for a session cut off by the
+// once (see docs/design/outbox.md for a session cut off by the
 // network).
 func (r *Relay) holdSession(ctx context.Context, wakes []chan struct{}) error {
 	conn, err := r.conner.Conn(ctx)

@@ -158,8 +158,8 @@ func TestBadInput(t *testing.T) {
 
 // TestRetention: published rows move to the published rows' table and
 // stay there for the retention, then are deleted; with DeleteOnPublish
-// they are deleted at once. Kept rows copied back (the recipe in the
-// package documentation) are published again, with their ce_id.
+// they are deleted at once. Kept rows copied back (the recipe in
+// docs/design/outbox.md) are published again, with their ce_id.
 func TestRetention(t *testing.T) {
 	k := startKafka(t)
 	count := func(db *sqldb.SQLDB, table string) (n int64) {
