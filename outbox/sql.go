@@ -95,14 +95,15 @@ type shape struct {
 	notify            bool
 }
 
-// names are what statements need to name an outbox's tables: the quoted
-// table, the table's name as New got it (the channel of its
-// notifications), and the first keys of Enqueue's and the relays'
-// advisory locks.
+// names are what statements need to name an outbox's tables: the table,
+// the table's name as New got it (the channel of its notifications), the
+// quoted names of the outbox, published rows' and relays' tables, and
+// the first keys of Enqueue's and the relays' advisory locks.
 type names struct {
-	table            sqldb.Table
-	name             string
-	lockKey, relayID int32
+	table               sqldb.Table
+	name                string
+	outbox, pub, relays string
+	lockKey, relayID    int32
 }
 
 // newStatements returns the statements of dialect d on the outbox table
@@ -115,6 +116,7 @@ func newStatements(d sqldb.Dialect, table string) (*statements, error) {
 	}
 	n := names{
 		table: t, name: table,
+		outbox: t.String(), pub: t.Suffixed("_published").String(), relays: t.Suffixed("_relays").String(),
 		lockKey: int32(hash("evbus-enqueue:" + table)),
 		relayID: int32(hash("evbus-relay:" + table)),
 	}

@@ -8,9 +8,7 @@ import (
 
 // postgresStatements are the outbox's statements on PostgreSQL.
 func postgresStatements(n names) *statements {
-	table := n.table.String()
-	pub := n.table.Suffixed("_published").String()
-	relays := n.table.Suffixed("_relays").String()
+	table, pub, relays := n.outbox, n.pub, n.relays
 	before, after := upgrade(postgresUpgrade, n.table)
 	// A batch's rows, on the four arguments from $k on that rowsArgs
 	// returns. It names the stretch of the primary key the batch lies
@@ -122,7 +120,7 @@ func postgresInsert(n names, t shape) string {
 		// A line of its own, so that a comment ending query ends there.
 		b.WriteString("WITH biz AS (" + t.query + "\n) ")
 	}
-	b.WriteString("INSERT INTO " + n.table.String() + " (" + insertColumns + ") SELECT ")
+	b.WriteString("INSERT INTO " + n.outbox + " (" + insertColumns + ") SELECT ")
 	if t.rows == 1 {
 		writeRow(&b, 0, t.skip, pgParam)
 		if gate != "" {

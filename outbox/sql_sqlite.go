@@ -12,11 +12,8 @@ import (
 // writer at a time (no key locks), no advisory locks (one relay per
 // database) and no notifications (the relay polls).
 func sqliteStatements(n names) *statements {
-	table := n.table.String()
-	pub := n.table.Suffixed("_published").String()
-	relays := n.table.Suffixed("_relays").String()
-	name := n.table.Name()
-	schema := n.table.Schema()
+	table, pub, relays := n.outbox, n.pub, n.relays
+	name, schema := n.table.Name(), n.table.Schema()
 	if schema == "" {
 		schema = "main"
 	}
