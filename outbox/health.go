@@ -15,9 +15,10 @@ import (
 type health struct {
 	mu            sync.Mutex
 	running, ran  bool
-	session, work error // the database's last failure, on the session and in a batch; nil once it answered again
-	kafka         error // Kafka's
-	dbOK, kafkaOK bool  // each answered since Run started
+	session       error   // the database's last failure on the session; nil once it answered again
+	work          []error // the same in each shard's batches, by shard
+	kafka         error   // Kafka's
+	dbOK, kafkaOK bool    // each answered since Run started
 	stuck         map[int][]StuckRow
 	logged        map[string]time.Time // by concern: when its lasting failure was last logged
 }
@@ -29,7 +30,8 @@ func (h *health) start() error {
 		return errors.New("outbox: Run: the relay is running already")
 	}
 	h.running = true
-	h.session, h.work, h.kafka, h.dbOK, h.kafkaOK = nil, nil, nil, false, false
+	h.session, h.kafka, h.dbOK, h.kafkaOK = nil, nil, false, false
+	clear(h.work)
 	return nil
 }
 
@@ -107,7 +109,7 @@ func (r *Relay) ok(p *error, concern string) {
 		h.kafkaOK = true
 	} else {
 		h.dbOK = true
-		again = h.session == nil && h.work == nil
+		again = h.session == nil && !slices.ContainsFunc(h.work, func(err error) bool { return err != nil })
 	}
 	if _, failing := h.logged[concern]; failing && again {
 		delete(h.logged, concern)
@@ -137,11 +139,15 @@ func (r *Relay) Ready() error {
 	default:
 		return errors.New("outbox: relay not started: call Run")
 	}
-	switch {
-	case h.session != nil:
+	if h.session != nil {
 		return h.session
-	case h.work != nil:
-		return h.work
+	}
+	for _, err := range h.work {
+		if err != nil {
+			return err
+		}
+	}
+	switch {
 	case !h.dbOK:
 		return errors.New("outbox: relay: the database has not answered yet")
 	case h.kafka != nil:

@@ -137,3 +137,29 @@ func TestRelayUnreachableDatabase(t *testing.T) {
 		t.Errorf("Ready: %v, want the database's failure", err)
 	}
 }
+
+// TestRelayOneShardFailing: one shard's rows cannot be read (a damaged
+// created_at), so that shard's relay fails at every round while the other
+// shard's works. Ready reports the failing shard the whole time: the
+// other shard's rounds do not clear it.
+func TestRelayOneShardFailing(t *testing.T) {
+	k := startKafka(t)
+	db := sqliteDB(t)
+	ob := newOutbox(t, db, nil, outbox.Shards(2), outbox.Logger(slog.New(slog.DiscardHandler)))
+	if _, err := db.Exec(t.Context(), `INSERT INTO evbus_outbox (shard, topic, key, value, headers, created_at) VALUES (1, 'orders', X'6B', X'', X'01', 'not a time')`); err != nil {
+		t.Fatal(err)
+	}
+	r := runRelay(t, ob, k.cl, outbox.PollInterval(5*time.Millisecond))
+	waitFor(t, "Ready to name shard 1", func() bool {
+		err := r.Ready()
+		return err != nil && strings.Contains(err.Error(), "shard 1")
+	})
+	// Shard 0 finds nothing every few milliseconds meanwhile, and shard
+	// 1 waits a TakeoverInterval (1 s) between its rounds.
+	for range 200 {
+		if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "shard 1") {
+			t.Fatalf("Ready: %v while shard 1 cannot read its rows", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

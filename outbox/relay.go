@@ -188,6 +188,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay, error) 
 		logEvery: 30 * time.Second, stuckRecheck: 30 * time.Second,
 	}
 	r.limits.topics = make(map[string]topicLimit)
+	r.health.work = make([]error, o.cfg.shards)
 	r.health.stuck = make(map[int][]StuckRow)
 	r.health.logged = make(map[string]time.Time)
 	if o.cfg.deleteNow {

@@ -22,7 +22,7 @@ func (r *Relay) runShard(ctx context.Context, shard int, wake <-chan struct{}, c
 		if ctx.Err() != nil {
 			return
 		}
-		r.fail(&r.health.work, "database", fmt.Errorf("outbox: relay shard %d: %w", shard, err))
+		r.fail(&r.health.work[shard], "database", fmt.Errorf("outbox: relay shard %d: %w", shard, err))
 		sleep(ctx, r.cfg.takeover)
 	}
 }
@@ -81,7 +81,7 @@ func (s *shardRun) serve(ctx context.Context, claim bool) error {
 		if err := s.take(); err != nil {
 			return err
 		}
-		r.ok(&r.health.work, "database")
+		r.ok(&r.health.work[s.shard], "database")
 		if len(s.batch) == 0 {
 			if err := s.rest(ctx); err != nil {
 				return err
