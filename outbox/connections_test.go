@@ -144,9 +144,9 @@ func TestRelayRefusesPoolTooSmall(t *testing.T) {
 func TestRelaySessionLost(t *testing.T) {
 	k := startKafka(t)
 	db := pgxDB(t, evbustest.PostgresDatabase(t))
-	ob := newOutbox(t, db, k.enc, outbox.Shards(2))
 	var log logs
-	runRelay(t, ob, k.cl, outbox.BatchSize(50), outbox.TakeoverInterval(100*time.Millisecond), outbox.Logger(slog.New(&log)))
+	ob := newOutbox(t, db, k.enc, outbox.Shards(2), outbox.Logger(slog.New(&log)))
+	runRelay(t, ob, k.cl, outbox.BatchSize(50), outbox.TakeoverInterval(100*time.Millisecond))
 	done := make(chan map[string][]int64)
 	go func() { done <- writers(t, db, ob, 2, 2000, time.Millisecond) }()
 	waitFor(t, "200 events published", func() bool { return publishedRows(t, db) >= 200 })

@@ -7,7 +7,7 @@ import (
 
 // SetAfterPublish makes r call f after Kafka acknowledged a batch and
 // before the batch is marked.
-func SetAfterPublish[Tx any](r *Relay[Tx], f func()) { r.afterPublish = f }
+func SetAfterPublish(r *Relay, f func()) { r.afterPublish = f }
 
 // AppendParsedHeaders reads the headers column, for the benchmark's bare
 // relay.
@@ -16,7 +16,7 @@ var AppendParsedHeaders = appendParsedHeaders
 // Statements calls run with the statements and arguments of an Exec, for
 // the benchmark of the writer's Go work.
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {
-	return o.statements(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
+	return o.inserts(ctx, query, args, events, func(q stmt, a []any, _ int) error { return run(q.text, a) })
 }
 
 // RelaySession sets up a transaction as the relay sets up its own.
@@ -25,14 +25,14 @@ const RelaySession = relaySettings
 // DeleteBatch returns the statement and the arguments with which a relay
 // deletes the rows ids of shard (DeleteOnPublish).
 func DeleteBatch[Tx any](o *Outbox[Tx], shard int, ids []int64) (string, []any) {
-	return o.deleteRows(1), o.rowsArgs(shard, ids)
+	return o.sql.del, o.sql.rowsArgs(shard, ids)
 }
 
 // MaxPrepared is how many statement shapes an Outbox runs prepared.
 const MaxPrepared = maxPrepared
 
 // SetLogEvery makes r log a lasting failure again after d.
-func SetLogEvery[Tx any](r *Relay[Tx], d time.Duration) { r.logEvery = d }
+func SetLogEvery(r *Relay, d time.Duration) { r.logEvery = d }
 
 // SetStuckRecheck makes r look at its stuck rows again every d.
-func SetStuckRecheck[Tx any](r *Relay[Tx], d time.Duration) { r.stuckRecheck = d }
+func SetStuckRecheck(r *Relay, d time.Duration) { r.stuckRecheck = d }

@@ -15,9 +15,10 @@ import (
 type health struct {
 	mu            sync.Mutex
 	running, ran  bool
-	session, work error // the database's last failure, on the session and in a batch; nil once it answered again
-	kafka         error // Kafka's
-	dbOK, kafkaOK bool  // each answered since Run started
+	session       error   // the database's last failure on the session; nil once it answered again
+	work          []error // the same in each shard's batches, by shard
+	kafka         error   // Kafka's
+	dbOK, kafkaOK bool    // each answered since Run started
 	stuck         map[int][]StuckRow
 	logged        map[string]time.Time // by concern: when its lasting failure was last logged
 }
@@ -29,7 +30,8 @@ func (h *health) start() error {
 		return errors.New("outbox: Run: the relay is running already")
 	}
 	h.running = true
-	h.session, h.work, h.kafka, h.dbOK, h.kafkaOK = nil, nil, nil, false, false
+	h.session, h.kafka, h.dbOK, h.kafkaOK = nil, nil, false, false
+	clear(h.work)
 	return nil
 }
 
@@ -59,7 +61,7 @@ const (
 // watchKafka checks until ctx is done that a broker answers, so that an
 // unreachable Kafka is logged and shows in Ready even while the relay has
 // nothing to publish.
-func (r *Relay[Tx]) watchKafka(ctx context.Context) {
+func (r *Relay) watchKafka(ctx context.Context) {
 	for ctx.Err() == nil {
 		pctx, cancel := context.WithTimeout(ctx, r.cfg.ackTimeout)
 		err := r.cl.Ping(pctx)
@@ -80,7 +82,7 @@ func (r *Relay[Tx]) watchKafka(ctx context.Context) {
 
 // fail records err in *p, for Ready, and logs it at ERROR: at once, then
 // at most once a logEvery while concern keeps failing.
-func (r *Relay[Tx]) fail(p *error, concern string, err error) {
+func (r *Relay) fail(p *error, concern string, err error) {
 	h := &r.health
 	h.mu.Lock()
 	*p = err
@@ -92,13 +94,13 @@ func (r *Relay[Tx]) fail(p *error, concern string, err error) {
 	}
 	h.mu.Unlock()
 	if log {
-		r.cfg.log.Error("outbox: relay: "+concern+" failing", "table", r.o.cfg.table, "relay", r.cfg.name, "err", err)
+		r.ocfg.log.Error("outbox: relay: "+concern+" failing", "table", r.ocfg.table, "relay", r.cfg.name, "err", err)
 	}
 }
 
 // ok clears *p, and logs that concern answers again when its failure was
 // logged.
-func (r *Relay[Tx]) ok(p *error, concern string) {
+func (r *Relay) ok(p *error, concern string) {
 	h := &r.health
 	h.mu.Lock()
 	*p = nil
@@ -107,7 +109,7 @@ func (r *Relay[Tx]) ok(p *error, concern string) {
 		h.kafkaOK = true
 	} else {
 		h.dbOK = true
-		again = h.session == nil && h.work == nil
+		again = h.session == nil && !slices.ContainsFunc(h.work, func(err error) bool { return err != nil })
 	}
 	if _, failing := h.logged[concern]; failing && again {
 		delete(h.logged, concern)
@@ -116,7 +118,7 @@ func (r *Relay[Tx]) ok(p *error, concern string) {
 	}
 	h.mu.Unlock()
 	if again {
-		r.cfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.o.cfg.table, "relay", r.cfg.name)
+		r.ocfg.log.Info("outbox: relay: "+concern+" answers again", "table", r.ocfg.table, "relay", r.cfg.name)
 	}
 }
 
@@ -126,7 +128,7 @@ func (r *Relay[Tx]) ok(p *error, concern string) {
 // the brokers), a row stuck. A standby relay, which holds no shard, is
 // ready when it could take one. Ready does not block: it reports what
 // the relay last saw, for a readiness probe.
-func (r *Relay[Tx]) Ready() error {
+func (r *Relay) Ready() error {
 	h := &r.health
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -137,11 +139,15 @@ func (r *Relay[Tx]) Ready() error {
 	default:
 		return errors.New("outbox: relay not started: call Run")
 	}
-	switch {
-	case h.session != nil:
+	if h.session != nil {
 		return h.session
-	case h.work != nil:
-		return h.work
+	}
+	for _, err := range h.work {
+		if err != nil {
+			return err
+		}
+	}
+	switch {
 	case !h.dbOK:
 		return errors.New("outbox: relay: the database has not answered yet")
 	case h.kafka != nil:

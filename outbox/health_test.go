@@ -31,9 +31,9 @@ func TestRelayUnreachableBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	ob := newOutbox(t, sqliteDB(t), nil)
 	var log logs
-	r, err := ob.Relay(cl, outbox.Logger(slog.New(&log)))
+	ob := newOutbox(t, sqliteDB(t), nil, outbox.Logger(slog.New(&log)))
+	r, err := ob.Relay(cl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,16 +124,42 @@ func TestRelayUnreachableDatabase(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	db := pgxDB(t, "postgres://evbus@127.0.0.1:"+strconv.Itoa(port)+"/evbus?connect_timeout=2")
-	ob, err := outbox.New(db, nil)
+	var log logs
+	ob, err := outbox.New(db, nil, outbox.Logger(slog.New(&log)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var log logs
-	r := runRelay(t, ob, k.cl, outbox.Logger(slog.New(&log)))
+	r := runRelay(t, ob, k.cl)
 	waitFor(t, "an ERROR about the database", func() bool {
 		return len(log.at(slog.LevelError, "database failing", "relay session", strconv.Itoa(port))) > 0
 	})
 	if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "relay session") || !strings.Contains(err.Error(), strconv.Itoa(port)) {
 		t.Errorf("Ready: %v, want the database's failure", err)
+	}
+}
+
+// TestRelayOneShardFailing: one shard's rows cannot be read (a damaged
+// created_at), so that shard's relay fails at every round while the other
+// shard's works. Ready reports the failing shard the whole time: the
+// other shard's rounds do not clear it.
+func TestRelayOneShardFailing(t *testing.T) {
+	k := startKafka(t)
+	db := sqliteDB(t)
+	ob := newOutbox(t, db, nil, outbox.Shards(2), outbox.Logger(slog.New(slog.DiscardHandler)))
+	if _, err := db.Exec(t.Context(), `INSERT INTO evbus_outbox (shard, topic, key, value, headers, created_at) VALUES (1, 'orders', X'6B', X'', X'01', 'not a time')`); err != nil {
+		t.Fatal(err)
+	}
+	r := runRelay(t, ob, k.cl, outbox.PollInterval(5*time.Millisecond))
+	waitFor(t, "Ready to name shard 1", func() bool {
+		err := r.Ready()
+		return err != nil && strings.Contains(err.Error(), "shard 1")
+	})
+	// Shard 0 finds nothing every few milliseconds meanwhile, and shard
+	// 1 waits a TakeoverInterval (1 s) between its rounds.
+	for range 200 {
+		if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "shard 1") {
+			t.Fatalf("Ready: %v while shard 1 cannot read its rows", err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

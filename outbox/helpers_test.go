@@ -140,7 +140,7 @@ func newOutbox[Tx any](t testing.TB, db sqldb.DB[Tx], enc *bus.Encoder, opts ...
 }
 
 // runRelay runs a relay until the test ends.
-func runRelay[Tx any](t testing.TB, ob *outbox.Outbox[Tx], cl *kgo.Client, opts ...outbox.RelayOption) *outbox.Relay[Tx] {
+func runRelay[Tx any](t testing.TB, ob *outbox.Outbox[Tx], cl *kgo.Client, opts ...outbox.RelayOption) *outbox.Relay {
 	t.Helper()
 	r, err := ob.Relay(cl, opts...)
 	if err != nil {

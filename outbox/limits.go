@@ -2,12 +2,10 @@ package outbox
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,11 +17,9 @@ import (
 	"github.com/evbus/evbus/sqldb"
 )
 
-// DefaultMaxEventBytes is MaxEventBytes's default: franz-go's default
-// kgo.ProducerBatchMaxBytes, 1,000,012 bytes, which Kafka's default
-// max.message.bytes (1,048,588) takes. A relay's client with the default
-// takes every event Enqueue accepts.
-const DefaultMaxEventBytes = 1_000_012
+// defaultMaxEventBytes is MaxEventBytes's default: franz-go's default
+// kgo.ProducerBatchMaxBytes.
+const defaultMaxEventBytes = 1_000_012
 
 // batchOverhead is the size of a record batch with no record, as
 // franz-go counts it against kgo.ProducerBatchMaxBytes (Kafka counts 4
@@ -95,7 +91,7 @@ type limit struct {
 // limit returns the largest batch of one record the relay can publish to
 // topic: the smaller of its client's kgo.ProducerBatchMaxBytes and the
 // topic's max.message.bytes, which it asks Kafka for now and then.
-func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
+func (r *Relay) limit(ctx context.Context, topic string) limit {
 	l := limit{int(r.batchMax(topic)), "bytes the relay's Kafka client (kgo.ProducerBatchMaxBytes)", false}
 	ls := &r.limits
 	ls.mu.Lock()
@@ -109,12 +105,12 @@ func (r *Relay[Tx]) limit(ctx context.Context, topic string) limit {
 		t.bytes = limits[topic]
 		switch {
 		case err != nil || t.bytes == 0:
-			r.cfg.log.Warn("outbox: the topic's max.message.bytes is unknown; the relay checks records against its client's limit alone", "topic", topic, "err", err)
-		case t.bytes < r.o.cfg.maxEvent:
-			r.cfg.log.Warn("outbox: the topic takes smaller records than Enqueue accepts: a larger event would be stuck; lower MaxEventBytes or raise the topic's max.message.bytes",
-				"topic", topic, "max.message.bytes", t.bytes, "MaxEventBytes", r.o.cfg.maxEvent)
+			r.ocfg.log.Warn("outbox: the topic's max.message.bytes is unknown; the relay checks records against its client's limit alone", "topic", topic, "err", err)
+		case t.bytes < r.ocfg.maxEvent:
+			r.ocfg.log.Warn("outbox: the topic takes smaller records than Enqueue accepts: a larger event would be stuck; lower MaxEventBytes or raise the topic's max.message.bytes",
+				"topic", topic, "max.message.bytes", t.bytes, "MaxEventBytes", r.ocfg.maxEvent)
 		case t.bytes < l.bytes:
-			r.cfg.log.Warn("outbox: the relay's Kafka client builds batches larger than the topic takes; set kgo.ProducerBatchMaxBytes to the topic's max.message.bytes",
+			r.ocfg.log.Warn("outbox: the relay's Kafka client builds batches larger than the topic takes; set kgo.ProducerBatchMaxBytes to the topic's max.message.bytes",
 				"topic", topic, "max.message.bytes", t.bytes, "ProducerBatchMaxBytes", l.bytes)
 		}
 		ls.mu.Lock()
@@ -164,28 +160,10 @@ func stuckKey(topic string, key []byte) string { return topic + "\x00" + string(
 
 func (s *stuck) holds(topic string, key []byte) bool { return s.keys[stuckKey(topic, key)] }
 
-// args returns the stuck keys as the fetch's arguments: on PostgreSQL
-// arrays of topics and of keys, on SQLite a JSON array of "topic HEXKEY".
-func (s *stuck) args(pg bool) []any {
-	if pg {
-		topics, keys := make([]string, len(s.rows)), make([][]byte, len(s.rows))
-		for i, x := range s.rows {
-			topics[i], keys[i] = x.Topic, x.Key
-		}
-		return []any{topics, keys}
-	}
-	ks := make([]string, len(s.rows))
-	for i, x := range s.rows {
-		ks[i] = x.Topic + " " + strings.ToUpper(hex.EncodeToString(x.Key))
-	}
-	b, _ := json.Marshal(ks)
-	return []any{string(b)}
-}
-
 // setStuck adds x, whose record takes size bytes in a batch, to st's
 // stuck rows for reason: the later rows of its key wait behind it. It
 // logs it at ERROR and records it for Status and Ready.
-func (r *Relay[Tx]) setStuck(ctx context.Context, st *stuck, x row, size int, reason error) error {
+func (r *Relay) setStuck(ctx context.Context, st *stuck, x row, size int, reason error) error {
 	k := stuckKey(x.topic, x.key)
 	if st.keys[k] {
 		return nil
@@ -197,13 +175,13 @@ func (r *Relay[Tx]) setStuck(ctx context.Context, st *stuck, x row, size int, re
 	st.rows = append(st.rows, StuckRow{ID: x.id, Topic: x.topic, Key: slices.Clone(x.key), Reason: reason.Error()})
 	st.sizes = append(st.sizes, size)
 	st.checked = time.Now()
-	r.cfg.log.Error("outbox: a row cannot be published; the later rows of its key wait behind it until it is deleted or the limit raised",
-		"table", r.o.cfg.table, "shard", st.shard, "row", x.id, "topic", x.topic, "key", string(x.key), "err", reason)
+	r.ocfg.log.Error("outbox: a row cannot be published; the later rows of its key wait behind it until it is deleted or the limit raised",
+		"table", r.ocfg.table, "shard", st.shard, "row", x.id, "topic", x.topic, "key", string(x.key), "err", reason)
 	return r.saveStuck(ctx, st)
 }
 
 // saveStuck records st's rows for Status and Ready.
-func (r *Relay[Tx]) saveStuck(ctx context.Context, st *stuck) error {
+func (r *Relay) saveStuck(ctx context.Context, st *stuck) error {
 	r.health.setStuck(st.shard, slices.Clone(st.rows))
 	v := ""
 	if len(st.rows) > 0 {
@@ -213,13 +191,12 @@ func (r *Relay[Tx]) saveStuck(ctx context.Context, st *stuck) error {
 		}
 		v = string(b)
 	}
-	o, d := r.o, r.o.d
-	return r.exec(ctx, fmt.Sprintf("UPDATE %s SET stuck = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2)), v, st.shard)
+	return r.exec(ctx, r.sql.saveStuck, v, st.shard)
 }
 
 // recheck, every 30 seconds, lets go of the stuck rows that are gone
 // or now fit the limits: their keys go on.
-func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
+func (r *Relay) recheck(ctx context.Context, st *stuck) error {
 	if len(st.rows) == 0 || time.Since(st.checked) < r.stuckRecheck {
 		return nil
 	}
@@ -228,10 +205,9 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 	for i, x := range st.rows {
 		ids[i] = x.ID
 	}
-	o := r.o
 	there := make(map[int64]bool, len(ids))
 	err := r.inTx(ctx, func(q sqldb.Querier) error {
-		rows, err := q.Query(ctx, fmt.Sprintf("SELECT id FROM %s WHERE %s", o.sqlTable, o.rowsIn(1)), o.rowsArgs(st.shard, ids)...)
+		rows, err := q.Query(ctx, r.sql.recheck, r.sql.rowsArgs(st.shard, ids)...)
 		if err != nil {
 			return err
 		}
@@ -258,7 +234,7 @@ func (r *Relay[Tx]) recheck(ctx context.Context, st *stuck) error {
 			continue
 		}
 		delete(st.keys, stuckKey(x.Topic, x.Key))
-		r.cfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", o.cfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
+		r.ocfg.log.Info("outbox: a stuck row is gone or fits the limits now; its key goes on", "table", r.ocfg.table, "shard", st.shard, "row", x.ID, "topic", x.Topic)
 	}
 	if n == len(st.rows) {
 		return nil

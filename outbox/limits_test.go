@@ -83,9 +83,9 @@ func stuckRow[Tx any](t *testing.T, k kafka, enc *bus.Encoder, db sqldb.DB[Tx]) 
 		t.Fatal(err)
 	}
 	const limit = 256 << 10
-	ob := newOutbox(t, db, nil, outbox.MaxEventBytes(limit), outbox.Telemetry(tel))
 	var log logs
-	r := runRelay(t, ob, smallBatches(t, k, limit), outbox.Logger(slog.New(&log)), outbox.RelayName("relay-"+t.Name()))
+	ob := newOutbox(t, db, nil, outbox.MaxEventBytes(limit), outbox.Telemetry(tel), outbox.Logger(slog.New(&log)))
+	r := runRelay(t, ob, smallBatches(t, k, limit), outbox.RelayName("relay-"+t.Name()))
 	outbox.SetStuckRecheck(r, 100*time.Millisecond)
 
 	mine := func(ps []published) []published { return withPrefix(ps, prefix) }

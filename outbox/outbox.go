@@ -2,13 +2,12 @@ package outbox
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,19 +20,8 @@ import (
 	"github.com/evbus/evbus/tracing"
 )
 
-// DefaultTable is the outbox table's name unless Table says otherwise.
-const DefaultTable = "evbus_outbox"
-
-var (
-	//go:embed migrations/postgres.sql
-	postgresDDL string
-	//go:embed migrations/sqlite.sql
-	sqliteDDL string
-	//go:embed migrations/upgrade-postgres.sql
-	postgresUpgrade string
-	//go:embed migrations/upgrade-sqlite.sql
-	sqliteUpgrade string
-)
+// defaultTable is the outbox table's name unless Table says otherwise.
+const defaultTable = "evbus_outbox"
 
 // Outbox writes events into the outbox table in the caller's
 // transactions (Enqueue) and hands the table to relays (Relay). It is safe
@@ -42,16 +30,8 @@ type Outbox[Tx any] struct {
 	db  sqldb.DB[Tx]
 	enc *bus.Encoder
 	d   sqldb.Dialect
-	pg  bool
+	sql *statements
 	cfg config
-	// table is the outbox table as statements name it; relays and pub,
-	// its relays' and published rows' tables (sqldb.QuoteTable).
-	table    sqldb.Table
-	sqlTable string // table.String()
-	relays   string
-	pub      string
-	lockKey  int32 // the first key of Enqueue's advisory locks, a literal of its statements
-	relayID  int32 // the first key of the relays' advisory locks
 
 	// born is when New made the Outbox, and notified when (since born) a
 	// statement last notified the relays, minus notifyEvery at first.
@@ -70,14 +50,17 @@ type config struct {
 	deleteNow bool
 	maxEvent  int
 	tel       *tracing.Telemetry
+	log       *slog.Logger
 }
 
-// Option configures an Outbox.
+// Option configures an Outbox, and the relays made from it. An option
+// only records its value; New checks them all and names the one at
+// fault.
 type Option func(*config)
 
-// Table names the outbox table (default DefaultTable, "evbus_outbox"),
-// optionally schema-qualified ("events.outbox": a PostgreSQL schema, or
-// an SQLite database). The published rows' table is its name with
+// Table names the outbox table, optionally schema-qualified
+// ("events.outbox": a PostgreSQL schema, or an SQLite database).
+// Default: "evbus_outbox". The published rows' table is its name with
 // "_published" appended, and the relays' table with "_relays". The name
 // follows sqldb.ValidIdentifier's rule, checked by New, and is quoted in
 // every statement (sqldb.QuoteTable), so SQL keywords are fine.
@@ -107,7 +90,10 @@ func DeleteOnPublish() Option { return func(c *config) { c.deleteNow = true } }
 
 // MaxEventBytes is the largest event Enqueue accepts, counted as Kafka
 // counts a record batch that holds its record alone (key, value, headers
-// and the batch's overhead): default DefaultMaxEventBytes. Enqueue
+// and the batch's overhead). Default: 1,000,012, franz-go's default
+// kgo.ProducerBatchMaxBytes, which Kafka's default max.message.bytes
+// (1,048,588) takes, so a relay's client with the default takes every
+// event Enqueue accepts. Enqueue
 // refuses a larger one with bus.ErrTooLarge, so that no row is written
 // that a relay could never publish; Relay refuses a Kafka client whose
 // kgo.ProducerBatchMaxBytes is smaller. Set it to the smallest
@@ -121,14 +107,15 @@ func MaxEventBytes(n int) Option { return func(c *config) { c.maxEvent = n } }
 // Enqueue writes the caller's trace context into the row; the relay's
 // publish span continues that trace (tracing.LinkRelay links instead),
 // and records evbus.outbox.delay, evbus.outbox.backlog and
-// evbus.outbox.oldest_age.
-func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t != nil {
-			c.tel = t
-		}
-	}
-}
+// evbus.outbox.oldest_age. New refuses nil.
+func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
+
+// Logger receives the events of the outbox's relays: shards taken and
+// lost, stuck rows, errors of the database and of Kafka. Default:
+// slog.Default(). An option of the Outbox, as Telemetry is, rather than
+// of each Relay: the outbox's events go to one place, and the logger
+// option has one name in every evbus package. New refuses nil.
+func Logger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
 // New returns the outbox on db's table, encoding events with enc.
 //
@@ -139,7 +126,7 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if err := sqldb.Check(db); err != nil {
 		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
-	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes, tel: tracing.Default()}
+	cfg := config{table: defaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: defaultMaxEventBytes, tel: tracing.Default(), log: slog.Default()}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
@@ -155,54 +142,26 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if cfg.retention <= 0 && !cfg.deleteNow {
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
 	}
+	if cfg.tel == nil {
+		return nil, errors.New("outbox: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
+	}
+	if cfg.log == nil {
+		return nil, errors.New("outbox: Logger(nil): pass a *slog.Logger, or leave the option out (slog.Default())")
+	}
 	d := db.Dialect()
-	// The names made from the table's: its other tables and its indexes.
-	table, err := sqldb.QuoteTable(d, cfg.table, "_published_at", "_relays", "_pending", "_pkey")
+	stmts, err := newStatements(d, cfg.table)
 	if err != nil {
-		return nil, fmt.Errorf("outbox: Table: %w", err)
+		return nil, err
 	}
-	o := &Outbox[Tx]{
-		db: db, enc: enc, d: d, pg: d.Name() == sqldb.Postgres.Name(), cfg: cfg,
-		table: table, sqlTable: table.String(), relays: table.Suffixed("_relays").String(), pub: table.Suffixed("_published").String(),
-		lockKey: int32(hash("evbus-enqueue:" + cfg.table)),
-		relayID: int32(hash("evbus-relay:" + cfg.table)),
-		born:    time.Now(),
-	}
+	o := &Outbox[Tx]{db: db, enc: enc, d: d, sql: stmts, cfg: cfg, born: time.Now()}
 	o.notified.Store(-int64(notifyEvery))
-	if !o.pg && d.Name() != sqldb.SQLite.Name() {
-		return nil, fmt.Errorf("outbox: dialect %q: want postgres or sqlite", d.Name())
-	}
 	return o, nil
-}
-
-func hash(s string) uint32 {
-	h := fnv.New32a()
-	h.Write([]byte(s))
-	return h.Sum32()
 }
 
 // DDL returns the statements that create the outbox's tables and indexes
 // for the dialect: migrations/postgres.sql or migrations/sqlite.sql with
 // the configured table name.
-func (o *Outbox[Tx]) DDL() string {
-	if o.pg {
-		return o.named(postgresDDL)
-	}
-	return o.named(sqliteDDL)
-}
-
-// named returns a migration file with the configured table's names in
-// place of the default ones, which the files quote.
-func (o *Outbox[Tx]) named(ddl string) string {
-	return strings.NewReplacer(
-		`"evbus_outbox_published_at" ON "evbus_outbox_published"`, o.table.Suffixed("_published").IndexOn("_at"),
-		`"evbus_outbox_published"`, o.pub, // the table, or an index when dropped
-		`"evbus_outbox_relays"`, o.relays,
-		`"evbus_outbox_pending"`, o.table.Index("_pending"),
-		`"evbus_outbox_pkey"`, o.table.Local("_pkey"),
-		`"`+DefaultTable+`"`, o.sqlTable,
-	).Replace(ddl)
-}
+func (o *Outbox[Tx]) DDL() string { return o.sql.ddl }
 
 // Migrate creates the outbox's tables and indexes if they do not exist,
 // and upgrades those of an evbus from before the published rows' table
@@ -211,23 +170,9 @@ func (o *Outbox[Tx]) Migrate(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("outbox: Migrate: nil context")
 	}
-	up, due, stuckDue := sqliteUpgrade, "", ""
+	s := o.sql
 	// The relays' stuck column came later than their table.
-	addStuck := fmt.Sprintf("ALTER TABLE %s ADD COLUMN stuck text NOT NULL DEFAULT ''", o.relays)
-	if o.pg {
-		up = postgresUpgrade
-		due = fmt.Sprintf("SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'published_at' AND NOT attisdropped", o.sqlTable)
-		stuckDue = fmt.Sprintf("SELECT count(*) FROM pg_class WHERE oid = to_regclass('%s') AND NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('%s') AND attname = 'stuck' AND NOT attisdropped)", o.relays, o.relays)
-	} else {
-		schema := o.table.Schema()
-		if schema == "" {
-			schema = "main"
-		}
-		due = fmt.Sprintf("SELECT count(*) FROM pragma_table_info('%s', '%s') WHERE name = 'published_at'", o.table.Name(), schema)
-		stuckDue = fmt.Sprintf("SELECT (SELECT count(*) FROM pragma_table_info('%s_relays', '%s')) > 0 AND (SELECT count(*) FROM pragma_table_info('%s_relays', '%s') WHERE name = 'stuck') = 0", o.table.Name(), schema, o.table.Name(), schema)
-	}
-	before, after, _ := strings.Cut(o.named(up), "\n-- after\n")
-	if err := sqldb.Migrate(ctx, o.db, o.DDL(), sqldb.Upgrade{Due: due, Before: before, After: after}, sqldb.Upgrade{Due: stuckDue, After: addStuck}); err != nil {
+	if err := sqldb.Migrate(ctx, o.db, s.ddl, sqldb.Upgrade{Due: s.upgradeDue, Before: s.upgradeBefore, After: s.upgradeAfter}, sqldb.Upgrade{Due: s.stuckDue, After: s.addStuck}); err != nil {
 		return fmt.Errorf("outbox: migrate %s: %w", o.cfg.table, err)
 	}
 	return nil
@@ -245,8 +190,8 @@ const chunkRows = 1000
 //
 // On PostgreSQL, Enqueue holds a transaction-scoped advisory lock on each
 // (topic, key) it writes until tx ends, so transactions that write one key
-// take turns, and a key's rows get their ids in commit order (see the
-// package documentation). Enqueue events of several keys in one call
+// take turns, and a key's rows get their ids in commit order (see
+// docs/design/outbox.md). Enqueue events of several keys in one call
 // rather than in several calls in varying key order: two transactions
 // locking two keys in opposite orders deadlock, and PostgreSQL aborts one.
 func (o *Outbox[Tx]) Enqueue(ctx context.Context, tx Tx, events ...any) error {
@@ -277,7 +222,7 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 	// A nil tx (a nil pgx.Tx or *sql.Tx) gets sqldb's querier whose
 	// statements fail, naming it.
 	q := o.db.In(tx)
-	return o.statements(ctx, query, args, events, func(s stmt, a []any, rows int) error {
+	return o.inserts(ctx, query, args, events, func(s stmt, a []any, rows int) error {
 		var n int64
 		var err error
 		if s.prepare {
@@ -306,7 +251,7 @@ func (o *Outbox[Tx]) Exec(ctx context.Context, tx Tx, query string, args []any, 
 // round trip instead of two. The statements' errors come with the batch's
 // results. Exec also saves the second statement.
 func Queue(ctx context.Context, o *Outbox[pgx.Tx], b *pgx.Batch, events ...any) error {
-	return o.statements(ctx, "", nil, events, func(s stmt, a []any, _ int) error {
+	return o.inserts(ctx, "", nil, events, func(s stmt, a []any, _ int) error {
 		b.Queue(s.text, a...)
 		return nil
 	})
@@ -329,18 +274,17 @@ func (o *Outbox[Tx]) notifyDue() bool {
 	return now-time.Duration(last) >= notifyEvery && o.notified.CompareAndSwap(last, int64(now))
 }
 
-// statements encodes events and calls run with each statement that runs
+// inserts encodes events and calls run with each statement that runs
 // query (when not empty) and writes the events' rows, in order, its
 // arguments and the number of rows it inserts into the outbox (-1 for
 // query alone); it returns the first error of the encoding or of run.
 //
-// On PostgreSQL the first statement takes the transaction's advisory lock
-// of every (topic, key) written, in a fixed order (no deadlock between
-// two Enqueues), before any row gets its id; the rows get theirs in the
-// order given; and, with Notify, it notifies the relays when no statement
-// of this Outbox did in the last notifyEvery. Rows are scalar parameters
-// (see text), which PostgreSQL plans and runs for less than arrays.
-func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, events []any, run func(s stmt, args []any, rows int) error) error {
+// With keyLocks (PostgreSQL) the first statement takes the transaction's
+// advisory lock of every (topic, key) written, in a fixed order (no
+// deadlock between two Enqueues), before any row gets its id; the rows
+// get theirs in the order given; and, with Notify, it notifies the relays
+// when no statement of this Outbox did in the last notifyEvery.
+func (o *Outbox[Tx]) inserts(ctx context.Context, query string, args []any, events []any, run func(s stmt, args []any, rows int) error) error {
 	if len(events) == 0 {
 		if query == "" {
 			return nil
@@ -350,11 +294,11 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 	if o.enc == nil {
 		return errors.New("outbox: Enqueue on an outbox made without a *bus.Encoder: pass one to New")
 	}
-	// On SQLite the business statement runs alone, once the events are
-	// encoded.
+	// Without inlineQuery (SQLite) the business statement runs alone, once
+	// the events are encoded.
 	var biz string
 	var bizArgs []any
-	if query != "" && !o.pg {
+	if query != "" && !o.sql.inlineQuery {
 		biz, bizArgs, query, args = query, args, "", nil
 	}
 	// The arguments of every statement, one after the other: the business
@@ -380,7 +324,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			return err
 		}
 		h := keyHash(rec.Topic, rec.Key)
-		if o.pg {
+		if o.sql.keyLocks {
 			locks = append(locks, int32(h))
 		}
 		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
@@ -400,7 +344,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 			a = slices.Clip(a) // the lock's argument must not overwrite the next rows
 		}
 		t := shape{query: query, skip: len(args), rows: end - start}
-		if o.pg && start == 0 {
+		if o.sql.keyLocks && start == 0 {
 			slices.Sort(locks)
 			locks = slices.Compact(locks)
 			t.locks = min(len(locks), 2)
@@ -435,17 +379,6 @@ func (s *scratch) release() {
 	scratches.Put(s)
 }
 
-// shape is what the text of one statement that inserts rows depends on:
-// the business statement query (PostgreSQL) with its skip parameters, the
-// rows, whether it takes the advisory locks (the first statement on
-// PostgreSQL: locks is 1 for one lock, 2 for several) and whether it
-// notifies.
-type shape struct {
-	query             string
-	skip, rows, locks int
-	notify            bool
-}
-
 // maxTexts bounds the statement texts an Outbox keeps, for a caller whose
 // business statements are built anew every time; the first maxPrepared
 // of them are prepared on each connection that runs them, where they stay
@@ -463,97 +396,16 @@ type stmt struct {
 
 // text returns the statement of shape t, built once for the few shapes a
 // service runs over and over.
-//
-// On PostgreSQL the locks (and the notification) are a condition of the
-// insert's SELECT that holds no column, which PostgreSQL evaluates once,
-// before it computes the first row and so before any row gets its id. One
-// row (the common case) is a SELECT of its parameters with the condition
-// as a one-time filter: one plan node, against three for a VALUES list
-// sorted by its ordinal, about a tenth of the server's work of an
-// Enqueue. One lock is a plain call, which PostgreSQL runs for less than
-// a set over an array.
 func (o *Outbox[Tx]) text(t shape) stmt {
 	if q, ok := o.texts.Load(t); ok {
 		return q.(stmt)
 	}
-	var b strings.Builder
-	if !o.pg {
-		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) VALUES ")
-		o.writeRows(&b, t.rows, t.skip)
-	} else {
-		gate := ""
-		if t.locks > 0 {
-			arg := o.d.Arg(t.skip + 6*t.rows + 1)
-			if t.locks == 1 {
-				gate = fmt.Sprintf("pg_advisory_xact_lock(%d, %s::int4) IS NOT NULL", o.lockKey, arg)
-			} else {
-				gate = fmt.Sprintf("(SELECT count(pg_advisory_xact_lock(%d, k)) FROM unnest(%s::int4[]) AS k) > 0", o.lockKey, arg)
-			}
-			if t.notify {
-				gate += fmt.Sprintf(" AND pg_notify('%s', '') IS NOT NULL", o.cfg.table)
-			}
-		}
-		if t.query != "" {
-			// A line of its own, so that a comment ending query ends there.
-			b.WriteString("WITH biz AS (" + t.query + "\n) ")
-		}
-		b.WriteString("INSERT INTO " + o.sqlTable + " (shard, topic, key, value, headers, created_at) SELECT ")
-		if t.rows == 1 {
-			o.writeRow(&b, 0, t.skip)
-			if gate != "" {
-				b.WriteString(" WHERE " + gate)
-			}
-		} else {
-			b.WriteString("v.s, v.t, v.k, v.v, v.h, v.c FROM (VALUES ")
-			o.writeRows(&b, t.rows, t.skip)
-			b.WriteString(") AS v(s, t, k, v, h, c, n)")
-			if gate != "" {
-				// A subquery, so that it runs once rather than per row.
-				b.WriteString(" WHERE (SELECT " + gate + ")")
-			}
-			b.WriteString(" ORDER BY v.n")
-		}
-	}
-	q := stmt{text: b.String()}
+	q := stmt{text: o.sql.insert(t)}
 	if n := o.ntexts.Add(1); n <= maxTexts {
 		q.prepare = n <= maxPrepared
 		o.texts.Store(t, q)
 	}
 	return q
-}
-
-// pgCasts type the parameters on PostgreSQL, where they are not the
-// insert's target and would otherwise be text.
-var pgCasts = [6]string{"::int4", "::text", "::bytea", "::bytea", "::bytea", "::timestamptz"}
-
-// writeRows writes n parenthesized rows for VALUES, each followed on
-// PostgreSQL by its ordinal.
-func (o *Outbox[Tx]) writeRows(b *strings.Builder, n, skip int) {
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		o.writeRow(b, i, skip)
-		if o.pg {
-			fmt.Fprintf(b, ", %d", i)
-		}
-		b.WriteByte(')')
-	}
-}
-
-// writeRow writes the six parameters of row i, numbered after the first
-// skip; on PostgreSQL typed.
-func (o *Outbox[Tx]) writeRow(b *strings.Builder, i, skip int) {
-	for c := range 6 {
-		if c > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(o.d.Arg(skip + 6*i + c + 1))
-		if o.pg {
-			b.WriteString(pgCasts[c])
-		}
-	}
 }
 
 // keyHash places a (topic, key) in a shard and names its advisory lock.
@@ -602,21 +454,22 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 	if ctx == nil {
 		return Status{}, errors.New("outbox: Status: nil context")
 	}
+	return status(ctx, o.db, o.sql, o.cfg.table)
+}
+
+// status reads the Status of the outbox table on db.
+func status(ctx context.Context, db sqldb.Querier, stmts *statements, table string) (Status, error) {
 	var s Status
 	var oldest sqldb.Time
-	if err := sqldb.QueryRow(ctx, o.db, "SELECT count(*), min(created_at) FROM "+o.sqlTable, nil, &s.Backlog, &oldest); err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.cfg.table, err)
+	if err := sqldb.QueryRow(ctx, db, stmts.backlog, nil, &s.Backlog, &oldest); err != nil {
+		return s, fmt.Errorf("outbox: status of %s: %w", table, err)
 	}
 	if oldest.Valid {
 		s.Oldest, s.Age = oldest.Time, time.Since(oldest.Time)
 	}
-	active := "1"
-	if o.pg {
-		active = fmt.Sprintf("EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = %d::oid AND objid = shard::oid AND objsubid = 2)", uint32(o.relayID))
-	}
-	rows, err := o.db.Query(ctx, "SELECT shard, holder, since, "+active+", idle, last_error, last_error_at, stuck FROM "+o.relays+" ORDER BY shard")
+	rows, err := db.Query(ctx, stmts.relays)
 	if err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+		return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -625,18 +478,18 @@ func (o *Outbox[Tx]) Status(ctx context.Context) (Status, error) {
 		var act, idle any
 		var stuck string
 		if err := rows.Scan(&r.Shard, &r.Holder, &since, &act, &idle, &r.LastError, &errAt, &stuck); err != nil {
-			return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+			return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 		}
 		if stuck != "" {
 			if err := json.Unmarshal([]byte(stuck), &r.Stuck); err != nil {
-				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", o.relays, r.Shard, err)
+				return s, fmt.Errorf("outbox: status of %s: shard %d's stuck rows: %w", table+"_relays", r.Shard, err)
 			}
 		}
 		r.Since, r.LastErrorAt, r.Active, r.Idle = since.Time, errAt.Time, truth(act), truth(idle)
 		s.Relays = append(s.Relays, r)
 	}
 	if err := rows.Err(); err != nil {
-		return s, fmt.Errorf("outbox: status of %s: %w", o.relays, err)
+		return s, fmt.Errorf("outbox: status of %s: %w", table+"_relays", err)
 	}
 	return s, nil
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,15 +20,25 @@ import (
 // Relay publishes the outbox's committed rows to Kafka, in id order per
 // shard, and then marks them published (or deletes them). Run one in every
 // replica of a service: per shard, one relay publishes and the others
-// stand by (see the package documentation).
-type Relay[Tx any] struct {
-	o      *Outbox[Tx]
+// stand by (see docs/design/outbox.md).
+//
+// A Relay is not bound to the transaction type of its Outbox: it runs its
+// own transactions, through the function its Outbox gave it.
+type Relay struct {
+	// sql, ocfg, d and db are its Outbox's statements, configuration,
+	// dialect and database; tx runs a transaction on that database.
+	sql  *statements
+	ocfg config
+	d    sqldb.Dialect
+	db   sqldb.Querier
+	tx   func(ctx context.Context, fn func(q sqldb.Querier) error) error
+
 	cl     *kgo.Client
 	conner sqldb.Conner
 	cfg    relayConfig
-	// keep and del end a batch (see mark), built once: keep copies its
-	// rows into the published rows' table (and on PostgreSQL deletes
-	// them too), del deletes them.
+	// keep and del end a batch (see mark): keep copies its rows into the
+	// published rows' table ("" with DeleteOnPublish), del deletes them
+	// ("" when keep did).
 	keep, del string
 	// work holds a token for each connection of the pool the shards may
 	// work their batches on at once: Connections less the session's.
@@ -58,10 +65,12 @@ type relayConfig struct {
 	ackTimeout time.Duration
 	maxBackoff time.Duration
 	conns      int
-	log        *slog.Logger
 }
 
-// RelayOption configures a Relay.
+// RelayOption configures a Relay: its options are those of Outbox.Relay,
+// and the Outbox's Options (Logger, Telemetry) apply to its relays too.
+// An option only records its value; Outbox.Relay checks them all and
+// names the one at fault.
 type RelayOption func(*relayConfig)
 
 // RelayName names the relay in Status (default host name/process id).
@@ -103,10 +112,6 @@ func MaxBackoff(d time.Duration) RelayOption { return func(c *relayConfig) { c.m
 // leave without a connection for the service.
 func Connections(n int) RelayOption { return func(c *relayConfig) { c.conns = n } }
 
-// Logger receives the relay's events: shards taken and lost, errors
-// (default slog.Default()).
-func Logger(l *slog.Logger) RelayOption { return func(c *relayConfig) { c.log = l } }
-
 // ErrPoolTooSmall: the relay would take every connection of the
 // database's pool, leaving the service none.
 var ErrPoolTooSmall = errors.New("outbox: the pool is too small for the relay")
@@ -118,7 +123,7 @@ var ErrPoolTooSmall = errors.New("outbox: the pool is too small for the relay")
 // after Run returned. The database must hand out connections of its own
 // (sqldb.Conner: Pgx and SQL do) and have room for Connections and one
 // more for the service (ErrPoolTooSmall).
-func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], error) {
+func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay, error) {
 	if cl == nil {
 		return nil, errors.New("outbox: Relay needs a Kafka client")
 	}
@@ -133,7 +138,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 	cfg := relayConfig{
 		name: host + "/" + strconv.Itoa(os.Getpid()), batch: 1000, poll: 500 * time.Millisecond,
 		takeover: time.Second, ackTimeout: 5 * time.Second, maxBackoff: 5 * time.Second,
-		conns: 2, log: slog.Default(),
+		conns: 2,
 	}
 	for i, opt := range opts {
 		if opt == nil {
@@ -142,7 +147,7 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		opt(&cfg)
 	}
 	session := 0 // the connections the session takes
-	if o.pg {
+	if o.sql.session {
 		session = 1
 	}
 	switch {
@@ -156,8 +161,6 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 		return nil, fmt.Errorf("outbox: AckTimeout(%v): want a positive duration", cfg.ackTimeout)
 	case cfg.maxBackoff <= 0:
 		return nil, fmt.Errorf("outbox: MaxBackoff(%v): want a positive duration", cfg.maxBackoff)
-	case cfg.log == nil:
-		return nil, errors.New("outbox: Logger(nil): want a logger")
 	case cfg.conns < session+1:
 		return nil, fmt.Errorf("outbox: Connections(%d): want at least %d (%d for the session and 1 for batches)", cfg.conns, session+1, session)
 	}
@@ -175,27 +178,21 @@ func (o *Outbox[Tx]) Relay(cl *kgo.Client, opts ...RelayOption) (*Relay[Tx], err
 			limit, o.cfg.maxEvent, limit)
 	}
 	seeds, _ := cl.OptValue(kgo.SeedBrokers).([]string)
-	r := &Relay[Tx]{
-		o: o, cl: cl, conner: conner, cfg: cfg, del: o.deleteRows(1),
+	r := &Relay{
+		sql: o.sql, ocfg: o.cfg, d: o.d, db: o.db,
+		tx: func(ctx context.Context, fn func(q sqldb.Querier) error) error {
+			return sqldb.InTx(ctx, o.db, func(tx Tx) error { return fn(o.db.In(tx)) })
+		},
+		cl: cl, conner: conner, cfg: cfg, keep: o.sql.keep, del: o.sql.delAfterKeep,
 		work: make(chan struct{}, conns-session), seeds: seeds, batchMax: batchMax,
 		logEvery: 30 * time.Second, stuckRecheck: 30 * time.Second,
 	}
 	r.limits.topics = make(map[string]topicLimit)
+	r.health.work = make([]error, o.cfg.shards)
 	r.health.stuck = make(map[int][]StuckRow)
 	r.health.logged = make(map[string]time.Time)
-	d := o.d
-	switch {
-	case o.cfg.deleteNow: // nothing kept
-	case o.pg:
-		// One statement: a row is in one table or the other.
-		r.keep = fmt.Sprintf("WITH m AS (%s RETURNING %s) INSERT INTO %s (%s, published_at) SELECT %s, %s::timestamptz FROM m",
-			o.deleteRows(2), movedColumns, o.pub, movedColumns, movedColumns, d.Arg(1))
-	default:
-		// SQLite takes no DELETE in a WITH clause: del follows. A relay
-		// that dies between the two leaves the rows in both tables: they
-		// are published again, and the copy already kept stays.
-		r.keep = fmt.Sprintf("INSERT OR IGNORE INTO %s (%s, published_at) SELECT %s, %s FROM %s WHERE %s",
-			o.pub, movedColumns, movedColumns, d.Arg(1), o.sqlTable, o.rowsIn(2))
+	if o.cfg.deleteNow {
+		r.keep, r.del = "", o.sql.del
 	}
 	return r, nil
 }
@@ -217,7 +214,7 @@ func poolSize(db any) (int, bool) {
 // context.Cause(ctx) then. Errors of the database and of Kafka are
 // logged, recorded in Status and Ready, and retried; they do not end
 // Run.
-func (r *Relay[Tx]) Run(ctx context.Context) error {
+func (r *Relay) Run(ctx context.Context) error {
 	if ctx == nil {
 		return errors.New("outbox: Run: nil context")
 	}
@@ -225,12 +222,12 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.health.stop()
-	wakes := make([]chan struct{}, r.o.cfg.shards)
+	wakes := make([]chan struct{}, r.ocfg.shards)
 	for i := range wakes {
 		wakes[i] = make(chan struct{}, 1)
 	}
-	if stop, err := r.o.cfg.tel.ObserveOutbox(r.o.cfg.table, func(ctx context.Context) (int64, time.Duration, int64, error) {
-		s, err := r.o.Status(ctx)
+	if stop, err := r.ocfg.tel.ObserveOutbox(r.ocfg.table, func(ctx context.Context) (int64, time.Duration, int64, error) {
+		s, err := status(ctx, r.db, r.sql, r.ocfg.table)
 		var stuck int64
 		for _, rs := range s.Relays {
 			stuck += int64(len(rs.Stuck))
@@ -239,11 +236,11 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 	}); err == nil {
 		defer stop()
 	} else {
-		r.cfg.log.Warn("outbox: backlog metrics not registered", "table", r.o.cfg.table, "err", err)
+		r.ocfg.log.Warn("outbox: backlog metrics not registered", "table", r.ocfg.table, "err", err)
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { r.watchKafka(ctx) })
-	if r.o.pg {
+	if r.sql.session {
 		wg.Go(func() { r.session(ctx, wakes) })
 	} else {
 		// SQLite has no lock to compete for: run one relay per database.
@@ -257,7 +254,7 @@ func (r *Relay[Tx]) Run(ctx context.Context) error {
 
 // session holds the relay's PostgreSQL session until ctx is done, taking
 // it again after the database failed.
-func (r *Relay[Tx]) session(ctx context.Context, wakes []chan struct{}) {
+func (r *Relay) session(ctx context.Context, wakes []chan struct{}) {
 	for ctx.Err() == nil {
 		err := r.holdSession(ctx, wakes)
 		if ctx.Err() != nil {
@@ -275,9 +272,9 @@ func (r *Relay[Tx]) session(ctx context.Context, wakes []chan struct{}) {
 // while the session lasts: when the relay dies, the server drops the
 // connection and the locks with it. When the session fails, the workers
 // end before the session is closed, so no two relays ever work a shard at
-// once (see the package documentation for a session cut off by the
+// once (see docs/design/outbox.md for a session cut off by the
 // network).
-func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) error {
+func (r *Relay) holdSession(ctx context.Context, wakes []chan struct{}) error {
 	conn, err := r.conner.Conn(ctx)
 	if err != nil {
 		return err
@@ -298,16 +295,13 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 			}
 		}
 	}
-	if r.o.cfg.notify {
+	if r.ocfg.notify {
 		// The workers, once started, read the table before they wait
 		// for a notification: none is lost.
-		if _, err := conn.Exec(ctx, `LISTEN "`+r.o.cfg.table+`"`); err != nil {
+		if _, err := conn.Exec(ctx, r.sql.listen); err != nil {
 			return err
 		}
 	}
-	o, d := r.o, r.o.d
-	claim := fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle, stuck) VALUES (%s, %s, %s, false, '') ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false, stuck = ''",
-		o.relays, d.Arg(1), d.Arg(2), d.Arg(3))
 	waits := true // the driver can wait for notifications
 	var missing []int64
 	for {
@@ -320,16 +314,15 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 		if len(missing) > 0 || !waits {
 			// Also what tells, without notifications, that the
 			// session still answers.
-			got, err := tryLocks(ctx, conn, o.relayID, missing)
+			got, err := r.tryLocks(ctx, conn, missing)
 			if err != nil {
 				return err
 			}
 			for _, s := range got {
-				if _, err := conn.Exec(ctx, claim, s, r.cfg.name, d.Time(time.Now())); err != nil {
+				if err := r.claim(ctx, conn, s); err != nil {
 					return err
 				}
 				held[s] = true
-				r.cfg.log.Info("outbox: relay took its shard", "table", o.cfg.table, "shard", s, "relay", r.cfg.name)
 				wg.Go(func() { r.runShard(wctx, s, wakes[s], false) })
 			}
 		}
@@ -363,8 +356,8 @@ func (r *Relay[Tx]) holdSession(ctx context.Context, wakes []chan struct{}) erro
 // tryLocks takes the advisory locks of shards that no session holds, on
 // conn, and returns those it took. With no shards it only checks that
 // conn answers.
-func tryLocks(ctx context.Context, conn sqldb.Conn, relayID int32, shards []int64) ([]int, error) {
-	rows, err := conn.Query(ctx, "SELECT s FROM unnest($2::int8[]) AS s WHERE pg_try_advisory_lock($1::int4, s::int4)", relayID, shards)
+func (r *Relay) tryLocks(ctx context.Context, conn sqldb.Conn, shards []int64) ([]int, error) {
+	rows, err := conn.Query(ctx, r.sql.tryLocks, shards)
 	if err != nil {
 		return nil, err
 	}
@@ -378,24 +371,6 @@ func tryLocks(ctx context.Context, conn sqldb.Conn, relayID int32, shards []int6
 		got = append(got, int(s))
 	}
 	return got, rows.Err()
-}
-
-// runShard publishes shard's rows until ctx is done, through the
-// database's failures. claim (SQLite) records the relay as the shard's
-// holder first; on PostgreSQL the session did.
-func (r *Relay[Tx]) runShard(ctx context.Context, shard int, wake <-chan struct{}, claim bool) {
-	defer r.health.setStuck(shard, nil)
-	// The shard's stuck rows outlive a serve that a database failure
-	// ended: forgetting them would let their keys' later rows go first.
-	st := stuck{shard: shard}
-	for ctx.Err() == nil {
-		err := r.serve(ctx, shard, wake, claim, &st)
-		if ctx.Err() != nil {
-			return
-		}
-		r.fail(&r.health.work, "database", fmt.Errorf("outbox: relay shard %d: %w", shard, err))
-		sleep(ctx, r.cfg.takeover)
-	}
 }
 
 type row struct {
@@ -413,36 +388,30 @@ type row struct {
 // waits a millisecond at most.
 const quickPolls = 16
 
-// relaySettings set up the transaction of a batch's statements on
-// PostgreSQL; they end with it, so the pool's connection goes back as it
-// came. The fetch must walk the primary key in id order and stop at
-// BatchSize: statistics taken while the table held few rows make the
-// planner collect the whole backlog with a bitmap scan and sort it
-// instead (30-90 ms per batch over a backlog of 100,000 rows, five times
-// the relay's other work). Custom plans see the ids of the batch in
-// flight as a constant array, which PostgreSQL hashes, instead of
-// comparing each row with each id. A mark lost with the last commits of a
-// server crash only publishes those rows again, with the same ce_id,
-// which at-least-once allows: the relay's commits do not wait for the
-// disk, and leave the WAL flushes to the writers.
-const relaySettings = "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true), set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)"
+// claim records the relay as shard's holder, through q.
+func (r *Relay) claim(ctx context.Context, q sqldb.Querier, shard int) error {
+	if _, err := q.Exec(ctx, r.sql.claim, shard, r.cfg.name, r.d.Time(time.Now())); err != nil {
+		return err
+	}
+	r.ocfg.log.Info("outbox: relay took its shard", "table", r.ocfg.table, "shard", shard, "relay", r.cfg.name)
+	return nil
+}
 
 // inTx runs fn with a connection of the pool, taken for fn alone and
-// counted against Connections: on PostgreSQL in a transaction with the
-// relay's settings, on SQLite each statement on its own.
-func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) error {
+// counted against Connections: in a transaction with the batchSettings,
+// or each statement on its own where there are none (SQLite).
+func (r *Relay) inTx(ctx context.Context, fn func(q sqldb.Querier) error) error {
 	select {
 	case r.work <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-r.work }()
-	if !r.o.pg {
-		return fn(r.o.db)
+	if r.sql.batchSettings == "" {
+		return fn(r.db)
 	}
-	return sqldb.InTx(ctx, r.o.db, func(tx Tx) error {
-		q := r.o.db.In(tx)
-		if _, err := q.Exec(ctx, relaySettings); err != nil {
+	return r.tx(ctx, func(q sqldb.Querier) error {
+		if _, err := q.Exec(ctx, r.sql.batchSettings); err != nil {
 			return err
 		}
 		return fn(q)
@@ -451,204 +420,25 @@ func (r *Relay[Tx]) inTx(ctx context.Context, fn func(q sqldb.Querier) error) er
 
 // exec runs one statement on a connection of the pool, counted against
 // Connections.
-func (r *Relay[Tx]) exec(ctx context.Context, query string, args ...any) error {
+func (r *Relay) exec(ctx context.Context, query string, args ...any) error {
 	select {
 	case r.work <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-r.work }()
-	_, err := r.o.db.Exec(ctx, query, args...)
+	_, err := r.db.Exec(ctx, query, args...)
 	return err
-}
-
-// serve publishes shard's rows until ctx is done or the database fails.
-//
-// It works on two batches at once: while Kafka takes batch N, it marks
-// batch N-1 and reads batch N+1 (the oldest unpublished rows other than
-// N's), so the database's work and Kafka's overlap. Batch N+1 is sent
-// only once every record of N is acknowledged: when one failed, N+1 is
-// dropped unsent and the next round reads the table again, so a failed
-// row is never overtaken by a later row of its key from another batch.
-// A row that can never be published (see stuck) holds back the later
-// rows of its key, and no other.
-func (r *Relay[Tx]) serve(ctx context.Context, shard int, wake <-chan struct{}, claim bool, st *stuck) error {
-	o, d := r.o, r.o.d
-	if claim {
-		if err := r.exec(ctx, fmt.Sprintf("INSERT INTO %s (shard, holder, since, idle, stuck) VALUES (%s, %s, %s, false, '') ON CONFLICT (shard) DO UPDATE SET holder = excluded.holder, since = excluded.since, idle = false, stuck = ''",
-			o.relays, d.Arg(1), d.Arg(2), d.Arg(3)), shard, r.cfg.name, d.Time(time.Now())); err != nil {
-			return err
-		}
-		r.cfg.log.Info("outbox: relay took its shard", "table", o.cfg.table, "shard", shard, "relay", r.cfg.name)
-	}
-	setIdle := fmt.Sprintf("UPDATE %s SET idle = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2))
-	var (
-		quiet       int
-		idle        bool
-		backoff     time.Duration
-		lastClean   time.Time
-		batch, next []row
-		ahead       bool    // next holds the batch read while Kafka took batch
-		sent        []int64 // the ids of batch, while Kafka takes it
-		acked       []int64 // acknowledged, not yet marked
-		poll        = time.NewTimer(r.cfg.poll)
-	)
-	defer poll.Stop()
-	// What Kafka acknowledged is marked even when ctx ended meanwhile:
-	// else it would be published again.
-	mctx := context.WithoutCancel(ctx)
-	// fetch reads the oldest rows not in sent into into, after marking
-	// what Kafka acknowledged: one transaction.
-	fetch := func(into []row) ([]row, error) {
-		ctx, cancel := context.WithTimeout(mctx, 30*time.Second)
-		defer cancel()
-		err := r.inTx(ctx, func(q sqldb.Querier) error {
-			if err := r.mark(ctx, q, shard, acked); err != nil {
-				return err
-			}
-			var err error
-			into, err = r.fetch(ctx, q, st, sent, into[:0])
-			return err
-		})
-		if err == nil {
-			acked = acked[:0]
-		}
-		return into, err
-	}
-	for ctx.Err() == nil {
-		if shard == 0 && !o.cfg.deleteNow && time.Since(lastClean) > min(o.cfg.retention/4, time.Minute) {
-			if err := r.cleanup(ctx); err != nil {
-				return err
-			}
-			lastClean = time.Now()
-		}
-		if err := r.recheck(ctx, st); err != nil {
-			return err
-		}
-		if ahead {
-			batch, next, ahead = next, batch, false
-		} else {
-			var err error
-			sent = sent[:0]
-			if batch, err = fetch(batch); err != nil {
-				return err
-			}
-		}
-		r.ok(&r.health.work, "database")
-		if len(batch) == 0 {
-			switch {
-			case quiet < quickPolls:
-				quiet++
-				sleep(ctx, time.Millisecond)
-			case !idle:
-				// For Status.
-				if err := r.exec(ctx, setIdle, true, shard); err != nil {
-					return err
-				}
-				idle = true
-			default:
-				poll.Reset(r.cfg.poll)
-				select {
-				case <-ctx.Done():
-				case <-wake:
-				case <-poll.C:
-				}
-			}
-			continue
-		}
-		quiet = 0
-		if idle {
-			if err := r.exec(ctx, setIdle, false, shard); err != nil {
-				return err
-			}
-			idle = false
-		}
-		recs, damaged := records(batch)
-		f, err := r.send(ctx, st, batch, recs)
-		if err != nil {
-			return err
-		}
-		sent = sent[:0]
-		for i, rec := range f.recs {
-			if rec != nil {
-				sent = append(sent, batch[i].id)
-			}
-		}
-		if next, err = fetch(next); err != nil {
-			return err
-		}
-		if err := r.wait(ctx, shard, f); err != nil {
-			return err
-		}
-		if r.afterPublish != nil {
-			r.afterPublish()
-		}
-		failed := 0
-		firstErr := damaged
-		for i, rec := range f.recs {
-			if rec == nil {
-				continue // held back
-			}
-			err := f.errs[rec]
-			if err == nil {
-				acked = append(acked, batch[i].id)
-				continue
-			}
-			if permanent(err) {
-				// The later rows of its key in this batch went
-				// with it; none after.
-				if err := r.setStuck(ctx, st, batch[i], batchBytes(rec), err); err != nil {
-					return err
-				}
-				continue
-			}
-			failed++
-			if firstErr == nil {
-				firstErr = fmt.Errorf("outbox: publish row %d to %s: %w", batch[i].id, rec.Topic, err)
-			}
-		}
-		if firstErr == nil && len(next) > 0 {
-			ahead, backoff = true, 0
-			continue
-		}
-		// A failure, or nothing more to publish: mark now.
-		sent = sent[:0]
-		if err := r.inTx(mctx, func(q sqldb.Querier) error { return r.mark(mctx, q, shard, acked) }); err != nil {
-			return err
-		}
-		acked = acked[:0]
-		if firstErr == nil {
-			backoff = 0
-			continue
-		}
-		if damaged != nil {
-			failed++
-		}
-		r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "rows", failed, "err", firstErr)
-		if err := r.lastError(ctx, shard, firstErr); err != nil {
-			return err
-		}
-		backoff = min(max(2*backoff, 100*time.Millisecond), r.cfg.maxBackoff)
-		sleep(ctx, backoff)
-	}
-	return r.inTx(mctx, func(q sqldb.Querier) error { return r.mark(mctx, q, shard, acked) })
 }
 
 // fetch reads the oldest unpublished rows of st's shard other than those
 // in sent (the batch Kafka is taking) and those of st's keys into batch.
-func (r *Relay[Tx]) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
-	o, d := r.o, r.o.d
-	query := fmt.Sprintf("SELECT id, topic, key, value, headers, created_at FROM %s WHERE shard = %s AND NOT (%s)", o.sqlTable, d.Arg(1), o.idIn(2))
-	args := []any{st.shard, o.idList(sent)}
+func (r *Relay) fetch(ctx context.Context, q sqldb.Querier, st *stuck, sent []int64, batch []row) ([]row, error) {
+	s := r.sql
+	query, args := s.fetch, []any{st.shard, s.ids(sent), r.cfg.batch}
 	if len(st.rows) > 0 {
-		if o.pg {
-			query += fmt.Sprintf(" AND (topic, key) NOT IN (SELECT * FROM unnest(%s::text[], %s::bytea[]))", d.Arg(3), d.Arg(4))
-		} else {
-			query += fmt.Sprintf(" AND topic || ' ' || hex(key) NOT IN (SELECT value FROM json_each(%s))", d.Arg(3))
-		}
-		args = append(args, st.args(o.pg)...)
+		query, args = s.fetchSkipping, append(args, s.keys(st.rows)...)
 	}
-	query += fmt.Sprintf(" ORDER BY id LIMIT %d", r.cfg.batch)
 	rows, err := q.Query(ctx, query, args...)
 	if err != nil {
 		return batch, err
@@ -687,23 +477,39 @@ func records(batch []row) ([]*kgo.Record, error) {
 	return recs, nil
 }
 
-// flight is a batch of records sent to Kafka.
+// flight is a batch of records sent to Kafka. The relay waits for its
+// own records alone (done), never for the other records of a client it
+// may share with the service. mu guards errs and left, which the
+// records' promises write.
 type flight struct {
 	recs  []*kgo.Record // nil for a row held back
 	mu    sync.Mutex
 	errs  map[*kgo.Record]error // the records Kafka failed
-	left  int
-	done  chan struct{}
+	left  int                   // the records Kafka has not settled
+	done  chan struct{}         // closed when left is 0
 	start time.Time
+	// unlinger ends the flush that keeps the client from lingering on
+	// the batch's records, and flushed is closed once it ended.
+	unlinger context.CancelFunc
+	flushed  chan struct{}
+}
+
+// land ends the flight's flush and waits for it to end: every goroutine
+// a batch starts ends with the batch.
+func (f *flight) land() {
+	f.unlinger()
+	<-f.flushed
 }
 
 // send produces recs, the records of batch's first rows, but for those
 // that cannot be published (they become stuck) and those of keys that
 // have a stuck row (held back, nil in the flight); wait waits for the
-// outcome.
-func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Record) (*flight, error) {
-	f := &flight{recs: recs, done: make(chan struct{}), start: time.Now()}
-	tel := r.o.cfg.tel
+// outcome. The caller lands the flight, on every path.
+func (r *Relay) send(ctx context.Context, st *stuck, batch []row, recs []*kgo.Record) (*flight, error) {
+	f := &flight{recs: recs, done: make(chan struct{}), start: time.Now(), flushed: make(chan struct{})}
+	fctx, unlinger := context.WithCancel(ctx)
+	f.unlinger = unlinger
+	tel := r.ocfg.tel
 	spans := make([]trace.Span, len(recs))
 	var errs []error
 	for i, rec := range recs {
@@ -723,6 +529,7 @@ func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kg
 	}
 	if f.left == 0 {
 		close(f.done)
+		unlinger()
 	}
 	for i, rec := range recs {
 		if rec == nil {
@@ -744,11 +551,18 @@ func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kg
 			}
 			if f.left--; f.left == 0 {
 				close(f.done)
+				unlinger()
 			}
 		})
 	}
-	// Produce lingers for more records; nothing more is coming.
-	go func() { _ = r.cl.Flush(ctx) }()
+	// Produce lingers for more records; nothing more is coming. The
+	// flush stops lingering, and waits for every record of the client,
+	// so it ends as soon as the batch's own records are settled (or the
+	// batch is given up on: land).
+	go func() {
+		defer close(f.flushed)
+		_ = r.cl.Flush(fctx)
+	}()
 	return f, errors.Join(errs...)
 }
 
@@ -757,7 +571,7 @@ func (r *Relay[Tx]) send(ctx context.Context, st *stuck, batch []row, recs []*kg
 // what Kafka did not take, in order, for as long as it takes, so a batch
 // is never given up on while Kafka is away: after AckTimeout it is
 // reported in Status, and the wait goes on.
-func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
+func (r *Relay) wait(ctx context.Context, shard int, f *flight) error {
 	stalled := time.NewTicker(r.cfg.ackTimeout)
 	defer stalled.Stop()
 	for {
@@ -771,7 +585,7 @@ func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
 			n := f.left
 			f.mu.Unlock()
 			err := fmt.Errorf("outbox: Kafka has not acknowledged %d of %d records for %v; waiting", n, len(f.recs), r.cfg.ackTimeout)
-			r.cfg.log.Warn("outbox: publishing", "table", r.o.cfg.table, "shard", shard, "err", err)
+			r.ocfg.log.Warn("outbox: publishing", "table", r.ocfg.table, "shard", shard, "err", err)
 			if err := r.lastError(ctx, shard, err); err != nil {
 				return err
 			}
@@ -779,94 +593,39 @@ func (r *Relay[Tx]) wait(ctx context.Context, shard int, f *flight) error {
 	}
 }
 
-// idIn returns the condition "id is one of the ids of argument n" (the
-// argument is idList's).
-func (o *Outbox[Tx]) idIn(n int) string {
-	if o.pg {
-		return fmt.Sprintf("id = ANY(%s::int8[])", o.d.Arg(n))
-	}
-	return fmt.Sprintf("id IN (SELECT value FROM json_each(%s))", o.d.Arg(n))
-}
-
-// idList returns ids as idIn's argument.
-func (o *Outbox[Tx]) idList(ids []int64) any {
-	if o.pg {
-		if ids == nil {
-			ids = []int64{} // not NULL, which no id is or is not in
-		}
-		return ids
-	}
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strconv.FormatInt(id, 10))
-	}
-	b.WriteByte(']')
-	return b.String()
-}
-
 // mark ends the rows ids of shard that Kafka acknowledged: it moves them
 // to the published rows' table, or deletes them (DeleteOnPublish).
-func (r *Relay[Tx]) mark(ctx context.Context, q sqldb.Querier, shard int, ids []int64) error {
+func (r *Relay) mark(ctx context.Context, q sqldb.Querier, shard int, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows := r.o.rowsArgs(shard, ids)
+	rows := r.sql.rowsArgs(shard, ids)
 	if r.keep != "" {
-		if _, err := q.Exec(ctx, r.keep, append([]any{r.o.d.Time(time.Now())}, rows...)...); err != nil || r.o.pg {
+		if _, err := q.Exec(ctx, r.keep, append([]any{r.d.Time(time.Now())}, rows...)...); err != nil {
 			return err
 		}
+	}
+	if r.del == "" {
+		return nil
 	}
 	_, err := q.Exec(ctx, r.del, rows...)
 	return err
 }
 
-// movedColumns are the columns a row keeps when it is published.
-const movedColumns = "id, shard, topic, key, value, headers, created_at"
-
-// rowsIn returns the condition "the row is one of a batch's", on the four
-// arguments from n on that rowsArgs returns. It names the stretch of the
-// primary key the batch lies in, besides its ids, so that PostgreSQL
-// reads that stretch alone: without statistics on the table (a new one)
-// it would otherwise read all of the shard and filter it by the ids.
-func (o *Outbox[Tx]) rowsIn(n int) string {
-	d := o.d
-	return fmt.Sprintf("shard = %s AND id BETWEEN %s AND %s AND %s", d.Arg(n), d.Arg(n+1), d.Arg(n+2), o.idIn(n+3))
-}
-
-// deleteRows deletes the rows of a batch, given as rowsIn(n).
-func (o *Outbox[Tx]) deleteRows(n int) string {
-	return "DELETE FROM " + o.sqlTable + " WHERE " + o.rowsIn(n)
-}
-
-// rowsArgs returns rowsIn's arguments for the rows ids (at least one) of
-// shard.
-func (o *Outbox[Tx]) rowsArgs(shard int, ids []int64) []any {
-	return []any{shard, slices.Min(ids), slices.Max(ids), o.idList(ids)}
-}
-
 // lastError records err as the shard's last error.
-func (r *Relay[Tx]) lastError(ctx context.Context, shard int, err error) error {
-	o, d := r.o, r.o.d
-	return r.exec(ctx, fmt.Sprintf("UPDATE %s SET last_error = %s, last_error_at = %s WHERE shard = %s", o.relays, d.Arg(1), d.Arg(2), d.Arg(3)),
-		err.Error(), d.Time(time.Now()), shard)
+func (r *Relay) lastError(ctx context.Context, shard int, err error) error {
+	return r.exec(ctx, r.sql.lastError, err.Error(), r.d.Time(time.Now()), shard)
 }
 
 // cleanup deletes rows published longer than the retention ago, in
 // chunks of their own transactions, so no statement holds many locks for
 // long.
-func (r *Relay[Tx]) cleanup(ctx context.Context) error {
-	o, d := r.o, r.o.d
-	const chunk = 10_000
-	del := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE published_at < %s LIMIT %d)", o.pub, o.pub, d.Arg(1), chunk)
-	before := d.Time(time.Now().Add(-o.cfg.retention))
-	for n := int64(chunk); n == chunk; {
+func (r *Relay) cleanup(ctx context.Context) error {
+	before := r.d.Time(time.Now().Add(-r.ocfg.retention))
+	for n := int64(cleanupChunk); n == cleanupChunk; {
 		err := r.inTx(ctx, func(q sqldb.Querier) error {
 			var err error
-			n, err = q.Exec(ctx, del, before)
+			n, err = q.Exec(ctx, r.sql.cleanup, before)
 			return err
 		})
 		if err != nil {

@@ -117,6 +117,9 @@ func TestBadInput(t *testing.T) {
 		{[]outbox.Option{outbox.Table(strings.Repeat("a", 51))}, "_published_at"},
 		{[]outbox.Option{outbox.Shards(0)}, "Shards(0)"},
 		{[]outbox.Option{outbox.Retention(0)}, "Retention(0s)"},
+		{[]outbox.Option{outbox.Telemetry(nil)}, "outbox: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())"},
+		{[]outbox.Option{outbox.Logger(nil)}, "outbox: Logger(nil): pass a *slog.Logger"},
+		{[]outbox.Option{outbox.Shards(2), nil}, "outbox: New: option 2 is nil"},
 	} {
 		_, err := outbox.New(db, k.enc, c.opts...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -138,17 +141,25 @@ func TestBadInput(t *testing.T) {
 	if _, err := ob.Relay(unsafe); err == nil || !strings.Contains(err.Error(), "idempotent") {
 		t.Errorf("Relay with a non-idempotent client: %v", err)
 	}
-	for _, o := range []outbox.RelayOption{outbox.BatchSize(0), outbox.PollInterval(0), outbox.AckTimeout(-1), outbox.Logger(nil)} {
-		if _, err := ob.Relay(k.cl, o); err == nil {
-			t.Error("Relay accepted a bad option")
+	for _, c := range []struct {
+		opts []outbox.RelayOption
+		want string
+	}{
+		{[]outbox.RelayOption{outbox.BatchSize(0)}, "outbox: BatchSize(0): "},
+		{[]outbox.RelayOption{outbox.PollInterval(0)}, "outbox: PollInterval(0s): "},
+		{[]outbox.RelayOption{outbox.AckTimeout(-1)}, "outbox: AckTimeout(-1ns): "},
+		{[]outbox.RelayOption{outbox.BatchSize(10), nil}, "outbox: Relay: option 2 is nil"},
+	} {
+		if _, err := ob.Relay(k.cl, c.opts...); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Relay: %v, want an error with %q", err, c.want)
 		}
 	}
 }
 
 // TestRetention: published rows move to the published rows' table and
 // stay there for the retention, then are deleted; with DeleteOnPublish
-// they are deleted at once. Kept rows copied back (the recipe in the
-// package documentation) are published again, with their ce_id.
+// they are deleted at once. Kept rows copied back (the recipe in
+// docs/design/outbox.md) are published again, with their ce_id.
 func TestRetention(t *testing.T) {
 	k := startKafka(t)
 	count := func(db *sqldb.SQLDB, table string) (n int64) {
@@ -335,7 +346,7 @@ func TestUpgradeKeepsEveryRow(t *testing.T) {
 		upgrade(t, k, db, fresh, "testdata/before-published-table-postgres.sql", "events.orders_outbox", pgCatalog)
 	})
 	t.Run("sqlite", func(t *testing.T) {
-		upgrade(t, k, sqliteDB(t), sqliteDB(t), "testdata/before-published-table-sqlite.sql", outbox.DefaultTable,
+		upgrade(t, k, sqliteDB(t), sqliteDB(t), "testdata/before-published-table-sqlite.sql", "evbus_outbox",
 			`SELECT m.name || '.' || p.name || ' ' || p.type || ' ' || p."notnull" || ' ' || p.pk || ' ' || coalesce(p.dflt_value, '') FROM sqlite_master AS m, pragma_table_info(m.name) AS p WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' UNION ALL SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY 1`)
 	})
 }
@@ -350,7 +361,7 @@ func upgrade[Tx any](t *testing.T, k kafka, db, fresh sqldb.DB[Tx], file, table,
 	// The earlier Outbox.DDL's names for table.
 	base := table[strings.LastIndexByte(table, '.')+1:]
 	ddl := strings.NewReplacer("evbus_outbox_pending", base+"_pending", "evbus_outbox_published", base+"_published",
-		outbox.DefaultTable, table).Replace(string(old))
+		"evbus_outbox", table).Replace(string(old))
 	if err := sqldb.Migrate(ctx, db, ddl); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,7 @@ example:
 		env: map[string]string{"db": "EVBUS_DB", "table": "EVBUS_OUTBOX_TABLE"},
 		setup: func(fs *flag.FlagSet, _ *conn) func(context.Context, *stdio) error {
 			dsn := fs.String("db", "", "the service's database: postgres://user@host:port/db or a SQLite path (sqlite:path)")
-			table := fs.String("table", outbox.DefaultTable, "the outbox table, optionally schema.table")
+			table := fs.String("table", "evbus_outbox", "the outbox table, optionally schema.table")
 			asJSON := fs.Bool("json", false, "print the status as one JSON object, for scripts")
 			timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the database")
 			return func(ctx context.Context, std *stdio) error {

@@ -172,7 +172,7 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ob, err := outbox.New(ordersDB, enc, outbox.Telemetry(tel))
+	ob, err := outbox.New(ordersDB, enc, outbox.Telemetry(tel), outbox.Logger(quiet))
 	if err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer relayCl.Close()
-	relay, err := ob.Relay(relayCl, outbox.Logger(quiet))
+	relay, err := ob.Relay(relayCl)
 	if err != nil {
 		return err
 	}

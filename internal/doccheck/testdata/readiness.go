@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/outbox"
 )
@@ -14,4 +12,4 @@ import (
 //doccheck:fragment
 
 // The probe takes what a service has: consumers and outbox relays.
-var _ = func(c *consumer.Consumer, r *outbox.Relay[pgx.Tx]) { serveReadiness(c, r) }
+var _ = func(c *consumer.Consumer, r *outbox.Relay) { serveReadiness(c, r) }
