@@ -7,7 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/wire"
 )
 
 // The headers column holds all of a record's headers, in order, in this
@@ -69,8 +69,8 @@ func appendParsedHeaders(hs []kgo.RecordHeader, b []byte) ([]kgo.RecordHeader, e
 var headerNames = func() map[string]string {
 	m := map[string]string{}
 	for _, n := range []string{
-		bus.HeaderSpecVersion, bus.HeaderID, bus.HeaderSource, bus.HeaderType, bus.HeaderTime, bus.HeaderSubject,
-		bus.HeaderCorrelationID, bus.HeaderCausationID, bus.HeaderContentType, bus.HeaderTraceParent, bus.HeaderTraceState,
+		wire.HeaderSpecVersion, wire.HeaderID, wire.HeaderSource, wire.HeaderType, wire.HeaderTime, wire.HeaderSubject,
+		wire.HeaderCorrelationID, wire.HeaderCausationID, wire.HeaderContentType, wire.HeaderTraceParent, wire.HeaderTraceState,
 	} {
 		m[n] = n
 	}
