@@ -15,7 +15,7 @@
 // encoded fails Enqueue, and the caller's transaction with it) and inserts
 // one row per event: topic, key, value, every header of the record (ce_*,
 // correlation and causation, W3C trace context when present) in the stable
-// form described in headers.go (a version byte 0x01, then per header
+// form of wire.AppendHeadersColumn (a version byte 0x01, then per header
 // uvarint length and bytes of the key, then of the value) and created_at.
 // The outbox table holds the unpublished rows
 // and nothing else, so that its primary key (shard, id), the relay's

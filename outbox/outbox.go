@@ -19,6 +19,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // DefaultTable is the outbox table's name unless Table says otherwise.
@@ -383,7 +384,7 @@ func (o *Outbox[Tx]) statements(ctx context.Context, query string, args []any, e
 		if o.pg {
 			locks = append(locks, int32(h))
 		}
-		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
+		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, wire.AppendHeadersColumn(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
 	if biz != "" {
 		if err := run(stmt{text: biz}, bizArgs, -1); err != nil {
