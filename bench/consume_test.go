@@ -16,6 +16,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/internal/cputime"
+	"github.com/evbus/evbus/wire"
 )
 
 // consumeRecords is how many records every consumer reads in one op.
@@ -235,13 +236,13 @@ func (e *consumeEnv) rawCE(least bool) func(b *testing.B, group string) pass {
 				m := ceMeta{Key: r.Key, Partition: r.Partition, Offset: r.Offset}
 				for _, h := range r.Headers {
 					switch h.Key {
-					case bus.HeaderID:
+					case wire.HeaderID:
 						m.ID = text(h.Value)
-					case bus.HeaderSource:
+					case wire.HeaderSource:
 						m.Source = text(h.Value)
-					case bus.HeaderType:
+					case wire.HeaderType:
 						m.Type = text(h.Value)
-					case bus.HeaderTime:
+					case wire.HeaderTime:
 						if least {
 							continue
 						}
@@ -250,9 +251,9 @@ func (e *consumeEnv) rawCE(least bool) func(b *testing.B, group string) pass {
 							b.Fatal(err)
 						}
 						m.Time = t
-					case bus.HeaderCorrelationID:
+					case wire.HeaderCorrelationID:
 						m.CorrelationID = text(h.Value)
-					case bus.HeaderCausationID:
+					case wire.HeaderCausationID:
 						m.CausationID = text(h.Value)
 					}
 				}

@@ -19,6 +19,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 const (
@@ -198,7 +199,7 @@ func (e *idemEnv) watermill(keys keyRepository) func(*testing.B, string, *pgxpoo
 		// 5 ms (not the minute its documentation names), too little for a
 		// durable commit.
 		dedup := &middleware.Deduplicator{
-			KeyFactory: middleware.NewMessageHasherFromMetadataField(bus.HeaderID),
+			KeyFactory: middleware.NewMessageHasherFromMetadataField(wire.HeaderID),
 			Repository: keys(b, pool),
 			Timeout:    time.Minute,
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 const (
@@ -203,7 +204,7 @@ func (o *watermillOutbox) write(ctx context.Context, evs []*benchOrder) error {
 		for _, h := range rec.Headers {
 			m.Metadata.Set(h.Key, string(h.Value))
 		}
-		m.UUID = m.Metadata.Get(bus.HeaderID)
+		m.UUID = m.Metadata.Get(wire.HeaderID)
 		m.Metadata.Set("key", string(rec.Key))
 		msgs[i] = m
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // benchOrder is an 8-field event whose framed Avro value is about 200
@@ -301,10 +302,10 @@ func BenchmarkPublish(b *testing.B) {
 
 	b.Run("impl=franz-go+hamba+ce", func(b *testing.B) {
 		var (
-			specVersion = []byte(bus.SpecVersion)
+			specVersion = []byte(wire.SpecVersion)
 			source      = []byte("/orders-service")
 			ceType      = []byte("com.example.bench.OrderPlaced")
-			contentType = []byte(bus.ContentType)
+			contentType = []byte(wire.ContentType)
 		)
 		pb.handRolled(b, func(ev *benchOrder) *kgo.Record {
 			id, err := uuid.NewV7()
@@ -318,14 +319,14 @@ func BenchmarkPublish(b *testing.B) {
 				Key:   key,
 				Value: pb.handValue(ev),
 				Headers: []kgo.RecordHeader{
-					{Key: bus.HeaderSpecVersion, Value: specVersion},
-					{Key: bus.HeaderID, Value: idText},
-					{Key: bus.HeaderSource, Value: source},
-					{Key: bus.HeaderType, Value: ceType},
-					{Key: bus.HeaderTime, Value: time.Now().UTC().AppendFormat(nil, time.RFC3339Nano)},
-					{Key: bus.HeaderContentType, Value: contentType},
-					{Key: bus.HeaderSubject, Value: key},
-					{Key: bus.HeaderCorrelationID, Value: idText},
+					{Key: wire.HeaderSpecVersion, Value: specVersion},
+					{Key: wire.HeaderID, Value: idText},
+					{Key: wire.HeaderSource, Value: source},
+					{Key: wire.HeaderType, Value: ceType},
+					{Key: wire.HeaderTime, Value: time.Now().UTC().AppendFormat(nil, time.RFC3339Nano)},
+					{Key: wire.HeaderContentType, Value: contentType},
+					{Key: wire.HeaderSubject, Value: key},
+					{Key: wire.HeaderCorrelationID, Value: idText},
 				},
 			}
 		})

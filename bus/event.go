@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/wire"
 )
 
 // Type is a registered integration event type T: its Avro schema, the topic
@@ -84,7 +85,7 @@ func (d *Descriptor) define(cfg eventConfig, zero any) error {
 	if d.goType == nil || d.goType.Kind() != reflect.Struct {
 		return fmt.Errorf("%s: an event type must be a struct", what)
 	}
-	if err := ValidTopicName(d.topic); err != nil {
+	if err := wire.ValidTopicName(d.topic); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	if d.key == nil {

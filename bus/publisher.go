@@ -18,6 +18,7 @@ import (
 	"github.com/evbus/evbus/internal/uuid7"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // Errors a caller can match with errors.Is.
@@ -32,9 +33,6 @@ var (
 	ErrTooLarge = errors.New("bus: record too large")
 	// ErrTopicMissing: a topic the publisher needs does not exist.
 	ErrTopicMissing = errors.New("bus: topic does not exist")
-	// ErrTopicName: a topic name, given or derived, that Kafka refuses
-	// (see ValidTopicName).
-	ErrTopicName = errors.New("bus: invalid topic name")
 )
 
 // Registration is an event type a publisher or consumer is started with: a
@@ -81,8 +79,8 @@ type binding struct {
 }
 
 var (
-	specVersion = []byte(SpecVersion)
-	contentType = []byte(ContentType)
+	specVersion = []byte(wire.SpecVersion)
+	contentType = []byte(wire.ContentType)
 )
 
 // PublisherOption configures a Publisher: an EncoderOption (Source,
@@ -510,7 +508,7 @@ func (e *Encoder) RecordInto(ctx context.Context, ev any, rec *kgo.Record) error
 	}
 	fillHeaders(hs, id, e.source, b.ceType, at, keyBytes, corr)
 	if causation != "" {
-		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderCausationID, Value: []byte(causation)})
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: wire.HeaderCausationID, Value: []byte(causation)})
 	}
 	if size := recordSize(rec); b.maxBytes > 0 && size > b.maxBytes {
 		return fmt.Errorf("%w: %v %s is %d bytes, %s accepts %d (the smaller of kgo.ProducerBatchMaxBytes and the topic's max.message.bytes)",
@@ -544,14 +542,14 @@ func appendField(buf []byte, s string) ([]byte, []byte) {
 // fillHeaders writes the contract's eight CloudEvents headers into hs, in
 // their order on the wire (ce_id is header 1, ce_type header 3).
 func fillHeaders(hs []kgo.RecordHeader, id, source, ceType, at, subject, correlation []byte) {
-	hs[0] = kgo.RecordHeader{Key: HeaderSpecVersion, Value: specVersion}
-	hs[1] = kgo.RecordHeader{Key: HeaderID, Value: id}
-	hs[2] = kgo.RecordHeader{Key: HeaderSource, Value: source}
-	hs[3] = kgo.RecordHeader{Key: HeaderType, Value: ceType}
-	hs[4] = kgo.RecordHeader{Key: HeaderTime, Value: at}
-	hs[5] = kgo.RecordHeader{Key: HeaderContentType, Value: contentType}
-	hs[6] = kgo.RecordHeader{Key: HeaderSubject, Value: subject}
-	hs[7] = kgo.RecordHeader{Key: HeaderCorrelationID, Value: correlation}
+	hs[0] = kgo.RecordHeader{Key: wire.HeaderSpecVersion, Value: specVersion}
+	hs[1] = kgo.RecordHeader{Key: wire.HeaderID, Value: id}
+	hs[2] = kgo.RecordHeader{Key: wire.HeaderSource, Value: source}
+	hs[3] = kgo.RecordHeader{Key: wire.HeaderType, Value: ceType}
+	hs[4] = kgo.RecordHeader{Key: wire.HeaderTime, Value: at}
+	hs[5] = kgo.RecordHeader{Key: wire.HeaderContentType, Value: contentType}
+	hs[6] = kgo.RecordHeader{Key: wire.HeaderSubject, Value: subject}
+	hs[7] = kgo.RecordHeader{Key: wire.HeaderCorrelationID, Value: correlation}
 }
 
 // Headers returns the CloudEvents headers of the wire contract for an event

@@ -16,6 +16,7 @@ import (
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 type OrderPlaced struct {
@@ -115,26 +116,26 @@ func TestPublishWritesTheWireContract(t *testing.T) {
 			t.Fatal("events of one aggregate landed on different partitions")
 		}
 		want := map[string]string{
-			bus.HeaderSpecVersion: "1.0", bus.HeaderSource: "/orders-service", bus.HeaderContentType: "application/avro",
-			bus.HeaderSubject: "o-1", bus.HeaderCorrelationID: "req-42",
+			wire.HeaderSpecVersion: "1.0", wire.HeaderSource: "/orders-service", wire.HeaderContentType: "application/avro",
+			wire.HeaderSubject: "o-1", wire.HeaderCorrelationID: "req-42",
 		}
 		for k, v := range want {
 			if got, _ := header(r, k); got != v {
 				t.Fatalf("header %s = %q, want %q", k, got, v)
 			}
 		}
-		id, _ := header(r, bus.HeaderID)
+		id, _ := header(r, wire.HeaderID)
 		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 {
 			t.Fatalf("ce_id %q is not a UUIDv7: %v", id, err)
 		}
-		at, _ := header(r, bus.HeaderTime)
+		at, _ := header(r, wire.HeaderTime)
 		if ts, err := time.Parse(time.RFC3339Nano, at); err != nil || !strings.HasSuffix(at, "Z") || time.Since(ts) > time.Minute {
 			t.Fatalf("ce_time %q is not a recent RFC 3339 UTC time: %v", at, err)
 		}
-		if _, ok := header(r, bus.HeaderCausationID); ok {
+		if _, ok := header(r, wire.HeaderCausationID); ok {
 			t.Fatal("an event published outside a handler carries a causation id")
 		}
-		typ, _ := header(r, bus.HeaderType)
+		typ, _ := header(r, wire.HeaderType)
 		switch typ {
 		case "com.example.orders.OrderPlaced":
 			var got OrderPlaced
@@ -168,14 +169,14 @@ func TestCausationFlowsFromTheHandledEvent(t *testing.T) {
 	recs := readAll(t, e.cl.OptValue(kgo.SeedBrokers).([]string), "orders", 3)
 	want := [][2]string{{"conv-9", "evt-1"}, {"evt-2", "evt-2"}}
 	for i, w := range want {
-		corr, _ := header(recs[i], bus.HeaderCorrelationID)
-		cause, _ := header(recs[i], bus.HeaderCausationID)
+		corr, _ := header(recs[i], wire.HeaderCorrelationID)
+		cause, _ := header(recs[i], wire.HeaderCausationID)
 		if corr != w[0] || cause != w[1] {
 			t.Fatalf("record %d: correlation %q causation %q, want %q %q", i, corr, cause, w[0], w[1])
 		}
 	}
-	own, _ := header(recs[2], bus.HeaderID)
-	if corr, _ := header(recs[2], bus.HeaderCorrelationID); corr != own {
+	own, _ := header(recs[2], wire.HeaderID)
+	if corr, _ := header(recs[2], wire.HeaderCorrelationID); corr != own {
 		t.Fatalf("a root event's correlation id is %q, want its own id %q", corr, own)
 	}
 }
@@ -195,7 +196,7 @@ func TestEventIDsIncrease(t *testing.T) {
 	recs := readAll(t, e.cl.OptValue(kgo.SeedBrokers).([]string), "orders", len(events))
 	prev := ""
 	for _, r := range recs {
-		id, _ := header(r, bus.HeaderID)
+		id, _ := header(r, wire.HeaderID)
 		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 {
 			t.Fatalf("ce_id %q is not an RFC 9562 UUIDv7: %v", id, err)
 		}
@@ -450,7 +451,7 @@ func TestRecordIntoReusesTheRecord(t *testing.T) {
 		// The same headers but ce_id and ce_time, which differ from call
 		// to call.
 		for i, h := range rec.Headers {
-			if h.Key != want.Headers[i].Key || (h.Key != bus.HeaderID && h.Key != bus.HeaderTime && string(h.Value) != string(want.Headers[i].Value)) {
+			if h.Key != want.Headers[i].Key || (h.Key != wire.HeaderID && h.Key != wire.HeaderTime && string(h.Value) != string(want.Headers[i].Value)) {
 				t.Fatalf("header %d: %s=%q, want %s=%q", i, h.Key, h.Value, want.Headers[i].Key, want.Headers[i].Value)
 			}
 		}

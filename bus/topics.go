@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/evbus/evbus/wire"
 )
 
 // TopicSpec describes a topic to create.
@@ -22,52 +23,11 @@ type TopicSpec struct {
 	// Configs are topic configs, such as "min.insync.replicas": "2".
 	Configs map[string]string
 	// DeadLetterGroups are the consumer groups whose dead-letter topics
-	// (DeadLetterTopic(Name, group)) and replay topics (ReplayTopic(Name,
-	// group), which the group's consumers read besides the topic) are
+	// (wire.DeadLetterTopic(Name, group)) and replay topics
+	// (wire.ReplayTopic(Name, group), which the group's consumers read besides the topic) are
 	// created beside the topic, with the same partitions, replication and
 	// configs.
 	DeadLetterGroups []string
-}
-
-// DeadLetterTopic names the dead-letter topic of a topic for a consumer
-// group: "<topic>.<group>.dlt". A failure belongs to one group.
-func DeadLetterTopic(topic, group string) string { return topic + "." + group + ".dlt" }
-
-// ReplayTopic names the topic dead letters of a topic are sent back to
-// for one consumer group: "<topic>.<group>.replay". Only that group reads
-// it, so a replay reaches the group that failed the record and no other.
-func ReplayTopic(topic, group string) string { return topic + "." + group + ".replay" }
-
-// topicName is what Kafka accepts as a topic name, "." and ".." aside.
-var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
-// ValidTopicName checks name against Kafka's rules for topic names: 1 to
-// 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not "." or "..".
-// Every topic evbus names, given or derived (dead-letter, replay and retry
-// topics), is checked with it before it is used; its error wraps
-// ErrTopicName.
-func ValidTopicName(name string) error {
-	if !topicName.MatchString(name) || name == "." || name == ".." {
-		return fmt.Errorf("%w %q (%d characters): Kafka takes 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not \".\" or \"..\"", ErrTopicName, name, len(name))
-	}
-	return nil
-}
-
-// validDerived checks a topic name derived from a topic and group.
-func validDerived(kind, name, group string) error {
-	if err := ValidTopicName(name); err != nil {
-		return fmt.Errorf("%w; it is the %s topic of group %q: use a shorter topic or group name", err, kind, group)
-	}
-	return nil
-}
-
-// ValidDeadLetterTopics checks the names of the dead-letter and replay
-// topics of topic for group (DeadLetterTopic, ReplayTopic).
-func ValidDeadLetterTopics(topic, group string) error {
-	if err := validDerived("dead-letter", DeadLetterTopic(topic, group), group); err != nil {
-		return err
-	}
-	return validDerived("replay", ReplayTopic(topic, group), group)
 }
 
 // DeadLetterHeadroom is how many bytes more than its topic a dead-letter or
@@ -82,18 +42,18 @@ const DeadLetterHeadroom = 64 << 10
 // replication and configs, but a max.message.bytes DeadLetterHeadroom
 // larger than the topic's.
 //
-// Every name, derived ones included, is checked (ValidTopicName) before
+// Every name, derived ones included, is checked (wire.ValidTopicName) before
 // any topic is created.
 func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) error {
 	if err := checkAdmin("CreateTopics", ctx, adm); err != nil {
 		return err
 	}
 	for _, s := range specs {
-		if err := ValidTopicName(s.Name); err != nil {
+		if err := wire.ValidTopicName(s.Name); err != nil {
 			return err
 		}
 		for _, g := range s.DeadLetterGroups {
-			if err := ValidDeadLetterTopics(s.Name, g); err != nil {
+			if err := wire.ValidDeadLetterTopics(s.Name, g); err != nil {
 				return err
 			}
 		}
@@ -127,7 +87,7 @@ func CreateTopics(ctx context.Context, adm *kadm.Client, specs ...TopicSpec) err
 		}
 		names := make([]string, 0, 2*len(s.DeadLetterGroups))
 		for _, g := range s.DeadLetterGroups {
-			names = append(names, DeadLetterTopic(s.Name, g), ReplayTopic(s.Name, g))
+			names = append(names, wire.DeadLetterTopic(s.Name, g), wire.ReplayTopic(s.Name, g))
 		}
 		if err := createTopics(ctx, adm, partitions, rf, configs, names...); err != nil {
 			return err

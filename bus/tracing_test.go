@@ -14,6 +14,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
@@ -73,7 +74,7 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 		id := attrs["messaging.message.id"]
 		var rec *kgo.Record
 		for _, r := range recs {
-			if v, _ := header(r, bus.HeaderID); v == id {
+			if v, _ := header(r, wire.HeaderID); v == id {
 				rec = r
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // Basket has an array and a string, the fields hostile lengths target.
@@ -51,8 +52,8 @@ func encodeBasket(t *testing.T, e *env, b *Basket) []byte {
 // basketHeaders are the CloudEvents headers of a Basket record, then extra.
 func basketHeaders(extra ...kgo.RecordHeader) []kgo.RecordHeader {
 	return append([]kgo.RecordHeader{
-		{Key: bus.HeaderSpecVersion, Value: []byte("1.0")}, {Key: bus.HeaderID, Value: []byte("id")},
-		{Key: bus.HeaderSource, Value: []byte("/corpus")}, {Key: bus.HeaderType, Value: []byte("com.example.test.Basket")},
+		{Key: wire.HeaderSpecVersion, Value: []byte("1.0")}, {Key: wire.HeaderID, Value: []byte("id")},
+		{Key: wire.HeaderSource, Value: []byte("/corpus")}, {Key: wire.HeaderType, Value: []byte("com.example.test.Basket")},
 	}, extra...)
 }
 
@@ -64,7 +65,7 @@ func basketHeaders(extra ...kgo.RecordHeader) []kgo.RecordHeader {
 func TestBadInputCorpus(t *testing.T) {
 	e := start(t)
 	const group = "corpus"
-	dltTopic := bus.DeadLetterTopic("baskets", group)
+	dltTopic := wire.DeadLetterTopic("baskets", group)
 	e.topics(1, "baskets", dltTopic)
 	ctx := context.Background()
 	good := encodeBasket(t, e, &Basket{BasketID: "k", Items: []string{"apple"}})
@@ -100,9 +101,9 @@ func TestBadInputCorpus(t *testing.T) {
 		{"negative array block of -2^40", &kgo.Record{Value: body(str("k"), varint(-1<<40), varint(8), str("x")), Headers: ce()}, poison},
 		{"string of 2^40 bytes", &kgo.Record{Value: body(varint(1 << 40)), Headers: ce()}, poison},
 		{"CloudEvent without ce_type", &kgo.Record{Value: good, Headers: ce()[:3]}, poison},
-		{"ce_time that is no time", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: bus.HeaderTime, Value: []byte("\xff\xfe")})}, poison},
+		{"ce_time that is no time", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: wire.HeaderTime, Value: []byte("\xff\xfe")})}, poison},
 		{"invalid UTF-8 key", &kgo.Record{Key: []byte{0xff, 0xfe, 0xfd}, Value: good, Headers: ce()}, handled},
-		{"a type nobody handles", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: bus.HeaderType, Value: []byte("com.example.Unknown")})[1:]}, skipped},
+		{"a type nobody handles", &kgo.Record{Value: good, Headers: ce(kgo.RecordHeader{Key: wire.HeaderType, Value: []byte("com.example.Unknown")})[1:]}, skipped},
 	}
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -159,10 +160,10 @@ func TestBadInputCorpus(t *testing.T) {
 			t.Errorf("dead letter %d is not %q's record", i, cases[i].name)
 			continue
 		}
-		checkDeadLetter(t, d, poisons[i], group, consumer.KindPoison, 0, "")
+		checkDeadLetter(t, d, poisons[i], group, wire.KindPoison, 0, "")
 	}
 	st := c.Stats()
-	if st.DeadLettered[consumer.KindPoison] != uint64(len(poisons)) || st.Skipped != 1 || st.Handled != 2 {
+	if st.DeadLettered[wire.KindPoison] != uint64(len(poisons)) || st.Skipped != 1 || st.Handled != 2 {
 		t.Errorf("stats %+v: want %d poison, 1 skipped, 2 handled", st, len(poisons))
 	}
 }
@@ -232,12 +233,12 @@ func TestOversizeRecords(t *testing.T) {
 				t.Errorf("handled items of %v bytes, want %v", handled, g.handled)
 			}
 			mu.Unlock()
-			dlts := e.read(bus.DeadLetterTopic("baskets", g.group), len(g.poisoned))
+			dlts := e.read(wire.DeadLetterTopic("baskets", g.group), len(g.poisoned))
 			for i, d := range dlts {
-				checkDeadLetter(t, d, g.poisoned[i], g.group, consumer.KindPoison, 0, "")
+				checkDeadLetter(t, d, g.poisoned[i], g.group, wire.KindPoison, 0, "")
 			}
-			if g.group == "strict" && !strings.Contains(headers(t, dlts[1])[bus.HeaderDLTError], "MaxValueBytes") {
-				t.Errorf("the dead letter's error does not name the limit: %q", headers(t, dlts[1])[bus.HeaderDLTError])
+			if g.group == "strict" && !strings.Contains(headers(t, dlts[1])[wire.HeaderDLTError], "MaxValueBytes") {
+				t.Errorf("the dead letter's error does not name the limit: %q", headers(t, dlts[1])[wire.HeaderDLTError])
 			}
 		})
 	}
@@ -251,7 +252,7 @@ func TestDeadLetterTopicTooSmall(t *testing.T) {
 	if err := bus.CreateTopics(context.Background(), e.adm, bus.TopicSpec{Name: "baskets", Configs: map[string]string{"max.message.bytes": "2000000"}}); err != nil {
 		t.Fatal(err)
 	}
-	dlt := bus.DeadLetterTopic("baskets", "narrow")
+	dlt := wire.DeadLetterTopic("baskets", "narrow")
 	e.topics(1, dlt) // the broker's default limit
 	var logs logBuffer
 	c := e.consumer("narrow", consumer.Logger(slog.New(slog.NewTextHandler(&logs, nil))))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestDeadLetterCompression: dead-letter records are written uncompressed
@@ -35,7 +36,7 @@ func TestDeadLetterCompression(t *testing.T) {
 		{"compress-lz4", []consumer.Option{consumer.Compression(kgo.Lz4Compression(), kgo.GzipCompression())}, 3},
 	} {
 		t.Run(tc.group, func(t *testing.T) {
-			dlt := bus.DeadLetterTopic("orders", tc.group)
+			dlt := wire.DeadLetterTopic("orders", tc.group)
 			e.topics(1, dlt)
 			c := e.consumer(tc.group, tc.opts...)
 			consumer.Handle(c, orderPlaced, fail)

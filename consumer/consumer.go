@@ -22,6 +22,7 @@ import (
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // Consumer is a member of a consumer group that hands each record to the
@@ -125,8 +126,8 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 		gate:     newGate(),
 	}
 	c.health = newHealth(c.log)
-	c.stats.deadLettered = make(map[Kind]*atomic.Uint64, 3)
-	for _, k := range []Kind{KindRetriesExhausted, KindPermanent, KindPoison} {
+	c.stats.deadLettered = make(map[wire.FailureKind]*atomic.Uint64, 3)
+	for _, k := range []wire.FailureKind{wire.KindRetriesExhausted, wire.KindPermanent, wire.KindPoison} {
 		c.stats.deadLettered[k] = new(atomic.Uint64)
 	}
 	return c, nil
@@ -149,7 +150,7 @@ func (c *Consumer) Topics() []string {
 	out = append(out, consume...)
 	for _, t := range consume {
 		if _, isRetry := retry[t]; !isRetry {
-			out = append(out, bus.DeadLetterTopic(t, c.group))
+			out = append(out, wire.DeadLetterTopic(t, c.group))
 		}
 	}
 	slices.Sort(out)
@@ -162,7 +163,7 @@ func (c *Consumer) topicsLocked() ([]string, map[string]stage) {
 	retry := make(map[string]stage)
 	var topics []string
 	for topic, byType := range c.handlers {
-		replay := ReplayTopicName(topic, c.group)
+		replay := wire.ReplayTopic(topic, c.group)
 		retry[replay] = stage{topic: topic}
 		topics = append(topics, topic, replay)
 		stages := 0
@@ -170,7 +171,7 @@ func (c *Consumer) topicsLocked() ([]string, map[string]stage) {
 			stages = max(stages, len(b.retryTopics))
 		}
 		for n := 1; n <= stages; n++ {
-			name := RetryTopicName(topic, c.group, n)
+			name := wire.RetryTopic(topic, c.group, n)
 			retry[name] = stage{topic: topic, n: n}
 			topics = append(topics, name)
 		}
@@ -346,7 +347,7 @@ func (c *Consumer) checkTopics(ctx context.Context, topics []string, retryOf map
 		} else if ok {
 			others = append(others, t) // a replay topic
 		} else {
-			others = append(others, t, bus.DeadLetterTopic(t, c.group))
+			others = append(others, t, wire.DeadLetterTopic(t, c.group))
 		}
 	}
 	if err := c.awaitBrokers(ctx, adm, slices.Concat(retry, others)); err != nil {
@@ -410,7 +411,7 @@ func (c *Consumer) checkLimits(ctx context.Context, adm *kadm.Client, topics []s
 	dests := make(map[string]string) // dead-letter or retry topic -> its topic
 	for _, t := range topics {
 		if st, ok := retryOf[t]; !ok {
-			dests[bus.DeadLetterTopic(t, c.group)] = t
+			dests[wire.DeadLetterTopic(t, c.group)] = t
 		} else if st.n > 0 {
 			dests[t] = st.topic
 		}
@@ -771,27 +772,27 @@ type Outcome struct {
 	Group    string
 	Result   Result
 	Meta     bus.Meta
-	Value    any   // the decoded event (a *T) when handled or a duplicate, else nil
-	Kind     Kind  // why, when dead-lettered
-	Attempts int   // handler runs, over every stage
-	Err      error // the last error, when not handled
+	Value    any              // the decoded event (a *T) when handled or a duplicate, else nil
+	Kind     wire.FailureKind // why, when dead-lettered
+	Attempts int              // handler runs, over every stage
+	Err      error            // the last error, when not handled
 }
 
 // Stats are the consumer's counters since New.
 type Stats struct {
 	Group           string
-	Handled         uint64          // records a handler returned nil for
-	Retried         uint64          // handler runs that failed and were run again in place
-	RetryTopic      uint64          // records sent on to a retry topic
-	Skipped         uint64          // records of types without a handler, skipped
-	Duplicates      uint64          // records of HandleTx handlers processed before, skipped
-	DeadLettered    map[Kind]uint64 // records written to the dead-letter topic, by kind
-	DecodeWaits     uint64          // decodes put off because the registry was unavailable
-	PublishFailures uint64          // dead-letter and retry-topic writes that failed and were tried again
-	DatabaseWaits   uint64          // HandleTx transactions put off because the database failed
-	Conflicts       uint64          // HandleTx transactions run again after a serialization failure, deadlock or lock refused
-	Paused          int             // partitions whose fetching is paused now (back-pressure, a wait)
-	Buffered        int64           // bytes of records the partitions hold now, decompressed (MaxBufferedBytes)
+	Handled         uint64                      // records a handler returned nil for
+	Retried         uint64                      // handler runs that failed and were run again in place
+	RetryTopic      uint64                      // records sent on to a retry topic
+	Skipped         uint64                      // records of types without a handler, skipped
+	Duplicates      uint64                      // records of HandleTx handlers processed before, skipped
+	DeadLettered    map[wire.FailureKind]uint64 // records written to the dead-letter topic, by kind
+	DecodeWaits     uint64                      // decodes put off because the registry was unavailable
+	PublishFailures uint64                      // dead-letter and retry-topic writes that failed and were tried again
+	DatabaseWaits   uint64                      // HandleTx transactions put off because the database failed
+	Conflicts       uint64                      // HandleTx transactions run again after a serialization failure, deadlock or lock refused
+	Paused          int                         // partitions whose fetching is paused now (back-pressure, a wait)
+	Buffered        int64                       // bytes of records the partitions hold now, decompressed (MaxBufferedBytes)
 
 	// SkippedTypes counts Skipped by type (ce_type, else the writer
 	// schema's full name): a type here is one the group has no handler
@@ -804,7 +805,7 @@ type counters struct {
 	handled, retried, retryTopic, skipped, duplicates atomic.Uint64
 	decodeWaits, publishFailures, databaseWaits       atomic.Uint64
 	conflicts                                         atomic.Uint64
-	deadLettered                                      map[Kind]*atomic.Uint64
+	deadLettered                                      map[wire.FailureKind]*atomic.Uint64
 
 	skippedTypes skippedTypes
 }
@@ -822,7 +823,7 @@ func (c *Consumer) Stats() Stats {
 		PublishFailures: c.stats.publishFailures.Load(),
 		DatabaseWaits:   c.stats.databaseWaits.Load(),
 		Conflicts:       c.stats.conflicts.Load(),
-		DeadLettered:    make(map[Kind]uint64, len(c.stats.deadLettered)),
+		DeadLettered:    make(map[wire.FailureKind]uint64, len(c.stats.deadLettered)),
 	}
 	for k, v := range c.stats.deadLettered {
 		s.DeadLettered[k] = v.Load()

@@ -11,6 +11,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestIdempotentRefusedCommit: on PostgreSQL, a handler whose transaction
@@ -37,7 +38,7 @@ func TestIdempotentRefusedCommit(t *testing.T) {
 		}{{"per-record", nil}, {"batch", []consumer.HandlerOption{consumer.Batch(50)}}, {"batch-handler", nil}} {
 			t.Run(mode.group, func(t *testing.T) {
 				e := start(t)
-				e.topics(1, "orders", bus.DeadLetterTopic("orders", mode.group))
+				e.topics(1, "orders", wire.DeadLetterTopic("orders", mode.group))
 				e.publish(
 					&Order{OrderID: "k", Seq: 1, Note: "orphan"},
 					&Order{OrderID: "k", Seq: 2},
@@ -89,13 +90,13 @@ func TestIdempotentRefusedCommit(t *testing.T) {
 				if fmt.Sprint(got) != want {
 					t.Errorf("outcomes %v, want %s", got, want)
 				}
-				dls := e.read(bus.DeadLetterTopic("orders", mode.group), 2)
+				dls := e.read(wire.DeadLetterTopic("orders", mode.group), 2)
 				for i, want := range []string{"23503", "the handler returned nil"} {
-					d, err := consumer.ParseDeadLetter(dls[i])
+					d, err := wire.ParseDeadLetter(dls[i])
 					if err != nil {
 						t.Fatal(err)
 					}
-					if d.Kind != consumer.KindRetriesExhausted || !strings.Contains(d.Error, want) {
+					if d.Kind != wire.KindRetriesExhausted || !strings.Contains(d.Error, want) {
 						t.Errorf("dead letter %d: %s %q, want retries-exhausted naming %q", i, d.Kind, d.Error, want)
 					}
 				}
@@ -132,7 +133,7 @@ func TestIdempotentConflict(t *testing.T) {
 	}
 	e := start(t)
 	const group = "conflicts"
-	e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+	e.topics(1, "orders", wire.DeadLetterTopic("orders", group))
 	e.publish(&Order{OrderID: "k", Seq: 1}, &Order{OrderID: "k", Seq: 2})
 	c := e.consumer(group)
 	eff := effect(db.d, group)

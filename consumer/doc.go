@@ -86,9 +86,9 @@
 // handler's MaxAttempts (Retry, DefaultRetry); waiting blocks only the
 // record's partition (its lane with PerKey), holding no concurrency slot.
 // An error marked with Permanent is not retried. Then the record goes to
-// the dead-letter topic "<topic>.<group>.dlt" (bus.DeadLetterTopic): same
+// the dead-letter topic "<topic>.<group>.dlt" (wire.DeadLetterTopic): same
 // key, the original value bytes, the original headers, plus the dlt-*
-// headers of the wire contract (bus.HeaderDLTOriginalTopic and the others),
+// headers of the wire contract (wire.HeaderDLTOriginalTopic and the others),
 // with dlt-error-kind retries-exhausted or permanent. The partition then
 // goes on. A dead-letter write that fails is tried again with back-off
 // until it succeeds; the record's offset is not committed meanwhile.
@@ -119,7 +119,7 @@
 // # Retry topics
 //
 // RetryTopics(delays...) makes a handler's retries non-blocking: a record
-// it gives up on is written to "<topic>.<group>.retry-1" (RetryTopicName)
+// it gives up on is written to "<topic>.<group>.retry-1" (wire.RetryTopic)
 // with its value and headers plus retry-* headers (attempts so far, the
 // original topic, partition, offset and timestamp, the due time and the
 // last error), and its partition goes on. The consumer reads the retry
@@ -217,9 +217,9 @@
 // # Replaying dead letters
 //
 // Each group also reads its replay topic "<topic>.<group>.replay"
-// (ReplayTopicName) and hands its records to the handlers of <topic>, as
+// (wire.ReplayTopic) and hands its records to the handlers of <topic>, as
 // records of <topic>: a replay topic is one more stage of the topic, like
-// its retry topics. `evbus dlt replay --group G` (or ReplayRecord) copies
+// its retry topics. `evbus dlt replay --group G` (or wire.ReplayRecord) copies
 // dead-letter records there: same key and value, the original headers and
 // so the original ce_id (a handler that deduplicates by event id skips what
 // it already handled), the original record's dlt-original-partition,

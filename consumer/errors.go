@@ -79,3 +79,10 @@ func registrationError(format string, args ...any) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}

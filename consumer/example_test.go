@@ -15,6 +15,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // Payment is an integration event; the account id is its partition key.
@@ -93,7 +94,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	st := c.Stats()
-	fmt.Println("handled", st.Handled, "dead-lettered", st.DeadLettered[consumer.KindPermanent])
+	fmt.Println("handled", st.Handled, "dead-lettered", st.DeadLettered[wire.KindPermanent])
 	// Output:
 	// acct-1: 100 cents (com.example.payments.Payment, attempt 1)
 	// acct-1: 300 cents (com.example.payments.Payment, attempt 1)

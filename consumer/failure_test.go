@@ -15,6 +15,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // calls counts handler runs by note.
@@ -81,7 +82,7 @@ func byOffset(recs []*kgo.Record, partition int32, offset int64) *kgo.Record {
 // checkDeadLetter checks a dead-letter record against the original: same
 // key, the value bytes untouched, every original header kept, and the
 // headers of the contract.
-func checkDeadLetter(t *testing.T, dlt, orig *kgo.Record, group string, kind consumer.Kind, attempts int, errText string) {
+func checkDeadLetter(t *testing.T, dlt, orig *kgo.Record, group string, kind wire.FailureKind, attempts int, errText string) {
 	t.Helper()
 	if !bytes.Equal(dlt.Key, orig.Key) {
 		t.Errorf("dead letter key %q, original %q", dlt.Key, orig.Key)
@@ -96,35 +97,35 @@ func checkDeadLetter(t *testing.T, dlt, orig *kgo.Record, group string, kind con
 		}
 	}
 	want := map[string]string{
-		bus.HeaderDLTOriginalTopic:     orig.Topic,
-		bus.HeaderDLTOriginalPartition: strconv.Itoa(int(orig.Partition)),
-		bus.HeaderDLTOriginalOffset:    strconv.FormatInt(orig.Offset, 10),
-		bus.HeaderDLTConsumerGroup:     group,
-		bus.HeaderDLTErrorKind:         string(kind),
-		bus.HeaderDLTAttempts:          strconv.Itoa(attempts),
+		wire.HeaderDLTOriginalTopic:     orig.Topic,
+		wire.HeaderDLTOriginalPartition: strconv.Itoa(int(orig.Partition)),
+		wire.HeaderDLTOriginalOffset:    strconv.FormatInt(orig.Offset, 10),
+		wire.HeaderDLTConsumerGroup:     group,
+		wire.HeaderDLTErrorKind:         string(kind),
+		wire.HeaderDLTAttempts:          strconv.Itoa(attempts),
 	}
 	for k, v := range want {
 		if h[k] != v {
 			t.Errorf("header %s = %q, want %q", k, h[k], v)
 		}
 	}
-	ts, err := time.Parse(time.RFC3339, h[bus.HeaderDLTOriginalTimestamp])
-	if err != nil || !ts.Equal(orig.Timestamp) || !strings.HasSuffix(h[bus.HeaderDLTOriginalTimestamp], "Z") {
-		t.Errorf("header %s = %q, want %v in UTC (%v)", bus.HeaderDLTOriginalTimestamp, h[bus.HeaderDLTOriginalTimestamp], orig.Timestamp.UTC(), err)
+	ts, err := time.Parse(time.RFC3339, h[wire.HeaderDLTOriginalTimestamp])
+	if err != nil || !ts.Equal(orig.Timestamp) || !strings.HasSuffix(h[wire.HeaderDLTOriginalTimestamp], "Z") {
+		t.Errorf("header %s = %q, want %v in UTC (%v)", wire.HeaderDLTOriginalTimestamp, h[wire.HeaderDLTOriginalTimestamp], orig.Timestamp.UTC(), err)
 	}
-	failed, err := time.Parse(time.RFC3339, h[bus.HeaderDLTFailedAt])
-	if err != nil || failed.Before(orig.Timestamp) || !strings.HasSuffix(h[bus.HeaderDLTFailedAt], "Z") {
-		t.Errorf("header %s = %q: want an RFC 3339 UTC time after the record's (%v)", bus.HeaderDLTFailedAt, h[bus.HeaderDLTFailedAt], err)
+	failed, err := time.Parse(time.RFC3339, h[wire.HeaderDLTFailedAt])
+	if err != nil || failed.Before(orig.Timestamp) || !strings.HasSuffix(h[wire.HeaderDLTFailedAt], "Z") {
+		t.Errorf("header %s = %q: want an RFC 3339 UTC time after the record's (%v)", wire.HeaderDLTFailedAt, h[wire.HeaderDLTFailedAt], err)
 	}
-	if e := h[bus.HeaderDLTError]; !strings.Contains(e, errText) || len(e) > consumer.MaxErrorLen {
-		t.Errorf("header %s = %q, want it to contain %q", bus.HeaderDLTError, e, errText)
+	if e := h[wire.HeaderDLTError]; !strings.Contains(e, errText) || len(e) > wire.MaxErrorLen {
+		t.Errorf("header %s = %q, want it to contain %q", wire.HeaderDLTError, e, errText)
 	}
 }
 
 func TestRetriesAndDeadLetters(t *testing.T) {
 	e := start(t)
 	const group = "billing"
-	e.topics(3, "orders", bus.DeadLetterTopic("orders", group))
+	e.topics(3, "orders", wire.DeadLetterTopic("orders", group))
 	c := e.consumer(group)
 	got := newCalls()
 	consumer.Handle(c, orderPlaced, failingHandler(got))
@@ -136,7 +137,7 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 		e.publish(&Order{OrderID: "o-1", Seq: int64(i), Note: n})
 	}
 	waitFor(t, "the last record handled", func() bool { _, ok := got.get("after"); return ok })
-	waitFor(t, "two dead letters", func() bool { return e.count(bus.DeadLetterTopic("orders", group)) >= 2 })
+	waitFor(t, "two dead letters", func() bool { return e.count(wire.DeadLetterTopic("orders", group)) >= 2 })
 
 	for note, want := range map[string]int{"flaky": 3, "panicky": 2, "doomed": 3, "permanent": 1, "after": 1} {
 		if n, _ := got.get(note); n != want {
@@ -144,17 +145,17 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 		}
 	}
 	origs := e.read("orders", len(notes))
-	dlts := e.read(bus.DeadLetterTopic("orders", group), 2)
+	dlts := e.read(wire.DeadLetterTopic("orders", group), 2)
 	if len(dlts) != 2 {
 		t.Fatalf("%d dead letters, want 2", len(dlts))
 	}
 	for _, d := range dlts {
 		h := headers(t, d)
-		off, _ := strconv.ParseInt(h[bus.HeaderDLTOriginalOffset], 10, 64)
-		p, _ := strconv.Atoi(h[bus.HeaderDLTOriginalPartition])
+		off, _ := strconv.ParseInt(h[wire.HeaderDLTOriginalOffset], 10, 64)
+		p, _ := strconv.Atoi(h[wire.HeaderDLTOriginalPartition])
 		orig := byOffset(origs, int32(p), off)
 		if orig == nil {
-			t.Fatalf("dead letter names %s/%s, not a record", h[bus.HeaderDLTOriginalPartition], h[bus.HeaderDLTOriginalOffset])
+			t.Fatalf("dead letter names %s/%s, not a record", h[wire.HeaderDLTOriginalPartition], h[wire.HeaderDLTOriginalOffset])
 		}
 		var ev Order
 		if err := codec.New(e.reg).Decode(context.Background(), orig.Value, nil, orderPlaced.Descriptor().Schema(), &ev); err != nil {
@@ -162,9 +163,9 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 		}
 		switch ev.Note {
 		case "doomed":
-			checkDeadLetter(t, d, orig, group, consumer.KindRetriesExhausted, 3, "doomed to fail")
+			checkDeadLetter(t, d, orig, group, wire.KindRetriesExhausted, 3, "doomed to fail")
 		case "permanent":
-			checkDeadLetter(t, d, orig, group, consumer.KindPermanent, 1, "bad order")
+			checkDeadLetter(t, d, orig, group, wire.KindPermanent, 1, "bad order")
 		default:
 			t.Errorf("dead letter of %q", ev.Note)
 		}
@@ -177,7 +178,7 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 		return sum == int64(len(notes))
 	})
 	st := c.Stats()
-	if st.Handled != 3 || st.Retried != 2+1+2 || st.DeadLettered[consumer.KindRetriesExhausted] != 1 || st.DeadLettered[consumer.KindPermanent] != 1 {
+	if st.Handled != 3 || st.Retried != 2+1+2 || st.DeadLettered[wire.KindRetriesExhausted] != 1 || st.DeadLettered[wire.KindPermanent] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -185,7 +186,7 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 func TestPoisonAndForeignRecords(t *testing.T) {
 	e := start(t)
 	const group = "poison"
-	dltTopic := bus.DeadLetterTopic("orders", group)
+	dltTopic := wire.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", dltTopic)
 	ctx := context.Background()
 
@@ -204,8 +205,8 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 	ce := func(omit string) []kgo.RecordHeader {
 		var hs []kgo.RecordHeader
 		for _, h := range [][2]string{
-			{bus.HeaderSpecVersion, "1.0"}, {bus.HeaderID, "id-1"}, {bus.HeaderSource, "/elsewhere"},
-			{bus.HeaderType, "com.example.test.Order"}, {bus.HeaderTime, "2025-01-02T03:04:05Z"},
+			{wire.HeaderSpecVersion, "1.0"}, {wire.HeaderID, "id-1"}, {wire.HeaderSource, "/elsewhere"},
+			{wire.HeaderType, "com.example.test.Order"}, {wire.HeaderTime, "2025-01-02T03:04:05Z"},
 		} {
 			if h[0] != omit {
 				hs = append(hs, kgo.RecordHeader{Key: h[0], Value: []byte(h[1])})
@@ -217,10 +218,10 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 		{Value: []byte("garbage, not Avro at all")},                                // no framing
 		{Value: append([]byte{0, 0, 0, 0x27, 0x0f}, good[5:]...), Headers: ce("")}, // unknown schema id 9999
 		{Value: good[:len(good)-3], Headers: ce("")},                               // truncated body
-		{Value: good, Headers: ce(bus.HeaderID)},                                   // CloudEvent without ce_id
-		{Value: good, Headers: ce(bus.HeaderSource)},                               // CloudEvent without ce_source
-		{Value: good, Headers: ce(bus.HeaderType)},                                 // CloudEvent without ce_type
-		{Value: good, Headers: append(ce(bus.HeaderTime), kgo.RecordHeader{Key: bus.HeaderTime, Value: []byte("yesterday")})}, // bad ce_time
+		{Value: good, Headers: ce(wire.HeaderID)},                                  // CloudEvent without ce_id
+		{Value: good, Headers: ce(wire.HeaderSource)},                              // CloudEvent without ce_source
+		{Value: good, Headers: ce(wire.HeaderType)},                                // CloudEvent without ce_type
+		{Value: good, Headers: append(ce(wire.HeaderTime), kgo.RecordHeader{Key: wire.HeaderTime, Value: []byte("yesterday")})}, // bad ce_time
 	}
 	foreign := &kgo.Record{Value: good} // plain Confluent Avro, no CloudEvents headers
 	for _, r := range append(bad, foreign) {
@@ -257,27 +258,27 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 	mu.Unlock()
 	dlts := e.read(dltTopic, len(bad))
 	for i, d := range dlts {
-		checkDeadLetter(t, d, bad[i], group, consumer.KindPoison, 0, "")
+		checkDeadLetter(t, d, bad[i], group, wire.KindPoison, 0, "")
 	}
-	if st := c.Stats(); st.DeadLettered[consumer.KindPoison] != uint64(len(bad)) || st.Handled != 2 {
+	if st := c.Stats(); st.DeadLettered[wire.KindPoison] != uint64(len(bad)) || st.Handled != 2 {
 		t.Errorf("stats %+v", st)
 	}
 
 	// Another group dead-letters what it has no handler for.
 	c2 := e.consumer("strict", consumer.Unhandled(consumer.DeadLetter))
 	consumer.Handle(c2, orderPlaced, func(context.Context, *Order, bus.Meta) error { return nil })
-	e.topics(3, bus.DeadLetterTopic("orders", "strict"))
+	e.topics(3, wire.DeadLetterTopic("orders", "strict"))
 	run(t, c2)
 	waitFor(t, "the unhandled type dead-lettered", func() bool {
-		return c2.Stats().DeadLettered[consumer.KindPermanent] == 1
+		return c2.Stats().DeadLettered[wire.KindPermanent] == 1
 	})
-	d := e.read(bus.DeadLetterTopic("orders", "strict"), len(bad)+1)
+	d := e.read(wire.DeadLetterTopic("orders", "strict"), len(bad)+1)
 	var unhandled int
 	for _, r := range d {
 		h := headers(t, r)
-		if h[bus.HeaderType] == "com.example.test.Shipped" {
+		if h[wire.HeaderType] == "com.example.test.Shipped" {
 			unhandled++
-			if h[bus.HeaderDLTErrorKind] != "permanent" || h[bus.HeaderDLTAttempts] != "0" || !strings.Contains(h[bus.HeaderDLTError], "no handler") {
+			if h[wire.HeaderDLTErrorKind] != "permanent" || h[wire.HeaderDLTAttempts] != "0" || !strings.Contains(h[wire.HeaderDLTError], "no handler") {
 				t.Errorf("unhandled dead letter headers %v", h)
 			}
 		}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // FuzzOpen feeds arbitrary header values (CloudEvents attributes, the
@@ -32,12 +32,12 @@ func FuzzOpen(f *testing.F) {
 	retry := newPartition(context.Background(), c, "t.fuzz.retry-1", 0)
 	f.Fuzz(func(t *testing.T, spec, id, typ, tm, attempts, due, schemaID []byte) {
 		hs := []kgo.RecordHeader{
-			{Key: bus.HeaderID, Value: id}, {Key: bus.HeaderType, Value: typ}, {Key: bus.HeaderTime, Value: tm},
-			{Key: bus.HeaderSource, Value: id}, {Key: HeaderRetryAttempts, Value: attempts}, {Key: HeaderRetryDue, Value: due},
-			{Key: HeaderRetryOriginalOffset, Value: attempts}, {Key: "__value_schema_id", Value: schemaID},
+			{Key: wire.HeaderID, Value: id}, {Key: wire.HeaderType, Value: typ}, {Key: wire.HeaderTime, Value: tm},
+			{Key: wire.HeaderSource, Value: id}, {Key: wire.HeaderRetryAttempts, Value: attempts}, {Key: wire.HeaderRetryDue, Value: due},
+			{Key: wire.HeaderRetryOriginalOffset, Value: attempts}, {Key: "__value_schema_id", Value: schemaID},
 		}
 		if spec != nil {
-			hs = append(hs, kgo.RecordHeader{Key: bus.HeaderSpecVersion, Value: spec})
+			hs = append(hs, kgo.RecordHeader{Key: wire.HeaderSpecVersion, Value: spec})
 		}
 		for _, p := range []*partition{home, retry} {
 			env := &envelope{rec: &kgo.Record{Topic: p.topic, Key: id, Headers: hs}}

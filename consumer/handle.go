@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/wire"
 )
 
 // HandlerFunc handles one event of type T. ev is the decoded value (the
@@ -40,7 +41,7 @@ type binding struct {
 // definition error (t.Err()), or one registered twice, makes Run fail with
 // an error wrapping ErrRegistration, and so does a topic and group whose
 // dead-letter, replay or retry topic names Kafka would refuse (wrapping
-// bus.ErrTopicName as well), before Run joins the group.
+// wire.ErrTopicName as well), before Run joins the group.
 func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...HandlerOption) {
 	var invoke func(ctx context.Context, v any, m *bus.Meta) error
 	if fn != nil {
@@ -91,12 +92,12 @@ func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Contex
 	d := t.Descriptor()
 	// The topics derived from the handler's (dead-letter, replay, retry)
 	// are checked now, not when the first failed record needs one.
-	if err := bus.ValidDeadLetterTopics(d.Topic(), c.group); err != nil {
+	if err := wire.ValidDeadLetterTopics(d.Topic(), c.group); err != nil {
 		fail(registrationError("%v: %w", d.GoType(), err))
 		return
 	}
 	for n := 1; n <= len(hc.retryTopics); n++ {
-		if err := bus.ValidTopicName(RetryTopicName(d.Topic(), c.group, n)); err != nil {
+		if err := wire.ValidTopicName(wire.RetryTopic(d.Topic(), c.group, n)); err != nil {
 			fail(registrationError("%v: %w; it is retry topic %d of group %q: use a shorter topic or group name, or fewer retry topics", d.GoType(), err, n, c.group))
 			return
 		}

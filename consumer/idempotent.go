@@ -9,6 +9,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // TxHandlerFunc handles one event of type T in tx, a transaction of the
@@ -149,11 +150,11 @@ func MessageID(id func(m bus.Meta) (string, error)) HandlerOption {
 }
 
 // ErrNoEventID is RequireEventID's error for a record without ce_id.
-var ErrNoEventID = errors.New("consumer: the record has no " + bus.HeaderID + " to deduplicate it by")
+var ErrNoEventID = errors.New("consumer: the record has no " + wire.HeaderID + " to deduplicate it by")
 
 // ErrAmbiguousEventID is RequireEventID's error for a record whose ce_id
 // headers do not name one event: an empty one, or more than one.
-var ErrAmbiguousEventID = errors.New("consumer: the record's " + bus.HeaderID + " headers do not name one event")
+var ErrAmbiguousEventID = errors.New("consumer: the record's " + wire.HeaderID + " headers do not name one event")
 
 // RequireEventID is a MessageID function that takes ce_id and refuses
 // records without one (ErrNoEventID), which then go to the dead-letter
@@ -163,7 +164,7 @@ var ErrAmbiguousEventID = errors.New("consumer: the record's " + bus.HeaderID + 
 func RequireEventID(m bus.Meta) (string, error) {
 	n, empty := 0, false
 	for _, h := range m.Headers {
-		if h.Key == bus.HeaderID {
+		if h.Key == wire.HeaderID {
 			n++
 			empty = empty || len(h.Value) == 0
 		}
@@ -172,9 +173,9 @@ func RequireEventID(m bus.Meta) (string, error) {
 	case n == 0:
 		return "", ErrNoEventID
 	case n > 1:
-		return "", poison("%w: it has %d %s headers; a record carries exactly one", ErrAmbiguousEventID, n, bus.HeaderID)
+		return "", poison("%w: it has %d %s headers; a record carries exactly one", ErrAmbiguousEventID, n, wire.HeaderID)
 	case empty:
-		return "", poison("%w: its %s header is empty", ErrAmbiguousEventID, bus.HeaderID)
+		return "", poison("%w: its %s header is empty", ErrAmbiguousEventID, wire.HeaderID)
 	}
 	return m.ID, nil
 }

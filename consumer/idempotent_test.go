@@ -24,6 +24,7 @@ import (
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
+	"github.com/evbus/evbus/wire"
 )
 
 // The databases the idempotent handlers are tested on.
@@ -284,7 +285,7 @@ func TestIdempotentDeadLetterReplay(t *testing.T) {
 	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
 		e := start(t)
 		const group = "replay"
-		dlt := bus.DeadLetterTopic("orders", group)
+		dlt := wire.DeadLetterTopic("orders", group)
 		e.topics(1, "orders", dlt)
 		var runs atomic.Int32
 		c := e.consumer(group)
@@ -328,7 +329,7 @@ func TestIdempotentHandlerError(t *testing.T) {
 	eachDB(t, allDBs, func(t *testing.T, db *tdb) {
 		e := start(t)
 		const group = "errors"
-		e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+		e.topics(1, "orders", wire.DeadLetterTopic("orders", group))
 		c := e.consumer(group)
 		eff := effect(db.d, group)
 		var mu sync.Mutex
@@ -369,7 +370,7 @@ func TestIdempotentHandlerError(t *testing.T) {
 		}
 		mu.Unlock()
 		st := c.Stats()
-		if st.Handled != 2 || st.Retried != 2 || st.DeadLettered[consumer.KindPermanent] != 1 {
+		if st.Handled != 2 || st.Retried != 2 || st.DeadLettered[wire.KindPermanent] != 1 {
 			t.Errorf("stats %+v: want 2 handled after 2 retries, 1 dead-lettered", st)
 		}
 		if n, d := db.effects(t, group); n != 2 || d != 2 {
@@ -389,7 +390,7 @@ func TestIdempotentBatchOneBad(t *testing.T) {
 	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
 		e := start(t)
 		const group = "batch"
-		e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+		e.topics(1, "orders", wire.DeadLetterTopic("orders", group))
 		const keys, perKey = 10, 10
 		e.publish(orders(keys, perKey)...)
 		bad := func(ev *Order) bool { return ev.OrderID == "order-003" && ev.Seq == 4 }
@@ -421,7 +422,7 @@ func TestIdempotentBatchOneBad(t *testing.T) {
 			t.Errorf("%d effects of %d events, want 99 of 99", n, d)
 		}
 		d := evbustest.ExpectDeadLettered(t, e.stack, "orders", group, nil)
-		if d.Kind != consumer.KindRetriesExhausted || d.Attempts != 3 {
+		if d.Kind != wire.KindRetriesExhausted || d.Attempts != 3 {
 			t.Errorf("dead letter %s after %d attempts, want retries-exhausted after 3", d.Kind, d.Attempts)
 		}
 		// The records of the bad one's key, in order: those after it
@@ -488,7 +489,7 @@ func TestIdempotentBatchHandler(t *testing.T) {
 	eachDB(t, []string{pgxDB, sqliteDB}, func(t *testing.T, db *tdb) {
 		e := start(t)
 		const group = "batch-handler"
-		e.topics(1, "orders", bus.DeadLetterTopic("orders", group))
+		e.topics(1, "orders", wire.DeadLetterTopic("orders", group))
 		const keys, perKey = 10, 10
 		e.publish(orders(keys, perKey)...)
 		bad := func(ev *Order) bool { return ev.OrderID == "order-003" && ev.Seq == 4 }
@@ -524,7 +525,7 @@ func TestIdempotentBatchHandler(t *testing.T) {
 		if n, d := db.effects(t, group); n != 99 || d != 99 {
 			t.Errorf("%d effects of %d events, want 99 of 99", n, d)
 		}
-		if d := evbustest.ExpectDeadLettered(t, e.stack, "orders", group, nil); d.Kind != consumer.KindRetriesExhausted {
+		if d := evbustest.ExpectDeadLettered(t, e.stack, "orders", group, nil); d.Kind != wire.KindRetriesExhausted {
 			t.Errorf("dead letter %s, want retries-exhausted", d.Kind)
 		}
 		mu.Lock()
@@ -571,7 +572,7 @@ func TestIdempotentTwoGroups(t *testing.T) {
 func TestIdempotentForeignRecords(t *testing.T) {
 	db := openDB(t, sqliteDB)
 	e := start(t)
-	e.topics(1, "orders", bus.DeadLetterTopic("orders", "strict"))
+	e.topics(1, "orders", wire.DeadLetterTopic("orders", "strict"))
 	r, err := e.encoder().Record(context.Background(), &Order{OrderID: "o-1"})
 	if err != nil {
 		t.Fatal(err)
@@ -589,7 +590,7 @@ func TestIdempotentForeignRecords(t *testing.T) {
 		t.Errorf("no processed row kafka:orders/0/0 for the foreign record")
 	}
 	d := evbustest.ExpectDeadLettered(t, e.stack, "orders", "strict", nil)
-	if d.Kind != consumer.KindPermanent || !strings.Contains(d.Error, "ce_id") {
+	if d.Kind != wire.KindPermanent || !strings.Contains(d.Error, "ce_id") {
 		t.Errorf("dead letter %s %q, want permanent naming ce_id", d.Kind, d.Error)
 	}
 }
@@ -883,7 +884,7 @@ func TestIdempotentDatabaseDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			e := start(t)
-			e.topics(3, "orders", bus.DeadLetterTopic("orders", group))
+			e.topics(3, "orders", wire.DeadLetterTopic("orders", group))
 			c := e.consumer(group)
 			db.handle(c, effect(db.d, group), opts...)
 			run(t, c)

@@ -16,6 +16,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // withHeader returns a copy of r whose headers of key are replaced by
@@ -80,7 +81,7 @@ func TestIdempotentUnstorableIDs(t *testing.T) {
 		} {
 			t.Run(mode.group, func(t *testing.T) {
 				e := start(t)
-				e.topics(1, "orders", bus.DeadLetterTopic("orders", mode.group))
+				e.topics(1, "orders", wire.DeadLetterTopic("orders", mode.group))
 				enc := e.encoder()
 				ids := unstorableIDs()
 				var bad []*kgo.Record
@@ -93,7 +94,7 @@ func TestIdempotentUnstorableIDs(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					b = withHeader(b, bus.HeaderID, id)
+					b = withHeader(b, wire.HeaderID, id)
 					bad = append(bad, b)
 					e.produce("orders", b, g)
 				}
@@ -162,14 +163,14 @@ func TestProcessedID(t *testing.T) {
 func TestEventIDHeaders(t *testing.T) {
 	db := openDB(t, sqliteDB)
 	e := start(t)
-	e.topics(1, "orders", bus.DeadLetterTopic("orders", "strict"), bus.DeadLetterTopic("orders", "lax"))
+	e.topics(1, "orders", wire.DeadLetterTopic("orders", "strict"), wire.DeadLetterTopic("orders", "lax"))
 	enc := e.encoder()
 	foreign := func(note string, ids ...string) *kgo.Record {
 		r, err := enc.Record(context.Background(), &Order{OrderID: "k", Note: note})
 		if err != nil {
 			t.Fatal(err)
 		}
-		return withHeader(withHeader(r, bus.HeaderSpecVersion), bus.HeaderID, ids...)
+		return withHeader(withHeader(r, wire.HeaderSpecVersion), wire.HeaderID, ids...)
 	}
 	recs := []*kgo.Record{
 		foreign("one then empty", "evt-1", ""),
@@ -209,12 +210,12 @@ func TestEventIDHeaders(t *testing.T) {
 	if got := fmt.Sprint(outcomes(lax)); got != want {
 		t.Errorf("default: %s, want %s", got, want)
 	}
-	for _, d := range e.read(bus.DeadLetterTopic("orders", "strict"), 6)[:3] {
-		dl, err := consumer.ParseDeadLetter(d)
+	for _, d := range e.read(wire.DeadLetterTopic("orders", "strict"), 6)[:3] {
+		dl, err := wire.ParseDeadLetter(d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(dl.Error, "ce_id") || dl.Kind != consumer.KindPoison {
+		if !strings.Contains(dl.Error, "ce_id") || dl.Kind != wire.KindPoison {
 			t.Errorf("dead letter %s %q, want poison naming ce_id", dl.Kind, dl.Error)
 		}
 		t.Logf("dlt-error: %s", dl.Error)

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -50,17 +48,6 @@ func TestUnixDays(t *testing.T) {
 	}
 	for d := time.Date(9990, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 1) {
 		check(d)
-	}
-}
-
-func TestTruncateError(t *testing.T) {
-	long := strings.Repeat("é", MaxErrorLen)
-	got := truncateError(long)
-	if len(got) > MaxErrorLen || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
-		t.Errorf("truncateError: %d bytes, valid UTF-8 %v", len(got), utf8.ValidString(got))
-	}
-	if s := "short"; truncateError(s) != s {
-		t.Error("a short error was changed")
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -38,13 +37,7 @@ func TestNilInput(t *testing.T) {
 			_, err := consumer.NewProcessed(sqldb.DB[*sql.Tx](sqldb.SQL(nil, sqldb.SQLite)))
 			return err
 		}},
-		{"ParseDeadLetter(nil)", "ParseDeadLetter: nil record", func() error { _, err := consumer.ParseDeadLetter(nil); return err }},
-		{"ReplayCount(nil)", "ReplayCount: nil record", func() error { _, err := consumer.ReplayCount(nil); return err }},
-		{"ReplayRecord(no record)", "ReplayRecord", func() error { _, err := consumer.ReplayRecord(consumer.DeadLetterRecord{}, time.Time{}); return err }},
 	} {
 		nilinput.Call(t, tc.name, tc.want, tc.fn)
-	}
-	if consumer.ReplayOf(nil) != "" || consumer.DeadLetterID(nil) != "" {
-		t.Error("ReplayOf or DeadLetterID of a nil record is not empty")
 	}
 }

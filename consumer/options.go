@@ -373,7 +373,7 @@ const MaxRetryTopics = 20
 
 // RetryTopics turns on non-blocking retries through retry topics: a record
 // the handler gives up on goes to "<topic>.<group>.retry-1" (see
-// RetryTopicName) and is handled again there once delays[0] has passed,
+// wire.RetryTopic) and is handled again there once delays[0] has passed,
 // then to retry-2 after delays[1], and so on; after the last one it goes
 // to the dead-letter topic. Its partition goes on meanwhile, so records of
 // one key may be handled out of order: use it only for handlers that do

@@ -12,6 +12,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 func TestHandlesWithMetadata(t *testing.T) {
@@ -49,8 +50,8 @@ func TestHandlesWithMetadata(t *testing.T) {
 	h := headers(t, rec)
 	m := g.m
 	switch {
-	case m.ID == "" || m.ID != h[bus.HeaderID]:
-		t.Errorf("ID %q, header %q", m.ID, h[bus.HeaderID])
+	case m.ID == "" || m.ID != h[wire.HeaderID]:
+		t.Errorf("ID %q, header %q", m.ID, h[wire.HeaderID])
 	case m.Type != "com.example.test.Order":
 		t.Errorf("Type %q", m.Type)
 	case m.Source != "/test" || m.Subject != "o-1" || m.CorrelationID != "conv-1":
@@ -249,7 +250,7 @@ func TestPerKeyRetryBlocksOnlyItsKey(t *testing.T) {
 	if seqs[0] != 0 || seqs[1] != 1 {
 		t.Errorf("the slow key was handled as %v, want [0 1]", seqs)
 	}
-	if st := c.Stats(); st.DeadLettered[consumer.KindPermanent] != 0 {
+	if st := c.Stats(); st.DeadLettered[wire.KindPermanent] != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }

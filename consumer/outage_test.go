@@ -20,6 +20,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestDeadLetterWriteFails: while the dead-letter topic refuses writes, the
@@ -28,7 +29,7 @@ import (
 func TestDeadLetterWriteFails(t *testing.T) {
 	e := start(t)
 	const group = "dltfail"
-	dlt := bus.DeadLetterTopic("orders", group)
+	dlt := wire.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", dlt)
 	fault := e.stack.Kafka().Fault(kfake.Fault{
 		Keys:  []kmsg.Key{kmsg.Produce},
@@ -70,7 +71,7 @@ func TestDeadLetterWriteFails(t *testing.T) {
 		t.Errorf("%d dead letters, want 1", n)
 	}
 	origs := e.read("orders", 2)
-	checkDeadLetter(t, e.read(dlt, 1)[0], origs[0], group, consumer.KindPermanent, 1, "bad order")
+	checkDeadLetter(t, e.read(dlt, 1)[0], origs[0], group, wire.KindPermanent, 1, "bad order")
 	if n, _ := got.get("permanent"); n != 1 {
 		t.Errorf("the handler ran %d times for the permanent failure, want 1", n)
 	}
@@ -81,7 +82,7 @@ func TestDeadLetterWriteFails(t *testing.T) {
 func TestDeadLetterTopicMissing(t *testing.T) {
 	e := start(t)
 	const group = "nodlt"
-	dlt := bus.DeadLetterTopic("orders", group)
+	dlt := wire.DeadLetterTopic("orders", group)
 	e.topics(3, "orders")
 	e.publish(
 		&Order{OrderID: "o-1", Seq: 0, Note: "permanent"},
@@ -134,7 +135,7 @@ var orderPlacedV2 = bus.Event[OrderV2]("orders", func(o *OrderV2) string { retur
 func TestRegistryDown(t *testing.T) {
 	e := start(t)
 	const group = "outage"
-	dlt := bus.DeadLetterTopic("orders", group)
+	dlt := wire.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", dlt)
 
 	var down atomic.Bool
@@ -181,7 +182,7 @@ func TestRegistryDown(t *testing.T) {
 	if n := e.count(dlt); n != 0 {
 		t.Errorf("%d records dead-lettered", n)
 	}
-	if st := c.Stats(); st.Handled != 3 || len(st.DeadLettered) != 3 || st.DeadLettered[consumer.KindPoison] != 0 {
+	if st := c.Stats(); st.Handled != 3 || len(st.DeadLettered) != 3 || st.DeadLettered[wire.KindPoison] != 0 {
 		t.Errorf("stats %+v", st)
 	}
 }
@@ -202,7 +203,7 @@ func TestRegistryProxyNotFound(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := start(t)
 			const group = "misrouted"
-			dlt := bus.DeadLetterTopic("orders", group)
+			dlt := wire.DeadLetterTopic("orders", group)
 			e.topics(1, "orders", dlt)
 
 			var misrouted atomic.Bool
@@ -224,9 +225,9 @@ func TestRegistryProxyNotFound(t *testing.T) {
 			// record settled as poison.
 			waitFor(t, "the consumer to meet the misrouted proxy", func() bool {
 				st := c.Stats()
-				return st.DecodeWaits >= 8 || st.DeadLettered[consumer.KindPoison] > 0
+				return st.DecodeWaits >= 8 || st.DeadLettered[wire.KindPoison] > 0
 			})
-			if st := c.Stats(); st.DeadLettered[consumer.KindPoison] > 0 {
+			if st := c.Stats(); st.DeadLettered[wire.KindPoison] > 0 {
 				t.Fatalf("a valid record was dead-lettered as poison on a proxy's 404 (stats %+v)", st)
 			}
 			if answered.Load() == 0 {
@@ -257,10 +258,10 @@ func TestRegistryProxyNotFound(t *testing.T) {
 			}
 			waitFor(t, "the record of an unknown schema id dead-lettered", func() bool { return e.count(dlt) == 1 })
 			h := headers(t, e.read(dlt, 1)[0])
-			if h[bus.HeaderDLTErrorKind] != string(consumer.KindPoison) || !strings.Contains(h[bus.HeaderDLTError], "unknown schema id") {
-				t.Errorf("dead letter of an unknown schema id: kind %q, error %q", h[bus.HeaderDLTErrorKind], h[bus.HeaderDLTError])
+			if h[wire.HeaderDLTErrorKind] != string(wire.KindPoison) || !strings.Contains(h[wire.HeaderDLTError], "unknown schema id") {
+				t.Errorf("dead letter of an unknown schema id: kind %q, error %q", h[wire.HeaderDLTErrorKind], h[wire.HeaderDLTError])
 			}
-			if st := c.Stats(); st.Handled != 2 || st.DeadLettered[consumer.KindPoison] != 1 {
+			if st := c.Stats(); st.Handled != 2 || st.DeadLettered[wire.KindPoison] != 1 {
 				t.Errorf("stats %+v", st)
 			}
 		})

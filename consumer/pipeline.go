@@ -18,6 +18,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // The pipeline settles one record in steps, each of which either passes
@@ -66,7 +67,7 @@ type envelope struct {
 	meta         bus.Meta
 	ceType       []byte // nil when the record has no ce_type
 	schemaHeader []byte // __value_schema_id, when present
-	origin       origin
+	origin       wire.Origin
 	prior        int       // handler runs in earlier stages (retry topics)
 	due          time.Time // retry topics: when the handler may run again
 }
@@ -109,7 +110,7 @@ func (c *Consumer) process(p *partition, l *lane, rec *kgo.Record) bool {
 func (c *Consumer) processOpened(p *partition, env *envelope, err error) bool {
 	c.trace(p, env)
 	if err != nil {
-		return c.deadLetter(p, env, KindPoison, env.prior, err) == settled
+		return c.deadLetter(p, env, wire.KindPoison, env.prior, err) == settled
 	}
 	if !env.due.IsZero() {
 		p.drop(env.lane)
@@ -192,8 +193,8 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	rec := env.rec
 	m := &env.meta
 	m.Key, m.Headers = rec.Key, rec.Headers
-	env.origin = origin{topic: p.home.topic, partition: rec.Partition, offset: rec.Offset, timestamp: rec.Timestamp}
-	m.Topic, m.Partition, m.Offset = env.origin.topic, env.origin.partition, env.origin.offset
+	env.origin = wire.Origin{Topic: p.home.topic, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp}
+	m.Topic, m.Partition, m.Offset = env.origin.Topic, env.origin.Partition, env.origin.Offset
 	var (
 		spec, hasTime bool
 		timeText      string
@@ -203,34 +204,34 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	)
 	for i := range rec.Headers {
 		h := &rec.Headers[i]
-		if !strings.HasPrefix(h.Key, "ce_") && h.Key != codec.ValueSchemaIDHeader {
-			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !env.retryHeader(h) ||
-				p.replay() && originHeader(h.Key) && !env.setOrigin(h.Key, string(h.Value)) {
+		if !wire.IsCloudEventsHeader(h.Key) && h.Key != codec.ValueSchemaIDHeader {
+			if p.home.n > 0 && wire.IsRetryHeader(h.Key) && !env.retryHeader(h) ||
+				p.replay() && wire.IsOriginHeader(h.Key) && !env.setOrigin(h.Key, string(h.Value)) {
 				retryBad = append(retryBad, h.Key)
 			}
 			continue
 		}
 		switch h.Key {
-		case bus.HeaderSpecVersion:
+		case wire.HeaderSpecVersion:
 			spec = true
-		case bus.HeaderID:
+		case wire.HeaderID:
 			idsDiffer = idsDiffer || ids > 0 && string(h.Value) != m.ID
 			ids++
 			m.ID = text(h.Value)
-		case bus.HeaderType:
+		case wire.HeaderType:
 			env.ceType = h.Value
 			if env.ceType == nil {
 				env.ceType = []byte{}
 			}
-		case bus.HeaderSource:
+		case wire.HeaderSource:
 			m.Source = text(h.Value)
-		case bus.HeaderSubject:
+		case wire.HeaderSubject:
 			m.Subject = text(h.Value)
-		case bus.HeaderTime:
+		case wire.HeaderTime:
 			timeText, hasTime = text(h.Value), true
-		case bus.HeaderCorrelationID:
+		case wire.HeaderCorrelationID:
 			m.CorrelationID = text(h.Value)
-		case bus.HeaderCausationID:
+		case wire.HeaderCausationID:
 			m.CausationID = text(h.Value)
 		case codec.ValueSchemaIDHeader:
 			env.schemaHeader = h.Value
@@ -238,14 +239,14 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	}
 
 	if m.ID == "" && !spec {
-		m.ID = "kafka:" + env.origin.topic + "/" + itoa(int64(env.origin.partition)) + "/" + itoa(env.origin.offset)
+		m.ID = "kafka:" + env.origin.Topic + "/" + itoa(int64(env.origin.Partition)) + "/" + itoa(env.origin.Offset)
 	}
 	if len(retryBad) > 0 {
 		return poison("retry or replay headers that do not parse: %s", strings.Join(retryBad, ", "))
 	}
 	if idsDiffer {
 		m.Type = string(env.ceType)
-		return poison("%d %s headers with different values: which one names the event is a guess; a record carries one", ids, bus.HeaderID)
+		return poison("%d %s headers with different values: which one names the event is a guess; a record carries one", ids, wire.HeaderID)
 	}
 	if limit := c.cfg.maxValueBytes; limit > 0 && len(rec.Value) > limit {
 		m.Type = string(env.ceType)
@@ -254,24 +255,24 @@ func (c *Consumer) open(p *partition, env *envelope) error {
 	if spec {
 		var missing []string
 		if m.ID == "" {
-			missing = append(missing, bus.HeaderID)
+			missing = append(missing, wire.HeaderID)
 		}
 		if m.Source == "" {
-			missing = append(missing, bus.HeaderSource)
+			missing = append(missing, wire.HeaderSource)
 		}
 		if len(env.ceType) == 0 {
-			missing = append(missing, bus.HeaderType)
+			missing = append(missing, wire.HeaderType)
 		}
 		if len(missing) > 0 {
 			m.Type = string(env.ceType)
-			return poison("a CloudEvent (it has %s) without the required %s", bus.HeaderSpecVersion, strings.Join(missing, ", "))
+			return poison("a CloudEvent (it has %s) without the required %s", wire.HeaderSpecVersion, strings.Join(missing, ", "))
 		}
 	}
 	if hasTime {
 		t, err := parseTime(timeText)
 		if err != nil {
 			m.Type = string(env.ceType)
-			return poison("%s %q is not RFC 3339", bus.HeaderTime, timeText)
+			return poison("%s %q is not RFC 3339", wire.HeaderTime, timeText)
 		}
 		m.Time = t
 	} else {
@@ -363,19 +364,19 @@ func unixDays(year, month, day int) int64 {
 func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
 	v := string(h.Value)
 	switch h.Key {
-	case HeaderRetryAttempts:
+	case wire.HeaderRetryAttempts:
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			return false
 		}
 		env.prior = n
-	case HeaderRetryDue:
+	case wire.HeaderRetryDue:
 		t, err := parseTime(v)
 		if err != nil {
 			return false
 		}
 		env.due = t
-	case HeaderRetryOriginalPartition, HeaderRetryOriginalOffset, HeaderRetryOriginalTimestamp:
+	case wire.HeaderRetryOriginalPartition, wire.HeaderRetryOriginalOffset, wire.HeaderRetryOriginalTimestamp:
 		return env.setOrigin(h.Key, v)
 	}
 	return true
@@ -385,24 +386,24 @@ func (env *envelope) retryHeader(h *kgo.RecordHeader) bool {
 // dlt-original-* header names; false when v does not parse.
 func (env *envelope) setOrigin(key, v string) bool {
 	switch key {
-	case HeaderRetryOriginalPartition, bus.HeaderDLTOriginalPartition:
+	case wire.HeaderRetryOriginalPartition, wire.HeaderDLTOriginalPartition:
 		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil {
 			return false
 		}
-		env.origin.partition = int32(n)
-	case HeaderRetryOriginalOffset, bus.HeaderDLTOriginalOffset:
+		env.origin.Partition = int32(n)
+	case wire.HeaderRetryOriginalOffset, wire.HeaderDLTOriginalOffset:
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return false
 		}
-		env.origin.offset = n
-	case HeaderRetryOriginalTimestamp, bus.HeaderDLTOriginalTimestamp:
+		env.origin.Offset = n
+	case wire.HeaderRetryOriginalTimestamp, wire.HeaderDLTOriginalTimestamp:
 		t, err := parseTime(v)
 		if err != nil {
 			return false
 		}
-		env.origin.timestamp = t
+		env.origin.Timestamp = t
 	}
 	return true
 }
@@ -418,7 +419,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 				break
 			}
 			if isPoison(err) {
-				return nil, c.deadLetter(p, env, KindPoison, env.prior, err)
+				return nil, c.deadLetter(p, env, wire.KindPoison, env.prior, err)
 			}
 			if !c.waitTransient(p, env, n, err) {
 				return nil, stopped
@@ -439,7 +440,7 @@ func (c *Consumer) route(p *partition, env *envelope) (*binding, outcome) {
 		env.meta.Type = string(env.ceType)
 	}
 	if c.cfg.unhandled == DeadLetter {
-		return nil, c.deadLetter(p, env, KindPermanent, env.prior,
+		return nil, c.deadLetter(p, env, wire.KindPermanent, env.prior,
 			fmt.Errorf("no handler for %s on topic %s in group %s", env.meta.Type, p.home.topic, c.group))
 	}
 	c.skip(p, env)
@@ -473,7 +474,7 @@ func (c *Consumer) writerName(ctx context.Context, env *envelope) (string, error
 	if name := w.FullName(); name != "" {
 		return name, nil
 	}
-	return "", poison("%w: writer schema %d is not a record, and the record has no %s", codec.ErrUndecodable, f.ID, bus.HeaderType)
+	return "", poison("%w: writer schema %d is not a record, and the record has no %s", codec.ErrUndecodable, f.ID, wire.HeaderType)
 }
 
 // decode decodes the record's value into a new *T, and returns it with
@@ -485,7 +486,7 @@ func (c *Consumer) decode(p *partition, env *envelope, b *binding) (*handling, a
 			return h, v, proceed
 		}
 		if isPoison(err) {
-			return nil, nil, c.deadLetter(p, env, KindPoison, env.prior, err)
+			return nil, nil, c.deadLetter(p, env, wire.KindPoison, env.prior, err)
 		}
 		if !c.waitTransient(p, env, n, err) {
 			return nil, nil, stopped
@@ -546,7 +547,7 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 			// context): leave the record to the next owner.
 			return stopped
 		case isPoison(err): // the record's message id (RequireEventID): no handler ran
-			return c.deadLetter(p, env, KindPoison, env.prior, err)
+			return c.deadLetter(p, env, wire.KindPoison, env.prior, err)
 		case isTransient(err):
 			waits++
 			if resume == nil && !isConflict(err) {
@@ -558,9 +559,9 @@ func (c *Consumer) invoke(p *partition, env *envelope, b *binding, h *handling, 
 			}
 			continue
 		case IsPermanent(err):
-			return c.giveUp(p, env, b, KindPermanent, attempt, err)
+			return c.giveUp(p, env, b, wire.KindPermanent, attempt, err)
 		case run >= b.retry.MaxAttempts:
-			return c.giveUp(p, env, b, KindRetriesExhausted, attempt, err)
+			return c.giveUp(p, env, b, wire.KindRetriesExhausted, attempt, err)
 		}
 		c.stats.retried.Add(1)
 		c.cfg.tel.Retrying(env.span, attempt, err)
@@ -647,11 +648,11 @@ func (c *Consumer) panicked(env *envelope, r any, extra ...slog.Attr) error {
 // giveUp sends a record its handler gave up on to the next retry topic,
 // if the handler has one left and the error is worth retrying, else to the
 // dead-letter topic.
-func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, attempts int, err error) outcome {
-	if kind == KindRetriesExhausted && p.home.n < len(b.retryTopics) {
+func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind wire.FailureKind, attempts int, err error) outcome {
+	if kind == wire.KindRetriesExhausted && p.home.n < len(b.retryTopics) {
 		next := p.home.n + 1
 		due := time.Now().Add(b.retryTopics[p.home.n])
-		rec := retryRecord(env.rec, env.origin, c.group, next, attempts, err, due)
+		rec := wire.RetryRecord(env.rec, env.origin, c.group, next, attempts, err, due)
 		if !c.write(p, env, rec) {
 			return stopped
 		}
@@ -665,8 +666,8 @@ func (c *Consumer) giveUp(p *partition, env *envelope, b *binding, kind Kind, at
 }
 
 // deadLetter writes the record to its dead-letter topic.
-func (c *Consumer) deadLetter(p *partition, env *envelope, kind Kind, attempts int, err error) outcome {
-	rec := deadLetterRecord(env.rec, env.origin, c.group, kind, attempts, err, time.Now())
+func (c *Consumer) deadLetter(p *partition, env *envelope, kind wire.FailureKind, attempts int, err error) outcome {
+	rec := wire.DeadLetterRecord(env.rec, env.origin, c.group, kind, attempts, err, time.Now())
 	if !c.write(p, env, rec) {
 		return stopped
 	}

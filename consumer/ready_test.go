@@ -17,6 +17,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // jsonLog is a logger whose records a test reads back.
@@ -114,7 +115,7 @@ func TestUnreachableBroker(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	var p int
 	fmt.Sscan(port, &p)
-	kafka, err := kfake.NewCluster(kfake.Ports(p), kfake.SeedTopics(1, "orders", bus.DeadLetterTopic("orders", "unreachable"), consumer.ReplayTopicName("orders", "unreachable")))
+	kafka, err := kfake.NewCluster(kfake.Ports(p), kfake.SeedTopics(1, "orders", wire.DeadLetterTopic("orders", "unreachable"), wire.ReplayTopic("orders", "unreachable")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestUnreachableBroker(t *testing.T) {
 // after Close.
 func TestReady(t *testing.T) {
 	e := start(t)
-	e.topics(3, "orders", bus.DeadLetterTopic("orders", "ready"), consumer.ReplayTopicName("orders", "ready"))
+	e.topics(3, "orders", wire.DeadLetterTopic("orders", "ready"), wire.ReplayTopic("orders", "ready"))
 	c := e.consumer("ready")
 	consumer.Handle(c, orderPlaced, func(context.Context, *Order, bus.Meta) error { return nil })
 	errc := make(chan error, 1)

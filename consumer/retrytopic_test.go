@@ -10,6 +10,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestRetryTopics: a handler failing twice then succeeding goes through
@@ -18,8 +19,8 @@ import (
 func TestRetryTopics(t *testing.T) {
 	e := start(t)
 	const group = "shipping"
-	retry1, retry2 := consumer.RetryTopicName("orders", group, 1), consumer.RetryTopicName("orders", group, 2)
-	dlt := bus.DeadLetterTopic("orders", group)
+	retry1, retry2 := wire.RetryTopic("orders", group, 1), wire.RetryTopic("orders", group, 2)
+	dlt := wire.DeadLetterTopic("orders", group)
 	e.topics(3, "orders", retry1, retry2, dlt)
 
 	type call struct {
@@ -37,7 +38,7 @@ func TestRetryTopics(t *testing.T) {
 		now := time.Now()
 		r := call{attempt: consumer.Attempt(ctx), m: m, late: true}
 		for _, h := range m.Headers {
-			if h.Key == consumer.HeaderRetryDue {
+			if h.Key == wire.HeaderRetryDue {
 				due, err := time.Parse(time.RFC3339Nano, string(h.Value))
 				r.late = err == nil && !now.Before(due)
 			}
@@ -64,7 +65,7 @@ func TestRetryTopics(t *testing.T) {
 		}
 		return nil
 	}, consumer.RetryTopics(20*time.Millisecond, 30*time.Millisecond))
-	if got := c.Topics(); len(got) != 5 || got[0] != "orders" || got[1] != dlt || got[2] != consumer.ReplayTopicName("orders", c.Group()) || got[3] != retry1 || got[4] != retry2 {
+	if got := c.Topics(); len(got) != 5 || got[0] != "orders" || got[1] != dlt || got[2] != wire.ReplayTopic("orders", c.Group()) || got[3] != retry1 || got[4] != retry2 {
 		t.Errorf("Topics() = %v", got)
 	}
 	e.publish(
@@ -111,8 +112,8 @@ func TestRetryTopics(t *testing.T) {
 				for _, hh := range r.m.Headers {
 					h[hh.Key] = string(hh.Value)
 				}
-				if h[consumer.HeaderRetryAttempts] != strconv.Itoa(i) || h[consumer.HeaderRetryOriginalTopic] != "orders" ||
-					h[consumer.HeaderRetryOriginalOffset] != strconv.FormatInt(orig.Offset, 10) || h[consumer.HeaderRetryError] == "" {
+				if h[wire.HeaderRetryAttempts] != strconv.Itoa(i) || h[wire.HeaderRetryOriginalTopic] != "orders" ||
+					h[wire.HeaderRetryOriginalOffset] != strconv.FormatInt(orig.Offset, 10) || h[wire.HeaderRetryError] == "" {
 					t.Errorf("%s run %d: retry headers %v", note, i+1, h)
 				}
 			}
@@ -124,9 +125,9 @@ func TestRetryTopics(t *testing.T) {
 	mu.Unlock()
 
 	d := e.read(dlt, 1)[0]
-	checkDeadLetter(t, d, origs[1], group, consumer.KindRetriesExhausted, 3, "doomed to fail")
+	checkDeadLetter(t, d, origs[1], group, wire.KindRetriesExhausted, 3, "doomed to fail")
 	for _, h := range d.Headers {
-		if len(h.Key) > 6 && h.Key[:6] == "retry-" {
+		if wire.IsRetryHeader(h.Key) {
 			t.Errorf("dead letter keeps retry header %s", h.Key)
 		}
 	}
@@ -134,7 +135,7 @@ func TestRetryTopics(t *testing.T) {
 		t.Errorf("retry topics hold %d and %d records, want 2 and 2", n1, n2)
 	}
 	st := c.Stats()
-	if st.RetryTopic != 4 || st.Handled != 2 || st.Retried != 0 || st.DeadLettered[consumer.KindRetriesExhausted] != 1 {
+	if st.RetryTopic != 4 || st.Handled != 2 || st.Retried != 0 || st.DeadLettered[wire.KindRetriesExhausted] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

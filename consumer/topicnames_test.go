@@ -9,6 +9,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // A handler whose dead-letter, replay or retry topic Kafka would refuse
@@ -29,8 +30,8 @@ func TestRunRefusesDerivedTopicNamesKafkaRefuses(t *testing.T) {
 		name, topic, group, derived string
 		opts                        []consumer.HandlerOption
 	}{
-		{"dead-letter", long, group, bus.DeadLetterTopic(long, group), nil},
-		{"retry", longer, "g", consumer.RetryTopicName(longer, "g", 1), []consumer.HandlerOption{consumer.RetryTopics(time.Second)}},
+		{"dead-letter", long, group, wire.DeadLetterTopic(long, group), nil},
+		{"retry", longer, "g", wire.RetryTopic(longer, "g", 1), []consumer.HandlerOption{consumer.RetryTopics(time.Second)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if len(tc.derived) <= 249 {
@@ -42,8 +43,8 @@ func TestRunRefusesDerivedTopicNamesKafkaRefuses(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), guard)
 			defer cancel()
 			err := c.Run(ctx)
-			if !errors.Is(err, consumer.ErrRegistration) || !errors.Is(err, bus.ErrTopicName) {
-				t.Fatalf("Run: %v, want ErrRegistration and bus.ErrTopicName", err)
+			if !errors.Is(err, consumer.ErrRegistration) || !errors.Is(err, wire.ErrTopicName) {
+				t.Fatalf("Run: %v, want ErrRegistration and wire.ErrTopicName", err)
 			}
 			for _, want := range []string{tc.derived, "249 characters", tc.name} {
 				if !strings.Contains(err.Error(), want) {

@@ -20,6 +20,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // telemetry is an SDK that keeps spans and metrics for a test to read.
@@ -215,11 +216,11 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	// The dead letter, replayed once the handler is fixed: a new trace,
 	// linked to the dead-lettered record's.
 	fixed.Store(true)
-	dl, err := consumer.ParseDeadLetter(e.read("orders.billing.dlt", 1)[0])
+	dl, err := wire.ParseDeadLetter(e.read("orders.billing.dlt", 1)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	replay, err := consumer.ReplayRecord(dl, time.Now())
+	replay, err := wire.ReplayRecord(dl, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // OrderRenamed is Order after its Go type was renamed: the inferred
@@ -27,7 +28,7 @@ var orderRenamed = bus.Event[OrderRenamed]("orders", func(o *OrderRenamed) strin
 // the skips by type in Stats.
 func TestUnknownTypeWarnsOncePerAssignment(t *testing.T) {
 	e := start(t)
-	e.topics(1, "orders", bus.DeadLetterTopic("orders", "billing"))
+	e.topics(1, "orders", wire.DeadLetterTopic("orders", "billing"))
 	renamed, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderRenamed))
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // DefaultWait is how long the Expect functions wait unless told otherwise.
@@ -95,13 +96,13 @@ func ExpectPublished[T any](t testing.TB, c Cluster, et *bus.Type[T], match func
 // ExpectDeadLettered waits until the dead-letter topic of topic for group
 // holds a record that match accepts (nil accepts any), and returns it. On
 // time-out it fails t with what it found instead.
-func ExpectDeadLettered(t testing.TB, c Cluster, topic, group string, match func(consumer.DeadLetterRecord) bool, opts ...WaitOption) consumer.DeadLetterRecord {
+func ExpectDeadLettered(t testing.TB, c Cluster, topic, group string, match func(wire.DeadLetter) bool, opts ...WaitOption) wire.DeadLetter {
 	t.Helper()
-	dlt := bus.DeadLetterTopic(topic, group)
-	var found consumer.DeadLetterRecord
+	dlt := wire.DeadLetterTopic(topic, group)
+	var found wire.DeadLetter
 	var saw seen
 	read(t, c, dlt, waitFor(opts), func(r *kgo.Record) bool {
-		d, err := consumer.ParseDeadLetter(r)
+		d, err := wire.ParseDeadLetter(r)
 		if err != nil {
 			saw = append(saw, err.Error())
 			return false
@@ -152,12 +153,12 @@ func header(r *kgo.Record, key string) []byte {
 // metaOf reads the CloudEvents attributes of a record, as far as it has them.
 func metaOf(r *kgo.Record) bus.Meta {
 	m := bus.Meta{
-		ID: string(header(r, bus.HeaderID)), Type: string(header(r, bus.HeaderType)), Source: string(header(r, bus.HeaderSource)),
-		Subject: string(header(r, bus.HeaderSubject)), CorrelationID: string(header(r, bus.HeaderCorrelationID)),
-		CausationID: string(header(r, bus.HeaderCausationID)),
+		ID: string(header(r, wire.HeaderID)), Type: string(header(r, wire.HeaderType)), Source: string(header(r, wire.HeaderSource)),
+		Subject: string(header(r, wire.HeaderSubject)), CorrelationID: string(header(r, wire.HeaderCorrelationID)),
+		CausationID: string(header(r, wire.HeaderCausationID)),
 		Key:         r.Key, Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Headers: r.Headers,
 	}
-	m.Time, _ = time.Parse(time.RFC3339Nano, string(header(r, bus.HeaderTime)))
+	m.Time, _ = time.Parse(time.RFC3339Nano, string(header(r, wire.HeaderTime)))
 	return m
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 type PaymentTaken struct {
@@ -88,8 +89,8 @@ func TestExpectations(t *testing.T) {
 	if handled.Cents != 500 || hm.ID != meta.ID {
 		t.Fatalf("handled %+v %+v, want the published event %s", handled, hm, meta.ID)
 	}
-	dl := evbustest.ExpectDeadLettered(t, stack, "payments", "ledger", func(d consumer.DeadLetterRecord) bool { return string(d.Record.Key) == "o-2" })
-	if dl.Kind != consumer.KindPermanent || dl.Attempts != 1 || dl.Group != "ledger" || !strings.Contains(dl.Error, "negative payment") ||
+	dl := evbustest.ExpectDeadLettered(t, stack, "payments", "ledger", func(d wire.DeadLetter) bool { return string(d.Record.Key) == "o-2" })
+	if dl.Kind != wire.KindPermanent || dl.Attempts != 1 || dl.Group != "ledger" || !strings.Contains(dl.Error, "negative payment") ||
 		dl.Type != "com.example.billing.PaymentTaken" || dl.OriginalTopic != "payments" {
 		t.Fatalf("dead letter %+v", dl)
 	}
@@ -111,7 +112,7 @@ func TestExpectations(t *testing.T) {
 		t.Fatalf("ExpectPublished's failure does not list what was seen:\n%s", msg)
 	}
 	msg = failure(t, func(tb testing.TB) {
-		evbustest.ExpectDeadLettered(tb, stack, "payments", "ledger", func(d consumer.DeadLetterRecord) bool { return d.Kind == consumer.KindPoison }, short)
+		evbustest.ExpectDeadLettered(tb, stack, "payments", "ledger", func(d wire.DeadLetter) bool { return d.Kind == wire.KindPoison }, short)
 	})
 	if !strings.Contains(msg, "payments.ledger.dlt") || !strings.Contains(msg, "key=o-2") {
 		t.Fatalf("ExpectDeadLettered's failure does not list what was seen:\n%s", msg)

@@ -25,6 +25,7 @@ import (
 	"github.com/evbus/evbus/internal/cputime"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // BenchmarkRelayThroughput: b.N committed rows, drained into the embedded
@@ -105,7 +106,7 @@ func bareRelay(b *testing.B, db *sqldb.PgxDB, cl *kgo.Client) {
 			if err := rows.Scan(&id, &r.Topic, &r.Key, &r.Value, &hs, &r.Timestamp); err != nil {
 				b.Fatal(err)
 			}
-			if r.Headers, err = outbox.AppendParsedHeaders(nil, hs); err != nil {
+			if r.Headers, err = wire.AppendParsedHeadersColumn(nil, hs); err != nil {
 				b.Fatal(err)
 			}
 			ids, recs = append(ids, id), append(recs, r)

@@ -9,10 +9,6 @@ import (
 // before the batch is marked.
 func SetAfterPublish(r *Relay, f func()) { r.afterPublish = f }
 
-// AppendParsedHeaders reads the headers column, for the benchmark's bare
-// relay.
-var AppendParsedHeaders = appendParsedHeaders
-
 // Statements calls run with the statements and arguments of an Exec, for
 // the benchmark of the writer's Go work.
 func Statements[Tx any](ctx context.Context, o *Outbox[Tx], query string, args []any, events []any, run func(query string, args []any) error) error {

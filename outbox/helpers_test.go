@@ -27,6 +27,7 @@ import (
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
+	"github.com/evbus/evbus/wire"
 )
 
 func TestMain(m *testing.M) {
@@ -193,7 +194,7 @@ func consume(t testing.TB, brokers []string, done func([]published) bool) []publ
 		fs.EachRecord(func(r *kgo.Record) {
 			p := published{key: string(r.Key), rec: r}
 			for _, h := range r.Headers {
-				if h.Key == bus.HeaderID {
+				if h.Key == wire.HeaderID {
 					p.id = string(h.Value)
 				}
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // defaultTable is the outbox table's name unless Table says otherwise.
@@ -327,7 +328,7 @@ func (o *Outbox[Tx]) inserts(ctx context.Context, query string, args []any, even
 		if o.sql.keyLocks {
 			locks = append(locks, int32(h))
 		}
-		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, appendHeaders(nil, rec.Headers), o.d.Time(rec.Timestamp))
+		vals = append(vals, int32(h%uint32(o.cfg.shards)), rec.Topic, rec.Key, rec.Value, wire.AppendHeadersColumn(nil, rec.Headers), o.d.Time(rec.Timestamp))
 	}
 	if biz != "" {
 		if err := run(stmt{text: biz}, bizArgs, -1); err != nil {

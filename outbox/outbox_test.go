@@ -16,6 +16,7 @@ import (
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestRollbackNothingCommitOnceInOrder: a rolled-back transaction's
@@ -80,12 +81,12 @@ func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 	if dups := checkOrder(t, mine, want); dups != 0 || len(mine) != 6 {
 		t.Errorf("%d events published, %d repeated; want 6, none repeated", len(mine), dups)
 	}
-	for _, h := range []string{bus.HeaderSpecVersion, bus.HeaderID, bus.HeaderSource, bus.HeaderType, bus.HeaderTime, bus.HeaderContentType, bus.HeaderSubject} {
+	for _, h := range []string{wire.HeaderSpecVersion, wire.HeaderID, wire.HeaderSource, wire.HeaderType, wire.HeaderTime, wire.HeaderContentType, wire.HeaderSubject} {
 		if v := header(mine[0].rec, h); len(v) == 0 {
 			t.Errorf("header %s missing", h)
 		}
 	}
-	if v := string(header(mine[0].rec, bus.HeaderCorrelationID)); v != "conversation-1" {
+	if v := string(header(mine[0].rec, wire.HeaderCorrelationID)); v != "conversation-1" {
 		t.Errorf("correlation id %q, want the caller's", v)
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/sqldb"
+	"github.com/evbus/evbus/wire"
 )
 
 // Relay publishes the outbox's committed rows to Kafka, in id order per
@@ -466,7 +467,7 @@ func records(batch []row) ([]*kgo.Record, error) {
 	for i, x := range batch {
 		n := len(hs)
 		var err error
-		if hs, err = appendParsedHeaders(hs, x.headers); err != nil {
+		if hs, err = wire.AppendParsedHeadersColumn(hs, x.headers); err != nil {
 			return recs, fmt.Errorf("outbox: row %d: %w", x.id, err)
 		}
 		// Capped, so a header the relay adds (trace context) does not

@@ -11,6 +11,7 @@ import (
 
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // BenchmarkRecord is the tracing work of one record, without Kafka: what
@@ -37,7 +38,7 @@ func BenchmarkRecord(b *testing.B) {
 	for i := range recs {
 		recs[i] = &kgo.Record{Topic: "orders", Key: []byte("customer-000123"), Value: make([]byte, 200), Partition: int32(i % 3), Offset: int64(i),
 			Headers: make([]kgo.RecordHeader, 8, 10)}
-		recs[i].Headers[1] = kgo.RecordHeader{Key: "ce_id", Value: []byte("0190b7a2-8c1e-7a3b-9f00-000000000001")}
+		recs[i].Headers[1] = kgo.RecordHeader{Key: wire.HeaderID, Value: []byte("0190b7a2-8c1e-7a3b-9f00-000000000001")}
 	}
 	for _, s := range samplers {
 		b.Run("op=publish/sampler="+s.name, func(b *testing.B) {

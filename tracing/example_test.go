@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // A Telemetry on an SDK; pass it to the publisher (bus.Telemetry), the
@@ -48,7 +49,7 @@ func ExampleNew_sampling() {
 	outcomes := tel.Outcomes("orders", "billing") // once per topic and group
 	for _, flags := range []string{"01", "00"} {
 		rec := &kgo.Record{Topic: "orders", Headers: []kgo.RecordHeader{
-			{Key: "traceparent", Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-" + flags)}}}
+			{Key: wire.HeaderTraceParent, Value: []byte("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-" + flags)}}}
 		ctx, span := tel.Process(context.Background(), rec, "billing", false)
 		fmt.Println("producer sampled:", flags == "01", "recording:", span.IsRecording())
 		tel.Settled(ctx, span, outcomes, tracing.OutcomeOK, nil)

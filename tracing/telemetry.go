@@ -19,6 +19,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/semconv/v1.40.0/messagingconv"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evbus/evbus/wire"
 )
 
 // ScopeName is the instrumentation scope of evbus's tracer and meter.
@@ -428,7 +430,7 @@ func recordAttrs(attrs []attribute.KeyValue, rec *kgo.Record) []attribute.KeyVal
 	key := rec.Key != nil && utf8.Valid(rec.Key)
 	id, hasID := []byte(nil), false
 	for _, h := range rec.Headers {
-		if h.Key == ceID {
+		if h.Key == wire.HeaderID {
 			id, hasID = h.Value, true
 			break
 		}
@@ -464,10 +466,6 @@ func partitionAttr(p int32) attribute.KeyValue {
 	}
 	return semconv.MessagingDestinationPartitionID(strconv.Itoa(int(p)))
 }
-
-// ceID is the wire contract's event id header (bus.HeaderID; bus imports
-// this package, not the other way round).
-const ceID = "ce_id"
 
 func recordBytes(r *kgo.Record) int {
 	n := len(r.Key) + len(r.Value)

@@ -17,11 +17,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 func record() *kgo.Record {
 	return &kgo.Record{Topic: "orders", Key: []byte("o-1"), Value: []byte{0, 0, 0, 0, 1},
-		Headers: []kgo.RecordHeader{{Key: "ce_id", Value: []byte("id-1")}}}
+		Headers: []kgo.RecordHeader{{Key: wire.HeaderID, Value: []byte("id-1")}}}
 }
 
 // enqueued returns a record carrying the context of a request's span, as
@@ -152,7 +153,7 @@ func TestCounters(t *testing.T) {
 	want := map[string]int64{
 		"messaging.client.sent.messages":        2,
 		"messaging.client.sent.messages/_OTHER": 1,
-		"evbus.publish.bytes":                   2 * int64(len("o-1")+5+len("ce_id")+len("id-1")+len("traceparent")+55),
+		"evbus.publish.bytes":                   2 * int64(len("o-1")+5+len(wire.HeaderID)+len("id-1")+len(wire.HeaderTraceParent)+55),
 		"evbus.consumer.events/billing/ok":      1,
 		"evbus.consumer.events/billing/retried": 1,
 	}

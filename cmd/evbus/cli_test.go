@@ -24,6 +24,7 @@ import (
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // guard bounds every wait: a hang guard, never a timing check.
@@ -251,7 +252,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	startGroup(t, stack, "notifications", notifications, func(*Order) bool { return false })
 
 	ids := publish(t, stack, &Order{"o-1", 10}, &Order{"o-2", 20}, &Order{"o-3", 30})
-	dl := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool { return d.ID == ids[1] })
+	dl := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d wire.DeadLetter) bool { return d.ID == ids[1] })
 	notifications.wait(t, "notifications handles all three", func(r map[string]int) bool { return len(r) == 3 })
 	billing.wait(t, "billing handles o-1 and o-3", func(r map[string]int) bool { return r[ids[0]] == 1 && r[ids[2]] == 1 })
 
@@ -281,7 +282,7 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Fatalf("dlt show is not JSON: %v\n%s", err, show.out)
 	}
 	if shown.Key != "o-2" || shown.Value["order_id"] != "o-2" || shown.Value["amount"] != 20.0 ||
-		shown.Headers[bus.HeaderID] != ids[1] || shown.Headers[bus.HeaderDLTErrorKind] != "permanent" {
+		shown.Headers[wire.HeaderID] != ids[1] || shown.Headers[wire.HeaderDLTErrorKind] != "permanent" {
 		t.Errorf("dlt show = %s", show.out)
 	}
 
@@ -290,7 +291,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if !strings.Contains(dry.out, "dry run: would replay 1 of 1") || !strings.Contains(dry.out, "o-2") {
 		t.Errorf("dry run printed:\n%s", dry.out)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 0 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 0 {
 		t.Fatalf("a dry run wrote %d records", n)
 	}
 
@@ -304,7 +305,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	billing.wait(t, "billing handles the replayed o-2", func(r map[string]int) bool { return r[ids[1]] == 1 })
 	m := billing.meta(ids[1])
-	if m.Topic != "orders" || string(m.Key) != "o-2" || header(m.Headers, consumer.HeaderReplayCount) != "1" || header(m.Headers, consumer.HeaderReplayedAt) == "" {
+	if m.Topic != "orders" || string(m.Key) != "o-2" || header(m.Headers, wire.HeaderReplayCount) != "1" || header(m.Headers, wire.HeaderReplayedAt) == "" {
 		t.Errorf("replayed record: topic %s key %s headers %v", m.Topic, m.Key, m.Headers)
 	}
 	// notifications goes on with later records and has handled o-2 once.
@@ -314,7 +315,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	if n := notifications.count(ids[1]); n != 1 {
 		t.Errorf("notifications handled o-2 %d times, want 1", n)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "notifications")); n != 0 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "notifications")); n != 0 {
 		t.Errorf("notifications' replay topic holds %d records", n)
 	}
 
@@ -330,13 +331,13 @@ func TestDeadLetterReplay(t *testing.T) {
 	declined["o-5"] = true
 	mu.Unlock()
 	ids5 := publish(t, stack, &Order{"o-5", 50})
-	first := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool { return d.ID == ids5[0] })
+	first := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d wire.DeadLetter) bool { return d.ID == ids5[0] })
 	cli(t, stack, "", "dlt", "replay", "--group", "billing", "--type", "com.example.cli.Order", "--rate", "100", "--yes").ok(t, "replay o-5")
-	redone := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d consumer.DeadLetterRecord) bool {
-		n, _ := consumer.ReplayCount(d.Record)
+	redone := evbustest.ExpectDeadLettered(t, stack, "orders", "billing", func(d wire.DeadLetter) bool {
+		n, _ := wire.ReplayCount(d.Record)
 		return d.ID == ids5[0] && n == 1
 	})
-	if redone.OriginalTopic != "orders" || header(redone.Record.Headers, consumer.HeaderReplayOf) == "" {
+	if redone.OriginalTopic != "orders" || header(redone.Record.Headers, wire.HeaderReplayOf) == "" {
 		t.Errorf("dead-lettered again: original topic %s, headers %v", redone.OriginalTopic, redone.Record.Headers)
 	}
 	// It names the same original record, not its copy in the replay topic.
@@ -366,7 +367,7 @@ func TestDeadLetterReplay(t *testing.T) {
 func TestReplayCreatesReplayTopic(t *testing.T) {
 	stack := evbustest.Start(t)
 	cl, adm := admin(t, stack)
-	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 2}, bus.TopicSpec{Name: bus.DeadLetterTopic("orders", "billing"), Partitions: 1}); err != nil {
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 2}, bus.TopicSpec{Name: wire.DeadLetterTopic("orders", "billing"), Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -376,11 +377,11 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 	if n := strings.Count(r.err, "created replay topic orders.billing.replay"); n != 1 || !strings.Contains(r.out, "replayed 3 of 3") {
 		t.Errorf("replay: %d creations\nstdout: %s\nstderr: %s", n, r.out, r.err)
 	}
-	parts, err := topicPartitions(t.Context(), adm, consumer.ReplayTopicName("orders", "billing"))
-	if err != nil || parts[consumer.ReplayTopicName("orders", "billing")] != 2 {
+	parts, err := topicPartitions(t.Context(), adm, wire.ReplayTopic("orders", "billing"))
+	if err != nil || parts[wire.ReplayTopic("orders", "billing")] != 2 {
 		t.Errorf("replay topic partitions %v (%v), want 2", parts, err)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 3 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 3 {
 		t.Errorf("the replay topic holds %d records, want 3", n)
 	}
 }
@@ -390,12 +391,12 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 // which the registry does not have.
 func produceDeadLetter(t *testing.T, cl *kgo.Client, offset int) {
 	t.Helper()
-	dlt := &kgo.Record{Topic: bus.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(offset)), Value: []byte{0, 0, 0, 0, 1}}
+	dlt := &kgo.Record{Topic: wire.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(offset)), Value: []byte{0, 0, 0, 0, 1}}
 	for k, v := range map[string]string{
-		bus.HeaderDLTOriginalTopic: "orders", bus.HeaderDLTOriginalPartition: "0", bus.HeaderDLTOriginalOffset: strconv.Itoa(offset),
-		bus.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", bus.HeaderDLTConsumerGroup: "billing",
-		bus.HeaderDLTError: "boom", bus.HeaderDLTErrorKind: "permanent", bus.HeaderDLTAttempts: "1",
-		bus.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
+		wire.HeaderDLTOriginalTopic: "orders", wire.HeaderDLTOriginalPartition: "0", wire.HeaderDLTOriginalOffset: strconv.Itoa(offset),
+		wire.HeaderDLTOriginalTimestamp: "2026-01-02T15:04:05.000Z", wire.HeaderDLTConsumerGroup: "billing",
+		wire.HeaderDLTError: "boom", wire.HeaderDLTErrorKind: "permanent", wire.HeaderDLTAttempts: "1",
+		wire.HeaderDLTFailedAt: "2026-01-02T15:04:06.000Z",
 	} {
 		dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
@@ -470,7 +471,7 @@ func TestTail(t *testing.T) {
 		t.Fatalf("tail printed %d lines, want 3", len(lines))
 	}
 	own, foreign, junk := lines[0], lines[1], lines[2]
-	if own["key"] != "o-1" || own["value"].(map[string]any)["amount"] != 10.0 || own["headers"].(map[string]any)[bus.HeaderID] != ids[0] || own["schema_id"] == nil {
+	if own["key"] != "o-1" || own["value"].(map[string]any)["amount"] != 10.0 || own["headers"].(map[string]any)[wire.HeaderID] != ids[0] || own["schema_id"] == nil {
 		t.Errorf("evbus record: %v", own)
 	}
 	if want := `"value":{"id":"p-1","cents":250,"note":"tip","at":"2023-11-14T22:13:20.123Z"}`; !strings.Contains(strings.Split(tail, "\n")[1], want) {
@@ -573,12 +574,12 @@ func TestPublish(t *testing.T) {
 		t.Fatalf("tail found %d records of i-2", len(lines))
 	}
 	hs := lines[0]["headers"].(map[string]any)
-	id, _ := hs[bus.HeaderID].(string)
+	id, _ := hs[wire.HeaderID].(string)
 	if !strings.HasSuffix(printed[1], "ce_id "+id) || !strings.Contains(printed[1], "offset "+itoa(int64(lines[0]["offset"].(float64)))) {
 		t.Errorf("publish line %q does not match the record: %v", printed[1], lines[0])
 	}
-	if len(id) != 36 || id[14] != '7' || hs[bus.HeaderType] != "com.example.billing.Invoiced" || hs[bus.HeaderSource] != "/billing-seed" ||
-		hs[bus.HeaderSpecVersion] != "1.0" || hs[bus.HeaderSubject] != "i-2" || hs[bus.HeaderTime] == nil {
+	if len(id) != 36 || id[14] != '7' || hs[wire.HeaderType] != "com.example.billing.Invoiced" || hs[wire.HeaderSource] != "/billing-seed" ||
+		hs[wire.HeaderSpecVersion] != "1.0" || hs[wire.HeaderSubject] != "i-2" || hs[wire.HeaderTime] == nil {
 		t.Errorf("headers: %v", hs)
 	}
 	if want := `"value":{"invoice_id":"i-2","total":700,"currency":"USD","memo":"bare","lines":[]}`; !strings.Contains(tail, want) {
@@ -617,7 +618,7 @@ func TestPublishReportsEachLine(t *testing.T) {
 	}
 	for i, line := range []int{1, 3, 4} {
 		recs := jsonLines(t, cli(t, stack, "", "tail", "invoices", "--from", "beginning", "--key", fmt.Sprintf("i-%d", line), "--count", "1").ok(t, "tail").out)
-		want := fmt.Sprintf("line %d: partition %v offset %v ce_id %s", line, recs[0]["partition"], recs[0]["offset"], recs[0]["headers"].(map[string]any)[bus.HeaderID])
+		want := fmt.Sprintf("line %d: partition %v offset %v ce_id %s", line, recs[0]["partition"], recs[0]["offset"], recs[0]["headers"].(map[string]any)[wire.HeaderID])
 		if printed[i] != want {
 			t.Errorf("printed %q, want %q", printed[i], want)
 		}

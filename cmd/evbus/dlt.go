@@ -16,8 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 func init() {
@@ -80,14 +79,14 @@ func (f *dltFilter) define(fs *flag.FlagSet) {
 }
 
 func (f *dltFilter) validate() error {
-	switch consumer.Kind(f.kind) {
-	case "", consumer.KindRetriesExhausted, consumer.KindPermanent, consumer.KindPoison:
+	switch wire.FailureKind(f.kind) {
+	case "", wire.KindRetriesExhausted, wire.KindPermanent, wire.KindPoison:
 		return nil
 	}
 	return usagef("--error-kind %q: want retries-exhausted, permanent or poison", f.kind)
 }
 
-func (f *dltFilter) match(d consumer.DeadLetterRecord) bool {
+func (f *dltFilter) match(d wire.DeadLetter) bool {
 	return (f.group == "" || d.Group == f.group) &&
 		(f.topic == "" || d.OriginalTopic == f.topic) &&
 		(f.ceType == "" || d.Type == f.ceType) &&
@@ -121,7 +120,7 @@ func (s *sinceFlag) Set(v string) error {
 // Records that are not dead-letter records are reported on warn and left
 // out. No dead-letter topic to read is an error that says so. On a
 // terminal (std.errTerminal), a long read shows its progress on std.err.
-func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, std *stdio, warn func(string)) ([]consumer.DeadLetterRecord, int, error) {
+func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, std *stdio, warn func(string)) ([]wire.DeadLetter, int, error) {
 	adm := kadm.NewClient(cl)
 	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
@@ -147,7 +146,7 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, st
 			groups = append(groups, group)
 		}
 		// A group's name may hold dots: match it as the name's end.
-		if f.group == "" || strings.HasSuffix(t, "."+f.group+".dlt") && (f.topic == "" || t == bus.DeadLetterTopic(f.topic, f.group)) {
+		if f.group == "" || strings.HasSuffix(t, "."+f.group+".dlt") && (f.topic == "" || t == wire.DeadLetterTopic(f.topic, f.group)) {
 			topics = append(topics, t)
 		}
 	}
@@ -166,12 +165,12 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, st
 	}
 	show := newProgress(std, "reading dead letters", total)
 	defer show.done()
-	var out []consumer.DeadLetterRecord
+	var out []wire.DeadLetter
 	read := 0
 	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
 		read++
 		show.at(read)
-		d, err := consumer.ParseDeadLetter(r)
+		d, err := wire.ParseDeadLetter(r)
 		if err != nil {
 			warn(err.Error())
 			return true
@@ -181,7 +180,7 @@ func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, st
 		}
 		return true
 	})
-	slices.SortStableFunc(out, func(a, b consumer.DeadLetterRecord) int {
+	slices.SortStableFunc(out, func(a, b wire.DeadLetter) int {
 		return a.FailedAt.Compare(b.FailedAt)
 	})
 	return out, read, err
@@ -197,7 +196,7 @@ func noDeadLetterTopic(cn *conn, f *dltFilter, groups []string) error {
 	}
 	switch {
 	case f.group != "" && f.topic != "":
-		return fmt.Errorf("group %s has no dead-letter topic of %s (%s does not exist on %s): check --group (%s)", f.group, f.topic, bus.DeadLetterTopic(f.topic, f.group), cn.brokers, have)
+		return fmt.Errorf("group %s has no dead-letter topic of %s (%s does not exist on %s): check --group (%s)", f.group, f.topic, wire.DeadLetterTopic(f.topic, f.group), cn.brokers, have)
 	case f.group != "":
 		return fmt.Errorf("group %s has no dead-letter topic (<topic>.%s.dlt) on %s: check --group (%s)", f.group, f.group, cn.brokers, have)
 	case f.topic != "":
@@ -242,14 +241,14 @@ func (p *progress) done() {
 	}
 }
 
-// replays returns, for each dead-letter record (as consumer.DeadLetterID
+// replays returns, for each dead-letter record (as wire.DeadLetterID
 // names it) that the replay topics of ds's groups hold a replay of, the
 // replay count of its latest replay. Replay topics that do not exist hold
 // none.
-func replays(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.DeadLetterRecord) (map[string]int, error) {
+func replays(ctx context.Context, cn *conn, adm *kadm.Client, ds []wire.DeadLetter) (map[string]int, error) {
 	var topics []string
 	for _, d := range ds {
-		if t := consumer.ReplayTopicName(d.OriginalTopic, d.Group); !slices.Contains(topics, t) {
+		if t := wire.ReplayTopic(d.OriginalTopic, d.Group); !slices.Contains(topics, t) {
 			topics = append(topics, t)
 		}
 	}
@@ -268,8 +267,8 @@ func replays(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.Dead
 		return nil, err
 	}
 	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
-		if of := consumer.ReplayOf(r); of != "" {
-			n, _ := consumer.ReplayCount(r)
+		if of := wire.ReplayOf(r); of != "" {
+			n, _ := wire.ReplayCount(r)
 			out[of] = max(out[of], n)
 		}
 		return true
@@ -299,9 +298,9 @@ type dltLine struct {
 // lineOf is d as --json prints it; replayed holds the replay counts of
 // the records replayed (see replays). A record's count is its own (that of
 // the replay it failed in) or that of its latest replay.
-func lineOf(d consumer.DeadLetterRecord, replayed map[string]int) dltLine {
-	n, _ := consumer.ReplayCount(d.Record) // a bad count shows as 0; replay refuses it
-	n = max(n, replayed[consumer.DeadLetterID(d.Record)])
+func lineOf(d wire.DeadLetter, replayed map[string]int) dltLine {
+	n, _ := wire.ReplayCount(d.Record) // a bad count shows as 0; replay refuses it
+	n = max(n, replayed[wire.DeadLetterID(d.Record)])
 	return dltLine{
 		Topic: d.Record.Topic, Partition: d.Record.Partition, Offset: d.Record.Offset,
 		FailedAt: d.FailedAt, Type: d.Type, ID: d.ID, Key: string(d.Record.Key), Group: d.Group,
@@ -312,7 +311,7 @@ func lineOf(d consumer.DeadLetterRecord, replayed map[string]int) dltLine {
 
 // printDeadLetters prints records as a table or as JSON lines, in the
 // order given, with their replay counts (see lineOf).
-func printDeadLetters(std *stdio, ds []consumer.DeadLetterRecord, replayed map[string]int, asJSON bool) error {
+func printDeadLetters(std *stdio, ds []wire.DeadLetter, replayed map[string]int, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(std.out)
 		for _, d := range ds {

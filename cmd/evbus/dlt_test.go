@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestDeadLetterListing: ls shows the replay count of a record replayed
@@ -43,7 +43,7 @@ func TestDeadLetterListing(t *testing.T) {
 	if r := cli(t, stack, "", "dlt", "replay", "--group", "billing"); r.code != 2 || !strings.Contains(r.err, "pass --yes to replay") {
 		t.Errorf("replay without --yes, not on a terminal: exit %d, stderr %q", r.code, r.err)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 0 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 0 {
 		t.Fatalf("replay without --yes sent %d records", n)
 	}
 	cli(t, stack, "", "dlt", "replay", "--group", "billing", "--yes", "--since", "2026-01-02T15:04:06Z").ok(t, "replay")

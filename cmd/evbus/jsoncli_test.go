@@ -20,6 +20,7 @@ import (
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 type Invoice struct {
@@ -177,7 +178,7 @@ func TestPublishDecimal(t *testing.T) {
 	}
 
 	// dlt show prints the dead letter of i-2 the same way.
-	dl := evbustest.ExpectDeadLettered(t, stack, "invoices", "billing", func(d consumer.DeadLetterRecord) bool { return string(d.Record.Key) == "i-2" })
+	dl := evbustest.ExpectDeadLettered(t, stack, "invoices", "billing", func(d wire.DeadLetter) bool { return string(d.Record.Key) == "i-2" })
 	where := []string{"dlt", "show", dl.Record.Topic, itoa(int64(dl.Record.Partition)), itoa(dl.Record.Offset)}
 	if v, _ := shown(t, cli(t, stack, "", where...).ok(t, "dlt show").out)["value"].(map[string]any); v["total"] != "-1.00" || v["scan"] != "" || v["note"] != nil {
 		t.Errorf("dlt show: value %v, want total -1.00", v)

@@ -13,7 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 func init() {
@@ -87,7 +87,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 		}
 		var topics []string
 		for _, d := range ds {
-			if t := consumer.ReplayTopicName(d.OriginalTopic, f.group); !slices.Contains(topics, t) {
+			if t := wire.ReplayTopic(d.OriginalTopic, f.group); !slices.Contains(topics, t) {
 				topics = append(topics, t)
 			}
 		}
@@ -96,13 +96,13 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 		if err != nil {
 			return err
 		}
-		var send []consumer.DeadLetterRecord
+		var send []wire.DeadLetter
 		refused, again := 0, 0
 		for _, d := range ds {
-			n, err := consumer.ReplayCount(d.Record)
+			n, err := wire.ReplayCount(d.Record)
 			switch {
 			case *force:
-			case done[consumer.DeadLetterID(d.Record)] > 0:
+			case done[wire.DeadLetterID(d.Record)] > 0:
 				again++
 				continue
 			case err != nil || n >= *maxReplays:
@@ -116,7 +116,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			refusal += fmt.Sprintf("; %d skipped: replayed before (their replays are in the replay topic), --force replays them again", again)
 		}
 		if refused > 0 {
-			refusal += fmt.Sprintf("; %d refused: replayed %d times already (or a bad %s header), --force replays them", refused, *maxReplays, consumer.HeaderReplayCount)
+			refusal += fmt.Sprintf("; %d refused: replayed %d times already (or a bad %s header), --force replays them", refused, *maxReplays, wire.HeaderReplayCount)
 		}
 		if *dryRun {
 			if err := printDeadLetters(std, send, done, false); err != nil {
@@ -146,7 +146,7 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted: replayed %d of %d records to group %s", i, len(send), f.group)
 			}
-			rec, err := consumer.ReplayRecord(d, time.Now())
+			rec, err := wire.ReplayRecord(d, time.Now())
 			if err == nil {
 				err = cl.ProduceSync(ctx, rec).FirstErr()
 			}
@@ -207,7 +207,7 @@ func confirm(ctx context.Context, std *stdio, question string) error {
 
 // ensureReplayTopics creates the replay topics the records go to that do
 // not exist yet, with the partition count of their topic.
-func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []consumer.DeadLetterRecord, group string, std *stdio) error {
+func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []wire.DeadLetter, group string, std *stdio) error {
 	var topics []string // the records' original topics, once each
 	for _, d := range ds {
 		if !slices.Contains(topics, d.OriginalTopic) {
@@ -216,7 +216,7 @@ func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []co
 	}
 	names := slices.Clone(topics)
 	for _, topic := range topics {
-		names = append(names, consumer.ReplayTopicName(topic, group))
+		names = append(names, wire.ReplayTopic(topic, group))
 	}
 	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
 	defer cancel()
@@ -225,7 +225,7 @@ func ensureReplayTopics(ctx context.Context, cn *conn, adm *kadm.Client, ds []co
 		return err
 	}
 	for _, topic := range topics {
-		replay := consumer.ReplayTopicName(topic, group)
+		replay := wire.ReplayTopic(topic, group)
 		if _, ok := parts[replay]; ok {
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 func init() {
@@ -124,13 +125,13 @@ func setupTopicCreate(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) 
 		spec := bus.TopicSpec{Name: name, Partitions: int32(*partitions), ReplicationFactor: int16(*rf), Configs: configs, DeadLetterGroups: gs}
 		names := []string{name}
 		for _, g := range gs {
-			names = append(names, bus.DeadLetterTopic(name, g), bus.ReplayTopic(name, g))
+			names = append(names, wire.DeadLetterTopic(name, g), wire.ReplayTopic(name, g))
 		}
 		var retrySpecs []bus.TopicSpec
 		for _, g := range gs {
 			for n := 1; n <= *retries; n++ {
-				retrySpecs = append(retrySpecs, bus.TopicSpec{Name: consumer.RetryTopicName(name, g, n), Partitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor})
-				names = append(names, consumer.RetryTopicName(name, g, n))
+				retrySpecs = append(retrySpecs, bus.TopicSpec{Name: wire.RetryTopic(name, g, n), Partitions: spec.Partitions, ReplicationFactor: spec.ReplicationFactor})
+				names = append(names, wire.RetryTopic(name, g, n))
 			}
 		}
 		opCtx, cancel := context.WithTimeout(ctx, cn.timeout)
@@ -145,7 +146,7 @@ func setupTopicCreate(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) 
 		if len(retrySpecs) > 0 {
 			// A retry topic carries what its dead-letter topic does: the
 			// record and evbus's headers; give it the same limit.
-			limits, err := bus.TopicMaxBytes(opCtx, adm, bus.DeadLetterTopic(name, gs[0]))
+			limits, err := bus.TopicMaxBytes(opCtx, adm, wire.DeadLetterTopic(name, gs[0]))
 			if err != nil {
 				return err
 			}
@@ -154,7 +155,7 @@ func setupTopicCreate(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) 
 				for k, v := range configs {
 					retrySpecs[i].Configs[k] = v
 				}
-				if limit, ok := limits[bus.DeadLetterTopic(name, gs[0])]; ok {
+				if limit, ok := limits[wire.DeadLetterTopic(name, gs[0])]; ok {
 					retrySpecs[i].Configs["max.message.bytes"] = strconv.Itoa(limit)
 				}
 			}

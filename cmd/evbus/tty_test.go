@@ -10,9 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/wire"
 )
 
 // TestReplayProgressOnTerminal: the built binary on a terminal (util-linux
@@ -37,7 +37,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	if err == nil || !strings.Contains(declined, question) || !strings.Contains(declined, "not confirmed: nothing was replayed") {
 		t.Errorf("replay declined on a terminal: %v\n%s", err, declined)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 0 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 0 {
 		t.Fatalf("a declined replay sent %d records", n)
 	}
 	// stdout to a file: the question and the progress stay on the
@@ -56,7 +56,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(summary), "replayed 1 of 1 selected records to group billing") || strings.Contains(string(summary), "replaying") {
 		t.Errorf("stdout, not a terminal: %q (%v)", summary, err)
 	}
-	if n := evbustest.Records(t, stack, consumer.ReplayTopicName("orders", "billing")); n != 1 {
+	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 1 {
 		t.Errorf("the replay topic holds %d records, want 1", n)
 	}
 }

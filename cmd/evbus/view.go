@@ -15,9 +15,9 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // decoder turns records into JSON through the registry.
@@ -51,7 +51,7 @@ func (d *decoder) decode(ctx context.Context, rec *kgo.Record) (decoded, error) 
 		switch h.Key {
 		case codec.ValueSchemaIDHeader:
 			schemaHeader = h.Value
-		case bus.HeaderType:
+		case wire.HeaderType:
 			out.typeName = string(h.Value)
 		}
 	}

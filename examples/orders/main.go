@@ -41,6 +41,7 @@ import (
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // OrderPlaced is the integration event: its Avro schema is inferred from
@@ -308,7 +309,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "4. o-1's event delivered again with the same ce_id %s: both groups skipped it as a duplicate\n", header(dup, bus.HeaderID))
+	fmt.Fprintf(out, "4. o-1's event delivered again with the same ce_id %s: both groups skipped it as a duplicate\n", header(dup, wire.HeaderID))
 
 	env := []string{"EVBUS_BROKERS=" + strings.Join(stack.Brokers(), ","), "EVBUS_REGISTRY=" + stack.RegistryURL()}
 	fmt.Fprintln(out, "5. $ evbus dlt ls --group billing")

@@ -23,6 +23,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/schema"
+	"github.com/evbus/evbus/wire"
 )
 
 // OrderPlaced is an integration event. The schema is given as an .avsc;
@@ -155,7 +156,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	// The dead-letter topic, as an operator sees it.
-	dlt := bus.DeadLetterTopic("orders", group)
+	dlt := wire.DeadLetterTopic("orders", group)
 	fmt.Fprintf(out, "\ndead-letter topic %s:\n", dlt)
 	reader, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ConsumeTopics(dlt),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -169,7 +170,7 @@ func run(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		for _, r := range fetches.Records() {
-			d, err := consumer.ParseDeadLetter(r)
+			d, err := wire.ParseDeadLetter(r)
 			if err != nil {
 				return err
 			}
@@ -180,7 +181,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	s := c.Stats()
 	fmt.Fprintf(out, "\nsummary: published=%d handled=%d dead-lettered=%d (permanent=%d poison=%d)\n",
-		len(orders)+1, s.Handled, s.DeadLettered[consumer.KindPermanent]+s.DeadLettered[consumer.KindPoison],
-		s.DeadLettered[consumer.KindPermanent], s.DeadLettered[consumer.KindPoison])
+		len(orders)+1, s.Handled, s.DeadLettered[wire.KindPermanent]+s.DeadLettered[wire.KindPoison],
+		s.DeadLettered[wire.KindPermanent], s.DeadLettered[wire.KindPoison])
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // Ratio is the production sampler measured: 1 % of the traces, decided
@@ -86,7 +87,7 @@ func (s *SDK) Process(ctx context.Context, rec *kgo.Record, group string) {
 	span.End()
 }
 
-func id(rec *kgo.Record) string { return carrier{rec}.Get("ce_id") }
+func id(rec *kgo.Record) string { return carrier{rec}.Get(wire.HeaderID) }
 
 // carrier is the plainest propagation carrier over a record's headers.
 type carrier struct{ r *kgo.Record }

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/wire"
 )
 
 type OrderPlaced struct {

@@ -1,4 +1,4 @@
-package outbox
+package wire
 
 import (
 	"encoding/binary"
@@ -6,12 +6,10 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/evbus/evbus/bus"
 )
 
-// The headers column holds all of a record's headers, in order, in this
-// stable form, readable by any language:
+// The outbox's headers column holds all of a record's headers, in order,
+// in this stable form, readable by any language:
 //
 //	version byte 0x01
 //	for each header: uvarint len(key), key, uvarint len(value), value
@@ -20,7 +18,13 @@ import (
 // nil value is stored with length 0 and read back as an empty value.
 const headersV1 = 0x01
 
-func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
+// ErrHeadersColumn is the error of a headers column that is not in the
+// form AppendHeadersColumn writes.
+var ErrHeadersColumn = errors.New("wire: damaged outbox headers column")
+
+// AppendHeadersColumn appends hs to buf in the form of the outbox's
+// headers column.
+func AppendHeadersColumn(buf []byte, hs []kgo.RecordHeader) []byte {
 	// One allocation: lengths under 128 take one byte each.
 	n := 1
 	for _, h := range hs {
@@ -37,24 +41,23 @@ func appendHeaders(buf []byte, hs []kgo.RecordHeader) []byte {
 	return buf
 }
 
-var errHeaders = errors.New("outbox: damaged headers column")
-
-// appendParsedHeaders appends to hs the headers appendHeaders wrote in
-// b. The values share b's memory; the names of the wire contract are the
-// package's constants, so a row's headers cost no allocation of their own.
-func appendParsedHeaders(hs []kgo.RecordHeader, b []byte) ([]kgo.RecordHeader, error) {
+// AppendParsedHeadersColumn appends to hs the headers AppendHeadersColumn
+// wrote in b; ErrHeadersColumn when b is not in that form. The values
+// share b's memory; the event headers' names are the package's constants,
+// so a row's headers cost no allocation of their own.
+func AppendParsedHeadersColumn(hs []kgo.RecordHeader, b []byte) ([]kgo.RecordHeader, error) {
 	if len(b) == 0 || b[0] != headersV1 {
-		return hs, errHeaders
+		return hs, ErrHeadersColumn
 	}
 	b = b[1:]
 	for len(b) > 0 {
 		var k, v []byte
 		var ok bool
 		if k, b, ok = field(b); !ok {
-			return hs, errHeaders
+			return hs, ErrHeadersColumn
 		}
 		if v, b, ok = field(b); !ok {
-			return hs, errHeaders
+			return hs, ErrHeadersColumn
 		}
 		name, known := headerNames[string(k)]
 		if !known {
@@ -69,8 +72,8 @@ func appendParsedHeaders(hs []kgo.RecordHeader, b []byte) ([]kgo.RecordHeader, e
 var headerNames = func() map[string]string {
 	m := map[string]string{}
 	for _, n := range []string{
-		bus.HeaderSpecVersion, bus.HeaderID, bus.HeaderSource, bus.HeaderType, bus.HeaderTime, bus.HeaderSubject,
-		bus.HeaderCorrelationID, bus.HeaderCausationID, bus.HeaderContentType, bus.HeaderTraceParent, bus.HeaderTraceState,
+		HeaderSpecVersion, HeaderID, HeaderSource, HeaderType, HeaderTime, HeaderSubject,
+		HeaderCorrelationID, HeaderCausationID, HeaderContentType, HeaderTraceParent, HeaderTraceState,
 	} {
 		m[n] = n
 	}

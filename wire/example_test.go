@@ -1,4 +1,4 @@
-package consumer_test
+package wire_test
 
 import (
 	"fmt"
@@ -6,8 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/wire"
 )
 
 // A dead-letter record read back becomes the record that replays it to
@@ -17,23 +16,23 @@ func ExampleReplayRecord() {
 		Topic: "orders.billing.dlt", Partition: 0, Offset: 7,
 		Key: []byte("o-2"), Value: []byte{0, 0, 0, 0, 1, 2},
 		Headers: []kgo.RecordHeader{
-			{Key: bus.HeaderID, Value: []byte("0190a0e8-0000-7000-8000-000000000000")},
-			{Key: bus.HeaderDLTOriginalTopic, Value: []byte("orders")},
-			{Key: bus.HeaderDLTOriginalPartition, Value: []byte("1")},
-			{Key: bus.HeaderDLTOriginalOffset, Value: []byte("41")},
-			{Key: bus.HeaderDLTOriginalTimestamp, Value: []byte("2026-01-02T15:04:05.000Z")},
-			{Key: bus.HeaderDLTConsumerGroup, Value: []byte("billing")},
-			{Key: bus.HeaderDLTError, Value: []byte("card declined")},
-			{Key: bus.HeaderDLTErrorKind, Value: []byte("permanent")},
-			{Key: bus.HeaderDLTAttempts, Value: []byte("1")},
-			{Key: bus.HeaderDLTFailedAt, Value: []byte("2026-01-02T15:04:06.000Z")},
+			{Key: wire.HeaderID, Value: []byte("0190a0e8-0000-7000-8000-000000000000")},
+			{Key: wire.HeaderDLTOriginalTopic, Value: []byte("orders")},
+			{Key: wire.HeaderDLTOriginalPartition, Value: []byte("1")},
+			{Key: wire.HeaderDLTOriginalOffset, Value: []byte("41")},
+			{Key: wire.HeaderDLTOriginalTimestamp, Value: []byte("2026-01-02T15:04:05.000Z")},
+			{Key: wire.HeaderDLTConsumerGroup, Value: []byte("billing")},
+			{Key: wire.HeaderDLTError, Value: []byte("card declined")},
+			{Key: wire.HeaderDLTErrorKind, Value: []byte("permanent")},
+			{Key: wire.HeaderDLTAttempts, Value: []byte("1")},
+			{Key: wire.HeaderDLTFailedAt, Value: []byte("2026-01-02T15:04:06.000Z")},
 		},
 	}
-	d, err := consumer.ParseDeadLetter(dlt)
+	d, err := wire.ParseDeadLetter(dlt)
 	if err != nil {
 		panic(err)
 	}
-	rec, err := consumer.ReplayRecord(d, time.Date(2026, 1, 3, 9, 0, 0, 0, time.UTC))
+	rec, err := wire.ReplayRecord(d, time.Date(2026, 1, 3, 9, 0, 0, 0, time.UTC))
 	if err != nil {
 		panic(err)
 	}
