@@ -28,6 +28,13 @@
 // [MaxBytesLen] and an array longer than [MaxArrayLen] fail to decode instead
 // of making the consumer allocate what a hostile length prefix asks for.
 //
+// # JSON
+//
+// MarshalJSON and UnmarshalJSON spell values of a schema in JSON, as people
+// write them or in the Avro specification's JSON encoding (JSONOptions), for
+// tools that print and read records.
+//
 // The Avro engine stays inside this package: no engine type appears in the
-// exported API, so replacing it is a change here alone.
+// exported API and no other package of evbus imports it, so replacing it is
+// a change here alone.
 package codec
