@@ -13,8 +13,7 @@
 //
 // ExecPrepared is Exec for the statements a caller runs again and again
 // (the outbox's inserts): with pgx it prepares them on the connection once
-// and encodes the common argument types itself, which costs the writer a
-// tenth of pgx's planned encoding; elsewhere it is Exec.
+// and keeps them there; elsewhere it is Exec.
 //
 // Classify reads an error of either database once, for what running the
 // same work again would do: wait for a database that cannot serve, run
