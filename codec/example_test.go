@@ -47,7 +47,11 @@ func ExampleCodec_Decode() {
 	if err != nil {
 		panic(err)
 	}
-	enc, err := codec.New(reg).Encoder(w.ID, w.Schema, s)
+	c, err := codec.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	enc, err := c.Encoder(w.ID, w.Schema, s)
 	if err != nil {
 		panic(err)
 	}
@@ -67,7 +71,11 @@ func ExampleCodec_Decode() {
 		panic(err)
 	}
 	var got exampleOrderPlaced
-	if err := codec.New(creg).Decode(ctx, value, nil, s, &got); err != nil {
+	dec, err := codec.New(creg)
+	if err != nil {
+		panic(err)
+	}
+	if err := dec.Decode(ctx, value, nil, s, &got); err != nil {
 		panic(err)
 	}
 	fmt.Println(got.OrderID, got.Total.FloatString(2), got.Coupon == nil, got.PlacedAt.Format(time.RFC3339))
@@ -143,7 +151,10 @@ func ExampleMarshalJSON() {
 	if err != nil {
 		panic(err)
 	}
-	c := codec.New(reg)
+	c, err := codec.New(reg)
+	if err != nil {
+		panic(err)
+	}
 	enc, err := c.Encoder(w.ID, w.Schema, s)
 	if err != nil {
 		panic(err)

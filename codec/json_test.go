@@ -67,7 +67,7 @@ func roundTrip(t *testing.T, avsc string, o codec.JSONOptions, in string) (strin
 	if err != nil {
 		return "", err
 	}
-	c := codec.New(inferResolver{s})
+	c := newCodec(t, inferResolver{s})
 	enc, err := c.Encoder(1, s, s)
 	if err != nil {
 		t.Fatal(err)

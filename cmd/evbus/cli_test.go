@@ -453,7 +453,11 @@ func TestTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := codec.New(nil).Encoder(ss.ID, fs, fs)
+	c, err := codec.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := c.Encoder(ss.ID, fs, fs)
 	if err != nil {
 		t.Fatal(err)
 	}

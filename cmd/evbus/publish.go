@@ -120,7 +120,11 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if err != nil {
 			return fmt.Errorf("schema %s for topic %s: %w", s.FullName(), *topic, err)
 		}
-		enc, err := codec.New(reg).Encoder(w.ID, w.Schema, s)
+		c, err := codec.New(reg)
+		if err != nil {
+			return err
+		}
+		enc, err := c.Encoder(w.ID, w.Schema, s)
 		if err != nil {
 			return err
 		}

@@ -26,8 +26,12 @@ type decoder struct {
 	mode  jsonMode
 }
 
-func newDecoder(reg *schema.Registry, mode jsonMode) *decoder {
-	return &decoder{codec: codec.New(reg), mode: mode}
+func newDecoder(reg *schema.Registry, mode jsonMode) (*decoder, error) {
+	c, err := codec.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &decoder{codec: c, mode: mode}, nil
 }
 
 // decoded is a record's value read through the registry.
