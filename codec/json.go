@@ -46,15 +46,11 @@ func MarshalJSON(s *Schema, v any, o JSONOptions) ([]byte, error) {
 	if s == nil {
 		return nil, errors.New("codec: MarshalJSON: nil schema")
 	}
-	x, err := o.toJSON(s.avro, v, "")
-	if err != nil {
+	w := newJSONWriter()
+	if err := o.toJSON(w, s.avro, v, ""); err != nil {
 		return nil, err
 	}
-	var b bytes.Buffer
-	if err := writeJSON(&b, x); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return w.Bytes(), nil
 }
 
 // UnmarshalJSON reads data, one JSON value of schema s spelled as o says,
@@ -76,22 +72,21 @@ func UnmarshalJSON(s *Schema, data []byte, o JSONOptions) (any, error) {
 	return o.fromJSON(s.avro, v, "")
 }
 
-// toJSON turns v, which the engine decoded with s, into a value that
-// writeJSON writes.
-func (o JSONOptions) toJSON(s avro.Schema, v any, path string) (any, error) {
+// toJSON writes v, which the engine decoded with s, to w.
+func (o JSONOptions) toJSON(w *jsonWriter, s avro.Schema, v any, path string) error {
 	switch s := deref(s).(type) {
 	case *avro.RecordSchema:
-		return o.recordToJSON(s, v, path)
+		return o.recordToJSON(w, s, v, path)
 	case *avro.UnionSchema:
-		return o.unionToJSON(s, v, path)
+		return o.unionToJSON(w, s, v, path)
 	case *avro.ArraySchema:
-		return o.arrayToJSON(s, v, path)
+		return o.arrayToJSON(w, s, v, path)
 	case *avro.MapSchema:
-		return o.mapToJSON(s, v, path)
+		return o.mapToJSON(w, s, v, path)
 	case *avro.EnumSchema:
-		return v, nil
+		return w.value(v)
 	default:
-		return o.leafToJSON(s, v, path)
+		return o.leafToJSON(w, s, v, path)
 	}
 }
 
@@ -114,9 +109,9 @@ func (o JSONOptions) fromJSON(s avro.Schema, v any, path string) (any, error) {
 	}
 }
 
-// leafToJSON spells v, a value of a primitive or logical type s as the
+// leafToJSON writes v, a value of a primitive or logical type s as the
 // engine decoded it.
-func (o JSONOptions) leafToJSON(s avro.Schema, v any, path string) (any, error) {
+func (o JSONOptions) leafToJSON(w *jsonWriter, s avro.Schema, v any, path string) error {
 	raw, err := avroValue(s, v)
 	if err == nil {
 		if o.AvroJSON {
@@ -126,9 +121,9 @@ func (o JSONOptions) leafToJSON(s avro.Schema, v any, path string) (any, error) 
 		}
 	}
 	if err != nil {
-		return nil, fieldError(path, err)
+		return fieldError(path, err)
 	}
-	return raw, nil
+	return w.value(raw)
 }
 
 // leafFromJSON reads v as a value of a primitive or logical type s.
@@ -187,41 +182,35 @@ func jsonKind(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-// jsonObject is a JSON object that keeps its keys in order.
-type jsonObject []jsonMember
-
-type jsonMember struct {
-	key   string
-	value any
+// jsonWriter writes compact JSON, without the escapes of <, > and & that
+// only HTML needs.
+type jsonWriter struct {
+	bytes.Buffer
+	enc *json.Encoder
 }
 
-func (o jsonObject) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, m := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if err := writeJSON(&b, m.key); err != nil {
-			return nil, err
-		}
-		b.WriteByte(':')
-		if err := writeJSON(&b, m.value); err != nil {
-			return nil, err
-		}
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+func newJSONWriter() *jsonWriter {
+	w := new(jsonWriter)
+	w.enc = json.NewEncoder(&w.Buffer)
+	w.enc.SetEscapeHTML(false)
+	return w
 }
 
-// writeJSON writes v as compact JSON, without the escapes of <, > and &
-// that only HTML needs.
-func writeJSON(b *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+// value writes v as encoding/json does.
+func (w *jsonWriter) value(v any) error {
+	if err := w.enc.Encode(v); err != nil {
 		return err
 	}
-	b.Truncate(b.Len() - 1) // Encode's newline
+	w.Truncate(w.Len() - 1) // Encode's newline
 	return nil
+}
+
+// key writes an object member's key and colon, after a comma unless it is
+// the first.
+func (w *jsonWriter) key(k string, first bool) {
+	if !first {
+		w.WriteByte(',')
+	}
+	_ = w.value(k) // a string always encodes
+	w.WriteByte(':')
 }

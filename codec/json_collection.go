@@ -2,6 +2,7 @@ package codec
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -9,20 +10,23 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// arrayToJSON spells an array, which the engine decodes into a slice.
-func (o JSONOptions) arrayToJSON(s *avro.ArraySchema, v any, path string) (any, error) {
+// arrayToJSON writes an array, which the engine decodes into a slice.
+func (o JSONOptions) arrayToJSON(w *jsonWriter, s *avro.ArraySchema, v any, path string) error {
 	items := reflect.ValueOf(v)
 	if items.Kind() != reflect.Slice {
-		return nil, fmt.Errorf("field %s: array decoded as %T", pathName(path), v)
+		return fmt.Errorf("field %s: array decoded as %T", pathName(path), v)
 	}
-	out := make([]any, items.Len())
-	for i := range out {
-		var err error
-		if out[i], err = o.toJSON(s.Items(), items.Index(i).Interface(), index(path, i)); err != nil {
-			return nil, err
+	w.WriteByte('[')
+	for i := range items.Len() {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		if err := o.toJSON(w, s.Items(), items.Index(i).Interface(), index(path, i)); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	w.WriteByte(']')
+	return nil
 }
 
 func (o JSONOptions) arrayFromJSON(s *avro.ArraySchema, v any, path string) (any, error) {
@@ -40,20 +44,21 @@ func (o JSONOptions) arrayFromJSON(s *avro.ArraySchema, v any, path string) (any
 	return out, nil
 }
 
-// mapToJSON spells a map as an object.
-func (o JSONOptions) mapToJSON(s *avro.MapSchema, v any, path string) (any, error) {
+// mapToJSON writes a map as an object, its keys sorted.
+func (o JSONOptions) mapToJSON(w *jsonWriter, s *avro.MapSchema, v any, path string) error {
 	entries, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("field %s: map decoded as %T", pathName(path), v)
+		return fmt.Errorf("field %s: map decoded as %T", pathName(path), v)
 	}
-	out := make(map[string]any, len(entries))
-	for k, e := range entries {
-		var err error
-		if out[k], err = o.toJSON(s.Values(), e, join(path, k)); err != nil {
-			return nil, err
+	w.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(entries)) {
+		w.key(k, i == 0)
+		if err := o.toJSON(w, s.Values(), entries[k], join(path, k)); err != nil {
+			return err
 		}
 	}
-	return out, nil
+	w.WriteByte('}')
+	return nil
 }
 
 func (o JSONOptions) mapFromJSON(s *avro.MapSchema, v any, path string) (any, error) {

@@ -50,13 +50,16 @@ func bytesOut(s avro.Schema, l avro.LogicalType, b []byte) any {
 		d, _ := decimalOf(s)
 		return decimalString(unscaled(b), d.Scale())
 	case l == avro.Duration && len(b) == 12:
-		return jsonObject{
-			{"months", binary.LittleEndian.Uint32(b)},
-			{"days", binary.LittleEndian.Uint32(b[4:])},
-			{"milliseconds", binary.LittleEndian.Uint32(b[8:])},
-		}
+		return jsonDuration{binary.LittleEndian.Uint32(b), binary.LittleEndian.Uint32(b[4:]), binary.LittleEndian.Uint32(b[8:])}
 	}
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// jsonDuration is a duration as the default mode spells it.
+type jsonDuration struct {
+	Months       uint32 `json:"months"`
+	Days         uint32 `json:"days"`
+	Milliseconds uint32 `json:"milliseconds"`
 }
 
 // longOut spells a long: a time of day or a timestamp as text.

@@ -6,22 +6,22 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// recordToJSON spells a record, which the engine decodes into a map, as
+// recordToJSON writes a record, which the engine decodes into a map, as
 // an object in field order.
-func (o JSONOptions) recordToJSON(s *avro.RecordSchema, v any, path string) (any, error) {
+func (o JSONOptions) recordToJSON(w *jsonWriter, s *avro.RecordSchema, v any, path string) error {
 	fields, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("field %s: record %s decoded as %T", pathName(path), s.FullName(), v)
+		return fmt.Errorf("field %s: record %s decoded as %T", pathName(path), s.FullName(), v)
 	}
-	out := make(jsonObject, 0, len(s.Fields()))
-	for _, f := range s.Fields() {
-		x, err := o.toJSON(f.Type(), fields[f.Name()], join(path, f.Name()))
-		if err != nil {
-			return nil, err
+	w.WriteByte('{')
+	for i, f := range s.Fields() {
+		w.key(f.Name(), i == 0)
+		if err := o.toJSON(w, f.Type(), fields[f.Name()], join(path, f.Name())); err != nil {
+			return err
 		}
-		out = append(out, jsonMember{f.Name(), x})
 	}
-	return out, nil
+	w.WriteByte('}')
+	return nil
 }
 
 // recordFromJSON reads an object with a value for each field of s, or its

@@ -55,15 +55,15 @@ const withDefaults = `{"type":"record","name":"Defaults","namespace":"com.exampl
 
 var plain, avroJSON = codec.JSONOptions{}, codec.JSONOptions{AvroJSON: true}
 
-// roundTrip reads in, JSON spelled as o says, encodes it, decodes it as
-// written and returns it as JSON spelled as o says.
-func roundTrip(t *testing.T, avsc string, o codec.JSONOptions, in string) (string, error) {
+// roundTrip reads in, JSON spelled as from says, encodes it, decodes it as
+// written and returns it as JSON spelled as to says.
+func roundTrip(t *testing.T, avsc, in string, from, to codec.JSONOptions) (string, error) {
 	t.Helper()
 	s, err := codec.Parse(avsc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := codec.UnmarshalJSON(s, []byte(in), o)
+	v, err := codec.UnmarshalJSON(s, []byte(in), from)
 	if err != nil {
 		return "", err
 	}
@@ -80,7 +80,7 @@ func roundTrip(t *testing.T, avsc string, o codec.JSONOptions, in string) (strin
 	if err := c.Decode(context.Background(), value, nil, nil, &back); err != nil {
 		t.Fatalf("decode %s: %v", in, err)
 	}
-	out, err := codec.MarshalJSON(s, back, o)
+	out, err := codec.MarshalJSON(s, back, to)
 	if err != nil {
 		t.Fatalf("MarshalJSON of %s: %v", in, err)
 	}
@@ -128,7 +128,7 @@ func TestJSONRoundTrip(t *testing.T) {
 			`"dt":-1,"ts":0,"tsu":0,"lts":0,"ltsu":0,"tm":0,"tmu":0,"id":"","dec":"\u00ff","fdec":"\u0000\u0000\u0000",` +
 			`"dur":"\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000","inner":{"x":-2}}`},
 	} {
-		out, err := roundTrip(t, everyType, tc.o, tc.in)
+		out, err := roundTrip(t, everyType, tc.in, tc.o, tc.o)
 		if err != nil {
 			t.Fatalf("%+v: %s: %v", tc.o, tc.in, err)
 		}
@@ -143,7 +143,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		plain:    `{"k":"a","by":"AP8=","fx":"/2E=","dec":"49.99","ts":"2023-11-14T22:13:20.123Z","tm":"00:00:01","n":null,"u":"x","r":{"o":null,"i":7},"a":[1,2]}`,
 		avroJSON: `{"k":"a","by":"\u0000\u00ff","fx":"\u00ffa","dec":"\u0013\u0087","ts":1700000000123,"tm":1000,"n":null,"u":{"string":"x"},"r":{"o":null,"i":7},"a":[1,2]}`,
 	} {
-		out, err := roundTrip(t, withDefaults, o, `{"k":"a"}`)
+		out, err := roundTrip(t, withDefaults, `{"k":"a"}`, o, o)
 		if err != nil {
 			t.Fatalf("defaults, %+v: %v", o, err)
 		}
@@ -153,10 +153,35 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// TestAvroJSONIsConfluents: the AvroJSON mode prints what Confluent's
+// console consumer prints (Avro's JsonEncoder) for the same value: every
+// union value but null wrapped in its branch's name (a named type's full
+// name), bytes as the code points of ISO-8859-1, a decimal as its
+// unscaled bytes, logical types as their numbers.
+func TestAvroJSONIsConfluents(t *testing.T) {
+	in := `{"s":"a\"b","i":1,"l":2,"f":0.1,"d":0.5,"b":true,"by":"AOn/","fx":"YWJjgA==","e":"RED","a":[1],"m":{},` +
+		`"u1":"x","u2":{"long":7},"u3":{"x":1},"u4":{"string":"t"},"u5":null,` +
+		`"dt":"2022-01-08","ts":"2023-11-14T22:13:20.123Z","tsu":"2023-11-14T22:13:20.123456Z","lts":"1970-01-01T00:00:01","ltsu":"1970-01-01T00:00:00.000001",` +
+		`"tm":"00:00:01.5","tmu":"00:00:00.000001","id":"0190a0e8-0000-7000-8000-000000000000","dec":"49.99","fdec":"-1.00",` +
+		`"dur":{"months":1,"days":2,"milliseconds":3},"inner":{"x":1}}`
+	want := `{"s":"a\"b","i":1,"l":2,"f":0.1,"d":0.5,"b":true,"by":"\u0000\u00e9\u00ff","fx":"abc\u0080","e":"RED","a":[1],"m":{},` +
+		`"u1":{"string":"x"},"u2":{"long":7},"u3":{"com.example.json.Inner":{"x":1}},"u4":{"string":"t"},"u5":null,` +
+		`"dt":19000,"ts":1700000000123,"tsu":1700000000123456,"lts":1000,"ltsu":1,"tm":1500,"tmu":1,` +
+		`"id":"0190a0e8-0000-7000-8000-000000000000","dec":"\u0013\u0087","fdec":"\u00ff\u00ff\u009c",` +
+		`"dur":"\u0001\u0000\u0000\u0000\u0002\u0000\u0000\u0000\u0003\u0000\u0000\u0000","inner":{"x":1}}`
+	got, err := roundTrip(t, everyType, in, plain, avroJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(t, want, got) {
+		t.Errorf("Avro JSON:\nwant %s\n got %s", want, got)
+	}
+}
+
 // TestMarshalJSONKeepsFieldOrder: a record's fields come in the schema's
 // order, and <, > and & are not escaped.
 func TestMarshalJSONKeepsFieldOrder(t *testing.T) {
-	out, err := roundTrip(t, `{"type":"record","name":"R","fields":[{"name":"z","type":"string"},{"name":"a","type":"int"}]}`, plain, `{"a":1,"z":"<&>"}`)
+	out, err := roundTrip(t, `{"type":"record","name":"R","fields":[{"name":"z","type":"string"},{"name":"a","type":"int"}]}`, `{"a":1,"z":"<&>"}`, plain, plain)
 	if err != nil {
 		t.Fatal(err)
 	}

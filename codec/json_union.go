@@ -13,21 +13,27 @@ import (
 // carrying their logical type ("long.timestamp-millis"), and encodes one
 // from the same; null is nil, and an empty map when encoded.
 
-// unionToJSON spells a union value: null, the value itself for a union of
+// unionToJSON writes a union value: null, the value itself for a union of
 // null and one type in the default mode, else {"<branch>": value}.
-func (o JSONOptions) unionToJSON(s *avro.UnionSchema, v any, path string) (any, error) {
+func (o JSONOptions) unionToJSON(w *jsonWriter, s *avro.UnionSchema, v any, path string) error {
 	t, inner, err := branchOf(s, v)
 	if err != nil {
-		return nil, fieldError(path, err)
+		return fieldError(path, err)
 	}
 	if t == nil {
-		return nil, nil
+		w.WriteString("null")
+		return nil
 	}
-	x, err := o.toJSON(t, inner, path)
-	if err != nil || (!o.AvroJSON && soleBranch(s) != nil) {
-		return x, err
+	if !o.AvroJSON && soleBranch(s) != nil {
+		return o.toJSON(w, t, inner, path)
 	}
-	return jsonObject{{branchName(t), x}}, nil
+	w.WriteByte('{')
+	w.key(branchName(t), true)
+	if err := o.toJSON(w, t, inner, path); err != nil {
+		return err
+	}
+	w.WriteByte('}')
+	return nil
 }
 
 func (o JSONOptions) unionFromJSON(s *avro.UnionSchema, v any, path string) (any, error) {
