@@ -134,7 +134,11 @@ func startPublishBench(b *testing.B) *publishBench {
 	pb := &publishBench{brokers: kafka.ListenAddrs(), reg: reg, schemaID: w.ID, avro: s, events: benchEvents(1024)}
 
 	// The two paths must put the same value bytes on the wire.
-	enc, err := codec.New(nil).Encoder(w.ID, d.Schema(), d.Schema())
+	c, err := codec.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc, err := c.Encoder(w.ID, d.Schema(), d.Schema())
 	if err != nil {
 		b.Fatal(err)
 	}

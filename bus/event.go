@@ -115,7 +115,11 @@ func (d *Descriptor) define(cfg eventConfig, zero any) error {
 	// Encoding the zero value proves that T fits the schema now rather than
 	// at the first publish. A zero value may hold nils the caller fills in
 	// (a *big.Rat decimal): those are not a misfit.
-	enc, err := codec.New(nil).Encoder(1, d.schema, d.schema)
+	c, err := codec.New(nil)
+	if err != nil {
+		return err
+	}
+	enc, err := c.Encoder(1, d.schema, d.schema)
 	if err == nil {
 		_, err = enc.AppendEncode(nil, zero)
 	}

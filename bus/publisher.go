@@ -258,7 +258,10 @@ func newEncoder(ctx context.Context, reg *schema.Registry, cfg *publisherConfig,
 		types:  make(map[reflect.Type]*binding, len(cfg.types)),
 		made:   made,
 	}
-	c := codec.New(reg)
+	c, err := codec.New(reg)
+	if err != nil {
+		return nil, err
+	}
 	for _, t := range cfg.types {
 		d := t.Descriptor()
 		if d.err != nil {

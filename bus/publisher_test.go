@@ -107,7 +107,10 @@ func TestPublishWritesTheWireContract(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readAll(t, e.cl.OptValue(kgo.SeedBrokers).([]string), "orders", 2)
-	c := codec.New(e.reg)
+	c, err := codec.New(e.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, r := range recs {
 		if string(r.Key) != "o-1" {
 			t.Fatalf("key %q, want the aggregate id", r.Key)

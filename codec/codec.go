@@ -79,11 +79,18 @@ type planKey struct {
 const maxPlans = 4096
 
 // New returns a Codec that looks writer schemas up through r. r may be nil
-// for a Codec that only encodes.
-func New(r Resolver, opts ...Option) *Codec {
+// for a Codec that only encodes. It fails only for an option: nil, or out
+// of its range.
+func New(r Resolver, opts ...Option) (*Codec, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("codec: New: option %d is nil", i+1)
+		}
 		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	c := &Codec{
 		resolver: r,
@@ -108,7 +115,7 @@ func New(r Resolver, opts ...Option) *Codec {
 	c.byID.Store(&map[int]*Schema{})
 	c.byGUID.Store(&map[[16]byte]guidEntry{})
 	c.plans.Store(&map[planKey]plan{})
-	return c
+	return c, nil
 }
 
 // Encoder frames values of one event type under one registered schema id.

@@ -47,7 +47,11 @@ func ExampleCodec_Decode() {
 	if err != nil {
 		panic(err)
 	}
-	enc, err := codec.New(reg).Encoder(w.ID, w.Schema, s)
+	c, err := codec.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	enc, err := c.Encoder(w.ID, w.Schema, s)
 	if err != nil {
 		panic(err)
 	}
@@ -67,7 +71,11 @@ func ExampleCodec_Decode() {
 		panic(err)
 	}
 	var got exampleOrderPlaced
-	if err := codec.New(creg).Decode(ctx, value, nil, s, &got); err != nil {
+	dec, err := codec.New(creg)
+	if err != nil {
+		panic(err)
+	}
+	if err := dec.Decode(ctx, value, nil, s, &got); err != nil {
 		panic(err)
 	}
 	fmt.Println(got.OrderID, got.Total.FloatString(2), got.Coupon == nil, got.PlacedAt.Format(time.RFC3339))
@@ -112,4 +120,63 @@ func ExampleParse() {
 	// Output:
 	// com.example.Status <nil>
 	// true
+}
+
+// A tool reads events written as JSON, encodes them, and prints what it
+// decodes as JSON again: as people write values, or in the Avro
+// specification's JSON encoding, as Confluent's console tools do.
+func ExampleMarshalJSON() {
+	registry := srfake.New() // stands in for your schema registry
+	defer registry.Close()
+	ctx := context.Background()
+	reg, err := schema.New(registry.URL())
+	if err != nil {
+		panic(err)
+	}
+	s, err := codec.Parse(`{"type":"record","name":"Invoice","namespace":"com.example.billing","fields":[
+	  {"name":"id","type":"string"},
+	  {"name":"total","type":{"type":"bytes","logicalType":"decimal","precision":12,"scale":2}},
+	  {"name":"note","type":["null","string"],"default":null},
+	  {"name":"issued_at","type":{"type":"long","logicalType":"timestamp-millis"}}
+	]}`)
+	if err != nil {
+		panic(err)
+	}
+
+	v, err := codec.UnmarshalJSON(s, []byte(`{"id":"i-1","total":"49.9","note":"paid","issued_at":"2026-01-02T16:04:05.123+01:00"}`), codec.JSONOptions{})
+	if err != nil {
+		panic(err)
+	}
+	w, err := reg.Writer(ctx, "invoices", s)
+	if err != nil {
+		panic(err)
+	}
+	c, err := codec.New(reg)
+	if err != nil {
+		panic(err)
+	}
+	enc, err := c.Encoder(w.ID, w.Schema, s)
+	if err != nil {
+		panic(err)
+	}
+	value, err := enc.AppendEncode(nil, v)
+	if err != nil {
+		panic(err)
+	}
+
+	var decoded any
+	writer, _, err := c.DecodeWriter(ctx, value, nil, nil, &decoded)
+	if err != nil {
+		panic(err)
+	}
+	for _, o := range []codec.JSONOptions{{}, {AvroJSON: true}} {
+		out, err := codec.MarshalJSON(writer, decoded, o)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(string(out))
+	}
+	// Output:
+	// {"id":"i-1","total":"49.90","note":"paid","issued_at":"2026-01-02T15:04:05.123Z"}
+	// {"id":"i-1","total":"\u0013~","note":{"string":"paid"},"issued_at":1767366245123}
 }

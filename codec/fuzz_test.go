@@ -122,7 +122,7 @@ func newFuzzEnv(t testing.TB) *fuzzEnv {
 		byID:   map[int]*codec.Schema{fuzzOrderID: f.order, fuzzItemID: f.item, fuzzUnionID: union, fuzzOrderV0: f.orderV0},
 		byGUID: map[string]int{fuzzItemGUID: fuzzItemID},
 	}
-	f.codec = codec.New(res)
+	f.codec = newCodec(t, res)
 	f.itemHeader = codec.AppendPrefix(nil, fuzzItemID)
 	f.guidHeader = codec.AppendGUIDHeader(nil, guid)
 	enc := func(id int, registered, s *codec.Schema) *codec.Encoder {

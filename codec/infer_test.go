@@ -55,7 +55,7 @@ func TestInferRoundTrip(t *testing.T) {
 	if strings.Contains(s.String(), "Skipped") || strings.Contains(s.String(), "internal") {
 		t.Fatalf("skipped fields inferred: %s", s)
 	}
-	c := codec.New(nil)
+	c := newCodec(t, nil)
 	enc, err := c.Encoder(1, s, s)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestInferRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out Inferred
-	if err := codec.New(inferResolver{s}).Decode(t.Context(), b, nil, s, &out); err != nil {
+	if err := newCodec(t, inferResolver{s}).Decode(t.Context(), b, nil, s, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.ID != in.ID || out.InferStatus != in.InferStatus || !out.At.Equal(in.At) || !out.Created.Equal(in.Created) || !out.Day.Equal(in.Day) ||

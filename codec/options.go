@@ -1,6 +1,9 @@
 package codec
 
-// Option configures a Codec.
+import "fmt"
+
+// Option configures a Codec. An option only records its value; New checks
+// them all.
 type Option func(*config)
 
 type config struct {
@@ -19,40 +22,36 @@ const (
 	FromHeader
 )
 
-// Defaults for the decoding limits.
-const (
-	DefaultMaxBytesLen = 8 << 20
-	DefaultMaxArrayLen = 100_000
-)
-
 func defaultConfig() config {
-	return config{maxBytes: DefaultMaxBytesLen, maxArray: DefaultMaxArrayLen, from: FromPrefix | FromHeader}
+	return config{maxBytes: 8 << 20, maxArray: 100_000, from: FromPrefix | FromHeader}
+}
+
+// validate names the option at fault and the fix.
+func (c *config) validate() error {
+	if c.maxBytes < 1 {
+		return fmt.Errorf("codec: MaxBytesLen(%d): want at least 1", c.maxBytes)
+	}
+	if c.maxArray < 1 {
+		return fmt.Errorf("codec: MaxArrayLen(%d): want at least 1", c.maxArray)
+	}
+	if c.from == 0 || c.from&^(FromPrefix|FromHeader) != 0 {
+		return fmt.Errorf("codec: ReadSchemaIDFrom(%d): want FromPrefix, FromHeader or FromPrefix|FromHeader", c.from)
+	}
+	return nil
 }
 
 // MaxBytesLen bounds the length of a string or bytes field a decoder will
-// allocate (default DefaultMaxBytesLen, 8 MiB; n <= 0 keeps the default). A
-// longer length prefix, or one longer than the bytes left in the record,
-// fails with ErrUndecodable before anything is allocated.
-func MaxBytesLen(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.maxBytes = n
-		}
-	}
-}
+// allocate. A longer length prefix, or one longer than the bytes left in
+// the record, fails with ErrUndecodable before anything is allocated.
+// Default: 8 MiB.
+func MaxBytesLen(n int) Option { return func(c *config) { c.maxBytes = n } }
 
-// MaxArrayLen bounds the number of items of an array or map in one record
-// (default DefaultMaxArrayLen, 100 000; n <= 0 keeps the default).
-func MaxArrayLen(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.maxArray = n
-		}
-	}
-}
+// MaxArrayLen bounds the number of items of an array or map in one record.
+// Default: 100 000.
+func MaxArrayLen(n int) Option { return func(c *config) { c.maxArray = n } }
 
-// ReadSchemaIDFrom sets where the writer schema id may come from (default
-// FromPrefix|FromHeader: a header, when given, wins over the prefix, as in
-// Confluent's deserializers). With FromHeader alone a value without the
-// header fails; with FromPrefix alone the header is ignored.
+// ReadSchemaIDFrom sets where the writer schema id may come from: a header,
+// when given, wins over the prefix, as in Confluent's deserializers. With
+// FromHeader alone a value without the header fails; with FromPrefix alone
+// the header is ignored. Default: FromPrefix|FromHeader.
 func ReadSchemaIDFrom(s IDSource) Option { return func(c *config) { c.from = s } }

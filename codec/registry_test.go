@@ -43,7 +43,7 @@ func newEnv(t testing.TB, opts ...schema.Option) *env {
 	if err != nil {
 		t.Fatalf("sr.NewClient: %v", err)
 	}
-	return &env{url: url, reg: reg, codec: codec.New(reg), sr: cl}
+	return &env{url: url, reg: reg, codec: newCodec(t, reg), sr: cl}
 }
 
 // register registers s for topic and returns what producers frame with.
@@ -92,7 +92,17 @@ func (e *env) consumer(t testing.TB, opts ...codec.Option) *codec.Codec {
 	if err != nil {
 		t.Fatalf("schema.New(%q): %v", e.url, err)
 	}
-	return codec.New(reg, opts...)
+	return newCodec(t, reg, opts...)
+}
+
+// newCodec returns codec.New(r, opts...), failing t on its error.
+func newCodec(t testing.TB, r codec.Resolver, opts ...codec.Option) *codec.Codec {
+	t.Helper()
+	c, err := codec.New(r, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func assertDeepEqual[T any](t testing.TB, got, want T) {

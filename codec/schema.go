@@ -103,6 +103,20 @@ func (s *Schema) Branches() []string {
 	return names
 }
 
+// Fields returns the names of a record's fields in order, nil for any
+// other schema.
+func (s *Schema) Fields() []string {
+	r, ok := s.avro.(*avro.RecordSchema)
+	if !ok {
+		return nil
+	}
+	names := make([]string, len(r.Fields()))
+	for i, f := range r.Fields() {
+		names[i] = f.Name()
+	}
+	return names
+}
+
 // branch returns the index of the union branch named name, or -1.
 func (s *Schema) branch(name string) int {
 	for i, n := range s.Branches() {

@@ -38,7 +38,11 @@ func encodeBasket(t *testing.T, e *env, b *Basket) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
+	c, err := codec.New(e.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := c.Encoder(w.ID, w.Schema, basketType.Descriptor().Schema())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,10 +111,14 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 	if cfg.err != nil {
 		return nil, cfg.err
 	}
+	dec, err := codec.New(reg)
+	if err != nil {
+		return nil, err
+	}
 	c := &Consumer{
 		group:    group,
 		reg:      reg,
-		codec:    codec.New(reg),
+		codec:    dec,
 		cfg:      cfg,
 		log:      cfg.logger.With("group", group),
 		seed:     maphash.MakeSeed(),

@@ -158,7 +158,11 @@ func TestRetriesAndDeadLetters(t *testing.T) {
 			t.Fatalf("dead letter names %s/%s, not a record", h[wire.HeaderDLTOriginalPartition], h[wire.HeaderDLTOriginalOffset])
 		}
 		var ev Order
-		if err := codec.New(e.reg).Decode(context.Background(), orig.Value, nil, orderPlaced.Descriptor().Schema(), &ev); err != nil {
+		c, err := codec.New(e.reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Decode(context.Background(), orig.Value, nil, orderPlaced.Descriptor().Schema(), &ev); err != nil {
 			t.Fatal(err)
 		}
 		switch ev.Note {
@@ -194,7 +198,11 @@ func TestPoisonAndForeignRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := codec.New(e.reg).Encoder(w.ID, w.Schema, orderPlaced.Descriptor().Schema())
+	cd, err := codec.New(e.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := cd.Encoder(w.ID, w.Schema, orderPlaced.Descriptor().Schema())
 	if err != nil {
 		t.Fatal(err)
 	}

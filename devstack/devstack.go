@@ -39,7 +39,10 @@ type Stack struct {
 // use, a damaged file) leaves the saved state as it was.
 func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 	cfg := defaultConfig()
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("devstack: Start: option %d is nil", i+1)
+		}
 		o(&cfg)
 	}
 	if err := cfg.validate(); err != nil {
@@ -61,7 +64,7 @@ func Start(ctx context.Context, opts ...Option) (*Stack, error) {
 		logPath = filepath.Join(regDir, "schemas.log")
 	}
 
-	reg, err := newRegistry(ctx, logPath, cfg.registryAuth, cfg.logger.With("component", "registry"))
+	reg, err := newRegistry(ctx, logPath, cfg.registryAuth(), cfg.logger.With("component", "registry"))
 	if err != nil {
 		return nil, err
 	}

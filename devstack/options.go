@@ -8,13 +8,8 @@ import (
 	"log/slog"
 )
 
-// DefaultPartitions is how many partitions a topic gets when it is created
-// without a count (auto-created, or created with -1): enough for per-key
-// order across partitions to matter in tests, few enough to read in a dev
-// tool.
-const DefaultPartitions = 3
-
-// Option configures Start.
+// Option configures Start. An option only records its value; Start checks
+// them all.
 type Option func(*config)
 
 type config struct {
@@ -23,26 +18,22 @@ type config struct {
 	registryPort int
 	partitions   int
 	logger       *slog.Logger
-	registryAuth string // the exact Authorization header the registry expects; "" for none
+	basic        *[2]string // RegistryBasicAuth's user and password
+	bearer       *string    // RegistryBearerToken's token
 	tls          *tls.Config
+	tlsSet       bool // TLS was given, nil too
 	sasl         []saslUser
-
-	// err is a bad argument an option was given; Start returns it.
-	err error
 }
 
 func defaultConfig() config {
 	return config{
-		partitions: DefaultPartitions,
+		partitions: 3,
 		logger:     slog.New(slog.DiscardHandler),
 	}
 }
 
 // validate names the option at fault and the fix.
 func (c *config) validate() error {
-	if c.err != nil {
-		return c.err
-	}
 	for _, p := range []struct {
 		name string
 		port int
@@ -57,7 +48,47 @@ func (c *config) validate() error {
 	if c.logger == nil {
 		return errors.New("devstack: Logger(nil): pass a logger, or leave the option out to discard logs")
 	}
+	if err := c.validateAuth(); err != nil {
+		return err
+	}
+	if c.tlsSet && (c.tls == nil || (len(c.tls.Certificates) == 0 && c.tls.GetCertificate == nil)) {
+		return errors.New("devstack: TLS: want a server config with a certificate (devstack.SelfSignedCertificate makes one)")
+	}
+	for _, u := range c.sasl {
+		switch u.mechanism {
+		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+		default:
+			return fmt.Errorf("devstack: KafkaSASL: mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", u.mechanism)
+		}
+		if u.user == "" || u.password == "" {
+			return errors.New("devstack: KafkaSASL: want a user and a password, both non-empty")
+		}
+	}
 	return nil
+}
+
+func (c *config) validateAuth() error {
+	switch {
+	case c.basic != nil && c.bearer != nil:
+		return errors.New("devstack: RegistryBasicAuth and RegistryBearerToken: choose one")
+	case c.basic != nil && (c.basic[0] == "" || c.basic[1] == ""):
+		return errors.New("devstack: RegistryBasicAuth: want a user and a password, both non-empty")
+	case c.bearer != nil && *c.bearer == "":
+		return errors.New("devstack: RegistryBearerToken: want a non-empty token")
+	}
+	return nil
+}
+
+// registryAuth is the exact Authorization header the registry expects, ""
+// for none.
+func (c *config) registryAuth() string {
+	switch {
+	case c.basic != nil:
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(c.basic[0]+":"+c.basic[1]))
+	case c.bearer != nil:
+		return "Bearer " + *c.bearer
+	}
+	return ""
 }
 
 // DataDir keeps the stack's state in dir (created if needed): Kafka in
@@ -74,8 +105,10 @@ func KafkaPort(port int) Option { return func(c *config) { c.kafkaPort = port } 
 // 0, picks a free port; Stack.RegistryURL tells which.
 func RegistryPort(port int) Option { return func(c *config) { c.registryPort = port } }
 
-// Partitions sets how many partitions a topic created without a count gets.
-// The default is DefaultPartitions.
+// Partitions sets how many partitions a topic created without a count gets
+// (auto-created, or created with -1): enough for per-key order across
+// partitions to matter in tests, few enough to read in a dev tool.
+// Default: 3.
 func Partitions(n int) Option { return func(c *config) { c.partitions = n } }
 
 // Logger receives the broker's and the registry's logs. The default discards
@@ -86,40 +119,18 @@ func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 // basic auth with this user and password (401 without credentials, 403 with
 // others). The default is no auth.
 func RegistryBasicAuth(user, password string) Option {
-	return func(c *config) {
-		if user == "" || password == "" {
-			c.err = errors.New("devstack: RegistryBasicAuth: want a user and a password, both non-empty")
-			return
-		}
-		c.registryAuth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
-	}
+	return func(c *config) { c.basic = &[2]string{user, password} }
 }
 
 // RegistryBearerToken makes the registry answer only requests that carry
 // "Authorization: Bearer token" (401 without it, 403 with another). The
 // default is no auth.
-func RegistryBearerToken(token string) Option {
-	return func(c *config) {
-		if token == "" {
-			c.err = errors.New("devstack: RegistryBearerToken: want a non-empty token")
-			return
-		}
-		c.registryAuth = "Bearer " + token
-	}
-}
+func RegistryBearerToken(token string) Option { return func(c *config) { c.bearer = &token } }
 
 // TLS serves both Kafka and the registry over TLS with cfg (a server
 // config with a certificate: SelfSignedCertificate makes one). The
 // registry's URL is then https. The default is plain TCP.
-func TLS(cfg *tls.Config) Option {
-	return func(c *config) {
-		if cfg == nil || (len(cfg.Certificates) == 0 && cfg.GetCertificate == nil) {
-			c.err = errors.New("devstack: TLS: want a server config with a certificate (devstack.SelfSignedCertificate makes one)")
-			return
-		}
-		c.tls = cfg
-	}
-}
+func TLS(cfg *tls.Config) Option { return func(c *config) { c.tls, c.tlsSet = cfg, true } }
 
 type saslUser struct{ mechanism, user, password string }
 
@@ -128,17 +139,5 @@ type saslUser struct{ mechanism, user, password string }
 // "SCRAM-SHA-512". Give it several times for several users. The user is
 // a superuser (no ACLs apply). The default is no authentication.
 func KafkaSASL(mechanism, user, password string) Option {
-	return func(c *config) {
-		switch mechanism {
-		case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-		default:
-			c.err = fmt.Errorf("devstack: KafkaSASL: mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
-			return
-		}
-		if user == "" || password == "" {
-			c.err = errors.New("devstack: KafkaSASL: want a user and a password, both non-empty")
-			return
-		}
-		c.sasl = append(c.sasl, saslUser{mechanism, user, password})
-	}
+	return func(c *config) { c.sasl = append(c.sasl, saslUser{mechanism, user, password}) }
 }

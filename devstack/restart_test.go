@@ -247,18 +247,22 @@ func TestPortInUse(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	for name, tc := range map[string]struct {
-		opt  devstack.Option
+		opts []devstack.Option
 		want string
 	}{
-		"port":       {devstack.KafkaPort(70000), "KafkaPort(70000)"},
-		"partitions": {devstack.Partitions(0), "Partitions(0)"},
-		"logger":     {devstack.Logger(nil), "Logger(nil)"},
-		"token":      {devstack.RegistryBearerToken(""), "RegistryBearerToken"},
-		"basic":      {devstack.RegistryBasicAuth("", "pw"), "RegistryBasicAuth"},
-		"data dir":   {devstack.DataDir(filepath.Join(os.Args[0], "sub")), "data dir"},
+		"port":       {[]devstack.Option{devstack.KafkaPort(70000)}, "KafkaPort(70000)"},
+		"partitions": {[]devstack.Option{devstack.Partitions(0)}, "Partitions(0)"},
+		"logger":     {[]devstack.Option{devstack.Logger(nil)}, "Logger(nil)"},
+		"token":      {[]devstack.Option{devstack.RegistryBearerToken("")}, "RegistryBearerToken"},
+		"basic":      {[]devstack.Option{devstack.RegistryBasicAuth("", "pw")}, "RegistryBasicAuth"},
+		"both auths": {[]devstack.Option{devstack.RegistryBasicAuth("u", "pw"), devstack.RegistryBearerToken("t")}, "RegistryBasicAuth and RegistryBearerToken: choose one"},
+		"tls":        {[]devstack.Option{devstack.TLS(nil)}, "devstack: TLS: want a server config with a certificate"},
+		"sasl":       {[]devstack.Option{devstack.KafkaSASL("GSSAPI", "u", "pw")}, `KafkaSASL: mechanism "GSSAPI"`},
+		"nil option": {[]devstack.Option{devstack.Partitions(2), nil}, "devstack: Start: option 2 is nil"},
+		"data dir":   {[]devstack.Option{devstack.DataDir(filepath.Join(os.Args[0], "sub"))}, "data dir"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, err := devstack.Start(context.Background(), tc.opt)
+			s, err := devstack.Start(context.Background(), tc.opts...)
 			if err == nil {
 				s.Close()
 				t.Fatal("Start accepted a bad option")

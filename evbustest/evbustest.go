@@ -71,7 +71,7 @@ func (r *Redpanda) RegistryURL() string { return r.registryURL }
 
 // StartRedpanda starts Redpanda in a container for t and removes it when t
 // ends. Like the embedded stack, it creates a topic on first use when the
-// client asks for it, with devstack.DefaultPartitions partitions; opts (for
+// client asks for it, with 3 partitions, devstack's default; opts (for
 // example redpanda.WithEnableSASL or testcontainers.WithImage) come after
 // those defaults. When no Docker engine answers, it skips t with one line.
 func StartRedpanda(t testing.TB, opts ...testcontainers.ContainerCustomizer) *Redpanda {
@@ -81,7 +81,7 @@ func StartRedpanda(t testing.TB, opts ...testcontainers.ContainerCustomizer) *Re
 	}
 	opts = append([]testcontainers.ContainerCustomizer{
 		redpanda.WithAutoCreateTopics(),
-		redpanda.WithBootstrapConfig("default_topic_partitions", devstack.DefaultPartitions),
+		redpanda.WithBootstrapConfig("default_topic_partitions", 3),
 	}, opts...)
 	c, err := redpanda.Run(t.Context(), RedpandaImage, opts...)
 	testcontainers.CleanupContainer(t, c)

@@ -66,7 +66,10 @@ func ExpectPublished[T any](t testing.TB, c Cluster, et *bus.Type[T], match func
 	if err != nil {
 		t.Fatalf("evbustest: %v", err)
 	}
-	dec := codec.New(reg)
+	dec, err := codec.New(reg)
+	if err != nil {
+		t.Fatalf("evbustest: %v", err)
+	}
 	var found *T
 	var meta bus.Meta
 	var saw seen

@@ -138,7 +138,10 @@ func TestEvolutionMatrix(t *testing.T) {
 			// Both versions live under one subject, even where the levels
 			// above refuse the pair: this part is about the bytes.
 			setLevel(ctx, t, admin, topic+"-com.example.Order", sr.CompatNone)
-			c := codec.New(newRegistry(t, stack.RegistryURL()))
+			c, err := codec.New(newRegistry(t, stack.RegistryURL()))
+			if err != nil {
+				t.Fatal(err)
+			}
 			frame := func(s *codec.Schema, v map[string]any) []byte {
 				w, err := reg.Writer(ctx, topic, s)
 				if err != nil {

@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/internal/nilinput"
@@ -23,7 +24,14 @@ func TestNilInput(t *testing.T) {
 		name, want string
 		fn         func() error
 	}{
-		{"New(nil option)", "option 1 is nil", func() error { _, err := schema.New("http://127.0.0.1:1", nil); return err }},
+		{"New(nil option)", "schema: New: option 2 is nil", func() error {
+			_, err := schema.New("http://127.0.0.1:1", schema.Timeout(time.Second), nil)
+			return err
+		}},
+		{"New(Telemetry(nil))", "schema: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())", func() error {
+			_, err := schema.New("http://127.0.0.1:1", schema.Telemetry(nil))
+			return err
+		}},
 		{"Subject(nil schema)", "nil schema", func() error { _, err := reg.Subject("orders", nil); return err }},
 		{"Writer(nil schema)", "nil schema", func() error { _, err := reg.Writer(ctx, "orders", nil); return err }},
 		{"Writer(nil ctx)", "nil context", func() error { _, err := reg.Writer(nilCtx, "orders", s); return err }},

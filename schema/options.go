@@ -7,7 +7,8 @@ import (
 	"github.com/evbus/evbus/tracing"
 )
 
-// Option configures a Registry.
+// Option configures a Registry. An option only records its value; New
+// checks them all.
 type Option func(*config)
 
 type config struct {
@@ -22,15 +23,13 @@ type config struct {
 	tel      *tracing.Telemetry
 }
 
-// Telemetry sets where the client reports its cache hits and misses
-// (evbus.registry.lookups): tracing.Default() by default.
-func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t != nil {
-			c.tel = t
-		}
-	}
+func defaultConfig() config {
+	return config{timeout: 10 * time.Second, tel: tracing.Default()}
 }
+
+// Telemetry sets where the client reports its cache hits and misses
+// (evbus.registry.lookups). Default: tracing.Default().
+func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
 
 // Mode says how a producer finds the schema id it frames events with.
 type Mode int
@@ -50,10 +49,7 @@ const (
 	UseLatest
 )
 
-// DefaultTimeout bounds every request to the registry.
-const DefaultTimeout = 10 * time.Second
-
-// Timeout bounds each registry request (default DefaultTimeout).
+// Timeout bounds each registry request. Default: 10s.
 func Timeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
 
 // TLS sets the TLS configuration for https registry URLs (default: the

@@ -16,7 +16,6 @@ import (
 
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/internal/redact"
-	"github.com/evbus/evbus/tracing"
 )
 
 // Registry is a client of a Confluent-compatible schema registry. It caches
@@ -65,7 +64,7 @@ var _ codec.Resolver = (*Registry)(nil)
 // New returns a client of the registry at urls, a comma-separated list of
 // http or https URLs tried in order.
 func New(urls string, opts ...Option) (*Registry, error) {
-	cfg := config{timeout: DefaultTimeout, tel: tracing.Default()}
+	cfg := defaultConfig()
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("schema: New: option %d is nil", i+1)
@@ -73,7 +72,10 @@ func New(urls string, opts ...Option) (*Registry, error) {
 		o(&cfg)
 	}
 	if cfg.timeout <= 0 {
-		return nil, fmt.Errorf("schema: timeout %v: must be positive", cfg.timeout)
+		return nil, fmt.Errorf("schema: Timeout(%v): want a positive duration", cfg.timeout)
+	}
+	if cfg.tel == nil {
+		return nil, errors.New("schema: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
 	}
 	if cfg.level != "" {
 		if _, err := ParseLevel(string(cfg.level)); err != nil {

@@ -132,7 +132,10 @@ func TestUseLatest(t *testing.T) {
 	}
 	// Encoding follows the latest schema: a v2 reader sees the v1 value
 	// with note at its default.
-	c := codec.New(latest)
+	c, err := codec.New(latest)
+	if err != nil {
+		t.Fatal(err)
+	}
 	enc, err := c.Encoder(w.ID, w.Schema, v1)
 	if err != nil {
 		t.Fatal(err)
@@ -441,8 +444,8 @@ func TestBadInput(t *testing.T) {
 			t.Fatalf("New(%q): want error", u)
 		}
 	}
-	if _, err := schema.New(url, schema.Timeout(0)); err == nil {
-		t.Fatal("want error for zero timeout")
+	if _, err := schema.New(url, schema.Timeout(0)); err == nil || err.Error() != "schema: Timeout(0s): want a positive duration" {
+		t.Fatalf("zero timeout: %v", err)
 	}
 	if _, err := schema.New(url, schema.CompatibilityLevel("SOMETIMES")); err == nil {
 		t.Fatal("want error for an unknown level")

@@ -134,8 +134,8 @@ func QueryRow(ctx context.Context, q Querier, query string, args []any, dest ...
 // ErrNoRows is QueryRow's error for a query that returned no row.
 var ErrNoRows = errors.New("sqldb: no rows")
 
-// PreparedExecer is implemented by the Queriers that can run a statement
-// faster than Exec when it comes back again and again: those of PgxDB's
+// PreparedExecer is implemented by the Queriers that can keep a statement
+// that comes back again and again prepared: those of PgxDB's
 // transactions. ExecPrepared runs query as Exec does, with query prepared
 // on the connection the first time and kept for the connection's life, so
 // pass only statements of a small, fixed set. Use it through

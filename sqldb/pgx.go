@@ -109,7 +109,7 @@ type pgxRunner interface {
 
 type pgxQuerier struct {
 	r       pgxRunner
-	prepare bool // ExecPrepared runs its own path (a transaction's, on a pool that prepares)
+	prepare bool // ExecPrepared prepares (a transaction's, on a pool that prepares)
 }
 
 func (q pgxQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {

@@ -43,8 +43,8 @@ func onePool(t *testing.T, set func(*pgxpool.Config)) *sqldb.PgxDB {
 
 const insertKinds = "INSERT INTO kinds (k, t, v, u, b, n, i4, i8, ts, a, e, j) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 
-// kindsArgs are arguments of every type ExecPrepared encodes itself, at
-// their edges, for row k; j is the jsonb column's.
+// kindsArgs are arguments of the common types, at their edges, for row k;
+// j is the jsonb column's.
 func kindsArgs(k string, j any) []any {
 	return []any{
 		k, "žluťoučký kůň", "varchar", "6f1c0b6e-8a53-4a3e-9a8b-1d2b3c4d5e6f",
@@ -81,9 +81,9 @@ func TestExecPreparedWritesWhatExecWrites(t *testing.T) {
 	db := onePool(t, nil)
 	err := sqldb.InTx(ctx, db, func(tx pgx.Tx) error {
 		q := db.In(tx)
-		// "pgx" through pgx alone; "fast" with every argument encoded by
-		// ExecPrepared; "mixed" with one that pgx encodes: bytes for
-		// jsonb, which pgx sends as JSON text.
+		// "pgx" through pgx's Exec alone; "fast" and "mixed" (bytes for
+		// jsonb, which pgx sends as JSON text) through the statement
+		// ExecPrepared prepared.
 		if _, err := q.Exec(ctx, insertKinds+" -- pgx", kindsArgs("pgx", nil)...); err != nil {
 			return err
 		}

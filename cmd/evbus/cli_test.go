@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
@@ -450,9 +450,26 @@ func TestTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	as := avro.MustParse(foreignSchema)
-	var serde sr.Serde
-	serde.Register(ss.ID, payment{}, sr.EncodeFn(func(v any) ([]byte, error) { return avro.Marshal(as, v) }))
+	fs, err := codec.Parse(foreignSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := codec.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := c.Encoder(ss.ID, fs, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serde sr.Serde // frames the Avro body, which follows codec's own 5-byte prefix
+	serde.Register(ss.ID, payment{}, sr.EncodeFn(func(v any) ([]byte, error) {
+		b, err := enc.AppendEncode(nil, v)
+		if err != nil {
+			return nil, err
+		}
+		return b[5:], nil
+	}))
 	note := "tip"
 	value, err := serde.Encode(payment{ID: "p-1", Cents: 250, Note: &note, At: time.UnixMilli(1700000000123)})
 	if err != nil {

@@ -456,7 +456,11 @@ func setupDLTShow(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if rec == nil || rec.Offset != offset {
 			return fmt.Errorf("%s/%d has no record at offset %d (compacted away, or a transaction marker)", topic, partition, offset)
 		}
-		out, err := newDecoder(reg, *mode).view(ctx, rec, true)
+		d, err := newDecoder(reg, *mode)
+		if err != nil {
+			return err
+		}
+		out, err := d.view(ctx, rec, true)
 		if err != nil {
 			return err
 		}

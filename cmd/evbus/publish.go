@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -89,18 +89,14 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if err != nil {
 			return fmt.Errorf("--schema %s: %w", *schemaFile, err)
 		}
-		es, err := engineSchema(s)
-		if err != nil {
-			return fmt.Errorf("--schema %s: %w", *schemaFile, err)
-		}
-		rs, ok := es.(*avro.RecordSchema)
-		if !ok {
+		fields := s.Fields()
+		if fields == nil {
 			return fmt.Errorf("--schema %s: want a record schema: its full name is the events' ce_type", *schemaFile)
 		}
-		if f := fieldNamed(rs, *keyField); f == nil {
-			return usagef("--key-field %q: record %s has no such field", *keyField, rs.FullName())
+		if !slices.Contains(fields, *keyField) {
+			return usagef("--key-field %q: record %s has no such field", *keyField, s.FullName())
 		}
-		records, err := readRecords(std.in, es, *keyField, *mode)
+		records, err := readRecords(std.in, s, *keyField, *mode)
 		if err != nil {
 			return err
 		}
@@ -124,7 +120,11 @@ func setupPublish(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if err != nil {
 			return fmt.Errorf("schema %s for topic %s: %w", s.FullName(), *topic, err)
 		}
-		enc, err := codec.New(reg).Encoder(w.ID, w.Schema, s)
+		c, err := codec.New(reg)
+		if err != nil {
+			return err
+		}
+		enc, err := c.Encoder(w.ID, w.Schema, s)
 		if err != nil {
 			return err
 		}
@@ -179,21 +179,12 @@ func report(std *stdio, records []pending, recs []*kgo.Record, errs []error) err
 	return nil
 }
 
-func fieldNamed(rs *avro.RecordSchema, name string) *avro.Field {
-	for _, f := range rs.Fields() {
-		if f.Name() == name {
-			return f
-		}
-	}
-	return nil
-}
-
 // maxLine bounds one input line.
 const maxLine = 16 << 20
 
 // readRecords reads and checks every line of r; the first bad one fails
 // with its line number and field.
-func readRecords(r io.Reader, s avro.Schema, keyField string, mode jsonMode) ([]pending, error) {
+func readRecords(r io.Reader, s *codec.Schema, keyField string, mode jsonMode) ([]pending, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLine)
 	var out []pending
@@ -211,7 +202,7 @@ func readRecords(r io.Reader, s avro.Schema, keyField string, mode jsonMode) ([]
 		if dec.More() {
 			return nil, fmt.Errorf("line %d: more than one JSON value: put one record per line (nothing was sent)", n)
 		}
-		value, err := mode.fromJSON(s, v, "")
+		value, err := codec.UnmarshalJSON(s, line, codec.JSONOptions(mode))
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %v (nothing was sent)", n, err)
 		}

@@ -91,7 +91,10 @@ func setupTail(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error {
 		if err != nil {
 			return err
 		}
-		d := newDecoder(reg, *mode)
+		d, err := newDecoder(reg, *mode)
+		if err != nil {
+			return err
+		}
 		enc := json.NewEncoder(std.out)
 		enc.SetEscapeHTML(false)
 		printed := 0

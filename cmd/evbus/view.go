@@ -1,18 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/codec"
@@ -24,13 +24,14 @@ import (
 type decoder struct {
 	codec *codec.Codec
 	mode  jsonMode
-
-	mu     sync.Mutex
-	engine map[*codec.Schema]avro.Schema
 }
 
-func newDecoder(reg *schema.Registry, mode jsonMode) *decoder {
-	return &decoder{codec: codec.New(reg), mode: mode, engine: make(map[*codec.Schema]avro.Schema)}
+func newDecoder(reg *schema.Registry, mode jsonMode) (*decoder, error) {
+	c, err := codec.New(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &decoder{codec: c, mode: mode}, nil
 }
 
 // decoded is a record's value read through the registry.
@@ -72,21 +73,12 @@ func (d *decoder) decode(ctx context.Context, rec *kgo.Record) (decoded, error) 
 	if out.typeName == "" {
 		out.typeName = writer.FullName()
 	}
-	d.mu.Lock()
-	es, ok := d.engine[writer]
-	if !ok {
-		if es, err = engineSchema(writer); err == nil {
-			d.engine[writer] = es
-		}
-	}
-	d.mu.Unlock()
+	js, err := codec.MarshalJSON(writer, v, codec.JSONOptions(d.mode))
 	if err != nil {
-		out.err = fmt.Errorf("writer schema %d: %w", f.ID, err)
+		out.err = fmt.Errorf("value as JSON: %w", err)
 		return out, nil
 	}
-	if out.json, err = d.mode.toJSON(es, v, ""); err != nil {
-		out.err = fmt.Errorf("value as JSON: %w", err)
-	}
+	out.json = json.RawMessage(js)
 	return out, nil
 }
 
@@ -159,4 +151,43 @@ func isText(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// object is a JSON object that keeps its keys in order.
+type object []field
+
+type field struct {
+	key   string
+	value any
+}
+
+func (o object) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, f := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := writeJSON(&b, f.key); err != nil {
+			return nil, err
+		}
+		b.WriteByte(':')
+		if err := writeJSON(&b, f.value); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// writeJSON writes v as compact JSON, without the escapes of <, > and &
+// that only HTML needs.
+func writeJSON(b *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	b.Truncate(b.Len() - 1) // Encode's newline
+	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package codec
 
 import (
 	"encoding/binary"
@@ -9,69 +9,24 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
-
-	"github.com/evbus/evbus/codec"
 )
 
-// The values the Avro engine decodes generically and encodes from Go maps
-// and slices, and the Avro value of a leaf, which the JSON modes spell:
-// nil, bool, string, int32 (int, date, time-millis), int64 (long,
-// timestamps, time-micros), float32, float64, and []byte (bytes and fixed,
-// decimals and durations too).
+// The Go values the engine decodes into an any and encodes from maps and
+// slices, and the Avro value of a leaf, which the JSON modes spell: nil,
+// bool, string, int32 (int, date, time-millis), int64 (long, timestamps,
+// time-micros), float32, float64, and []byte (bytes and fixed, decimals
+// and durations too). Only this file knows the engine's Go types.
 
-// The engine decodes a local timestamp into a time.Time and encodes one
-// from it through the process's zone, which a daylight saving change makes
-// ambiguous for an hour a year. evbus speaks UTC: with it the engine's
-// local timestamps are exact, both ways.
-func init() { time.Local = time.UTC }
-
-// engineSchema parses s, with its references, for walking its shape.
-func engineSchema(s *codec.Schema) (avro.Schema, error) {
-	names := &avro.SchemaCache{}
-	seen := make(map[*codec.Schema]bool)
-	var add func(*codec.Schema) error
-	add = func(r *codec.Schema) error {
-		if seen[r] {
-			return nil
-		}
-		seen[r] = true
-		for _, ref := range r.References() {
-			if err := add(ref); err != nil {
-				return err
-			}
-		}
-		_, err := avro.ParseWithCache(r.String(), "", names)
-		return err
-	}
-	for _, ref := range s.References() {
-		if err := add(ref); err != nil {
-			return nil, err
-		}
-	}
-	return avro.ParseWithCache(s.String(), "", names)
-}
-
-func deref(s avro.Schema) avro.Schema {
-	if r, ok := s.(*avro.RefSchema); ok {
-		return r.Schema()
-	}
-	return s
-}
-
-func logicalOf(s avro.Schema) avro.LogicalType {
-	if l, ok := deref(s).(avro.LogicalTypeSchema); ok && l.Logical() != nil {
-		return l.Logical().Type()
+func logicalType(s avro.Schema) avro.LogicalType {
+	if l := logicalOf(deref(s)); l != nil {
+		return l.Type()
 	}
 	return ""
 }
 
 // decimalOf is s's precision and scale, when s is a decimal.
 func decimalOf(s avro.Schema) (*avro.DecimalLogicalSchema, bool) {
-	l, ok := deref(s).(avro.LogicalTypeSchema)
-	if !ok {
-		return nil, false
-	}
-	d, ok := l.Logical().(*avro.DecimalLogicalSchema)
+	d, ok := logicalOf(deref(s)).(*avro.DecimalLogicalSchema)
 	return d, ok
 }
 
@@ -83,54 +38,9 @@ func fixedSize(s avro.Schema) int {
 	return 0
 }
 
-// typeName is how the engine names a union branch in the maps it decodes
-// and encodes ({"<name>": value}): logical types included.
-func typeName(s avro.Schema) string {
-	s = deref(s)
-	if n, ok := s.(avro.NamedSchema); ok {
-		return n.FullName()
-	}
-	if l := logicalOf(s); l != "" {
-		return string(s.Type()) + "." + string(l)
-	}
-	return string(s.Type())
-}
-
-// fitsBranch reports whether v is what the engine decodes branch t into.
-func fitsBranch(t avro.Schema, v any) bool {
-	t = deref(t)
-	switch v.(type) {
-	case string:
-		return t.Type() == avro.String
-	case int, int32:
-		return t.Type() == avro.Int
-	case int64:
-		return t.Type() == avro.Long
-	case float32:
-		return t.Type() == avro.Float
-	case float64:
-		return t.Type() == avro.Double
-	case bool:
-		return t.Type() == avro.Boolean
-	case []byte:
-		return t.Type() == avro.Bytes
-	case *big.Rat:
-		return logicalOf(t) == avro.Decimal
-	case time.Time:
-		switch logicalOf(t) {
-		case avro.Date, avro.TimestampMillis, avro.TimestampMicros, avro.LocalTimestampMillis, avro.LocalTimestampMicros:
-			return true
-		}
-	case time.Duration:
-		return logicalOf(t) == avro.TimeMillis || logicalOf(t) == avro.TimeMicros
-	}
-	return false
-}
-
 // avroValue is the Avro value of v, a leaf of schema s as the engine
 // decoded it.
 func avroValue(s avro.Schema, v any) (any, error) {
-	l := logicalOf(s)
 	switch x := v.(type) {
 	case int:
 		if deref(s).Type() == avro.Int {
@@ -138,34 +48,14 @@ func avroValue(s avro.Schema, v any) (any, error) {
 		}
 		return int64(x), nil
 	case time.Time:
-		switch l {
-		case avro.Date:
-			return int32(floorDiv(x.Unix(), 86400)), nil
-		case avro.TimestampMillis:
-			return x.UnixMilli(), nil
-		case avro.TimestampMicros:
-			return x.UnixMicro(), nil
-		case avro.LocalTimestampMillis:
-			return x.UnixMilli(), nil
-		case avro.LocalTimestampMicros:
-			return x.UnixMicro(), nil
-		}
+		return timeValue(logicalType(s), x), nil
 	case time.Duration:
-		if l == avro.TimeMillis {
+		if logicalType(s) == avro.TimeMillis {
 			return int32(x / time.Millisecond), nil
 		}
 		return int64(x / time.Microsecond), nil
 	case *big.Rat:
-		d, _ := decimalOf(s)
-		n := new(big.Rat).Mul(x, new(big.Rat).SetInt(pow10(d.Scale())))
-		if !n.IsInt() {
-			return nil, fmt.Errorf("decimal %s has more digits than scale %d", x.RatString(), d.Scale())
-		}
-		b, ok := twosComplement(n.Num(), fixedSize(s))
-		if !ok {
-			return nil, fmt.Errorf("decimal %s does not fit fixed(%d)", x.RatString(), fixedSize(s))
-		}
-		return b, nil
+		return decimalValue(s, x)
 	case avro.LogicalDuration:
 		b := make([]byte, 12)
 		binary.LittleEndian.PutUint32(b, x.Months)
@@ -181,6 +71,38 @@ func avroValue(s avro.Schema, v any) (any, error) {
 	return v, nil
 }
 
+// timeValue is t, a value of the date or timestamp type l, in l's unit.
+// The engine decodes a local timestamp into the time whose reading in
+// time.Local is the timestamp's reading in UTC: it is read back so, as the
+// engine encodes it.
+func timeValue(l avro.LogicalType, t time.Time) any {
+	if l == avro.LocalTimestampMillis || l == avro.LocalTimestampMicros {
+		t = t.Local()
+		t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+	}
+	switch l {
+	case avro.Date:
+		return int32(floorDiv(t.Unix(), 86400))
+	case avro.TimestampMillis, avro.LocalTimestampMillis:
+		return t.UnixMilli()
+	}
+	return t.UnixMicro()
+}
+
+// decimalValue is x as the unscaled two's complement bytes of decimal s.
+func decimalValue(s avro.Schema, x *big.Rat) ([]byte, error) {
+	d, _ := decimalOf(s)
+	n := new(big.Rat).Mul(x, new(big.Rat).SetInt(pow10(d.Scale())))
+	if !n.IsInt() {
+		return nil, fmt.Errorf("decimal %s has more digits than scale %d", x.RatString(), d.Scale())
+	}
+	b, ok := twosComplement(n.Num(), fixedSize(s))
+	if !ok {
+		return nil, fmt.Errorf("decimal %s does not fit fixed(%d)", x.RatString(), fixedSize(s))
+	}
+	return b, nil
+}
+
 // engineValue is the Go value the engine encodes with s for raw, an Avro
 // value of the type avroValue returns for s.
 func engineValue(s avro.Schema, raw any) (any, error) {
@@ -190,7 +112,7 @@ func engineValue(s avro.Schema, raw any) (any, error) {
 			return nil, fmt.Errorf("want %d bytes (fixed %s), got %d", fixed.Size(), fixed.FullName(), len(b))
 		}
 	}
-	switch logicalOf(s) {
+	switch logicalType(s) {
 	case avro.Decimal:
 		if b, ok := raw.([]byte); ok {
 			d, _ := decimalOf(s)
@@ -239,18 +161,7 @@ func engineDefault(s avro.Schema, def any, path string) (any, error) {
 		x, err := engineDefault(first, def, path)
 		return map[string]any{typeName(first): x}, err
 	case *avro.RecordSchema:
-		fields, ok := def.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("field %s: default %T is not a record", pathName(path), def)
-		}
-		out := make(map[string]any, len(s.Fields()))
-		for _, f := range s.Fields() {
-			var err error
-			if out[f.Name()], err = engineDefault(f.Type(), fields[f.Name()], join(path, f.Name())); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
+		return recordDefault(s, def, path)
 	case *avro.ArraySchema:
 		items, ok := def.([]any)
 		if !ok {
@@ -259,7 +170,7 @@ func engineDefault(s avro.Schema, def any, path string) (any, error) {
 		out := make([]any, len(items))
 		for i, e := range items {
 			var err error
-			if out[i], err = engineDefault(s.Items(), e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			if out[i], err = engineDefault(s.Items(), e, index(path, i)); err != nil {
 				return nil, err
 			}
 		}
@@ -290,6 +201,21 @@ func engineDefault(s avro.Schema, def any, path string) (any, error) {
 		return nil, fmt.Errorf("field %s: default: %w", pathName(path), err)
 	}
 	return raw, nil
+}
+
+func recordDefault(s *avro.RecordSchema, def any, path string) (any, error) {
+	fields, ok := def.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("field %s: default %T is not a record", pathName(path), def)
+	}
+	out := make(map[string]any, len(s.Fields()))
+	for _, f := range s.Fields() {
+		var err error
+		if out[f.Name()], err = engineDefault(f.Type(), fields[f.Name()], join(path, f.Name())); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func floorDiv(a, b int64) int64 {
