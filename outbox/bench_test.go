@@ -335,8 +335,8 @@ func businessTx(ctx context.Context, db *sqldb.PgxDB, ob *outbox.Outbox[pgx.Tx],
 
 // BenchmarkExecGo: the writers' Go work of one Exec of one event before
 // the statement goes to the driver: the record, its headers and the
-// statement's arguments (sqldb's BenchmarkParams measures their encoding
-// for the driver). cpu-ns/op is the process's CPU time (garbage
+// statement's arguments (pgx encodes them for the driver; sqldb's
+// BenchmarkOutboxExecPath measures that part). cpu-ns/op is the process's CPU time (garbage
 // collection included), steadier than ns/op on a shared machine. Run:
 //
 //	go test ./outbox -run '^$' -bench BenchmarkExecGo -benchmem -count 5
