@@ -74,10 +74,10 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 	b.Jitter = -1
-	if d := b.or(packageBackoff).delay(2); d != 20*time.Millisecond {
+	if d := b.or(defaultBackoff).delay(2); d != 20*time.Millisecond {
 		t.Errorf("no jitter: delay(2) = %v, want 20ms", d)
 	}
-	if got := (Backoff{}).or(packageBackoff); got != packageBackoff {
+	if got := (Backoff{}).or(defaultBackoff); got != defaultBackoff {
 		t.Errorf("zero Backoff with defaults = %+v", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,7 +34,10 @@ var pipelineType = bus.Event[BenchOrder]("pipeline", func(o *BenchOrder) string 
 
 // BenchmarkPipeline splits the cost of one record, without Kafka in the
 // way: bare hamba/avro, the codec's Decode, reading the headers, and the
-// whole pipeline (headers, routing, decoding, a no-op handler).
+// whole pipeline (headers, routing, decoding, a no-op handler). The trick/
+// sub-benchmarks measure each speed trick of the path against the plain
+// code doing the same work, in the same run, to be read as a share of
+// pipeline.
 func BenchmarkPipeline(b *testing.B) {
 	ctx := context.Background()
 	st, err := devstack.Start(ctx)
@@ -104,8 +108,8 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportAllocs()
 		cputime.PerOp(b)
 		for b.Loop() {
-			env := &envelope{rec: rec}
-			if err := c.open(p, env); err != nil {
+			r := &call{c: c, p: p, rec: rec}
+			if err := r.open(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -120,5 +124,86 @@ func BenchmarkPipeline(b *testing.B) {
 				b.Fatal("not settled")
 			}
 		}
+	})
+	benchTricks(b, c, p, rec)
+}
+
+// Sinks keep the compiler from dropping the work of the trick benchmarks.
+var (
+	sinkTime time.Time
+	sinkMeta bus.Meta
+	sinkCtx  context.Context
+)
+
+// benchTricks measures the path's speed tricks against the plain code.
+func benchTricks(b *testing.B, c *Consumer, p *partition, rec *kgo.Record) {
+	var timeText string
+	for _, h := range rec.Headers {
+		if h.Key == bus.HeaderTime {
+			timeText = string(h.Value)
+		}
+	}
+	run := func(name string, fn func()) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			cputime.PerOp(b)
+			for b.Loop() {
+				fn()
+			}
+		})
+	}
+	// The hand-written RFC 3339 parser, against time.Parse, on ce_time.
+	run("trick=parseTime", func() { sinkTime, _ = parseTime(timeText) })
+	run("plain=time.Parse", func() { sinkTime, _ = time.Parse(time.RFC3339Nano, timeText) })
+	// bus.Meta's strings aliasing the fetched header values, against a
+	// copy of each (what open converts).
+	strs := func(conv func([]byte) string) {
+		for i := range rec.Headers {
+			h := &rec.Headers[i]
+			switch h.Key {
+			case bus.HeaderID:
+				sinkMeta.ID = conv(h.Value)
+			case bus.HeaderSource:
+				sinkMeta.Source = conv(h.Value)
+			case bus.HeaderSubject:
+				sinkMeta.Subject = conv(h.Value)
+			case bus.HeaderCorrelationID:
+				sinkMeta.CorrelationID = conv(h.Value)
+			case bus.HeaderCausationID:
+				sinkMeta.CausationID = conv(h.Value)
+			case bus.HeaderTime:
+				sinkMeta.Type = conv(h.Value)
+			}
+		}
+	}
+	run("trick=unsafeStrings", func() { strs(text) })
+	run("plain=copiedStrings", func() { strs(func(v []byte) string { return string(v) }) })
+	// A lane keeping its concurrency slot, against a slot per record.
+	l := &lane{slot: true}
+	run("trick=keptSlot", func() {
+		if !l.slot && !p.acquire() || p.sem.contended() {
+			b.Fatal("slot")
+		}
+	})
+	run("plain=slotPerRecord", func() {
+		if !p.acquire() {
+			b.Fatal("slot")
+		}
+		p.release()
+	})
+	// The handler's context answering Value(bus.MetaKey) and Attempt
+	// itself, against two context.WithValue per call; the handler reads
+	// both once.
+	var h handling
+	run("trick=ownContext", func() {
+		h.ctx = handlerContext{Context: p.ctx, meta: &h.meta, attempt: 1}
+		sinkCtx = &h.ctx
+		m, _ := bus.MetaFrom(sinkCtx)
+		sinkMeta.Offset = m.Offset + int64(Attempt(sinkCtx))
+	})
+	run("plain=withValue", func() {
+		sinkCtx = context.WithValue(bus.WithMeta(p.ctx, &h.meta), attemptKey{}, 1)
+		m, _ := bus.MetaFrom(sinkCtx)
+		sinkMeta.Offset = m.Offset + int64(Attempt(sinkCtx))
 	})
 }

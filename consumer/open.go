@@ -1,0 +1,244 @@
+package consumer
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/codec"
+)
+
+// open reads the record's headers into the call.
+//
+// A record with ce_specversion claims to be a CloudEvent and must carry
+// ce_id, ce_source and ce_type (the CloudEvents required attributes), and
+// ce_time, when present, must be RFC 3339. A record with ce_id headers of
+// different values is poison, whatever the mode: taking one of them would
+// let two deliveries, or two groups, take different ids; several of the
+// same value count as one. A record without ce_specversion
+// is taken as a plain Confluent Avro record from a foreign producer: it is
+// routed by ce_type when present, else by its writer schema's full name;
+// its id is "kafka:<topic>/<partition>/<offset>" when it has no ce_id, and
+// its time the record's timestamp when it has no ce_time.
+func (r *call) open() error {
+	p, rec := r.p, r.rec
+	m := &r.meta
+	m.Key, m.Headers = rec.Key, rec.Headers
+	r.origin = origin{topic: p.home.topic, partition: rec.Partition, offset: rec.Offset, timestamp: rec.Timestamp}
+	m.Topic, m.Partition, m.Offset = r.origin.topic, r.origin.partition, r.origin.offset
+	var (
+		spec, hasTime bool
+		timeText      string
+		retryBad      []string
+		ids           int  // ce_id headers
+		idsDiffer     bool // two of them with different values
+	)
+	for i := range rec.Headers {
+		h := &rec.Headers[i]
+		if !strings.HasPrefix(h.Key, "ce_") && h.Key != codec.ValueSchemaIDHeader {
+			if p.home.n > 0 && strings.HasPrefix(h.Key, "retry-") && !r.retryHeader(h) ||
+				p.replay() && originHeader(h.Key) && !r.setOrigin(h.Key, string(h.Value)) {
+				retryBad = append(retryBad, h.Key)
+			}
+			continue
+		}
+		switch h.Key {
+		case bus.HeaderSpecVersion:
+			spec = true
+		case bus.HeaderID:
+			idsDiffer = idsDiffer || ids > 0 && string(h.Value) != m.ID
+			ids++
+			m.ID = text(h.Value)
+		case bus.HeaderType:
+			r.ceType = h.Value
+			if r.ceType == nil {
+				r.ceType = []byte{}
+			}
+		case bus.HeaderSource:
+			m.Source = text(h.Value)
+		case bus.HeaderSubject:
+			m.Subject = text(h.Value)
+		case bus.HeaderTime:
+			timeText, hasTime = text(h.Value), true
+		case bus.HeaderCorrelationID:
+			m.CorrelationID = text(h.Value)
+		case bus.HeaderCausationID:
+			m.CausationID = text(h.Value)
+		case codec.ValueSchemaIDHeader:
+			r.schemaHeader = h.Value
+		}
+	}
+
+	if m.ID == "" && !spec {
+		m.ID = "kafka:" + r.origin.topic + "/" + itoa(int64(r.origin.partition)) + "/" + itoa(r.origin.offset)
+	}
+	if len(retryBad) > 0 {
+		return poison("retry or replay headers that do not parse: %s", strings.Join(retryBad, ", "))
+	}
+	if idsDiffer {
+		m.Type = string(r.ceType)
+		return poison("%d %s headers with different values: which one names the event is a guess; a record carries one", ids, bus.HeaderID)
+	}
+	if limit := r.c.cfg.maxValueBytes; limit > 0 && len(rec.Value) > limit {
+		m.Type = string(r.ceType)
+		return poison("the value is %d bytes, more than the %d this consumer decodes (consumer.MaxValueBytes)", len(rec.Value), limit)
+	}
+	if spec {
+		var missing []string
+		if m.ID == "" {
+			missing = append(missing, bus.HeaderID)
+		}
+		if m.Source == "" {
+			missing = append(missing, bus.HeaderSource)
+		}
+		if len(r.ceType) == 0 {
+			missing = append(missing, bus.HeaderType)
+		}
+		if len(missing) > 0 {
+			m.Type = string(r.ceType)
+			return poison("a CloudEvent (it has %s) without the required %s", bus.HeaderSpecVersion, strings.Join(missing, ", "))
+		}
+	}
+	if hasTime {
+		t, err := parseTime(timeText)
+		if err != nil {
+			m.Type = string(r.ceType)
+			return poison("%s %q is not RFC 3339", bus.HeaderTime, timeText)
+		}
+		m.Time = t
+	} else {
+		m.Time = rec.Timestamp
+	}
+	return nil
+}
+
+// text returns b as a string without copying it. b is a header value of
+// a fetched record: nothing writes to those bytes once franz-go has
+// returned the record (evbus never recycles records into franz-go's
+// pools), and Meta.Key and Meta.Headers share the same memory anyway.
+// Saving the copy saves an allocation per record.
+func text(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// parseTime parses an RFC 3339 time. The form publishers write,
+// 2006-01-02T15:04:05[.fraction]Z, takes a fast path.
+func parseTime(s string) (time.Time, error) {
+	n := len(s)
+	if n < 20 || n > 30 || s[n-1] != 'Z' || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	num := func(i, j int) int {
+		v := 0
+		for ; i < j; i++ {
+			d := s[i] - '0'
+			if d > 9 {
+				return -1
+			}
+			v = v*10 + int(d)
+		}
+		return v
+	}
+	year, month, day := num(0, 4), num(5, 7), num(8, 10)
+	hour, minute, sec := num(11, 13), num(14, 16), num(17, 19)
+	nsec := 0
+	if n > 20 {
+		if s[19] != '.' || n == 21 {
+			return time.Parse(time.RFC3339Nano, s)
+		}
+		frac := n - 1 - 20
+		if nsec = num(20, n-1); nsec < 0 {
+			return time.Parse(time.RFC3339Nano, s)
+		}
+		for ; frac < 9; frac++ {
+			nsec *= 10
+		}
+	} else if s[19] != 'Z' {
+		return time.Parse(time.RFC3339Nano, s)
+	}
+	if year < 0 || month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Parse(time.RFC3339Nano, s) // out of range: let it say why
+	}
+	// time.Unix rather than time.Date: the date is valid, so the
+	// arithmetic below is all there is to do (time.Date normalizes).
+	secs := unixDays(year, month, day)*86400 + int64(hour*3600+minute*60+sec)
+	return time.Unix(secs, int64(nsec)).UTC(), nil
+}
+
+// daysIn returns the number of days of month in year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// unixDays returns the days from 1970-01-01 to a date of the proleptic
+// Gregorian calendar (years from 0), counting from March so that the
+// leap day comes last in its year.
+func unixDays(year, month, day int) int64 {
+	if month <= 2 {
+		year--
+	}
+	era := (year+400)/400 - 1 // year >= -1
+	yoe := year - era*400
+	doy := (153*((month+9)%12)+2)/5 + day - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+// retryHeader reads one of the retry headers; false when it does not parse.
+func (r *call) retryHeader(h *kgo.RecordHeader) bool {
+	v := string(h.Value)
+	switch h.Key {
+	case HeaderRetryAttempts:
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return false
+		}
+		r.prior = n
+	case HeaderRetryDue:
+		t, err := parseTime(v)
+		if err != nil {
+			return false
+		}
+		r.due = t
+	case HeaderRetryOriginalPartition, HeaderRetryOriginalOffset, HeaderRetryOriginalTimestamp:
+		return r.setOrigin(h.Key, v)
+	}
+	return true
+}
+
+// setOrigin sets the part of the call's origin a retry-original-* or
+// dlt-original-* header names; false when v does not parse.
+func (r *call) setOrigin(key, v string) bool {
+	switch key {
+	case HeaderRetryOriginalPartition, bus.HeaderDLTOriginalPartition:
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil {
+			return false
+		}
+		r.origin.partition = int32(n)
+	case HeaderRetryOriginalOffset, bus.HeaderDLTOriginalOffset:
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return false
+		}
+		r.origin.offset = n
+	case HeaderRetryOriginalTimestamp, bus.HeaderDLTOriginalTimestamp:
+		t, err := parseTime(v)
+		if err != nil {
+			return false
+		}
+		r.origin.timestamp = t
+	}
+	return true
+}
