@@ -14,6 +14,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/eventctx"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -54,10 +55,6 @@ type call struct {
 	c   *Consumer
 	p   *partition
 	rec *kgo.Record
-	// lane is the record's lane, nil for a record of a batch: its
-	// handler calls may keep a concurrency slot for the lane's next
-	// record (inSlot).
-	lane *lane
 	// ctx is the record's: the partition's, with the record's process
 	// span when one is recorded (span).
 	ctx          context.Context
@@ -82,8 +79,8 @@ type handling struct {
 }
 
 // handlerContext is a handler's context: the event's metadata (what
-// bus.WithMeta would add, without a context.WithValue per call) and the
-// attempt number (Attempt).
+// bus.WithMeta would add) and the attempt number (Attempt), without two
+// context.WithValue per call (BenchmarkPipeline/trick=ownContext).
 type handlerContext struct {
 	context.Context
 	meta    *bus.Meta
@@ -92,7 +89,7 @@ type handlerContext struct {
 
 func (c *handlerContext) Value(key any) any {
 	switch key {
-	case bus.MetaKey:
+	case eventctx.MetaKey:
 		return c.meta
 	case attemptKey{}:
 		return c.attempt
@@ -100,10 +97,10 @@ func (c *handlerContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// process settles rec, a record of lane l. It returns false when the
-// partition stopped first.
-func (c *Consumer) process(p *partition, l *lane, rec *kgo.Record) bool {
-	r := call{c: c, p: p, rec: rec, lane: l}
+// process settles rec. It returns false when the partition stopped
+// first.
+func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
+	r := call{c: c, p: p, rec: rec}
 	return r.steps(r.open())
 }
 
@@ -115,7 +112,6 @@ func (r *call) steps(err error) bool {
 		return r.deadLetter(KindPoison, r.prior, err) == settled
 	}
 	if !r.due.IsZero() {
-		r.p.drop(r.lane)
 		if !r.waitDue() {
 			return false
 		}

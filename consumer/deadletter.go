@@ -31,7 +31,6 @@ const writeTimeout = 15 * time.Second
 // settled (so not committed) before.
 func (r *call) write(tmpl *kgo.Record) bool {
 	c, p := r.c, r.p
-	p.drop(r.lane)
 	for n := 1; ; n++ {
 		rec := &kgo.Record{Topic: tmpl.Topic, Key: tmpl.Key, Value: tmpl.Value, Headers: tmpl.Headers}
 		// A span of the record's trace; the record carries it on.

@@ -15,10 +15,6 @@ type lane struct {
 	spare   []laneItem
 	wake    chan struct{}
 	started bool
-	// slot tells that the lane holds a concurrency slot from its last
-	// handler call for its next one (call.inSlot). Touched by the
-	// lane's goroutine only.
-	slot bool
 }
 
 type laneItem struct {
@@ -31,7 +27,6 @@ type laneItem struct {
 func (p *partition) runLane(l *lane) {
 	defer p.wg.Done()
 	defer p.running.Add(-1)
-	defer p.drop(l)
 	for {
 		p.mu.Lock()
 		batch := l.queue
@@ -57,7 +52,7 @@ func (p *partition) runLane(l *lane) {
 					return
 				}
 			} else {
-				if !p.pipe.process(p, l, batch[i].rec) {
+				if !p.pipe.process(p, batch[i].rec) {
 					return
 				}
 				p.settle(batch[i].seq)
@@ -65,7 +60,6 @@ func (p *partition) runLane(l *lane) {
 			clear(batch[i : i+n])
 			i += n
 		}
-		p.drop(l) // the lane waits for records: it runs no handler
 		p.mu.Lock()
 		if l.spare == nil {
 			l.spare = batch[:0]
@@ -80,41 +74,15 @@ func (p *partition) acquire() bool { return p.sem.acquire(p.stopping) }
 
 func (p *partition) release() { p.sem.release() }
 
-// drop releases the slot l holds, if any; l may be nil.
-func (p *partition) drop(l *lane) {
-	if l != nil && l.slot {
-		l.slot = false
-		p.release()
-	}
-}
-
-// inSlot runs the handler once (call.once) in a concurrency slot.
-//
-// A lane keeps the slot of a call that succeeded for its next record's
-// call, unless someone waits for a slot: taking and releasing a slot per
-// record costs two atomic adds on a counter every partition shares. The
-// slot is dropped whenever the lane would wait with it (a failed call,
-// before a retry's back-off, a wait for a due time, the registry or a
-// retry or dead-letter write, and, in runLane, no record ready), so a
-// record waiting holds none, and the slots held still count against
-// Concurrency.
+// inSlot runs the handler once (call.once) in a concurrency slot, so a
+// record waiting (between retries, for the registry, the database or a
+// write) holds none.
 func (r *call) inSlot(attempt int) error {
-	p, l := r.p, r.lane
-	if l == nil || !l.slot {
-		if !p.acquire() {
-			return errStopped
-		}
-		if l != nil {
-			l.slot = true
-		}
+	if !r.p.acquire() {
+		return errStopped
 	}
-	err := r.once(attempt, nil)
-	if l == nil {
-		p.release()
-	} else if err != nil || p.sem.contended() {
-		p.drop(l)
-	}
-	return err
+	defer r.p.release()
+	return r.once(attempt, nil)
 }
 
 // semaphore bounds the handler calls running at once. Taking a free slot
@@ -160,9 +128,6 @@ func (s *semaphore) acquire(stop <-chan struct{}) bool {
 		}
 	}
 }
-
-// contended tells that a caller waits for a slot.
-func (s *semaphore) contended() bool { return s.waiters.Load() > 0 }
 
 func (s *semaphore) release() {
 	s.n.Add(-1)

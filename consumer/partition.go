@@ -16,9 +16,9 @@ import (
 // of its lanes, and to pause its fetching. *Consumer is the one
 // implementation; a partition holds no pointer back to it.
 type pipeline interface {
-	// process settles rec, a record of lane l; false when the partition
-	// stopped first (call.go).
-	process(p *partition, l *lane, rec *kgo.Record) bool
+	// process settles rec; false when the partition stopped first
+	// (call.go).
+	process(p *partition, rec *kgo.Record) bool
 	// processBatch settles a prefix of items, at least one; 0 when the
 	// partition stopped first (batch.go).
 	processBatch(p *partition, items []laneItem) int

@@ -212,7 +212,6 @@ const holdFetchAfter = 500 * time.Millisecond
 // tried again; false when the partition stopped.
 func (r *call) waitDecode(n int, err error) bool {
 	c, p := r.c, r.p
-	p.drop(r.lane)
 	if p.stopped.Load() {
 		return false
 	}
