@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/internal/eventctx"
 )
 
 // Meta is what a handler knows about an event besides its value: where it
@@ -28,25 +30,18 @@ type Meta struct {
 	Headers   []kgo.RecordHeader
 }
 
-type metaKey struct{}
-
-// MetaKey is the context key under which WithMeta puts the event being
-// handled. A context type of a consumer's own can answer Value(MetaKey)
-// with the *Meta and spare a context.WithValue per handler call.
-var MetaKey any = metaKey{}
-
 type correlationKey struct{}
 
 // WithMeta returns a context that carries the event being handled. Events
 // published with that context carry its id as their causation id and its
 // correlation id as theirs. Consumers set it for their handlers.
 func WithMeta(ctx context.Context, m *Meta) context.Context {
-	return context.WithValue(ctx, MetaKey, m)
+	return context.WithValue(ctx, eventctx.MetaKey, m)
 }
 
 // MetaFrom returns the event being handled, if any.
 func MetaFrom(ctx context.Context) (*Meta, bool) {
-	m, ok := ctx.Value(MetaKey).(*Meta)
+	m, ok := ctx.Value(eventctx.MetaKey).(*Meta)
 	return m, ok
 }
 

@@ -56,7 +56,7 @@ func Example() {
 	c, err := consumer.New("ledger", reg,
 		consumer.Kafka(kgo.SeedBrokers(stack.Brokers()...)),
 		consumer.Logger(slog.New(slog.DiscardHandler)),
-		consumer.DefaultRetry(consumer.Backoff{Initial: 10 * time.Millisecond, MaxAttempts: 3}))
+		consumer.HandlerRetry(consumer.Backoff{Initial: 10 * time.Millisecond, MaxAttempts: 3}))
 	if err != nil {
 		log.Fatal(err)
 	}

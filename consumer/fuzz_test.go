@@ -40,9 +40,9 @@ func FuzzOpen(f *testing.F) {
 			hs = append(hs, kgo.RecordHeader{Key: wire.HeaderSpecVersion, Value: spec})
 		}
 		for _, p := range []*partition{home, retry} {
-			env := &envelope{rec: &kgo.Record{Topic: p.topic, Key: id, Headers: hs}}
-			if err := c.open(p, env); err == nil && spec != nil && (env.meta.ID == "" || env.meta.Source == "" || len(env.ceType) == 0) {
-				t.Fatalf("a CloudEvent without its required attributes was opened: %+v", env.meta)
+			r := &call{c: c, p: p, rec: &kgo.Record{Topic: p.topic, Key: id, Headers: hs}}
+			if err := r.open(); err == nil && spec != nil && (r.meta.ID == "" || r.meta.Source == "" || len(r.ceType) == 0) {
+				t.Fatalf("a CloudEvent without its required attributes was opened: %+v", r.meta)
 			}
 		}
 	})

@@ -14,13 +14,13 @@ import (
 // has fetched: it holds one fetch, and hands it over the moment the poll
 // goes on, so a full partition that drains gets its next records at once.
 // Pausing drops what was fetched, and on resume the partition waits for
-// the fetch in flight, which the broker holds up to FetchMaxWait when the
+// the fetch in flight, which the broker holds up to kgo.FetchMaxWait when the
 // other partitions are idle: a backlog read that way runs in bursts with
 // waits between them.
 //
 // Holding the poll holds every partition, the ones that ran dry too. It
 // lasts until the full partitions have drained to resumeAt, or at most
-// FetchMaxWait (records that arrived on another partition wait no longer
+// kgo.FetchMaxWait (records that arrived on another partition wait no longer
 // than the broker may hold a fetch anyway); then the poll goes on, and
 // the partitions still full are paused (shed) after it, so the fetches
 // after it leave them out until they drain.
@@ -28,7 +28,7 @@ import (
 // Shedding when another partition runs dry, rather than after the wait,
 // would cost more than it saves: a shed partition is fetched again only
 // with the fetch after its resume, and while the others are idle the
-// broker holds that fetch up to FetchMaxWait; a full partition drains to
+// broker holds that fetch up to kgo.FetchMaxWait; a full partition drains to
 // resumeAt in less than that unless its handler is slow. And shedding
 // after the poll rather than before keeps what franz-go had fetched for
 // the full partitions (pausing first drops it): a partition that ran dry

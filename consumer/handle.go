@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/evbus/evbus/bus"
@@ -37,7 +39,8 @@ type binding struct {
 }
 
 // Handle registers fn for the events of t on the consumer. Register every
-// handler before Run; Handle panics once Run has started. A type with a
+// handler before Run; Handle panics once Run has started. A nil c is
+// logged at ERROR (slog.Default) and nothing is registered. A type with a
 // definition error (t.Err()), or one registered twice, makes Run fail with
 // an error wrapping ErrRegistration, and so does a topic and group whose
 // dead-letter, replay or retry topic names Kafka would refuse (wrapping
@@ -47,17 +50,32 @@ func Handle[T any](c *Consumer, t *bus.Type[T], fn HandlerFunc[T], opts ...Handl
 	if fn != nil {
 		invoke = func(ctx context.Context, v any, m *bus.Meta) error { return fn(ctx, v.(*T), *m) }
 	}
-	register(c, t, invoke, nil, opts)
+	register(c, "Handle", t, invoke, nil, opts)
 }
 
 // register adds the binding of a handler: invoke runs a Handle handler,
-// tb a HandleTx one (invoke is nil then, and tb.handle when fn was).
-func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Context, v any, m *bus.Meta) error, tb *txBinding, opts []HandlerOption) {
+// tb a HandleTx one (invoke is nil then, and tb.handle when fn was). fn
+// names the function called, for errors.
+func register[T any](c *Consumer, fn string, t *bus.Type[T], invoke func(ctx context.Context, v any, m *bus.Meta) error, tb *txBinding, opts []HandlerOption) {
+	if c == nil {
+		// Nowhere to record the error: say it where it is seen.
+		slog.Error("consumer: " + fn + " with a nil *Consumer: pass the consumer consumer.New returned; the handler is not registered")
+		return
+	}
 	var hc handlerConfig
-	for _, o := range opts {
-		if o != nil {
-			o(&hc)
+	if tb != nil && tb.handleAll != nil {
+		hc.batch = defaultBatch
+	}
+	var optErr error
+	for i, o := range opts {
+		if o == nil {
+			optErr = fmt.Errorf("consumer: %s: option %d is nil", fn, i+1)
+			break
 		}
+		o(&hc)
+	}
+	if optErr == nil {
+		optErr = hc.validate()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -79,10 +97,10 @@ func register[T any](c *Consumer, t *bus.Type[T], invoke func(ctx context.Contex
 	case t.Err() != nil:
 		fail(registrationError("%w", t.Err()))
 		return
-	case hc.err != nil:
-		fail(registrationError("%v: %w", t.Descriptor().GoType(), hc.err))
+	case optErr != nil:
+		fail(registrationError("%v: %w", t.Descriptor().GoType(), optErr))
 		return
-	case tb == nil && (hc.batch > 0 || hc.messageID != nil):
+	case tb == nil && (hc.batchSet || hc.messageIDSet):
 		fail(registrationError("%v: Batch and MessageID apply to HandleTx handlers only", t.Descriptor().GoType()))
 		return
 	case tb != nil && tb.store == nil:

@@ -131,7 +131,8 @@ func (e *env) fast(extra ...kgo.Opt) []consumer.Option {
 		consumer.Kafka(kopts...),
 		consumer.Logger(testLogger()),
 		consumer.CommitInterval(50 * time.Millisecond),
-		consumer.DefaultRetry(consumer.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxAttempts: 3}),
+		consumer.HandlerRetry(consumer.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond, MaxAttempts: 3}),
+		consumer.OutageRetry(consumer.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
 	}
 }
 

@@ -45,7 +45,7 @@ func idemBenchSetup(b *testing.B) {
 // that inserts one row, on PostgreSQL (durable commits, pgx pool) and
 // SQLite (WAL, synchronous=FULL): with Batch(500), and with one
 // transaction per message. 8 partitions, so 8 transactions at most run at
-// once (DefaultConcurrency). Each op uses a new group and a new database;
+// once (Concurrency, 8 by default). Each op uses a new group and a new database;
 // records/s counts handled events from the first to the last.
 //
 //	go test ./consumer -run '^$' -bench Idempotent -benchtime 1x

@@ -607,7 +607,7 @@ func TestProcessedTableName(t *testing.T) {
 	}
 	defer lite.Pool().Close()
 	for _, name := range []string{"", "processed; DROP TABLE accounts", `"processed"`, "1processed", "a.b.c", "x y", strings.Repeat("p", 60)} {
-		_, err := consumer.NewProcessed(lite, consumer.TableName(name))
+		_, err := consumer.NewProcessed(lite, consumer.Table(name))
 		if !errors.Is(err, sqldb.ErrInvalidIdentifier) || !strings.Contains(err.Error(), sqldb.IdentifierRule) {
 			t.Errorf("table %q: %v, want ErrInvalidIdentifier stating the rule", name, err)
 		}
@@ -633,7 +633,7 @@ func TestProcessedTableName(t *testing.T) {
 	} {
 		t.Run(kind, func(t *testing.T) {
 			for i, name := range names {
-				db := emptyDB(t, kind, consumer.TableName(name))
+				db := emptyDB(t, kind, consumer.Table(name))
 				if kind == pgxDB {
 					if _, err := db.q.Exec(ctx, "CREATE SCHEMA svc"); err != nil {
 						t.Fatal(err)

@@ -118,7 +118,7 @@ func TestIdempotentUnstorableIDs(t *testing.T) {
 					if got := consumer.ProcessedID(id); got != stored {
 						t.Errorf("%s: ProcessedID = %q, want %q", name, got, stored)
 					}
-					if k := db.count(t, "SELECT count(*) FROM "+consumer.DefaultProcessedTable+" WHERE consumer_group = "+db.d.Arg(1)+" AND message_id = "+db.d.Arg(2), mode.group, stored); k != 1 {
+					if k := db.count(t, "SELECT count(*) FROM evbus_processed WHERE consumer_group = "+db.d.Arg(1)+" AND message_id = "+db.d.Arg(2), mode.group, stored); k != 1 {
 						t.Errorf("%s: %d processed rows %s, want 1", name, k, stored)
 					}
 				}

@@ -12,45 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{
-		"2025-01-02T03:04:05Z", "2025-01-02T03:04:05.123Z", "2025-01-02T03:04:05.123456789Z",
-		"2025-01-02T03:04:05+02:00", "2025-02-30T03:04:05Z", "2025-13-02T03:04:05Z", "2025-01-02T24:04:05Z",
-		"2025-01-02T03:04:60Z", "2025-01-02T03:04:05.Z", "2025-01-02t03:04:05Z", "yesterday", "", "0000-01-01T00:00:00Z",
-		"2025-01-02T03:04:05.1234567891Z", "2025-01-02T03:04:0xZ",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseTime(s)
-		want, werr := time.Parse(time.RFC3339Nano, s)
-		if (err == nil) != (werr == nil) {
-			t.Fatalf("parseTime(%q): error %v, time.Parse: %v", s, err, werr)
-		}
-		gn, goff := got.Zone()
-		wn, woff := want.Zone()
-		if err == nil && (!got.Equal(want) || gn != wn || goff != woff) {
-			t.Fatalf("parseTime(%q) = %v, time.Parse = %v", s, got, want)
-		}
-	})
-}
-
-// TestUnixDays compares parseTime's date arithmetic with the time
-// package for every day of years 0 to 2999 and the last years it reads.
-func TestUnixDays(t *testing.T) {
-	check := func(d time.Time) {
-		if got, want := unixDays(d.Year(), int(d.Month()), d.Day()), d.Unix()/86400; got != want || daysIn(int(d.Month()), d.Year()) != time.Date(d.Year(), d.Month()+1, 0, 0, 0, 0, 0, time.UTC).Day() {
-			t.Fatalf("%v: unixDays %d, want %d", d, got, want)
-		}
-	}
-	for d := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 3000; d = d.AddDate(0, 0, 1) {
-		check(d)
-	}
-	for d := time.Date(9990, 1, 1, 0, 0, 0, 0, time.UTC); d.Year() < 10000; d = d.AddDate(0, 0, 1) {
-		check(d)
-	}
-}
-
 func TestBackoffDelay(t *testing.T) {
 	b := Backoff{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 2, Jitter: 0.5, MaxAttempts: 3}
 	for n := 1; n < 100; n++ {
@@ -61,10 +22,10 @@ func TestBackoffDelay(t *testing.T) {
 		}
 	}
 	b.Jitter = -1
-	if d := b.or(packageBackoff).delay(2); d != 20*time.Millisecond {
+	if d := b.or(defaultBackoff).delay(2); d != 20*time.Millisecond {
 		t.Errorf("no jitter: delay(2) = %v, want 20ms", d)
 	}
-	if got := (Backoff{}).or(packageBackoff); got != packageBackoff {
+	if got := (Backoff{}).or(defaultBackoff); got != defaultBackoff {
 		t.Errorf("zero Backoff with defaults = %+v", got)
 	}
 }

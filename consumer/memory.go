@@ -22,13 +22,9 @@ import (
 // A partition then holds at most its pause threshold plus three such
 // shares: the fetch that made it full, the one franz-go had buffered
 // meanwhile (taken when the full partition has held the poll for
-// FetchMaxWait), and the one in flight when it was paused. That is 2.5
+// kgo.FetchMaxWait), and the one in flight when it was paused. That is 2.5
 // times its threshold, and the thresholds shrink with the number of
 // partitions, so that all of them together hold at most MaxBufferedBytes.
-
-// DefaultMaxBufferedBytes bounds the bytes of records a consumer holds,
-// decompressed (MaxBufferedBytes).
-const DefaultMaxBufferedBytes = 128 << 20
 
 // minPauseAt is the least a partition's pause threshold shrinks to, so a
 // consumer of very many partitions still reads each in useful amounts: past

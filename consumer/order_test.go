@@ -78,7 +78,7 @@ func TestRegistrationErrors(t *testing.T) {
 	if _, err := consumer.New("g", e.reg, consumer.Concurrency(0)); err == nil {
 		t.Error("New accepted Concurrency(0)")
 	}
-	if _, err := consumer.New("g", e.reg, consumer.DefaultRetry(consumer.Backoff{Multiplier: 0.5})); err == nil {
+	if _, err := consumer.New("g", e.reg, consumer.HandlerRetry(consumer.Backoff{Multiplier: 0.5})); err == nil {
 		t.Error("New accepted a multiplier below 1")
 	}
 

@@ -12,6 +12,23 @@ import (
 	"github.com/evbus/evbus/tracing"
 )
 
+// pipeline is what a partition asks of the consumer: to settle the records
+// of its lanes, and to pause its fetching. *Consumer is the one
+// implementation; a partition holds no pointer back to it.
+type pipeline interface {
+	// process settles rec; false when the partition stopped first
+	// (call.go).
+	process(p *partition, rec *kgo.Record) bool
+	// processBatch settles a prefix of items, at least one; 0 when the
+	// partition stopped first (batch.go).
+	processBatch(p *partition, items []laneItem) int
+	// pauseCap is the most the partition's pause threshold may be
+	// (memory.go).
+	pauseCap() int64
+	// pauseFetch pauses or resumes fetching the partition.
+	pauseFetch(topic string, id int32, pause bool)
+}
+
 // Back-pressure: a partition with this many bytes of records dispatched
 // and not settled is full until it is down to resumeAt. A full partition
 // holds the poll (see gate), or, once it held it too long, is paused
@@ -40,7 +57,7 @@ func (p *partition) limits() (pause, resume int64) {
 	if p.batching {
 		pause, resume = batchPauseAt, batchResumeAt
 	}
-	if most := p.c.pauseCap(); most < pause {
+	if most := p.pipe.pauseCap(); most < pause {
 		pause, resume = most, resume*most/pause
 	}
 	return pause, resume
@@ -59,7 +76,8 @@ func recordSize(r *kgo.Record) int64 {
 }
 
 // partition is the state of one assigned partition: its lanes (one, or
-// PerKey of them), the records dispatched to them, and the commit point.
+// PerKey of them, lane.go), the records dispatched to them, and the commit
+// point (commit.go).
 //
 // Records enter in offset order through dispatch (on the poll loop) and
 // are settled by their lane: handled, skipped, or written to a retry or
@@ -67,7 +85,8 @@ func recordSize(r *kgo.Record) int64 {
 // prefix of settled records, so an offset is never committed past a record
 // that is not settled, whatever the lanes.
 type partition struct {
-	c     *Consumer
+	// Set by newPartition, read-only after.
+	pipe  pipeline
 	topic string
 	id    int32
 	home  stage // the topic handlers are registered for, and the retry stage
@@ -75,6 +94,9 @@ type partition struct {
 	handlers map[string]*binding
 	batching bool // some handler takes records in batches (Batch)
 	outcomes *tracing.Outcomes
+	seed     maphash.Seed // the lane of a key
+	gate     *gate        // the consumer's back-pressure on polling
+	sem      *semaphore   // the consumer's Concurrency slots
 
 	ctx      context.Context // for handlers and writes; cancelled to abandon
 	cancel   context.CancelFunc
@@ -88,6 +110,8 @@ type partition struct {
 	// fetch that returned records of it.
 	highWatermark atomic.Int64
 
+	// mu protects the fields below: the lanes' queues, the commit point
+	// and the back-pressure state.
 	mu         sync.Mutex
 	lanes      []lane
 	pending    []pendingRecord // dispatched, from the oldest not settled
@@ -102,66 +126,25 @@ type partition struct {
 	holding    bool            // full and still fetched: it holds the poll (gate)
 	holds      int             // lanes waiting for a retry record to be due
 	paused     bool            // fetching is paused: shed, or holds > 0
-
 	// unknown holds the types without a handler logged at WARN since
-	// the partition was assigned (Consumer.skip).
+	// the partition was assigned (call.skip).
 	unknown map[string]struct{}
 }
 
-type pendingRecord struct {
-	offset  int64
-	size    int64
-	epoch   int32
-	settled bool
-}
-
-type lane struct {
-	queue   []laneItem
-	spare   []laneItem
-	wake    chan struct{}
-	started bool
-	// slot tells that the lane holds a concurrency slot from its last
-	// handler call for its next one (see Consumer.call). Touched by the
-	// lane's goroutine only.
-	slot bool
-}
-
-type laneItem struct {
-	rec *kgo.Record
-	seq uint64
-}
-
-// stageOf is the stage topic is read as: a retry topic's, else its own.
-func (c *Consumer) stageOf(topic string) stage {
-	if home, ok := c.retryOf[topic]; ok {
-		return home
-	}
-	return stage{topic: topic}
-}
-
-// batching says whether the partitions of stage take records in batches:
-// some handler of a home topic has Batch. Retry topics are read one record
-// per transaction: their records wait for their due time one by one.
-func (c *Consumer) batching(home stage) bool {
-	for _, b := range c.handlers[home.topic] {
-		if home.n == 0 && b.tx != nil && b.tx.batch > 1 {
-			return true
-		}
-	}
-	return false
-}
-
-func newPartition(runCtx context.Context, c *Consumer, topic string, id int32) *partition {
-	ctx, cancel := context.WithCancel(runCtx)
+func newPartition(ctx context.Context, c *Consumer, topic string, id int32) *partition {
+	ctx, cancel := context.WithCancel(ctx)
 	home := c.stageOf(topic)
 	return &partition{
-		c:          c,
+		pipe:       c,
 		topic:      topic,
 		id:         id,
 		home:       home,
 		handlers:   c.handlers[home.topic],
 		batching:   c.batching(home),
 		outcomes:   c.cfg.tel.Outcomes(topic, c.group),
+		seed:       c.seed,
+		gate:       c.gate,
+		sem:        c.sem,
 		ctx:        ctx,
 		cancel:     cancel,
 		stopping:   make(chan struct{}),
@@ -185,7 +168,7 @@ func (p *partition) dispatch(recs []*kgo.Record) {
 		p.pending = append(p.pending, pendingRecord{offset: r.Offset, size: size, epoch: r.LeaderEpoch})
 		i := 0
 		if n > 1 {
-			i = int(maphash.Bytes(p.c.seed, r.Key) % uint64(n))
+			i = int(maphash.Bytes(p.seed, r.Key) % uint64(n))
 		}
 		l := &p.lanes[i]
 		l.queue = append(l.queue, laneItem{rec: r, seq: p.seq})
@@ -201,7 +184,7 @@ func (p *partition) dispatch(recs []*kgo.Record) {
 			l.wake = make(chan struct{}, 1)
 			p.wg.Add(1)
 			p.running.Add(1)
-			go p.run(l)
+			go p.runLane(l)
 		}
 		select {
 		case l.wake <- struct{}{}:
@@ -226,12 +209,7 @@ func (p *partition) pauseLocked() {
 		return
 	}
 	p.paused = want
-	tps := map[string][]int32{p.topic: {p.id}}
-	if want {
-		p.c.cl.PauseFetchPartitions(tps)
-	} else {
-		p.c.cl.ResumeFetchPartitions(tps)
-	}
+	p.pipe.pauseFetch(p.topic, p.id, want)
 }
 
 // gateLocked tells the consumer's gate whether the partition holds the
@@ -244,9 +222,9 @@ func (p *partition) gateLocked() {
 	}
 	p.holding = holding
 	if holding {
-		p.c.gate.hold()
+		p.gate.hold()
 	} else {
-		p.c.gate.release()
+		p.gate.release()
 	}
 }
 
@@ -274,98 +252,6 @@ func (p *partition) holdFetch() (release func()) {
 		p.pauseLocked()
 		p.mu.Unlock()
 	}
-}
-
-// run is a lane: it settles its records one after the other until the
-// partition stops.
-func (p *partition) run(l *lane) {
-	defer p.wg.Done()
-	defer p.running.Add(-1)
-	defer p.drop(l)
-	for {
-		p.mu.Lock()
-		batch := l.queue
-		if len(batch) > 0 {
-			l.queue, l.spare = l.spare, nil
-		}
-		p.mu.Unlock()
-		if len(batch) == 0 {
-			select {
-			case <-l.wake:
-				continue
-			case <-p.stopping:
-				return
-			}
-		}
-		for i := 0; i < len(batch); {
-			if p.stopped.Load() {
-				return
-			}
-			n := 1
-			if p.batching {
-				if n = p.c.processBatch(p, batch[i:]); n == 0 {
-					return
-				}
-			} else {
-				if !p.c.process(p, l, batch[i].rec) {
-					return
-				}
-				p.settle(batch[i].seq)
-			}
-			clear(batch[i : i+n])
-			i += n
-		}
-		p.drop(l) // the lane waits for records: it runs no handler
-		p.mu.Lock()
-		if l.spare == nil {
-			l.spare = batch[:0]
-		}
-		p.mu.Unlock()
-	}
-}
-
-// settle marks a record settled and moves the commit point past every
-// settled record at the head.
-func (p *partition) settle(seq uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := &p.pending[p.head+int(seq-p.base)]
-	r.settled = true
-	p.buffered -= r.size
-	for p.head < len(p.pending) && p.pending[p.head].settled {
-		r := p.pending[p.head]
-		p.next = kgo.EpochOffset{Epoch: r.epoch, Offset: r.offset + 1}
-		p.head++
-		p.base++
-	}
-	switch {
-	case p.head == len(p.pending):
-		p.pending, p.head = p.pending[:0], 0
-	case p.head >= 4096 && p.head*2 >= len(p.pending):
-		n := copy(p.pending, p.pending[p.head:])
-		p.pending, p.head = p.pending[:n], 0
-	}
-	if _, resume := p.limits(); p.full && p.buffered <= resume {
-		p.full, p.shed = false, false
-		p.pauseLocked()
-	}
-}
-
-// committable returns the commit point when it is past the last one
-// committed.
-func (p *partition) committable() (kgo.EpochOffset, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.next.Offset == 0 || p.next.Offset <= p.lastCommit {
-		return kgo.EpochOffset{}, false
-	}
-	return p.next, true
-}
-
-func (p *partition) markCommitted(offset int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.lastCommit = max(p.lastCommit, offset)
 }
 
 // stop lets no record start any more; waits between retries end at once.
@@ -408,89 +294,4 @@ func (p *partition) sleep(d time.Duration) bool {
 	case <-p.stopping:
 		return false
 	}
-}
-
-// acquire takes a concurrency slot; false when the partition stopped
-// first.
-func (p *partition) acquire() bool { return p.c.sem.acquire(p.stopping) }
-
-func (p *partition) release() { p.c.sem.release() }
-
-// drop releases the slot l holds, if any; l may be nil.
-func (p *partition) drop(l *lane) {
-	if l != nil && l.slot {
-		l.slot = false
-		p.release()
-	}
-}
-
-// semaphore bounds the handler calls running at once. Taking a free slot
-// is one atomic add; only a caller that finds none waits on a channel.
-type semaphore struct {
-	limit   int64
-	n       atomic.Int64 // slots taken, briefly more while a caller backs off
-	waiters atomic.Int64
-	mu      sync.Mutex
-	wake    chan struct{} // closed (and replaced) when a slot frees up
-}
-
-func newSemaphore(limit int) *semaphore {
-	return &semaphore{limit: int64(limit), wake: make(chan struct{})}
-}
-
-// acquire takes a slot, waiting until one is free; false when stop is
-// closed first.
-func (s *semaphore) acquire(stop <-chan struct{}) bool {
-	for {
-		if s.n.Add(1) <= s.limit {
-			return true
-		}
-		s.n.Add(-1)
-		s.waiters.Add(1)
-		s.mu.Lock()
-		wake := s.wake
-		s.mu.Unlock()
-		// A release after the load above closes wake; one before it
-		// shows here.
-		if s.n.Load() < s.limit {
-			s.waiters.Add(-1)
-			continue
-		}
-		select {
-		case <-wake:
-			s.waiters.Add(-1)
-		case <-stop:
-			s.waiters.Add(-1)
-			return false
-		}
-	}
-}
-
-// contended tells that a caller waits for a slot.
-func (s *semaphore) contended() bool { return s.waiters.Load() > 0 }
-
-func (s *semaphore) release() {
-	s.n.Add(-1)
-	if s.waiters.Load() > 0 {
-		s.mu.Lock()
-		close(s.wake)
-		s.wake = make(chan struct{})
-		s.mu.Unlock()
-	}
-}
-
-// lag returns how many records of the partition lie past its commit
-// point; false before a fetch returned any.
-func (p *partition) lag() (int64, bool) {
-	hw := p.highWatermark.Load()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.pending) == 0 && p.next.Offset == 0 {
-		return 0, false
-	}
-	at := p.next.Offset
-	if p.head < len(p.pending) {
-		at = p.pending[p.head].offset // the oldest record not settled
-	}
-	return max(hw-at, 0), true
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/evbus/evbus/sqldb"
 )
 
-// DefaultProcessedTable is the processed-message table's name unless
-// TableName says otherwise.
-const DefaultProcessedTable = "evbus_processed"
+// defaultTable is the processed-message table's name unless Table says
+// otherwise.
+const defaultTable = "evbus_processed"
 
 // migrations holds the processed-message table's DDL, one file per
 // dialect (named after Dialect.Name), for the default table name: what
@@ -55,13 +55,13 @@ type processedConfig struct {
 	table string
 }
 
-// TableName sets the processed-message table's name (default
-// DefaultProcessedTable), optionally schema-qualified ("svc.processed": a
+// Table sets the processed-message table's name, optionally
+// schema-qualified ("svc.processed": a
 // PostgreSQL schema, or an SQLite database). It follows
 // sqldb.ValidIdentifier's rule, checked by NewProcessed, and is quoted in
 // every statement (sqldb.QuoteTable), so SQL keywords are fine; its index
-// is named after it, with "_time_idx" appended.
-func TableName(name string) ProcessedOption {
+// is named after it, with "_time_idx" appended. Default: evbus_processed.
+func Table(name string) ProcessedOption {
 	return func(c *processedConfig) { c.table = name }
 }
 
@@ -90,11 +90,12 @@ func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[
 	if err := sqldb.Check(db); err != nil {
 		return nil, fmt.Errorf("consumer: NewProcessed: %w", err)
 	}
-	cfg := processedConfig{table: DefaultProcessedTable}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+	cfg := processedConfig{table: defaultTable}
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("consumer: NewProcessed: option %d is nil", i+1)
 		}
+		o(&cfg)
 	}
 	d := db.Dialect()
 	file, err := migrations.ReadFile("migrations/" + d.Name() + ".sql")
@@ -104,7 +105,7 @@ func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[
 	const indexSuffix = "_time_idx"
 	table, err := sqldb.QuoteTable(d, cfg.table, indexSuffix)
 	if err != nil {
-		return nil, fmt.Errorf("consumer: TableName: %w", err)
+		return nil, fmt.Errorf("consumer: Table(%q): %w", cfg.table, err)
 	}
 	t, a := table.String(), d.Arg
 	p := &Processed[Tx]{
@@ -112,8 +113,8 @@ func NewProcessed[Tx any](db sqldb.DB[Tx], opts ...ProcessedOption) (*Processed[
 		table: cfg.table,
 		// The files quote the default names.
 		ddl: strings.NewReplacer(
-			`"`+DefaultProcessedTable+indexSuffix+`" ON "`+DefaultProcessedTable+`"`, table.IndexOn(indexSuffix),
-			`"`+DefaultProcessedTable+`"`, t,
+			`"`+defaultTable+indexSuffix+`" ON "`+defaultTable+`"`, table.IndexOn(indexSuffix),
+			`"`+defaultTable+`"`, t,
 		).Replace(string(file)),
 		claimOne:   "INSERT INTO " + t + " (consumer_group, message_id, processed_at) VALUES (" + a(1) + ", " + a(2) + ", " + a(3) + ") ON CONFLICT DO NOTHING",
 		unclaimOne: "DELETE FROM " + t + " WHERE consumer_group = " + a(1) + " AND message_id = " + a(2),

@@ -57,13 +57,14 @@ func (s *skippedTypes) snapshot() map[string]uint64 {
 // first of its type in this partition assignment logged at WARN, since a
 // type nobody handles is often a producer's renamed Go type whose inferred
 // record name changed.
-func (c *Consumer) skip(p *partition, env *envelope) {
+func (r *call) skip() {
+	c, p := r.c, r.p
 	c.stats.skipped.Add(1)
-	c.stats.skippedTypes.add(env.meta.Type)
-	c.settle(p, env, Outcome{Result: Skipped})
-	if !p.firstUnknown(env.meta.Type) {
+	c.stats.skippedTypes.add(r.meta.Type)
+	r.report(Outcome{Result: Skipped})
+	if !p.firstUnknown(r.meta.Type) {
 		if c.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", env.attrs()...)
+			c.log.LogAttrs(context.Background(), slog.LevelDebug, "consumer: no handler for the type; skipped", r.attrs()...)
 		}
 		return
 	}
@@ -71,7 +72,7 @@ func (c *Consumer) skip(p *partition, env *envelope) {
 	c.log.LogAttrs(context.Background(), slog.LevelWarn,
 		"consumer: no handler for this type on the topic: its records are skipped (logged once per type and partition assignment, counted in Stats.SkippedTypes). "+
 			"A producer that renamed its Go type renamed the inferred record: keep the name with an explicit schema (bus.Schema), handle the new name, or dead-letter such records (consumer.Unhandled)",
-		env.attrs(slog.String("known_types", strings.Join(known, ", ")))...)
+		r.attrs(slog.String("known_types", strings.Join(known, ", ")))...)
 }
 
 // firstUnknown tells whether typ is the first type without a handler of
