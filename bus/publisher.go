@@ -401,7 +401,9 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Publi
 		if done == nil {
 			return
 		}
-		id := r.Headers[1].Value
+		// The id's bytes are never written after Record: the string
+		// shares them rather than copying (BENCHMARKS.md section 1).
+		id, _ := wire.HeaderValue(r.Headers, wire.HeaderID)
 		res := PublishResult{Event: event, ID: unsafe.String(unsafe.SliceData(id), len(id)), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		if err != nil {
 			res.Err = p.produceError(r, err)
@@ -419,13 +421,15 @@ func (p *Publisher) Flush(ctx context.Context) error {
 }
 
 func (p *Publisher) produceError(r *kgo.Record, err error) error {
-	return fmt.Errorf("bus: publish %s %s to %s: %w", r.Headers[3].Value, r.Headers[1].Value, r.Topic, err)
+	ceType, _ := wire.HeaderValue(r.Headers, wire.HeaderType)
+	id, _ := wire.HeaderValue(r.Headers, wire.HeaderID)
+	return fmt.Errorf("bus: publish %s %s to %s: %w", ceType, id, r.Topic, err)
 }
 
 // Record builds the Kafka record of an event (a value or pointer of a
 // registered type): key, framed value and the CloudEvents headers, with
 // the correlation and causation ids of ctx (WithMeta, WithCorrelationID).
-// ce_id is header 1 and ce_type header 3. Errors: ErrUnknownType,
+// Errors: ErrUnknownType,
 // ErrEmptyKey, ErrTooLarge, or an encoding error.
 //
 // It allocates twice: the record with its headers, and one buffer that
@@ -543,7 +547,7 @@ func appendField(buf []byte, s string) ([]byte, []byte) {
 }
 
 // fillHeaders writes the contract's eight CloudEvents headers into hs, in
-// their order on the wire (ce_id is header 1, ce_type header 3).
+// their order on the wire.
 func fillHeaders(hs []kgo.RecordHeader, id, source, ceType, at, subject, correlation []byte) {
 	hs[0] = kgo.RecordHeader{Key: wire.HeaderSpecVersion, Value: specVersion}
 	hs[1] = kgo.RecordHeader{Key: wire.HeaderID, Value: id}

@@ -1,6 +1,10 @@
 package wire
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
 
 // Record headers of an event: the CloudEvents Kafka protocol binding in
 // binary content mode, plus W3C trace context.
@@ -101,4 +105,15 @@ func isOwnHeader(key string) bool {
 // header.
 func isFailureHeader(key string) bool {
 	return strings.HasPrefix(key, deadLetterPrefix) || IsRetryHeader(key)
+}
+
+// HeaderValue returns the value of the first header of hs named key, and
+// whether there is one.
+func HeaderValue(hs []kgo.RecordHeader, key string) ([]byte, bool) {
+	for _, h := range hs {
+		if h.Key == key {
+			return h.Value, true
+		}
+	}
+	return nil, false
 }
