@@ -49,6 +49,10 @@ func TestNilInput(t *testing.T) {
 			_, err := bus.NewPublisher(ctx, e.cl, e.reg, bus.Source("/s"), nil, bus.Types(orderPlaced))
 			return err
 		}},
+		{"NewPublisher(Telemetry(nil))", "bus: Telemetry(nil): pass one from tracing.New", func() error {
+			_, err := bus.NewPublisher(ctx, e.cl, e.reg, bus.Source("/s"), bus.Types(orderPlaced), bus.Telemetry(nil))
+			return err
+		}},
 		{"NewPublisher(nil ctx)", "nil context", func() error {
 			_, err := bus.NewPublisher(nilCtx, e.cl, e.reg, bus.Source("/s"), bus.Types(orderPlaced))
 			return err

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
 )
@@ -51,7 +52,7 @@ type Registration interface {
 type Publisher struct {
 	*Encoder
 	cl  *kgo.Client
-	tel *tracing.Telemetry
+	tel *telemetry.T
 }
 
 // Encoder builds the Kafka records of events (key, framed Avro value,
@@ -93,7 +94,7 @@ type publisherConfig struct {
 	source      string
 	types       []Registration
 	checkTopics bool
-	tel         *tracing.Telemetry
+	tel         telemetry.Choice
 }
 
 // Source names the producing service in ce_source, a URI-reference such as
@@ -108,7 +109,7 @@ func Types(ts ...Registration) PublisherOption {
 // Telemetry sets where the publisher's spans and metrics go;
 // tracing.Default() (the global OpenTelemetry providers) by default.
 func Telemetry(t *tracing.Telemetry) PublisherOption {
-	return func(c *publisherConfig) { c.tel = t }
+	return func(c *publisherConfig) { c.tel.Set((*telemetry.T)(t)) }
 }
 
 // SkipTopicCheck skips the start-up check that every topic exists (the
@@ -135,6 +136,10 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 	if err := cfg.apply("NewPublisher", opts); err != nil {
 		return nil, err
 	}
+	tel, err := cfg.tel.Resolve("bus")
+	if err != nil {
+		return nil, err
+	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes), "NewPublisher")
 	if err != nil {
@@ -157,10 +162,7 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 			return nil, err
 		}
 	}
-	if cfg.tel == nil {
-		cfg.tel = tracing.Default()
-	}
-	return &Publisher{Encoder: e, cl: cl, tel: cfg.tel}, nil
+	return &Publisher{Encoder: e, cl: cl, tel: tel}, nil
 }
 
 // CheckProducer checks that cl produces safely: idempotent, waiting for

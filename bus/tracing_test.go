@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -80,7 +81,7 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 		if rec == nil {
 			t.Fatalf("span %d: no record with ce_id %s", i, id)
 		}
-		got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec))
+		got := trace.SpanContextFromContext((*telemetry.T)(tel).Extract(context.Background(), rec))
 		if got.SpanID() != s.SpanContext().SpanID() {
 			t.Errorf("span %d: the record's traceparent names span %v, want the publish span %v", i, got.SpanID(), s.SpanContext().SpanID())
 		}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/schema"
-	"github.com/evbus/evbus/tracing"
 )
 
 // Consumer is a member of a consumer group that hands each record to the
@@ -110,6 +110,11 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 	if cfg.err != nil {
 		return nil, cfg.err
 	}
+	tel, err := cfg.telOpt.Resolve("consumer")
+	if err != nil {
+		return nil, err
+	}
+	cfg.tel = tel
 	c := &Consumer{
 		group:    group,
 		reg:      reg,
@@ -517,12 +522,12 @@ func (c *Consumer) named(m map[string][]int32, remove bool) []*partition {
 }
 
 // lags returns the lag of each assigned partition.
-func (c *Consumer) lags() []tracing.Lag {
+func (c *Consumer) lags() []telemetry.Lag {
 	parts := c.all()
-	out := make([]tracing.Lag, 0, len(parts))
+	out := make([]telemetry.Lag, 0, len(parts))
 	for _, p := range parts {
 		if n, ok := p.lag(); ok {
-			out = append(out, tracing.Lag{Topic: p.topic, Partition: p.id, Records: n})
+			out = append(out, telemetry.Lag{Topic: p.topic, Partition: p.id, Records: n})
 		}
 	}
 	return out

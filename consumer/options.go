@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -137,7 +138,8 @@ type config struct {
 	observe        func(Outcome)
 	maxValueBytes  int
 	maxBuffered    int64
-	tel            *tracing.Telemetry
+	telOpt         telemetry.Choice // as given; New resolves it into tel
+	tel            *telemetry.T
 	compression    []kgo.CompressionCodec
 	err            error
 }
@@ -152,7 +154,7 @@ func defaultConfig() config {
 		drainTimeout:   DefaultDrainTimeout,
 		retry:          packageBackoff,
 		maxBuffered:    DefaultMaxBufferedBytes,
-		tel:            tracing.Default(),
+		tel:            telemetry.Default(),
 		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
 	}
 }
@@ -163,13 +165,7 @@ func defaultConfig() config {
 // the producer's; the handler's context carries it, so the handler's own
 // spans nest under it and events it publishes continue the trace.
 func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t == nil {
-			c.fail(errors.New("consumer: Telemetry(nil): pass one from tracing.New, or leave the option out"))
-			return
-		}
-		c.tel = t
-	}
+	return func(c *config) { c.telOpt.Set((*telemetry.T)(t)) }
 }
 
 func (c *config) fail(err error) {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/internal/telemetry"
 )
 
 // Back-pressure: a partition with this many bytes of records dispatched
@@ -74,7 +74,7 @@ type partition struct {
 	// handlers of the home topic by ce_type, read-only once Run started
 	handlers map[string]*binding
 	batching bool // some handler takes records in batches (Batch)
-	outcomes *tracing.Outcomes
+	outcomes *telemetry.Outcomes
 
 	ctx      context.Context // for handlers and writes; cancelled to abandon
 	cancel   context.CancelFunc

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/tracing"
 )
@@ -69,7 +70,8 @@ type config struct {
 	retention time.Duration
 	deleteNow bool
 	maxEvent  int
-	tel       *tracing.Telemetry
+	telOpt    telemetry.Choice // as given; New resolves it into tel
+	tel       *telemetry.T
 }
 
 // Option configures an Outbox.
@@ -123,11 +125,7 @@ func MaxEventBytes(n int) Option { return func(c *config) { c.maxEvent = n } }
 // and records evbus.outbox.delay, evbus.outbox.backlog and
 // evbus.outbox.oldest_age.
 func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t != nil {
-			c.tel = t
-		}
-	}
+	return func(c *config) { c.telOpt.Set((*telemetry.T)(t)) }
 }
 
 // New returns the outbox on db's table, encoding events with enc.
@@ -139,13 +137,18 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if err := sqldb.Check(db); err != nil {
 		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
-	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes, tel: tracing.Default()}
+	cfg := config{table: DefaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: DefaultMaxEventBytes}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
 		}
 		o(&cfg)
 	}
+	tel, err := cfg.telOpt.Resolve("outbox")
+	if err != nil {
+		return nil, err
+	}
+	cfg.tel = tel
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("outbox: Shards(%d): want 1 to 1024", cfg.shards)
 	}

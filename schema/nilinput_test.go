@@ -24,6 +24,10 @@ func TestNilInput(t *testing.T) {
 		fn         func() error
 	}{
 		{"New(nil option)", "option 1 is nil", func() error { _, err := schema.New("http://127.0.0.1:1", nil); return err }},
+		{"New(Telemetry(nil))", "schema: Telemetry(nil): pass one from tracing.New", func() error {
+			_, err := schema.New("http://127.0.0.1:1", schema.Telemetry(nil))
+			return err
+		}},
 		{"Subject(nil schema)", "nil schema", func() error { _, err := reg.Subject("orders", nil); return err }},
 		{"Writer(nil schema)", "nil schema", func() error { _, err := reg.Writer(ctx, "orders", nil); return err }},
 		{"Writer(nil ctx)", "nil context", func() error { _, err := reg.Writer(nilCtx, "orders", s); return err }},

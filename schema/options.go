@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"time"
 
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -19,17 +20,13 @@ type config struct {
 	strategy Strategy
 	mode     Mode
 	level    Level
-	tel      *tracing.Telemetry
+	tel      telemetry.Choice
 }
 
 // Telemetry sets where the client reports its cache hits and misses
 // (evbus.registry.lookups): tracing.Default() by default.
 func Telemetry(t *tracing.Telemetry) Option {
-	return func(c *config) {
-		if t != nil {
-			c.tel = t
-		}
-	}
+	return func(c *config) { c.tel.Set((*telemetry.T)(t)) }
 }
 
 // Mode says how a producer finds the schema id it frames events with.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/internal/redact"
-	"github.com/evbus/evbus/tracing"
 )
 
 // Registry is a client of a Confluent-compatible schema registry. It caches
@@ -65,12 +64,16 @@ var _ codec.Resolver = (*Registry)(nil)
 // New returns a client of the registry at urls, a comma-separated list of
 // http or https URLs tried in order.
 func New(urls string, opts ...Option) (*Registry, error) {
-	cfg := config{timeout: DefaultTimeout, tel: tracing.Default()}
+	cfg := config{timeout: DefaultTimeout}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("schema: New: option %d is nil", i+1)
 		}
 		o(&cfg)
+	}
+	tel, err := cfg.tel.Resolve("schema")
+	if err != nil {
+		return nil, err
 	}
 	if cfg.timeout <= 0 {
 		return nil, fmt.Errorf("schema: timeout %v: must be positive", cfg.timeout)
@@ -127,7 +130,7 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	// A weak pointer: the metric callback must not keep a registry alive
 	// that its program dropped; the callback goes once the registry does.
 	wr := weak.Make(r)
-	stop, err := cfg.tel.ObserveRegistry(func() (uint64, uint64, bool) {
+	stop, err := tel.ObserveRegistry(func() (uint64, uint64, bool) {
 		r := wr.Value()
 		if r == nil {
 			return 0, 0, false
