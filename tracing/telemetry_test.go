@@ -6,13 +6,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/evbus/evbus/internal/telemetry"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -22,25 +18,16 @@ import (
 // relay's and the consumer's spans continue a trace.
 func TestOptions(t *testing.T) {
 	for _, link := range []bool{false, true} {
-		spans := tracetest.NewSpanRecorder()
-		reader := sdkmetric.NewManualReader()
-		opts := []tracing.Option{
-			tracing.TracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))),
-			tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-			tracing.Propagator(propagation.TraceContext{}),
-		}
+		var opts []tracing.Option
 		if link {
 			opts = append(opts, tracing.LinkRelay(), tracing.LinkConsumers())
 		}
-		tel, err := tracing.New(opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hooks := (*telemetry.T)(tel)
+		o := testkit.NewOTel(t, opts...) // TracerProvider, MeterProvider, Propagator
+		hooks := (*telemetry.T)(o.Telemetry)
 		ctx := context.Background()
 		rec := &kgo.Record{Topic: "orders"}
 		hooks.Create(ctx, rec) // the outbox's span, its context in rec's headers
-		if len(rec.Headers) != 1 || rec.Headers[0].Key != "traceparent" {
+		if _, ok := testkit.Header(rec.Headers, "traceparent"); !ok {
 			t.Fatalf("headers %v: the propagator wrote no traceparent", rec.Headers)
 		}
 		_, span := hooks.Relay(ctx, rec)
@@ -48,7 +35,7 @@ func TestOptions(t *testing.T) {
 		pctx, span := hooks.Process(ctx, rec, "billing", false)
 		hooks.Settled(pctx, span, hooks.Outcomes(rec.Topic, "billing"), telemetry.OutcomeOK, nil)
 
-		ended := spans.Ended()
+		ended := o.Spans.Ended()
 		if len(ended) != 3 {
 			t.Fatalf("%d spans, want create, publish and process", len(ended))
 		}
@@ -60,18 +47,8 @@ func TestOptions(t *testing.T) {
 				t.Errorf("links %v: %s: child of %s %v, linked %v", link, s.Name(), ended[i].Name(), child, linked)
 			}
 		}
-		var rm metricdata.ResourceMetrics
-		if err := reader.Collect(ctx, &rm); err != nil {
-			t.Fatal(err)
-		}
-		names := map[string]bool{}
-		for _, sm := range rm.ScopeMetrics {
-			for _, m := range sm.Metrics {
-				names[m.Name] = true
-			}
-		}
-		if !names["messaging.client.sent.messages"] || !names["evbus.consumer.events"] {
-			t.Errorf("metrics %v: the meter provider got no counts", names)
+		if got := testkit.Counts(t, o.Reader); got["messaging.client.sent.messages"] != 1 || got["evbus.consumer.events/ok"] != 1 {
+			t.Errorf("metrics %v: the meter provider got no counts", got)
 		}
 	}
 }
