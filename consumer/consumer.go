@@ -102,10 +102,11 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 		return nil, errors.New("consumer: nil registry: pass one from schema.New")
 	}
 	cfg := defaultConfig()
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
+	for i, o := range opts {
+		if o == nil {
+			return nil, fmt.Errorf("consumer: New: option %d is nil", i+1)
 		}
+		o(&cfg)
 	}
 	if cfg.err != nil {
 		return nil, cfg.err
