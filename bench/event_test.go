@@ -14,31 +14,13 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/internal/cputime"
+	"github.com/evbus/evbus/internal/testkit"
 )
 
-// benchOrder is an 8-field event whose framed Avro value is about 200
-// bytes: the same event as bus/bench_test.go.
-type benchOrder struct {
-	OrderID    string    `avro:"order_id"`
-	CustomerID string    `avro:"customer_id"`
-	SKU        string    `avro:"sku"`
-	Qty        int32     `avro:"qty"`
-	Cents      int64     `avro:"cents"`
-	Currency   string    `avro:"currency"`
-	PlacedAt   time.Time `avro:"placed_at"`
-	Note       string    `avro:"note"`
-}
+// benchOrder is the same event as bus/bench_test.go's.
+type benchOrder = testkit.BenchOrder
 
-const benchOrderAvsc = `{"type":"record","name":"OrderPlaced","namespace":"com.example.bench","fields":[
-  {"name":"order_id","type":{"type":"string","logicalType":"uuid"}},
-  {"name":"customer_id","type":"string"},
-  {"name":"sku","type":"string"},
-  {"name":"qty","type":"int"},
-  {"name":"cents","type":"long"},
-  {"name":"currency","type":"string"},
-  {"name":"placed_at","type":{"type":"long","logicalType":"timestamp-millis"}},
-  {"name":"note","type":"string"}
-]}`
+const benchOrderAvsc = testkit.BenchOrderSchema
 
 const (
 	publishTopic = "bench-publish"

@@ -41,34 +41,15 @@ import (
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/internal/cputime"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/wire"
 )
 
-// benchOrder is an 8-field event whose framed Avro value is about 200
-// bytes.
-type benchOrder struct {
-	OrderID    string    `avro:"order_id"`
-	CustomerID string    `avro:"customer_id"`
-	SKU        string    `avro:"sku"`
-	Qty        int32     `avro:"qty"`
-	Cents      int64     `avro:"cents"`
-	Currency   string    `avro:"currency"`
-	PlacedAt   time.Time `avro:"placed_at"`
-	Note       string    `avro:"note"`
-}
+type benchOrder = testkit.BenchOrder
 
-const benchOrderAvsc = `{"type":"record","name":"OrderPlaced","namespace":"com.example.bench","fields":[
-  {"name":"order_id","type":{"type":"string","logicalType":"uuid"}},
-  {"name":"customer_id","type":"string"},
-  {"name":"sku","type":"string"},
-  {"name":"qty","type":"int"},
-  {"name":"cents","type":"long"},
-  {"name":"currency","type":"string"},
-  {"name":"placed_at","type":{"type":"long","logicalType":"timestamp-millis"}},
-  {"name":"note","type":"string"}
-]}`
+const benchOrderAvsc = testkit.BenchOrderSchema
 
 const benchTopic = "bench-orders"
 

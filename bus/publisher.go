@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/codec"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/internal/uuid7"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
@@ -48,7 +49,7 @@ type Registration interface {
 type Publisher struct {
 	*Encoder
 	cl  *kgo.Client
-	tel *tracing.Telemetry
+	tel *telemetry.T
 }
 
 // Encoder builds the Kafka records of events (key, framed Avro value,
@@ -111,8 +112,7 @@ type publisherConfig struct {
 	source      string
 	types       []Registration
 	checkTopics bool
-	tel         *tracing.Telemetry
-	telSet      bool
+	tel         telemetry.Choice
 }
 
 // Source names the producing service in ce_source, a URI-reference such as
@@ -127,7 +127,7 @@ func Types(ts ...Registration) EncoderOption {
 // Telemetry sets where the publisher's spans and metrics go. Default:
 // tracing.Default(), the global OpenTelemetry providers.
 func Telemetry(t *tracing.Telemetry) PublisherOption {
-	return publisherOption(func(c *publisherConfig) { c.tel, c.telSet = t, true })
+	return publisherOption(func(c *publisherConfig) { c.tel.Set((*telemetry.T)(t)) })
 }
 
 // SkipTopicCheck skips the start-up check that every topic exists.
@@ -152,12 +152,13 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 	if err := CheckProducer(cl); err != nil {
 		return nil, err
 	}
-	cfg := publisherConfig{checkTopics: true, tel: tracing.Default()}
+	cfg := publisherConfig{checkTopics: true}
 	if err := cfg.apply("NewPublisher", opts); err != nil {
 		return nil, err
 	}
-	if cfg.telSet && cfg.tel == nil {
-		return nil, errors.New("bus: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
+	tel, err := cfg.tel.Resolve("bus")
+	if err != nil {
+		return nil, err
 	}
 	maxBytes, _ := cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	e, err := newEncoder(ctx, reg, &cfg, int(maxBytes), "NewPublisher")
@@ -181,7 +182,7 @@ func NewPublisher(ctx context.Context, cl *kgo.Client, reg *schema.Registry, opt
 			return nil, err
 		}
 	}
-	return &Publisher{Encoder: e, cl: cl, tel: cfg.tel}, nil
+	return &Publisher{Encoder: e, cl: cl, tel: tel}, nil
 }
 
 // CheckProducer checks that cl produces safely: idempotent, waiting for

@@ -1,7 +1,6 @@
 package bus_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/wire"
 )
@@ -43,21 +43,11 @@ type env struct {
 
 func setup(t *testing.T, opts ...kgo.Opt) env {
 	t.Helper()
-	stack := evbustest.Start(t)
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(stack.Brokers()...)}, opts...)...)
-	if err != nil {
+	k := testkit.Connect(t, evbustest.Start(t), opts...)
+	if err := bus.CreateTopics(t.Context(), k.Admin, bus.TopicSpec{Name: "orders", Partitions: 3, DeadLetterGroups: []string{"billing"}}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := kadm.NewClient(cl)
-	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 3, DeadLetterGroups: []string{"billing"}}); err != nil {
-		t.Fatal(err)
-	}
-	return env{cl: cl, reg: reg, adm: adm}
+	return env{cl: k.Client, reg: k.Registry, adm: k.Admin}
 }
 
 func (e env) publisher(t *testing.T, opts ...bus.PublisherOption) *bus.Publisher {
@@ -69,35 +59,9 @@ func (e env) publisher(t *testing.T, opts ...bus.PublisherOption) *bus.Publisher
 	return p
 }
 
-// readAll reads every record of topic from the start until n are read.
-func readAll(t *testing.T, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		f := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d of %d records from %s", len(out), n, topic)
-		}
-		out = append(out, f.Records()...)
-	}
-	return out
-}
+var readAll = testkit.ReadN
 
-func header(r *kgo.Record, key string) (string, bool) {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value), true
-		}
-	}
-	return "", false
-}
+func header(r *kgo.Record, key string) (string, bool) { return testkit.Header(r.Headers, key) }
 
 func TestPublishWritesTheWireContract(t *testing.T) {
 	e := setup(t)

@@ -5,31 +5,20 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
-	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/internal/telemetry"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/wire"
 )
 
 func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 	e := setup(t)
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	reader := sdkmetric.NewManualReader()
-	tel, err := tracing.New(tracing.TracerProvider(tp), tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-		tracing.Propagator(propagation.TraceContext{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := e.publisher(t, bus.Telemetry(tel))
+	o := testkit.NewOTel(t)
+	p := e.publisher(t, bus.Telemetry(o.Telemetry))
 
-	ctx, request := tp.Tracer("test").Start(t.Context(), "POST /orders")
+	ctx, request := o.Provider.Tracer("test").Start(t.Context(), "POST /orders")
 	if err := p.Publish(ctx, OrderPlaced{OrderID: "o-7", Amount: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +30,7 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 	}
 	request.End()
 
-	ended := spans.Ended()
+	ended := o.Spans.Ended()
 	if len(ended) != 3 {
 		t.Fatalf("%d spans ended, want 2 publish spans and the request", len(ended))
 	}
@@ -53,10 +42,7 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 		if s.Parent().SpanID() != request.SpanContext().SpanID() || s.SpanContext().TraceID() != request.SpanContext().TraceID() {
 			t.Errorf("span %d is not a child of the request span", i)
 		}
-		attrs := map[string]string{}
-		for _, a := range s.Attributes() {
-			attrs[string(a.Key)] = a.Value.Emit()
-		}
+		attrs := testkit.Attrs(s)
 		for k, want := range map[string]string{
 			"messaging.system": "kafka", "messaging.destination.name": "orders", "messaging.operation.type": "send",
 			"messaging.kafka.message.key": "o-7",
@@ -81,31 +67,13 @@ func TestPublishSpanContinuesTheCallersTrace(t *testing.T) {
 		if rec == nil {
 			t.Fatalf("span %d: no record with ce_id %s", i, id)
 		}
-		got := trace.SpanContextFromContext(tel.Extract(context.Background(), rec))
+		got := trace.SpanContextFromContext((*telemetry.T)(o.Telemetry).Extract(context.Background(), rec))
 		if got.SpanID() != s.SpanContext().SpanID() {
 			t.Errorf("span %d: the record's traceparent names span %v, want the publish span %v", i, got.SpanID(), s.SpanContext().SpanID())
 		}
 	}
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(t.Context(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, dp := range d.DataPoints {
-					got[m.Name] += dp.Value
-				}
-			case metricdata.Histogram[float64]:
-				for _, dp := range d.DataPoints {
-					got[m.Name] += int64(dp.Count)
-				}
-			}
-		}
-	}
+	got := testkit.Counts(t, o.Reader)
 	if got["messaging.client.sent.messages"] != 2 || got["messaging.client.operation.duration"] != 2 || got["evbus.publish.bytes"] < 2*100 {
 		t.Errorf("metrics after two events: %v", got)
 	}

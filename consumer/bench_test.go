@@ -20,6 +20,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/internal/cputime"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/internal/tracefloor"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/tracing"
@@ -223,7 +224,7 @@ func benchSDKFloor(b *testing.B, sampler sdktrace.Sampler) {
 		if recs[i], err = enc.Record(ctx, &BenchOrder{OrderID: fmt.Sprint(i), CustomerID: fmt.Sprintf("customer-%06d", i%500), Note: "gift wrap"}); err != nil {
 			b.Fatal(err)
 		}
-		_, span := prod.Publish(ctx, recs[i])
+		_, span := (*telemetry.T)(prod).Publish(ctx, recs[i])
 		span.End()
 		recs[i].Partition, recs[i].Offset = int32(i%3), int64(i)
 	}

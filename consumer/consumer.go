@@ -105,6 +105,11 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 	if err != nil {
 		return nil, err
 	}
+	tel, err := cfg.telOpt.Resolve("consumer")
+	if err != nil {
+		return nil, err
+	}
+	cfg.tel = tel
 	c := &Consumer{
 		group:    group,
 		reg:      reg,

@@ -1,7 +1,6 @@
 package consumer_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -60,16 +60,8 @@ func start(t testing.TB) *env {
 
 func connect(t testing.TB, stack *devstack.Stack) *env {
 	t.Helper()
-	reg, err := schema.New(stack.RegistryURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return &env{t: t, stack: stack, reg: reg, cl: cl, adm: kadm.NewClient(cl)}
+	k := testkit.Connect(t, stack)
+	return &env{t: t, stack: stack, reg: k.Registry, cl: k.Client, adm: k.Admin}
 }
 
 // topics creates topics with the given partition count.
@@ -161,38 +153,12 @@ func run(t testing.TB, c *consumer.Consumer) <-chan error {
 	return errc
 }
 
-// waitFor polls cond until it holds; the guard only catches hangs.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(guard)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitFor
 
 // read returns the first n records of a topic, read directly (no group).
 func (e *env) read(topic string, n int) []*kgo.Record {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.stack.Brokers()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), guard)
-	defer cancel()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			e.t.Fatalf("read %s: got %d records, want %d", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
+	return testkit.ReadN(e.t, e.stack.Brokers(), topic, n)
 }
 
 // count returns how many records a topic holds.
@@ -206,14 +172,7 @@ func (e *env) committed(group, topic string) map[int32]int64 {
 // headers returns a record's headers as a map; a repeated key fails.
 func headers(t testing.TB, r *kgo.Record) map[string]string {
 	t.Helper()
-	m := make(map[string]string)
-	for _, h := range r.Headers {
-		if _, dup := m[h.Key]; dup {
-			t.Errorf("header %s appears twice", h.Key)
-		}
-		m[h.Key] = string(h.Value)
-	}
-	return m
+	return testkit.Headers(t, r.Headers)
 }
 
 // seen records what handlers saw, safe for concurrent use.
@@ -281,15 +240,4 @@ func orderRange(keys, from, to int) []any {
 }
 
 // logBuffer collects a logger's output for tests that assert on it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+type logBuffer = testkit.Buffer

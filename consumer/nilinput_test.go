@@ -30,6 +30,14 @@ func TestNilInput(t *testing.T) {
 		fn         func() error
 	}{
 		{"New(nil registry)", "nil registry", func() error { _, err := consumer.New("g", nil); return err }},
+		{"New(nil option)", "consumer: New: option 2 is nil", func() error {
+			_, err := consumer.New("g", reg, consumer.Concurrency(2), nil)
+			return err
+		}},
+		{"New(Telemetry(nil))", "consumer: Telemetry(nil): pass one from tracing.New", func() error {
+			_, err := consumer.New("g", reg, consumer.Telemetry(nil))
+			return err
+		}},
 		{"Run(nil ctx)", "nil context", func() error { return c.Run(nilCtx) }},
 		{"NewProcessed(nil db)", "nil DB", func() error { _, err := consumer.NewProcessed[pgx.Tx](nil); return err }},
 		{"NewProcessed(Pgx(nil))", "sqldb.Pgx(nil)", func() error { _, err := consumer.NewProcessed(sqldb.DB[pgx.Tx](sqldb.Pgx(nil))); return err }},

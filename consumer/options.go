@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -43,7 +44,8 @@ type config struct {
 	observe        func(Outcome)
 	maxValueBytes  int
 	maxBuffered    int64
-	tel            *tracing.Telemetry
+	telOpt         telemetry.Choice // as given; New resolves it into tel
+	tel            *telemetry.T
 	compression    []kgo.CompressionCodec
 }
 
@@ -75,7 +77,6 @@ func defaultConfig() config {
 		retry:          defaultBackoff,
 		outage:         defaultBackoff,
 		maxBuffered:    defaultMaxBuffered,
-		tel:            tracing.Default(),
 		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
 	}
 }
@@ -95,9 +96,12 @@ func newConfig(opts []Option) (config, error) {
 // validate checks the values the options recorded and completes the
 // back-offs.
 func (c *config) validate() error {
+	tel, err := c.telOpt.Resolve("consumer")
+	if err != nil {
+		return err
+	}
+	c.tel = tel
 	switch {
-	case c.tel == nil:
-		return errors.New("consumer: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
 	case c.logger == nil:
 		return errors.New("consumer: Logger(nil): pass a logger, or leave the option out for slog.Default()")
 	case c.concurrency < 1:
@@ -132,7 +136,9 @@ func (c *config) validate() error {
 // producer's; the handler's context carries it, so the handler's own
 // spans nest under it and events it publishes continue the trace.
 // Default: tracing.Default() (the global OpenTelemetry providers).
-func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) { c.telOpt.Set((*telemetry.T)(t)) }
+}
 
 // Kafka passes options to the franz-go client the consumer runs on:
 // brokers (kgo.SeedBrokers), TLS, SASL, client id, fetch sizes (the

@@ -9,7 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/internal/telemetry"
 )
 
 // pipeline is what a partition asks of the consumer: to settle the records
@@ -93,7 +93,7 @@ type partition struct {
 	// handlers of the home topic by ce_type, read-only once Run started
 	handlers map[string]*binding
 	batching bool // some handler takes records in batches (Batch)
-	outcomes *tracing.Outcomes
+	outcomes *telemetry.Outcomes
 	seed     maphash.Seed // the lane of a key
 	gate     *gate        // the consumer's back-pressure on polling
 	sem      *semaphore   // the consumer's Concurrency slots

@@ -4,9 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/evbus/evbus/tracing"
 )
 
 // poll fetches records and hands them to their partitions until ctx ends,
@@ -115,12 +114,12 @@ func (c *Consumer) all() []*partition {
 }
 
 // lags returns the lag of each assigned partition.
-func (c *Consumer) lags() []tracing.Lag {
+func (c *Consumer) lags() []telemetry.Lag {
 	parts := c.all()
-	out := make([]tracing.Lag, 0, len(parts))
+	out := make([]telemetry.Lag, 0, len(parts))
 	for _, p := range parts {
 		if n, ok := p.lag(); ok {
-			out = append(out, tracing.Lag{Topic: p.topic, Partition: p.id, Records: n})
+			out = append(out, telemetry.Lag{Topic: p.topic, Partition: p.id, Records: n})
 		}
 	}
 	return out

@@ -10,86 +10,16 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/baggage"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/tracing"
 	"github.com/evbus/evbus/wire"
 )
-
-// telemetry is an SDK that keeps spans and metrics for a test to read.
-type telemetry struct {
-	tel    *tracing.Telemetry
-	tp     *sdktrace.TracerProvider
-	spans  *tracetest.SpanRecorder
-	reader *sdkmetric.ManualReader
-}
-
-func newTelemetry(t *testing.T, opts ...tracing.Option) *telemetry {
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	reader := sdkmetric.NewManualReader()
-	tel, err := tracing.New(append([]tracing.Option{tracing.TracerProvider(tp),
-		tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-		tracing.Propagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &telemetry{tel: tel, tp: tp, spans: spans, reader: reader}
-}
-
-// named returns the ended spans called name.
-func (tm *telemetry) named(name string) []sdktrace.ReadOnlySpan {
-	var out []sdktrace.ReadOnlySpan
-	for _, s := range tm.spans.Ended() {
-		if s.Name() == name {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-// counts sums the data points of each metric, by metric name and, for
-// evbus.consumer.events, by "name/outcome".
-func (tm *telemetry) counts(t *testing.T) map[string]int64 {
-	var rm metricdata.ResourceMetrics
-	if err := tm.reader.Collect(context.Background(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int64{}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			switch d := m.Data.(type) {
-			case metricdata.Sum[int64]:
-				for _, dp := range d.DataPoints {
-					got[m.Name] += dp.Value
-					if o, ok := dp.Attributes.Value(tracing.OutcomeKey); ok {
-						got[m.Name+"/"+o.AsString()] += dp.Value
-					}
-				}
-			case metricdata.Histogram[float64]:
-				for _, dp := range d.DataPoints {
-					got[m.Name] += int64(dp.Count)
-				}
-			}
-		}
-	}
-	return got
-}
-
-func attrs(s sdktrace.ReadOnlySpan) map[string]string {
-	m := map[string]string{}
-	for _, a := range s.Attributes() {
-		m[string(a.Key)] = a.Value.Emit()
-	}
-	return m
-}
 
 // One trace from a request to the handler's own span and the event the
 // handler publishes; a retried then dead-lettered record in the same
@@ -97,8 +27,8 @@ func attrs(s sdktrace.ReadOnlySpan) map[string]string {
 func TestTraceFromRequestToHandler(t *testing.T) {
 	e := start(t)
 	e.topics(1, "orders", "orders.billing.dlt", "orders.billing.replay")
-	tm := newTelemetry(t)
-	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.tel))
+	tm := testkit.NewOTel(t)
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.Telemetry))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,12 +38,12 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 		handled     = make(chan struct{}, 1)
 		fixed       atomic.Bool
 	)
-	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	c := e.consumer("billing", consumer.Telemetry(tm.Telemetry))
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
 		if ev.Note == "bad" && !fixed.Load() {
 			return errors.New("cannot bill")
 		}
-		ctx, span := tm.tp.Tracer("billing").Start(ctx, "INSERT invoices")
+		ctx, span := tm.Provider.Tracer("billing").Start(ctx, "INSERT invoices")
 		mu.Lock()
 		handlerSpan = span.SpanContext()
 		mu.Unlock()
@@ -126,22 +56,22 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	})
 	run(t, c)
 
-	ctx, request := tm.tp.Tracer("http").Start(t.Context(), "POST /orders")
+	ctx, request := tm.Provider.Tracer("http").Start(t.Context(), "POST /orders")
 	if err := pub.Publish(ctx, Order{OrderID: "o-1", Seq: 1}); err != nil {
 		t.Fatal(err)
 	}
 	request.End()
 	<-handled
-	badCtx, badRequest := tm.tp.Tracer("http").Start(t.Context(), "POST /orders (bad)")
+	badCtx, badRequest := tm.Provider.Tracer("http").Start(t.Context(), "POST /orders (bad)")
 	if err := pub.Publish(badCtx, Order{OrderID: "o-2", Seq: 1, Note: "bad"}); err != nil {
 		t.Fatal(err)
 	}
 	badRequest.End()
-	waitFor(t, "the dead letter's process span", func() bool { return len(tm.named("process orders")) == 3 })
+	waitFor(t, "the dead letter's process span", func() bool { return len(tm.Named("process orders")) == 3 })
 
 	trace1 := request.SpanContext().TraceID()
 	var publishOrder, process1, processShipped, dltPublish sdktrace.ReadOnlySpan
-	for _, s := range tm.named("publish orders") {
+	for _, s := range tm.Named("publish orders") {
 		if s.SpanContext().TraceID() != trace1 && s.SpanContext().TraceID() != badRequest.SpanContext().TraceID() {
 			t.Fatalf("publish span outside the requests' traces: %v", s.SpanContext().TraceID())
 		}
@@ -149,13 +79,13 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 			publishOrder = s
 		}
 	}
-	for _, s := range tm.named("process orders") {
-		a := attrs(s)
+	for _, s := range tm.Named("process orders") {
+		a := testkit.Attrs(s)
 		switch {
 		case publishOrder != nil && s.Parent().SpanID() == publishOrder.SpanContext().SpanID():
 			process1 = s
 		case a["evbus.outcome"] == "dead-lettered":
-			for _, d := range tm.named("publish orders.billing.dlt") {
+			for _, d := range tm.Named("publish orders.billing.dlt") {
 				if d.Parent().SpanID() == s.SpanContext().SpanID() {
 					dltPublish = d
 				}
@@ -183,7 +113,7 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	if process1.SpanKind() != trace.SpanKindConsumer || process1.SpanContext().TraceID() != trace1 {
 		t.Errorf("process span: kind %v, trace %v; want CONSUMER in the request's trace", process1.SpanKind(), process1.SpanContext().TraceID())
 	}
-	a := attrs(process1)
+	a := testkit.Attrs(process1)
 	for k, want := range map[string]string{
 		"messaging.system": "kafka", "messaging.destination.name": "orders", "messaging.operation.type": "process",
 		"messaging.consumer.group.name": "billing", "messaging.kafka.message.key": "o-1", "messaging.kafka.offset": "0",
@@ -200,7 +130,7 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	hs := handlerSpan
 	mu.Unlock()
 	var handlerRead sdktrace.ReadOnlySpan
-	for _, s := range tm.named("INSERT invoices") {
+	for _, s := range tm.Named("INSERT invoices") {
 		if s.SpanContext().SpanID() == hs.SpanID() {
 			handlerRead = s
 		}
@@ -228,12 +158,12 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-handled // the event the fixed handler published
-	waitFor(t, "the replay's process span", func() bool { return len(tm.named("process orders.billing.replay")) == 1 })
-	rs := tm.named("process orders.billing.replay")[0]
+	waitFor(t, "the replay's process span", func() bool { return len(tm.Named("process orders.billing.replay")) == 1 })
+	rs := tm.Named("process orders.billing.replay")[0]
 	if rs.SpanContext().TraceID() == badRequest.SpanContext().TraceID() || len(rs.Links()) != 1 ||
-		rs.Links()[0].SpanContext.SpanID() != dltPublish.SpanContext().SpanID() || attrs(rs)["evbus.outcome"] != "ok" {
+		rs.Links()[0].SpanContext.SpanID() != dltPublish.SpanContext().SpanID() || testkit.Attrs(rs)["evbus.outcome"] != "ok" {
 		t.Errorf("replay span: trace %v (original %v), links %v, outcome %q; want a new trace linked to the dead-letter publish span, ok",
-			rs.SpanContext().TraceID(), badRequest.SpanContext().TraceID(), rs.Links(), attrs(rs)["evbus.outcome"])
+			rs.SpanContext().TraceID(), badRequest.SpanContext().TraceID(), rs.Links(), testkit.Attrs(rs)["evbus.outcome"])
 	}
 
 	want := map[string]int64{
@@ -245,7 +175,7 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 	// measurements (a hang guard, not a timing check).
 	var got map[string]int64
 	for deadline := time.Now().Add(guard); ; time.Sleep(20 * time.Millisecond) {
-		got = tm.counts(t)
+		got = testkit.Counts(t, tm.Reader)
 		if got["evbus.consumer.events/ok"] >= want["evbus.consumer.events/ok"] && got["messaging.process.duration"] >= want["messaging.process.duration"] || time.Now().After(deadline) {
 			break
 		}
@@ -262,21 +192,21 @@ func TestTraceFromRequestToHandler(t *testing.T) {
 func TestLinkConsumers(t *testing.T) {
 	e := start(t)
 	e.topics(1, "orders")
-	tm := newTelemetry(t, tracing.LinkConsumers())
-	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced), bus.Telemetry(tm.tel))
+	tm := testkit.NewOTel(t, tracing.LinkConsumers())
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced), bus.Telemetry(tm.Telemetry))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{}, 1)
-	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	c := e.consumer("billing", consumer.Telemetry(tm.Telemetry))
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error { done <- struct{}{}; return nil })
 	run(t, c)
 	if err := pub.Publish(t.Context(), Order{OrderID: "o-1"}); err != nil {
 		t.Fatal(err)
 	}
 	<-done
-	waitFor(t, "the process span", func() bool { return len(tm.named("process orders")) == 1 })
-	p, pr := tm.named("publish orders")[0], tm.named("process orders")[0]
+	waitFor(t, "the process span", func() bool { return len(tm.Named("process orders")) == 1 })
+	p, pr := tm.Named("publish orders")[0], tm.Named("process orders")[0]
 	if pr.SpanContext().TraceID() == p.SpanContext().TraceID() || len(pr.Links()) != 1 || pr.Links()[0].SpanContext.SpanID() != p.SpanContext().SpanID() {
 		t.Errorf("process span: trace %v (publish %v), links %v; want a new trace linked to the publish span",
 			pr.SpanContext().TraceID(), p.SpanContext().TraceID(), pr.Links())
@@ -291,10 +221,10 @@ func TestLinkConsumers(t *testing.T) {
 func TestLagMetric(t *testing.T) {
 	e := start(t)
 	e.topics(1, "orders")
-	tm := newTelemetry(t)
+	tm := testkit.NewOTel(t)
 	release := make(chan struct{})
 	var handled atomic.Int64
-	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	c := e.consumer("billing", consumer.Telemetry(tm.Telemetry))
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
 		<-release
 		handled.Add(1)
@@ -303,11 +233,7 @@ func TestLagMetric(t *testing.T) {
 	run(t, c)
 	e.publish(orders(1, 10)...)
 	lag := func() (int64, bool) {
-		var rm metricdata.ResourceMetrics
-		if err := tm.reader.Collect(context.Background(), &rm); err != nil {
-			t.Fatal(err)
-		}
-		for _, sm := range rm.ScopeMetrics {
+		for _, sm := range testkit.Collect(t, tm.Reader).ScopeMetrics {
 			for _, m := range sm.Metrics {
 				if m.Name == "evbus.consumer.lag" {
 					for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
@@ -331,14 +257,14 @@ func TestLagMetric(t *testing.T) {
 func TestBaggageAndCorrelationTravel(t *testing.T) {
 	e := start(t)
 	e.topics(1, "orders")
-	tm := newTelemetry(t)
-	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.tel))
+	tm := testkit.NewOTel(t)
+	pub, err := bus.NewPublisher(t.Context(), e.cl, e.reg, bus.Source("/test"), bus.Types(orderPlaced, orderShipped), bus.Telemetry(tm.Telemetry))
 	if err != nil {
 		t.Fatal(err)
 	}
 	type seen struct{ tenant, correlation, causation, id string }
 	got := make(chan seen, 2)
-	c := e.consumer("billing", consumer.Telemetry(tm.tel))
+	c := e.consumer("billing", consumer.Telemetry(tm.Telemetry))
 	consumer.Handle(c, orderPlaced, func(ctx context.Context, ev *Order, m bus.Meta) error {
 		got <- seen{baggage.FromContext(ctx).Member("tenant").Value(), m.CorrelationID, m.CausationID, m.ID}
 		return pub.Publish(ctx, &Shipped{OrderID: ev.OrderID})

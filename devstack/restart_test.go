@@ -10,13 +10,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/evbus/evbus/devstack"
+	"github.com/evbus/evbus/internal/testkit"
 )
 
 // registryState is everything a restart must keep of the registry.
@@ -52,25 +52,9 @@ type consumed struct {
 
 func consumeAll(t *testing.T, brokers []string, topic string, n int) []consumed {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	// The deadline only keeps a broken stack from hanging the test.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	var out []consumed
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("read %d of %d records: %v", len(out), n, err)
-		}
-		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
-		fs.EachRecord(func(r *kgo.Record) {
-			out = append(out, consumed{r.Partition, r.Offset, string(r.Key), string(r.Value)})
-		})
+	for _, r := range testkit.ReadN(t, brokers, topic, n) {
+		out = append(out, consumed{r.Partition, r.Offset, string(r.Key), string(r.Value)})
 	}
 	slices.SortFunc(out, func(a, b consumed) int {
 		if a.Partition != b.Partition {

@@ -27,6 +27,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
@@ -393,22 +394,7 @@ func sum(m map[int32]int64) int64 {
 	return n
 }
 
-// waitFor polls cond until it holds, failing t after 90 s with what cond
-// said last.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 90s for %s; last seen: %s", what, seen)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitForState
 
 // waitEffects waits until the service's consumers applied n effects.
 func (s *system) waitEffects(what string, n int64) {

@@ -17,12 +17,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
@@ -65,15 +65,11 @@ type kafka struct {
 func startKafka(t testing.TB) kafka {
 	t.Helper()
 	stack := evbustest.Start(t)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...))
-	if err != nil {
+	c := testkit.Connect(t, stack)
+	if err := bus.CreateTopics(t.Context(), c.Admin, bus.TopicSpec{Name: topic, Partitions: 3}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(cl.Close)
-	if err := bus.CreateTopics(t.Context(), kadm.NewClient(cl), bus.TopicSpec{Name: topic, Partitions: 3}); err != nil {
-		t.Fatal(err)
-	}
-	return kafka{stack: stack, cl: cl, enc: encoder(t, stack.RegistryURL())}
+	return kafka{stack: stack, cl: c.Client, enc: encoder(t, stack.RegistryURL())}
 }
 
 func encoder(t testing.TB, registryURL string) *bus.Encoder {
@@ -174,34 +170,17 @@ type published struct {
 	rec     *kgo.Record
 }
 
-// consume reads the topic from the start until done says it has enough,
-// failing t after 60 s.
+// consume reads the topic from the start until done says it has enough.
 func consume(t testing.TB, brokers []string, done func([]published) bool) []published {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	var got []published
-	for !done(got) {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read %d events from Kafka, then nothing more within 60s", len(got))
+	testkit.Read(t, brokers, topic, func(recs []*kgo.Record) bool {
+		for _, r := range recs[len(got):] {
+			id, _ := testkit.Header(r.Headers, wire.HeaderID)
+			got = append(got, published{id: id, key: string(r.Key), seq: seqOf(t, r.Value), rec: r})
 		}
-		fs.EachRecord(func(r *kgo.Record) {
-			p := published{key: string(r.Key), rec: r}
-			for _, h := range r.Headers {
-				if h.Key == wire.HeaderID {
-					p.id = string(h.Value)
-				}
-			}
-			p.seq = seqOf(t, r.Value)
-			got = append(got, p)
-		})
-	}
+		return done(got)
+	})
 	return got
 }
 
@@ -267,17 +246,7 @@ func checkOrder(t testing.TB, got []published, want map[string][]int64) (dups in
 	return dups
 }
 
-// waitFor polls cond until it holds, failing t after 60 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 60s for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitFor
 
 func backlog[Tx any](t testing.TB, ob *outbox.Outbox[Tx]) int64 {
 	t.Helper()

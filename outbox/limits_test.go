@@ -10,15 +10,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
-	"github.com/evbus/evbus/tracing"
 )
 
 // OrderDocument is an event of any size: Seq counts the events of one
@@ -77,14 +75,10 @@ func stuckRow[Tx any](t *testing.T, k kafka, enc *bus.Encoder, db sqldb.DB[Tx]) 
 	enqueue(t, db, writer, OrderEvent{OrderID: prefix + "k", Seq: 2})
 	enqueue(t, db, writer, OrderEvent{OrderID: prefix + "o", Seq: 1})
 
-	reader := sdkmetric.NewManualReader()
-	tel, err := tracing.New(tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := testkit.NewOTel(t)
 	const limit = 256 << 10
 	var log logs
-	ob := newOutbox(t, db, nil, outbox.MaxEventBytes(limit), outbox.Telemetry(tel), outbox.Logger(slog.New(&log)))
+	ob := newOutbox(t, db, nil, outbox.MaxEventBytes(limit), outbox.Telemetry(o.Telemetry), outbox.Logger(slog.New(&log)))
 	r := runRelay(t, ob, smallBatches(t, k, limit), outbox.RelayName("relay-"+t.Name()))
 	outbox.SetStuckRecheck(r, 100*time.Millisecond)
 
@@ -92,6 +86,7 @@ func stuckRow[Tx any](t *testing.T, k kafka, enc *bus.Encoder, db sqldb.DB[Tx]) 
 	got := mine(consume(t, k.stack.Brokers(), func(ps []published) bool { return len(mine(ps)) >= 1 }))
 	var s outbox.Status
 	waitFor(t, "Status to show the stuck row and k's two rows alone left", func() bool {
+		var err error
 		if s, err = ob.Status(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +107,7 @@ func stuckRow[Tx any](t *testing.T, k kafka, enc *bus.Encoder, db sqldb.DB[Tx]) 
 	if err := r.Ready(); err == nil || !strings.Contains(err.Error(), "cannot be published") || !strings.Contains(err.Error(), prefix+"k") {
 		t.Errorf("Ready: %v, want the stuck row", err)
 	}
-	if n := gauge(t, reader, "evbus.outbox.stuck"); n != 1 {
+	if n := testkit.Counts(t, o.Reader)["evbus.outbox.stuck"]; n != 1 {
 		t.Errorf("evbus.outbox.stuck %d, want 1", n)
 	}
 
@@ -129,24 +124,6 @@ func stuckRow[Tx any](t *testing.T, k kafka, enc *bus.Encoder, db sqldb.DB[Tx]) 
 		return err == nil && len(s.Relays) == 1 && len(s.Relays[0].Stuck) == 0 && s.Backlog == 0
 	})
 	waitFor(t, "Ready", func() bool { return r.Ready() == nil })
-}
-
-// gauge returns the value of the int64 gauge name that reader collects.
-func gauge(t testing.TB, reader *sdkmetric.ManualReader, name string) int64 {
-	t.Helper()
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(t.Context(), &rm); err != nil {
-		t.Fatal(err)
-	}
-	for _, sm := range rm.ScopeMetrics {
-		for _, m := range sm.Metrics {
-			if g, ok := m.Data.(metricdata.Gauge[int64]); ok && m.Name == name && len(g.DataPoints) == 1 {
-				return g.DataPoints[0].Value
-			}
-		}
-	}
-	t.Fatalf("metric %s not reported", name)
-	return 0
 }
 
 // TestEnqueueRefusesWhatNoRelayPublishes: with MaxEventBytes(n), Enqueue

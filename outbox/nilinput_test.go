@@ -49,6 +49,10 @@ func TestNilInput(t *testing.T) {
 			return err
 		}},
 		{"New(nil option)", "option 1 is nil", func() error { _, err := outbox.New(sqldb.DB[*sql.Tx](lite), k.enc, nil); return err }},
+		{"New(Telemetry(nil))", "outbox: Telemetry(nil): pass one from tracing.New", func() error {
+			_, err := outbox.New(sqldb.DB[*sql.Tx](lite), k.enc, outbox.Telemetry(nil))
+			return err
+		}},
 		{"Relay(nil client)", "Kafka client", func() error { _, err := liteOB.Relay(nil); return err }},
 		{"Relay(nil option)", "option 1 is nil", func() error { _, err := liteOB.Relay(k.cl, nil); return err }},
 		{"Relay.Run(nil ctx)", "Run: nil context", func() error { return relay.Run(nilCtx) }},

@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/tracing"
 	"github.com/evbus/evbus/wire"
@@ -50,7 +51,8 @@ type config struct {
 	retention time.Duration
 	deleteNow bool
 	maxEvent  int
-	tel       *tracing.Telemetry
+	telOpt    telemetry.Choice // as given; New resolves it into tel
+	tel       *telemetry.T
 	log       *slog.Logger
 }
 
@@ -109,7 +111,9 @@ func MaxEventBytes(n int) Option { return func(c *config) { c.maxEvent = n } }
 // publish span continues that trace (tracing.LinkRelay links instead),
 // and records evbus.outbox.delay, evbus.outbox.backlog and
 // evbus.outbox.oldest_age. New refuses nil.
-func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) { c.telOpt.Set((*telemetry.T)(t)) }
+}
 
 // Logger receives the events of the outbox's relays: shards taken and
 // lost, stuck rows, errors of the database and of Kafka. Default:
@@ -127,13 +131,18 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	if err := sqldb.Check(db); err != nil {
 		return nil, fmt.Errorf("outbox: New: %w", err)
 	}
-	cfg := config{table: defaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: defaultMaxEventBytes, tel: tracing.Default(), log: slog.Default()}
+	cfg := config{table: defaultTable, shards: 1, notify: true, retention: 7 * 24 * time.Hour, maxEvent: defaultMaxEventBytes, log: slog.Default()}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("outbox: New: option %d is nil", i+1)
 		}
 		o(&cfg)
 	}
+	tel, err := cfg.telOpt.Resolve("outbox")
+	if err != nil {
+		return nil, err
+	}
+	cfg.tel = tel
 	if cfg.shards < 1 || cfg.shards > 1024 {
 		return nil, fmt.Errorf("outbox: Shards(%d): want 1 to 1024", cfg.shards)
 	}
@@ -142,9 +151,6 @@ func New[Tx any](db sqldb.DB[Tx], enc *bus.Encoder, opts ...Option) (*Outbox[Tx]
 	}
 	if cfg.retention <= 0 && !cfg.deleteNow {
 		return nil, fmt.Errorf("outbox: Retention(%v): want a positive duration, or DeleteOnPublish", cfg.retention)
-	}
-	if cfg.tel == nil {
-		return nil, errors.New("outbox: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
 	}
 	if cfg.log == nil {
 		return nil, errors.New("outbox: Logger(nil): pass a *slog.Logger, or leave the option out (slog.Default())")

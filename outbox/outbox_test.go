@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/wire"
@@ -82,11 +82,11 @@ func rollbackAndCommit[Tx any](t *testing.T, k kafka, db sqldb.DB[Tx]) {
 		t.Errorf("%d events published, %d repeated; want 6, none repeated", len(mine), dups)
 	}
 	for _, h := range []string{wire.HeaderSpecVersion, wire.HeaderID, wire.HeaderSource, wire.HeaderType, wire.HeaderTime, wire.HeaderContentType, wire.HeaderSubject} {
-		if v := header(mine[0].rec, h); len(v) == 0 {
+		if v, _ := testkit.Header(mine[0].rec.Headers, h); len(v) == 0 {
 			t.Errorf("header %s missing", h)
 		}
 	}
-	if v := string(header(mine[0].rec, wire.HeaderCorrelationID)); v != "conversation-1" {
+	if v, _ := testkit.Header(mine[0].rec.Headers, wire.HeaderCorrelationID); v != "conversation-1" {
 		t.Errorf("correlation id %q, want the caller's", v)
 	}
 
@@ -203,15 +203,6 @@ func TestExecPreparesAFewStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func header(r *kgo.Record, k string) []byte {
-	for _, h := range r.Headers {
-		if h.Key == k {
-			return h.Value
-		}
-	}
-	return nil
 }
 
 // TestCommitOrderTrap: PostgreSQL assigns ids at insert, not at commit.

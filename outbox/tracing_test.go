@@ -8,19 +8,16 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/domain"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
-	"github.com/evbus/evbus/tracing"
 )
 
 // orderPlaced is the domain event of the unit-of-work tests.
@@ -33,14 +30,8 @@ type orderPlaced struct{ ID string }
 func TestTraceThroughTheOutbox(t *testing.T) {
 	k := startKafka(t)
 	db := sqliteDB(t)
-	spans := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	reader := sdkmetric.NewManualReader()
-	tel, err := tracing.New(tracing.TracerProvider(tp), tracing.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))),
-		tracing.Propagator(propagation.TraceContext{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	o := testkit.NewOTel(t)
+	tel, tp, spans := o.Telemetry, o.Provider, o.Spans
 	ob := newOutbox(t, db, k.enc, outbox.Telemetry(tel))
 	if _, err := db.Exec(t.Context(), "CREATE TABLE orders (id TEXT PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
@@ -145,12 +136,8 @@ func TestTraceThroughTheOutbox(t *testing.T) {
 		}
 	}
 
-	var rm metricdata.ResourceMetrics
-	if err := reader.Collect(t.Context(), &rm); err != nil {
-		t.Fatal(err)
-	}
 	seen := map[string]bool{}
-	for _, sm := range rm.ScopeMetrics {
+	for _, sm := range testkit.Collect(t, o.Reader).ScopeMetrics {
 		for _, m := range sm.Metrics {
 			switch d := m.Data.(type) {
 			case metricdata.Histogram[float64]:

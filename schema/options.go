@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"time"
 
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 )
 
@@ -20,16 +21,18 @@ type config struct {
 	strategy Strategy
 	mode     Mode
 	level    Level
-	tel      *tracing.Telemetry
+	tel      telemetry.Choice
 }
 
 func defaultConfig() config {
-	return config{timeout: 10 * time.Second, tel: tracing.Default()}
+	return config{timeout: 10 * time.Second}
 }
 
 // Telemetry sets where the client reports its cache hits and misses
 // (evbus.registry.lookups). Default: tracing.Default().
-func Telemetry(t *tracing.Telemetry) Option { return func(c *config) { c.tel = t } }
+func Telemetry(t *tracing.Telemetry) Option {
+	return func(c *config) { c.tel.Set((*telemetry.T)(t)) }
+}
 
 // Mode says how a producer finds the schema id it frames events with.
 type Mode int

@@ -71,11 +71,12 @@ func New(urls string, opts ...Option) (*Registry, error) {
 		}
 		o(&cfg)
 	}
+	tel, err := cfg.tel.Resolve("schema")
+	if err != nil {
+		return nil, err
+	}
 	if cfg.timeout <= 0 {
 		return nil, fmt.Errorf("schema: Timeout(%v): want a positive duration", cfg.timeout)
-	}
-	if cfg.tel == nil {
-		return nil, errors.New("schema: Telemetry(nil): pass one from tracing.New, or leave the option out (tracing.Default())")
 	}
 	if cfg.level != "" {
 		if _, err := ParseLevel(string(cfg.level)); err != nil {
@@ -129,7 +130,7 @@ func New(urls string, opts ...Option) (*Registry, error) {
 	// A weak pointer: the metric callback must not keep a registry alive
 	// that its program dropped; the callback goes once the registry does.
 	wr := weak.Make(r)
-	stop, err := cfg.tel.ObserveRegistry(func() (uint64, uint64, bool) {
+	stop, err := tel.ObserveRegistry(func() (uint64, uint64, bool) {
 		r := wr.Value()
 		if r == nil {
 			return 0, 0, false

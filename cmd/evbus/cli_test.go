@@ -23,6 +23,7 @@ import (
 	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/wire"
 )
@@ -405,14 +406,7 @@ func produceDeadLetter(t *testing.T, cl *kgo.Client, offset int) {
 	}
 }
 
-func header(hs []kgo.RecordHeader, key string) string {
-	for _, h := range hs {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
+func header(hs []kgo.RecordHeader, key string) string { v, _ := testkit.Header(hs, key); return v }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 

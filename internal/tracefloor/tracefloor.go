@@ -18,6 +18,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
 	"github.com/evbus/evbus/wire"
 )
@@ -32,6 +33,7 @@ var Ratio = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))
 type SDK struct {
 	Provider   *sdktrace.TracerProvider
 	Telemetry  *tracing.Telemetry // evbus's, on this SDK
+	Hooks      *telemetry.T       // the same, as evbus's packages call it
 	Tracer     trace.Tracer       // the floor's
 	Propagator propagation.TextMapPropagator
 }
@@ -49,7 +51,7 @@ func Start(tb testing.TB, sampler sdktrace.Sampler) *SDK {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &SDK{Provider: tp, Telemetry: tel, Tracer: tp.Tracer("floor"), Propagator: prop}
+	return &SDK{Provider: tp, Telemetry: tel, Hooks: (*telemetry.T)(tel), Tracer: tp.Tracer("floor"), Propagator: prop}
 }
 
 // Publish does for one record what the conventions ask of a producer:

@@ -1,4 +1,4 @@
-package tracing_test
+package telemetry_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/internal/tracefloor"
-	"github.com/evbus/evbus/tracing"
 	"github.com/evbus/evbus/wire"
 )
 
@@ -21,15 +21,15 @@ import (
 // op=process/tracing=off is the consumer's calls with tracing off (the
 // global no-op providers, the default).
 //
-//	go test ./tracing -run '^$' -bench Record -benchmem -count 6
+//	go test ./internal/telemetry -run '^$' -bench Record -benchmem -count 6
 func BenchmarkRecord(b *testing.B) {
 	samplers := []struct {
 		name    string
 		sampler sdktrace.Sampler
 	}{{"always", sdktrace.AlwaysSample()}, {"1pct", tracefloor.Ratio}}
 	// The consumer's records carry a producer's traceparent, 1 % sampled.
-	prod, err := tracing.New(tracing.TracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSampler(tracefloor.Ratio))),
-		tracing.Propagator(propagation.TraceContext{}))
+	prod, err := telemetry.New(telemetry.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSampler(tracefloor.Ratio)),
+		Propagator: propagation.TraceContext{}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,8 +49,8 @@ func BenchmarkRecord(b *testing.B) {
 					rec := recs[i&1023]
 					rec.Headers = rec.Headers[:8]
 					start := time.Now()
-					sctx, span := sdk.Telemetry.Publish(ctx, rec)
-					sdk.Telemetry.Published(sctx, span, rec, start, nil)
+					sctx, span := sdk.Hooks.Publish(ctx, rec)
+					sdk.Hooks.Published(sctx, span, rec, start, nil)
 				}
 			})
 			b.Run("impl=sdk-floor", func(b *testing.B) {
@@ -70,11 +70,11 @@ func BenchmarkRecord(b *testing.B) {
 		recs[i] = rec
 	}
 	// Tracing off: the global no-op providers and propagator, the default.
-	b.Run("op=process/tracing=off", func(b *testing.B) { processLoop(b, tracing.Default(), recs) })
+	b.Run("op=process/tracing=off", func(b *testing.B) { processLoop(b, telemetry.Default(), recs) })
 	for _, s := range samplers {
 		b.Run("op=process/sampler="+s.name, func(b *testing.B) {
 			sdk := tracefloor.Start(b, s.sampler)
-			b.Run("impl=evbus", func(b *testing.B) { processLoop(b, sdk.Telemetry, recs) })
+			b.Run("impl=evbus", func(b *testing.B) { processLoop(b, sdk.Hooks, recs) })
 			b.Run("impl=sdk-floor", func(b *testing.B) {
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
@@ -87,7 +87,7 @@ func BenchmarkRecord(b *testing.B) {
 
 // processLoop runs tel's hooks for each record as the consumer does for a
 // handled record: Process, Handled when Timed, Settled.
-func processLoop(b *testing.B, tel *tracing.Telemetry, recs []*kgo.Record) {
+func processLoop(b *testing.B, tel *telemetry.T, recs []*kgo.Record) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	outcomes := tel.Outcomes(recs[0].Topic, "billing")
@@ -96,6 +96,6 @@ func processLoop(b *testing.B, tel *tracing.Telemetry, recs []*kgo.Record) {
 		if tel.Timed(pctx) {
 			tel.Handled(pctx, outcomes, time.Now(), nil)
 		}
-		tel.Settled(pctx, span, outcomes, tracing.OutcomeOK, nil)
+		tel.Settled(pctx, span, outcomes, telemetry.OutcomeOK, nil)
 	}
 }
