@@ -50,7 +50,11 @@ func TestPauseAccounting(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	c := &Consumer{cl: cl, cfg: defaultConfig(), gate: newGate(), parts: make(map[tp]*partition)}
+	cfg, err := newConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Consumer{cl: cl, cfg: cfg, gate: newGate(), parts: make(map[tp]*partition)}
 	p := newPartition(context.Background(), c, "t", 0)
 	paused := func() bool { return len(cl.PauseFetchPartitions(nil)["t"]) == 1 }
 
@@ -162,8 +166,10 @@ func TestCommitPointWaitsForTheOldest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	cfg := defaultConfig()
-	cfg.perKey = 4
+	cfg, err := newConfig([]Option{PerKey(4)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &Consumer{cl: cl, cfg: cfg, seed: maphash.MakeSeed(), gate: newGate()}
 	p := newPartition(context.Background(), c, "t", 0)
 	for i := range p.lanes {
