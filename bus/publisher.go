@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -355,7 +354,7 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 	failed := false
 	start := time.Now()
 	for i, ev := range events {
-		rec, err := p.Record(ctx, ev)
+		rec, err := p.record(ctx, ev, p.traceRoom())
 		if err != nil {
 			errs[i], failed = err, true
 			continue
@@ -386,7 +385,7 @@ func (p *Publisher) Publish(ctx context.Context, events ...any) error {
 // producer's callback goroutine. For high rates, many calls in flight share
 // batches.
 func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(PublishResult)) {
-	rec, err := p.Record(ctx, event)
+	rec, err := p.record(ctx, event, p.traceRoom())
 	if err != nil {
 		if done != nil {
 			done(PublishResult{Event: event, Err: err})
@@ -402,15 +401,22 @@ func (p *Publisher) PublishAsync(ctx context.Context, event any, done func(Publi
 		if done == nil {
 			return
 		}
-		// The id's bytes are never written after Record: the string
-		// shares them rather than copying (BENCHMARKS.md section 1).
 		id, _ := wire.HeaderValue(r.Headers, wire.HeaderID)
-		res := PublishResult{Event: event, ID: unsafe.String(unsafe.SliceData(id), len(id)), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+		res := PublishResult{Event: event, ID: string(id), Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
 		if err != nil {
 			res.Err = p.produceError(r, err)
 		}
 		done(res)
 	})
+}
+
+// traceRoom is how many headers the trace context adds to a record:
+// traceparent and tracestate when a propagator writes them, else none.
+func (p *Publisher) traceRoom() int {
+	if p.tel.Injects() {
+		return traceHeaders
+	}
+	return 0
 }
 
 // Flush waits until every event published so far was acknowledged or failed.
@@ -438,28 +444,46 @@ func (p *Publisher) produceError(r *kgo.Record, err error) error {
 // for ce_time, the id's timestamp and the record's timestamp (which
 // franz-go would otherwise read again).
 func (e *Encoder) Record(ctx context.Context, ev any) (*kgo.Record, error) {
+	return e.record(ctx, ev, 0)
+}
+
+// record is Record with room for extra headers more: those the trace
+// context's propagator adds to a record the Publisher sends.
+func (e *Encoder) record(ctx context.Context, ev any, extra int) (*kgo.Record, error) {
 	if ctx == nil {
 		return nil, errors.New("bus: Record: nil context")
 	}
-	rec := newRecord(ctx)
+	n := 8 + extra
+	if _, causation := lineage(ctx); causation != "" {
+		n++
+	}
+	rec := newRecord(n)
 	if err := e.RecordInto(ctx, ev, rec); err != nil {
 		return nil, err
 	}
 	return rec, nil
 }
 
-// newRecord allocates a record with room for the headers Record writes
-// for an event published in ctx, in one allocation: the contract's eight,
-// and the causation id when ctx has one. A trace context's headers, when
-// a propagator writes them, grow the slice: room for them would put every
-// record without tracing in a larger size class (BENCHMARKS.md section 1).
-func newRecord(ctx context.Context) *kgo.Record {
-	if _, causation := lineage(ctx); causation == "" {
+// newRecord allocates a record with room for n headers (8 to
+// RecordHeaders) in one allocation. Room for just the headers a record
+// gets keeps a record without tracing in a smaller size class
+// (BENCHMARKS.md section 1).
+func newRecord(n int) *kgo.Record {
+	switch n {
+	case 8:
 		a := new(recordAlloc[[8]kgo.RecordHeader])
 		a.rec.Headers = a.headers[:0]
 		return &a.rec
+	case 9:
+		a := new(recordAlloc[[9]kgo.RecordHeader])
+		a.rec.Headers = a.headers[:0]
+		return &a.rec
+	case 10:
+		a := new(recordAlloc[[10]kgo.RecordHeader])
+		a.rec.Headers = a.headers[:0]
+		return &a.rec
 	}
-	a := new(recordAlloc[[9]kgo.RecordHeader])
+	a := new(recordAlloc[[RecordHeaders]kgo.RecordHeader])
 	a.rec.Headers = a.headers[:0]
 	return &a.rec
 }

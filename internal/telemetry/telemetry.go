@@ -261,6 +261,10 @@ func (t *T) idle() bool {
 
 // idlePropagator tells that the propagator would neither write nor read
 // headers: the global one is in use and none has been installed.
+// Injects reports whether Inject writes headers now: whether a
+// propagator other than the initial global one is in use.
+func (t *T) Injects() bool { return !t.idlePropagator() }
+
 func (t *T) idlePropagator() bool {
 	return t.onInitialPropagator && otel.GetTextMapPropagator() == initialPropagator
 }
