@@ -104,3 +104,22 @@ func TestStartFailsTheTestClearly(t *testing.T) {
 		t.Errorf("failure message %q, want it to start with %q", msg, want)
 	}
 }
+
+// A nil wait option, or a wait that is not positive, fails the test
+// naming it, as the packages' constructors refuse theirs.
+func TestWaitOptionsChecked(t *testing.T) {
+	for _, c := range []struct {
+		opt  evbustest.WaitOption
+		want string
+	}{
+		{nil, "evbustest: option 1 is nil"},
+		{evbustest.Within(0), "evbustest: Within(0s): want a positive duration"},
+	} {
+		msg := failure(t, func(tb testing.TB) {
+			evbustest.ExpectHandled(tb, evbustest.NewRecorder(), "billing", paymentTaken, nil, c.opt)
+		})
+		if msg != c.want {
+			t.Errorf("failure %q, want %q", msg, c.want)
+		}
+	}
+}

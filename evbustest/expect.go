@@ -17,21 +17,30 @@ import (
 	"github.com/evbus/evbus/wire"
 )
 
-// DefaultWait is how long the Expect functions wait unless told otherwise.
-const DefaultWait = 10 * time.Second
+// defaultWait is how long the Expect functions wait unless told otherwise.
+const defaultWait = 10 * time.Second
 
 // WaitOption configures an Expect function.
 type WaitOption func(*waitConfig)
 
 type waitConfig struct{ within time.Duration }
 
-// Within sets how long to wait (default DefaultWait).
+// Within sets how long to wait. Default: 10s.
 func Within(d time.Duration) WaitOption { return func(c *waitConfig) { c.within = d } }
 
-func waitFor(opts []WaitOption) time.Duration {
-	c := waitConfig{within: DefaultWait}
-	for _, o := range opts {
+// waitFor applies opts, failing t on a nil option or a wait that is not
+// positive.
+func waitFor(t testing.TB, opts []WaitOption) time.Duration {
+	t.Helper()
+	c := waitConfig{within: defaultWait}
+	for i, o := range opts {
+		if o == nil {
+			t.Fatalf("evbustest: option %d is nil", i+1)
+		}
 		o(&c)
+	}
+	if c.within <= 0 {
+		t.Fatalf("evbustest: Within(%v): want a positive duration", c.within)
 	}
 	return c.within
 }
@@ -73,7 +82,7 @@ func ExpectPublished[T any](t testing.TB, c Cluster, et *bus.Type[T], match func
 	var found *T
 	var meta bus.Meta
 	var saw seen
-	read(t, c, d.Topic(), waitFor(opts), func(r *kgo.Record) bool {
+	read(t, c, d.Topic(), waitFor(t, opts), func(r *kgo.Record) bool {
 		m := metaOf(r)
 		if m.Type != d.Name() {
 			saw = append(saw, describe(m))
@@ -104,7 +113,7 @@ func ExpectDeadLettered(t testing.TB, c Cluster, topic, group string, match func
 	dlt := wire.DeadLetterTopic(topic, group)
 	var found wire.DeadLetter
 	var saw seen
-	read(t, c, dlt, waitFor(opts), func(r *kgo.Record) bool {
+	read(t, c, dlt, waitFor(t, opts), func(r *kgo.Record) bool {
 		d, err := wire.ParseDeadLetter(r)
 		if err != nil {
 			saw = append(saw, err.Error())
@@ -201,7 +210,7 @@ func (r *Recorder) Outcomes() []consumer.Outcome {
 func ExpectHandled[T any](t testing.TB, r *Recorder, group string, et *bus.Type[T], match func(*T, bus.Meta) bool, opts ...WaitOption) (*T, bus.Meta) {
 	t.Helper()
 	name := et.Descriptor().Name()
-	within := waitFor(opts)
+	within := waitFor(t, opts)
 	deadline := time.NewTimer(within)
 	defer deadline.Stop()
 	next := 0
