@@ -1,0 +1,342 @@
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/wire"
+)
+
+// Ledger reads and writes a consumer group's dead-letter ledger: the
+// compacted topic wire.LedgerTopic(group), one record per dead letter
+// holding its state and whole history (docs/wire-format.md, "Dead-letter
+// ledger"). Record appends an entry after the state machine
+// (wire.LedgerTransition); States reads the latest record of every dead
+// letter.
+//
+// Two writers: Kafka has no conditional write, so the last record written
+// for a dead letter wins, in the log and after compaction. Record reads
+// the topic to its end before it appends, under mu, so one Ledger never
+// writes on a stale base; two Ledgers (or processes) writing the same dead
+// letter at the same moment can each write on the same base (the same
+// seq), and the later record replaces the earlier one's entry. That is
+// not prevented, but it is seen: the later writer's Record, and every
+// States that reads both records, return an error wrapping ErrStaleWrite
+// naming the dead letter, until compaction removes the earlier record.
+// Run one writer per group for operator actions to avoid it.
+//
+// A Ledger is safe for concurrent use.
+type Ledger struct {
+	group  string
+	topic  string
+	cl     *kgo.Client // the caller's: writes
+	adm    *kadm.Client
+	reader *kgo.Client // the Ledger's own: reads the topic from the start
+
+	mu     sync.Mutex // guards what follows: the view read so far, and writes
+	next   map[int32]int64
+	latest map[string]wire.LedgerRecord
+	bad    map[string]error // keys whose latest record does not parse
+	stale  map[string]staleWrite
+}
+
+// staleWrite is the last record of a key written on a stale base.
+type staleWrite struct {
+	partition int32
+	offset    int64
+	err       error
+}
+
+// ErrStaleWrite is wrapped by States' error when, for a dead letter, a
+// record in the ledger does not carry a higher seq than the one before it:
+// two writers appended on the same base and the later one's record
+// replaced the other's entry.
+var ErrStaleWrite = errors.New("deadletter: ledger record written on a stale base")
+
+// ledgerPartitions is the ledger's partition count when OpenLedger creates
+// it: one, so reading it to its end is one fetch stream.
+const ledgerPartitions = 1
+
+// OpenLedger opens group's ledger, creating its topic (compacted, one
+// partition) when it does not exist, and reads it to its end. cl writes
+// (it must not be transactional); a second client with cl's connection
+// options (seeds, TLS, SASL, dialer), but none of its producer or consumer
+// options, reads. A topic that exists but is not compacted is refused: its
+// records would expire.
+func OpenLedger(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group string) (*Ledger, error) {
+	switch {
+	case ctx == nil:
+		return nil, errors.New("deadletter: OpenLedger: nil context")
+	case cl == nil:
+		return nil, errors.New("deadletter: OpenLedger: nil client: pass a kgo.Client")
+	case adm == nil:
+		return nil, errors.New("deadletter: OpenLedger: nil admin client: pass kadm.NewClient(cl)")
+	}
+	if err := wire.ValidLedgerTopic(group); err != nil {
+		return nil, fmt.Errorf("deadletter: OpenLedger: %w", err)
+	}
+	topic := wire.LedgerTopic(group)
+	if err := bus.CreateTopics(ctx, adm, bus.TopicSpec{
+		Name:       topic,
+		Partitions: ledgerPartitions,
+		Configs:    map[string]string{"cleanup.policy": "compact"},
+	}); err != nil {
+		return nil, fmt.Errorf("deadletter: OpenLedger: %w", err)
+	}
+	if err := checkCompacted(ctx, adm, topic); err != nil {
+		return nil, err
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
+	}
+	if err := ends.Error(); err != nil {
+		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
+	}
+	from := make(map[int32]kgo.Offset)
+	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().AtStart() })
+	var opts []kgo.Opt
+	for _, o := range cl.Opts() {
+		if isRole(o) {
+			continue
+		}
+		opts = append(opts, o)
+	}
+	opts = append(opts,
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
+		// Control records are kept so the offsets read reach the end
+		// offset even when the last record is a transaction marker.
+		kgo.KeepControlRecords(),
+	)
+	reader, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: OpenLedger: reader client: %w", err)
+	}
+	l := &Ledger{
+		group: group, topic: topic, cl: cl, adm: adm, reader: reader,
+		next:   make(map[int32]int64, len(from)),
+		latest: make(map[string]wire.LedgerRecord),
+		bad:    make(map[string]error),
+		stale:  make(map[string]staleWrite),
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		reader.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// isRole reports a producer, consumer or group option: those of the
+// caller's client that the Ledger's reader must not copy.
+func isRole(o kgo.Opt) bool {
+	switch o.(type) {
+	case kgo.ProducerOpt, kgo.ConsumerOpt, kgo.GroupOpt:
+		return true
+	}
+	return false
+}
+
+// checkCompacted refuses a ledger topic whose cleanup.policy is not
+// compact alone: with delete, its history would expire.
+func checkCompacted(ctx context.Context, adm *kadm.Client, topic string) error {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("deadletter: OpenLedger: configs of %s: %w", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err == nil {
+		err = rc.Err
+	}
+	if err != nil {
+		return fmt.Errorf("deadletter: OpenLedger: configs of %s: %w", topic, err)
+	}
+	policy := "delete" // Kafka's default
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if policy == "compact" {
+		return nil
+	}
+	return fmt.Errorf("deadletter: OpenLedger: topic %s has cleanup.policy=%s: a ledger needs cleanup.policy=compact, or its history expires: alter the topic's config", topic, policy)
+}
+
+// Topic returns the ledger's topic, wire.LedgerTopic(group).
+func (l *Ledger) Topic() string { return l.topic }
+
+// Close closes the Ledger's reader; the clients passed to OpenLedger are
+// the caller's to close.
+func (l *Ledger) Close() { l.reader.Close() }
+
+// Record appends e to the history of the dead letter id (a
+// wire.DeadLetterID) and writes the record, after reading the ledger to
+// its end. An entry the dead letter's state does not allow is refused with
+// an error wrapping wire.ErrLedgerTransition that names the state; so is
+// any entry for a dead letter whose latest record does not parse (its
+// history is unknown). It returns the record written. It then reads the
+// ledger back: when another writer's record of the same dead letter, on the
+// same base, landed between its read and its write, its record replaced
+// that writer's entry, and it returns the record with an error wrapping
+// ErrStaleWrite (of two such writers, the later one learns it).
+func (l *Ledger) Record(ctx context.Context, id string, e wire.LedgerEntry) (wire.LedgerRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		return wire.LedgerRecord{}, err
+	}
+	if err := l.bad[id]; err != nil {
+		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %s: its latest record does not parse, so its history is unknown: %w", l.topic, id, err)
+	}
+	base, ok := l.latest[id]
+	if !ok {
+		base = wire.NewLedgerRecord(l.group, id)
+	}
+	r, err := wire.AppendLedgerEntry(base, e)
+	if err != nil {
+		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err)
+	}
+	rec, err := wire.LedgerKafkaRecord(r)
+	if err != nil {
+		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err)
+	}
+	// The view takes the record when it reads it back: another writer's
+	// record of the same dead letter on the same base, written between
+	// this catch-up and this write, shows then.
+	if err := l.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: write %s: %w", l.topic, id, err)
+	}
+	if err := l.catchUp(ctx); err != nil {
+		return r, fmt.Errorf("deadletter: ledger %s: %s written, but not read back: %w", l.topic, id, err)
+	}
+	if w, ok := l.stale[id]; ok && w.partition == rec.Partition && w.offset == rec.Offset {
+		return r, fmt.Errorf("%w: %w: another writer appended to the same dead letter at the same time; read States and record again", ErrStaleWrite, w.err)
+	}
+	return r, nil
+}
+
+// States reads the ledger to its end and returns the latest record of
+// every dead letter in it, by id; a dead letter it lacks is open. Records
+// that do not parse (another producer's, or a damaged one) are left out
+// and reported, without stopping the read, in an error wrapping
+// wire.ErrLedgerRecord that names each one's place: the map is then
+// complete but for them. Records written on a stale base are reported in
+// an error wrapping ErrStaleWrite; the map holds the latest of them, as
+// compaction will.
+func (l *Ledger) States(ctx context.Context) (map[string]wire.LedgerRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	out := make(map[string]wire.LedgerRecord, len(l.latest))
+	for id, r := range l.latest {
+		out[id] = r
+	}
+	var errs []error
+	if len(l.bad) > 0 {
+		errs = append(errs, fmt.Errorf("deadletter: ledger %s: %d records do not parse: %w", l.topic, len(l.bad), report(l.bad)))
+	}
+	if len(l.stale) > 0 {
+		byKey := make(map[string]error, len(l.stale))
+		for k, w := range l.stale {
+			byKey[k] = w.err
+		}
+		errs = append(errs, fmt.Errorf("%w: ledger %s, %d dead letters: %w", ErrStaleWrite, l.topic, len(l.stale), report(byKey)))
+	}
+	return out, errors.Join(errs...)
+}
+
+// report joins the errors of up to maxReported keys, in key order.
+func report(byKey map[string]error) error {
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	errs := make([]error, 0, min(len(keys), maxReported)+1)
+	for i, k := range keys {
+		if i == maxReported {
+			errs = append(errs, fmt.Errorf("and %d more", len(keys)-maxReported))
+			break
+		}
+		errs = append(errs, byKey[k])
+	}
+	return errors.Join(errs...)
+}
+
+// maxReported bounds the unparsable records States names.
+const maxReported = 10
+
+// catchUp reads the topic from where it stopped to its current end. The
+// caller holds mu.
+func (l *Ledger) catchUp(ctx context.Context) error {
+	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("deadletter: ledger %s: end offsets: %w", l.topic, err)
+	}
+	behind := func() bool {
+		b := false
+		ends.Each(func(o kadm.ListedOffset) {
+			if l.next[o.Partition] < o.Offset {
+				b = true
+			}
+		})
+		return b
+	}
+	for behind() {
+		fs := l.reader.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, err)
+		}
+		var ferr error
+		fs.EachError(func(topic string, p int32, err error) {
+			ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err))
+		})
+		if ferr != nil {
+			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, ferr)
+		}
+		fs.EachRecord(l.apply)
+	}
+	return nil
+}
+
+// apply takes one record read from the topic into the view.
+func (l *Ledger) apply(rec *kgo.Record) {
+	l.next[rec.Partition] = rec.Offset + 1
+	if rec.Attrs.IsControl() {
+		return
+	}
+	id := string(rec.Key)
+	if rec.Value == nil { // a tombstone: the dead letter is forgotten
+		delete(l.latest, id)
+		delete(l.bad, id)
+		return
+	}
+	r, err := wire.ParseLedgerRecord(rec.Key, rec.Value)
+	if err == nil && r.Group != l.group {
+		err = fmt.Errorf("%w: key %q: group %q in the ledger of group %q", wire.ErrLedgerRecord, id, r.Group, l.group)
+	}
+	if err != nil {
+		delete(l.latest, id)
+		l.bad[id] = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, err)
+		return
+	}
+	if prev, ok := l.latest[id]; ok && r.Seq <= prev.Seq {
+		l.stale[id] = staleWrite{rec.Partition, rec.Offset, fmt.Errorf("%s: partition %d offset %d: seq %d after seq %d: entry %d of the earlier record is lost", id, rec.Partition, rec.Offset, r.Seq, prev.Seq, prev.Seq)}
+	}
+	delete(l.bad, id)
+	l.latest[id] = r
+}

@@ -1,0 +1,224 @@
+package deadletter_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/deadletter"
+	"github.com/evbus/evbus/wire"
+)
+
+const group = "billing"
+
+var at = time.Date(2026, 12, 5, 10, 30, 0, 0, time.UTC)
+
+// startKafka starts an in-process broker and returns its addresses.
+func startKafka(t *testing.T) []string {
+	t.Helper()
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kafka.Close)
+	return kafka.ListenAddrs()
+}
+
+// clients returns a client and its admin client, closed when t ends.
+func clients(t *testing.T, brokers []string, opts ...kgo.Opt) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl, kadm.NewClient(cl)
+}
+
+func open(t *testing.T, cl *kgo.Client, adm *kadm.Client) *deadletter.Ledger {
+	t.Helper()
+	l, err := deadletter.OpenLedger(context.Background(), cl, adm, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.Close)
+	return l
+}
+
+func record(t *testing.T, l *deadletter.Ledger, id string, e wire.LedgerEntry) wire.LedgerRecord {
+	t.Helper()
+	r, err := l.Record(context.Background(), id, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// OpenLedger creates the group's ledger compacted, with one partition.
+func TestOpenLedgerCreatesCompactedTopic(t *testing.T) {
+	cl, adm := clients(t, startKafka(t))
+	l := open(t, cl, adm)
+	if l.Topic() != "billing.dlt-ledger" {
+		t.Fatalf("topic %s", l.Topic())
+	}
+	ctx := context.Background()
+	rcs, err := adm.DescribeTopicConfigs(ctx, l.Topic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(l.Topic(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := ""
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" && c.Value != nil {
+			policy = *c.Value
+		}
+	}
+	if policy != "compact" {
+		t.Fatalf("cleanup.policy %q, want compact", policy)
+	}
+	details, err := adm.ListTopics(ctx, l.Topic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(details[l.Topic()].Partitions); n != 1 {
+		t.Fatalf("%d partitions, want 1", n)
+	}
+	// Opening again leaves the topic as it is.
+	open(t, cl, adm)
+}
+
+// A ledger topic that would delete its records is refused, naming the fix.
+func TestOpenLedgerRefusesDeletePolicy(t *testing.T) {
+	cl, adm := clients(t, startKafka(t))
+	ctx := context.Background()
+	if _, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}, wire.LedgerTopic(group)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := deadletter.OpenLedger(ctx, cl, adm, group)
+	if err == nil || !strings.Contains(err.Error(), "cleanup.policy=delete") || !strings.Contains(err.Error(), "needs cleanup.policy=compact") {
+		t.Fatalf("OpenLedger on a deleting topic: %v", err)
+	}
+	if _, err := deadletter.OpenLedger(ctx, cl, adm, "bad group"); !errors.Is(err, wire.ErrTopicName) {
+		t.Fatalf("OpenLedger(bad group): %v, want ErrTopicName", err)
+	}
+}
+
+// What is recorded survives a reopen with new clients: the latest state
+// of each dead letter, with its history; the state machine still holds.
+func TestLedgerRecordAndStatesAcrossReopen(t *testing.T) {
+	brokers := startKafka(t)
+	const a, b = "orders.billing.dlt/0/3", "orders.billing.dlt/1/8"
+	{
+		cl, adm := clients(t, brokers)
+		l := open(t, cl, adm)
+		record(t, l, a, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice", Operation: "op-1"})
+		if r := record(t, l, a, wire.LedgerEntry{Kind: wire.OutcomeHandled, At: at.Add(time.Second), Actor: "consumer billing", Record: "orders.billing.replay/0/0"}); r.State != wire.LedgerResolved || r.Seq != 2 {
+			t.Fatalf("after handled: %s seq %d", r.State, r.Seq)
+		}
+		record(t, l, b, wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "bob", Reason: "looping"})
+		l.Close()
+	}
+	cl, adm := clients(t, brokers)
+	l := open(t, cl, adm)
+	states, err := l.States(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || states[a].State != wire.LedgerResolved || len(states[a].History) != 2 || states[b].State != wire.LedgerParked {
+		t.Fatalf("after reopen: %+v", states)
+	}
+	if e := states[a].History[0]; e.Actor != "alice" || e.Operation != "op-1" || !e.At.Equal(at) {
+		t.Fatalf("first entry of %s: %+v", a, e)
+	}
+	_, err = l.Record(context.Background(), a, wire.LedgerEntry{Kind: wire.ActionDiscard, At: at, Actor: "bob", Reason: "done"})
+	if !errors.Is(err, wire.ErrLedgerTransition) || !strings.Contains(err.Error(), "discard a dead letter in state resolved") {
+		t.Fatalf("discard of a resolved dead letter: %v", err)
+	}
+	if r := record(t, l, b, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "bob"}); r.State != wire.LedgerReplaying || r.Seq != 2 {
+		t.Fatalf("replay of the parked one: %s seq %d", r.State, r.Seq)
+	}
+}
+
+// A foreign record (not JSON) in the ledger is reported with its place;
+// the read goes on past it, and its dead letter takes no entry until a
+// valid record replaces it.
+func TestLedgerForeignRecord(t *testing.T) {
+	brokers := startKafka(t)
+	cl, adm := clients(t, brokers)
+	l := open(t, cl, adm)
+	const good, foreign = "orders.billing.dlt/0/1", "orders.billing.dlt/0/2"
+	ctx := context.Background()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: l.Topic(), Key: []byte(foreign), Value: []byte("{not json")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	record(t, l, good, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+	states, err := l.States(ctx)
+	if !errors.Is(err, wire.ErrLedgerRecord) || !strings.Contains(err.Error(), "partition 0 offset 0") || !strings.Contains(err.Error(), foreign) {
+		t.Fatalf("States over a foreign record: %v", err)
+	}
+	if len(states) != 1 || states[good].State != wire.LedgerReplaying {
+		t.Fatalf("States past the foreign record: %+v", states)
+	}
+	_, err = l.Record(ctx, foreign, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+	if err == nil || !strings.Contains(err.Error(), "does not parse") {
+		t.Fatalf("Record on the foreign record's key: %v", err)
+	}
+	// A tombstone forgets it: the dead letter is open again.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: l.Topic(), Key: []byte(foreign)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.States(ctx); err != nil {
+		t.Fatalf("after the tombstone: %v", err)
+	}
+	record(t, l, foreign, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+}
+
+// Two writers on the same base: the later one's Record says its record
+// replaced the other's entry, and a reader sees it too.
+func TestLedgerStaleWrite(t *testing.T) {
+	brokers := startKafka(t)
+	const id = "orders.billing.dlt/0/5"
+	rivalCl, rivalAdm := clients(t, brokers)
+	rival := open(t, rivalCl, rivalAdm)
+	// The rival writes once the first writer has read the ledger but
+	// before its record is sent: when its record is buffered.
+	var once sync.Once
+	hook := bufferedHook(func(r *kgo.Record) {
+		if r.Topic != wire.LedgerTopic(group) {
+			return
+		}
+		once.Do(func() {
+			record(t, rival, id, wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "bob", Reason: "hold"})
+		})
+	})
+	cl, adm := clients(t, brokers, kgo.WithHooks(hook))
+	l := open(t, cl, adm)
+	r, err := l.Record(context.Background(), id, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+	if !errors.Is(err, deadletter.ErrStaleWrite) || !strings.Contains(err.Error(), id) || !strings.Contains(err.Error(), "seq 1 after seq 1") {
+		t.Fatalf("Record on a stale base: %v", err)
+	}
+	if r.State != wire.LedgerReplaying {
+		t.Fatalf("record written: %s", r.State)
+	}
+	states, err := rival.States(context.Background())
+	if !errors.Is(err, deadletter.ErrStaleWrite) {
+		t.Fatalf("rival's States: %v, want ErrStaleWrite", err)
+	}
+	if states[id].State != wire.LedgerReplaying || states[id].History[0].Actor != "alice" {
+		t.Fatalf("last write wins: %+v", states[id])
+	}
+}
+
+type bufferedHook func(*kgo.Record)
+
+func (h bufferedHook) OnProduceRecordBuffered(r *kgo.Record) { h(r) }
