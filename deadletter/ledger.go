@@ -189,6 +189,9 @@ func (l *Ledger) Close() { l.reader.Close() }
 // that writer's entry, and it returns the record with an error wrapping
 // ErrStaleWrite (of two such writers, the later one learns it).
 func (l *Ledger) Record(ctx context.Context, id string, e wire.LedgerEntry) (wire.LedgerRecord, error) {
+	if ctx == nil {
+		return wire.LedgerRecord{}, errors.New("deadletter: Ledger.Record: nil context")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
@@ -233,6 +236,9 @@ func (l *Ledger) Record(ctx context.Context, id string, e wire.LedgerEntry) (wir
 // an error wrapping ErrStaleWrite; the map holds the latest of them, as
 // compaction will.
 func (l *Ledger) States(ctx context.Context) (map[string]wire.LedgerRecord, error) {
+	if ctx == nil {
+		return nil, errors.New("deadletter: Ledger.States: nil context")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {

@@ -222,3 +222,20 @@ func TestLedgerStaleWrite(t *testing.T) {
 type bufferedHook func(*kgo.Record)
 
 func (h bufferedHook) OnProduceRecordBuffered(r *kgo.Record) { h(r) }
+
+// An id that is not a dead letter of the group is refused, naming it,
+// and nothing is written.
+func TestLedgerRecordRefusesForeignID(t *testing.T) {
+	cl, adm := clients(t, startKafka(t))
+	l := open(t, cl, adm)
+	ctx := context.Background()
+	for _, id := range []string{"orders.shipping.dlt/0/1", "orders/0/1", "orders.billing.dlt/0"} {
+		_, err := l.Record(ctx, id, wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+		if err == nil || !strings.Contains(err.Error(), id) {
+			t.Errorf("Record(%q): %v, want an error naming the id", id, err)
+		}
+	}
+	if states, err := l.States(ctx); err != nil || len(states) != 0 {
+		t.Fatalf("after refused writes: %v, %v", states, err)
+	}
+}

@@ -304,11 +304,11 @@ func checkLedger(r LedgerRecord) error {
 	if r.Version != LedgerVersion {
 		return fmt.Errorf("version %d, want %d", r.Version, LedgerVersion)
 	}
-	if err := checkDeadLetterID(r.ID); err != nil {
-		return err
-	}
 	if r.Group == "" {
 		return errors.New("no group")
+	}
+	if err := checkDeadLetterID(r.ID, r.Group); err != nil {
+		return err
 	}
 	if len(r.History) > MaxLedgerEntries {
 		return fmt.Errorf("%d history entries, more than %d", len(r.History), MaxLedgerEntries)
@@ -342,9 +342,9 @@ func checkLedger(r LedgerRecord) error {
 	return nil
 }
 
-// checkDeadLetterID checks the form of a DeadLetterID:
-// "<topic>/<partition>/<offset>".
-func checkDeadLetterID(id string) error {
+// checkDeadLetterID checks the form of a DeadLetterID of group's:
+// "<topic>/<partition>/<offset>", topic a dead-letter topic of group.
+func checkDeadLetterID(id, group string) error {
 	topic, rest, ok1 := strings.Cut(id, "/")
 	p, o, ok2 := strings.Cut(rest, "/")
 	if !ok1 || !ok2 {
@@ -352,6 +352,9 @@ func checkDeadLetterID(id string) error {
 	}
 	if err := ValidTopicName(topic); err != nil {
 		return fmt.Errorf("id %q: %w", clip([]byte(id)), err)
+	}
+	if !strings.HasSuffix(topic, DeadLetterTopic("", group)) {
+		return fmt.Errorf("id %q: %s is not a dead-letter topic of group %q (<topic>.%s.dlt)", clip([]byte(id)), topic, clip([]byte(group)), clip([]byte(group)))
 	}
 	if n, err := strconv.ParseInt(p, 10, 32); err != nil || n < 0 || strconv.FormatInt(n, 10) != p {
 		return fmt.Errorf("id %q: partition %q: want a number from 0", clip([]byte(id)), p)

@@ -144,7 +144,7 @@ func TestParseLedgerRecordRefuses(t *testing.T) {
 			t.Errorf("%.60s: %v; want ErrLedgerRecord naming %q", c.value, err, c.want)
 		}
 	}
-	for _, id := range []string{"orders", "orders/0", "orders/-1/3", "orders/0/+3", "bad topic/0/3", "orders/0/x"} {
+	for _, id := range []string{"orders", "o.billing.dlt/0", "o.billing.dlt/-1/3", "o.billing.dlt/0/+3", "bad topic/0/3", "o.billing.dlt/0/x", "orders/0/1", "o.shipping.dlt/0/1"} {
 		r := wire.NewLedgerRecord("billing", id)
 		if _, err := wire.AppendLedgerValue(nil, r); err == nil || !strings.Contains(err.Error(), "id ") {
 			t.Errorf("id %q: %v; want an error naming the id", id, err)
@@ -189,7 +189,7 @@ func FuzzParseLedgerRecord(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(rec.Key, rec.Value)
-	f.Add([]byte(ledgerID), []byte(`{"version":1,"id":"orders.billing.dlt/2/41","group":"g","state":"open","seq":0,"history":[]}`))
+	f.Add([]byte(ledgerID), []byte(`{"version":1,"id":"orders.billing.dlt/2/41","group":"billing","state":"open","seq":0,"history":[]}`))
 	f.Add([]byte("k"), []byte(`{"version":1e400}`))
 	f.Add([]byte{}, []byte{0xff, 0x00})
 	f.Fuzz(func(t *testing.T, key, value []byte) {
