@@ -126,6 +126,9 @@ func OpenLedger(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group str
 		bad:    make(map[string]error),
 		stale:  make(map[string]staleWrite),
 	}
+	for p := range from {
+		l.next[p] = 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
@@ -292,6 +295,18 @@ func (l *Ledger) catchUp(ctx context.Context) error {
 	}
 	if err != nil {
 		return fmt.Errorf("deadletter: ledger %s: end offsets: %w", l.topic, err)
+	}
+	// Partitions added to the topic since the reader started are read
+	// from their start too.
+	added := make(map[int32]kgo.Offset)
+	ends.Each(func(o kadm.ListedOffset) {
+		if _, ok := l.next[o.Partition]; !ok {
+			l.next[o.Partition] = 0
+			added[o.Partition] = kgo.NewOffset().AtStart()
+		}
+	})
+	if len(added) > 0 {
+		l.reader.AddConsumePartitions(map[string]map[int32]kgo.Offset{l.topic: added})
 	}
 	behind := func() bool {
 		b := false

@@ -239,3 +239,40 @@ func TestLedgerRecordRefusesForeignID(t *testing.T) {
 		t.Fatalf("after refused writes: %v, %v", states, err)
 	}
 }
+
+// A partition added to the ledger topic after it was opened is read too,
+// and does not leave the read waiting for it.
+func TestLedgerAddedPartition(t *testing.T) {
+	brokers := startKafka(t)
+	// (About 5 s: the reader's fetch in flight, kgo's FetchMaxWait,
+	// ends before the new partition is fetched.)
+	cl, adm := clients(t, brokers)
+	l := open(t, cl, adm)
+	ctx := context.Background()
+	record(t, l, "orders.billing.dlt/0/1", wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"})
+	if _, err := adm.CreatePartitions(ctx, 1, l.Topic()); err != nil {
+		t.Fatal(err)
+	}
+	manual, _ := clients(t, brokers, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	r, err := wire.AppendLedgerEntry(wire.NewLedgerRecord(group, "orders.billing.dlt/0/2"), wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "bob", Reason: "hold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := wire.LedgerKafkaRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Partition = 1
+	if err := manual.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	states, err := l.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) != 2 || states["orders.billing.dlt/0/2"].State != wire.LedgerParked {
+		t.Fatalf("after a partition was added: %+v", states)
+	}
+}
