@@ -36,6 +36,7 @@ zsh:
 
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./deadletter -run '^$$' -fuzz '^FuzzFingerprint$$' -fuzztime $(FUZZTIME)
 
 ## bench: evbus next to its baselines (bare hamba/avro, raw franz-go), six runs for benchstat
 bench:
