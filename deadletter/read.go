@@ -83,22 +83,13 @@ func (c *config) read(ctx context.Context, cl *kgo.Client, group string) ([]wire
 }
 
 // deadLetterTopicOf tells whether name is a dead-letter topic, and of
-// which topic and group. Topic and group names may hold dots: the topic is
-// the longest prefix that exists (exists), else the name up to the last
-// dot, so that orders.v2's dead-letter topics are not orders'.
+// which topic and group (see wire.SplitTopicGroup).
 func deadLetterTopicOf(name string, exists func(string) bool) (topic, group string, ok bool) {
 	base, ok := strings.CutSuffix(name, ".dlt")
-	dot := strings.LastIndex(base, ".")
-	if !ok || dot <= 0 || dot == len(base)-1 {
+	if !ok {
 		return "", "", false
 	}
-	for i := len(base) - 2; i > 0; i-- {
-		if base[i] == '.' && exists(base[:i]) {
-			dot = i
-			break
-		}
-	}
-	return base[:dot], base[dot+1:], true
+	return wire.SplitTopicGroup(base, exists)
 }
 
 // partitions returns where to start reading each partition of topics,
