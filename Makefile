@@ -37,6 +37,7 @@ zsh:
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wire -run '^$$' -fuzz '^FuzzParseLedgerRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./deadletter -run '^$$' -fuzz '^FuzzFingerprint$$' -fuzztime $(FUZZTIME)
 
 ## bench: evbus next to its baselines (bare hamba/avro, raw franz-go), six runs for benchstat
 bench:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // DeadLetterTopic names the dead-letter topic of a topic for a consumer
@@ -21,6 +22,26 @@ func ReplayTopic(topic, group string) string { return topic + "." + group + ".re
 // "<topic>.<group>.retry-<n>".
 func RetryTopic(topic, group string, n int) string {
 	return topic + "." + group + ".retry-" + strconv.Itoa(n)
+}
+
+// SplitTopicGroup splits "<topic>.<group>", the name of a derived topic
+// less its suffix (".dlt", ".replay", ".retry-<n>"), into the topic and
+// the group. Both may hold dots: the topic is the longest prefix ending
+// before a dot that exists (exists), else the name up to the last dot, so
+// that orders.v2's derived topics are not read as orders'. ok is false
+// when either part would be empty.
+func SplitTopicGroup(base string, exists func(string) bool) (topic, group string, ok bool) {
+	dot := strings.LastIndex(base, ".")
+	if dot <= 0 || dot == len(base)-1 {
+		return "", "", false
+	}
+	for i := len(base) - 2; i > 0; i-- {
+		if base[i] == '.' && exists(base[:i]) {
+			dot = i
+			break
+		}
+	}
+	return base[:dot], base[dot+1:], true
 }
 
 // ErrTopicName is wrapped by the error of a topic name, given or derived,

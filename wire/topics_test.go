@@ -50,3 +50,22 @@ func TestValidDeadLetterTopics(t *testing.T) {
 		t.Fatalf("a group with a space: %v, want ErrTopicName naming the dead-letter topic", err)
 	}
 }
+
+func TestSplitTopicGroup(t *testing.T) {
+	exists := func(name string) bool { return name == "orders" || name == "orders.v2" }
+	for _, c := range []struct{ base, topic, group string }{
+		{"orders.billing", "orders", "billing"},
+		{"orders.com.acme.ship", "orders", "com.acme.ship"},
+		{"orders.v2.billing", "orders.v2", "billing"},
+		{"payments.eu.billing", "payments.eu", "billing"}, // no prefix exists: up to the last dot
+	} {
+		if topic, group, ok := wire.SplitTopicGroup(c.base, exists); !ok || topic != c.topic || group != c.group {
+			t.Errorf("SplitTopicGroup(%q) = %q, %q, %v; want %q, %q", c.base, topic, group, ok, c.topic, c.group)
+		}
+	}
+	for _, base := range []string{"", "orders", ".billing", "orders."} {
+		if _, _, ok := wire.SplitTopicGroup(base, exists); ok {
+			t.Errorf("SplitTopicGroup(%q): ok", base)
+		}
+	}
+}

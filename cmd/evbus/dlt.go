@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/deadletter"
 	"github.com/evbus/evbus/wire"
 )
 
@@ -64,7 +66,8 @@ example:
 	})
 }
 
-// dltFilter selects dead-letter records.
+// dltFilter selects dead-letter records: of a group and topic (as
+// deadletter.Read selects them), a type, a kind, a time.
 type dltFilter struct {
 	topic, group, ceType, kind string
 	since                      sinceFlag
@@ -87,9 +90,7 @@ func (f *dltFilter) validate() error {
 }
 
 func (f *dltFilter) match(d wire.DeadLetter) bool {
-	return (f.group == "" || d.Group == f.group) &&
-		(f.topic == "" || d.OriginalTopic == f.topic) &&
-		(f.ceType == "" || d.Type == f.ceType) &&
+	return (f.ceType == "" || d.Type == f.ceType) &&
 		(f.kind == "" || string(d.Kind) == f.kind) &&
 		(f.since.t.IsZero() || !d.FailedAt.Before(f.since.t))
 }
@@ -115,92 +116,53 @@ func (s *sinceFlag) Set(v string) error {
 	return nil
 }
 
-// deadLetters reads the dead-letter topics the filter names and returns
-// the records it selects, oldest first, and how many records it read.
-// Records that are not dead-letter records are reported on warn and left
-// out. No dead-letter topic to read is an error that says so. On a
-// terminal (std.errTerminal), a long read shows its progress on std.err.
+// deadLetters reads the dead-letter topics the filter names (through
+// deadletter.Read) and returns the records it selects, oldest first, and
+// how many records it read. Records that are not dead-letter records are
+// reported on warn and left out. No dead-letter topic to read is an error
+// that says so. On a terminal (std.errTerminal), a long read shows its
+// progress on std.err. Interrupted, it returns what it read.
 func deadLetters(ctx context.Context, cn *conn, cl *kgo.Client, f *dltFilter, std *stdio, warn func(string)) ([]wire.DeadLetter, int, error) {
-	adm := kadm.NewClient(cl)
-	listCtx, cancel := context.WithTimeout(ctx, cn.timeout)
-	defer cancel()
-	all, err := adm.ListTopics(listCtx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("list topics: %w", err)
+	var opts []deadletter.Option
+	if f.topic != "" {
+		opts = append(opts, deadletter.Topic(f.topic))
 	}
-	if f.topic != "" && !all.Has(f.topic) {
-		return nil, 0, fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", f.topic, cn.brokers)
-	}
-	var topics, groups []string // groups: those with a dead-letter topic (of f.topic)
-	for _, t := range all.Names() {
-		group, kind := "", ""
-		if f.topic != "" {
-			group, kind, _ = derivedOf(t, f.topic, all.Has)
-		} else {
-			_, group, kind, _ = derived(t, all.Has)
-		}
-		if kind != "dead letters" {
-			continue
-		}
-		if !slices.Contains(groups, group) {
-			groups = append(groups, group)
-		}
-		// A group's name may hold dots: match it as the name's end.
-		if f.group == "" || strings.HasSuffix(t, "."+f.group+".dlt") && (f.topic == "" || t == wire.DeadLetterTopic(f.topic, f.group)) {
-			topics = append(topics, t)
-		}
-	}
-	if len(topics) == 0 {
-		return nil, 0, noDeadLetterTopic(cn, f, groups)
-	}
-	s, e, err := bounds(listCtx, adm, topics...)
-	if err != nil {
-		return nil, 0, err
-	}
-	total := 0
-	for t, parts := range s {
-		for p, start := range parts {
-			total += int(e[t][p] - start)
-		}
-	}
-	show := newProgress(std, "reading dead letters", total)
+	show := readProgress(std, "reading dead letters")
 	defer show.done()
-	var out []wire.DeadLetter
-	read := 0
-	err = consume(ctx, cn, s, e, func(r *kgo.Record) bool {
-		read++
-		show.at(read)
-		d, err := wire.ParseDeadLetter(r)
-		if err != nil {
-			warn(err.Error())
-			return true
-		}
+	all, read, err := deadletter.Read(ctx, cl, f.group, append(opts, deadletter.Progress(show.at),
+		deadletter.Skipped(func(err error) { warn(err.Error()) }))...)
+	if err != nil && ctx.Err() == nil {
+		return nil, 0, readError(cn, err)
+	}
+	out := all[:0]
+	for _, d := range all {
 		if f.match(d) {
 			out = append(out, d)
 		}
-		return true
-	})
-	slices.SortStableFunc(out, func(a, b wire.DeadLetter) int {
-		return a.FailedAt.Compare(b.FailedAt)
-	})
-	return out, read, err
+	}
+	return out, read, nil
 }
 
-// noDeadLetterTopic says that no dead-letter topic matches f, and which
-// groups have one (of f.topic, when set).
-func noDeadLetterTopic(cn *conn, f *dltFilter, groups []string) error {
+// readError is err of a read of dead letters in the CLI's words: a
+// missing dead-letter topic says which groups have one, and the fix.
+func readError(cn *conn, err error) error {
+	var nt *deadletter.NoTopicError
+	if !errors.As(err, &nt) {
+		return err
+	}
 	have := "no group has one"
-	if len(groups) > 0 {
-		slices.Sort(groups)
-		have = "groups with one: " + strings.Join(groups, ", ")
+	if len(nt.Groups) > 0 {
+		have = "groups with one: " + strings.Join(nt.Groups, ", ")
 	}
 	switch {
-	case f.group != "" && f.topic != "":
-		return fmt.Errorf("group %s has no dead-letter topic of %s (%s does not exist on %s): check --group (%s)", f.group, f.topic, wire.DeadLetterTopic(f.topic, f.group), cn.brokers, have)
-	case f.group != "":
-		return fmt.Errorf("group %s has no dead-letter topic (<topic>.%s.dlt) on %s: check --group (%s)", f.group, f.group, cn.brokers, have)
-	case f.topic != "":
-		return fmt.Errorf("topic %s has no dead-letter topic (%s.<group>.dlt) on %s: create them with evbus topic create %s --groups <group>", f.topic, f.topic, cn.brokers, f.topic)
+	case nt.TopicMissing:
+		return fmt.Errorf("topic %q does not exist on %s: check --topic (and --brokers)", nt.Topic, cn.brokers)
+	case nt.Group != "" && nt.Topic != "":
+		return fmt.Errorf("group %s has no dead-letter topic of %s (%s does not exist on %s): check --group (%s)", nt.Group, nt.Topic, wire.DeadLetterTopic(nt.Topic, nt.Group), cn.brokers, have)
+	case nt.Group != "":
+		return fmt.Errorf("group %s has no dead-letter topic (<topic>.%s.dlt) on %s: check --group (%s)", nt.Group, nt.Group, cn.brokers, have)
+	case nt.Topic != "":
+		return fmt.Errorf("topic %s has no dead-letter topic (%s.<group>.dlt) on %s: create them with evbus topic create %s --groups <group>", nt.Topic, nt.Topic, cn.brokers, nt.Topic)
 	}
 	return fmt.Errorf("no dead-letter topic (<topic>.<group>.dlt) on %s: check --brokers, or create them with evbus topic create <topic> --groups <group>", cn.brokers)
 }
@@ -208,29 +170,30 @@ func noDeadLetterTopic(cn *conn, f *dltFilter, groups []string) error {
 // progress shows how far a long read got on a terminal's std.err; it
 // shows nothing elsewhere, or for reads of fewer than progressMin records.
 type progress struct {
-	w            io.Writer // nil: nothing shown
-	what         string
-	total, shown int // shown: the last percentage printed, -1 none
+	w     io.Writer // nil: nothing shown
+	what  string
+	shown int // the last percentage printed, -1 none
 }
 
 // progressMin is the shortest read that shows its progress.
 const progressMin = 1000
 
-func newProgress(std *stdio, what string, total int) *progress {
-	p := &progress{what: what, total: total, shown: -1}
-	if std.errTerminal && total >= progressMin {
+func readProgress(std *stdio, what string) *progress {
+	p := &progress{what: what, shown: -1}
+	if std.errTerminal {
 		p.w = std.err
 	}
 	return p
 }
 
-func (p *progress) at(n int) {
-	if p.w == nil {
+// at shows that n records of total were read.
+func (p *progress) at(n, total int) {
+	if p.w == nil || total < progressMin {
 		return
 	}
-	if pct := 100 * min(n, p.total) / p.total; pct != p.shown {
+	if pct := 100 * min(n, total) / total; pct != p.shown {
 		p.shown = pct
-		fmt.Fprintf(p.w, "\r%s: %d/%d %s", p.what, n, p.total, bar(min(n, p.total), p.total))
+		fmt.Fprintf(p.w, "\r%s: %d/%d %s", p.what, n, total, bar(min(n, total), total))
 	}
 }
 

@@ -195,21 +195,17 @@ func derivedKind(name string) (base, kind string, ok bool) {
 
 // derived tells what a topic is to evbus from its name: the dead-letter,
 // replay or retry topic of a group for a topic, or none (ok false). Topic
-// and group names may hold dots: the topic is the longest prefix that
-// exists (exists), else the name up to the last dot.
+// and group names may hold dots: see wire.SplitTopicGroup.
 func derived(name string, exists func(string) bool) (topic, group, kind string, ok bool) {
 	base, kind, ok := derivedKind(name)
-	dot := strings.LastIndex(base, ".")
-	if !ok || dot <= 0 || dot == len(base)-1 {
+	if !ok {
 		return "", "", "", false
 	}
-	for i := len(base) - 2; i > 0; i-- {
-		if base[i] == '.' && exists(base[:i]) {
-			dot = i
-			break
-		}
+	topic, group, ok = wire.SplitTopicGroup(base, exists)
+	if !ok {
+		return "", "", "", false
 	}
-	return base[:dot], base[dot+1:], kind, true
+	return topic, group, kind, true
 }
 
 // derivedOf tells whether name is a dead-letter, replay or retry topic of

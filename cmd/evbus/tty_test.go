@@ -99,10 +99,10 @@ func onTerminal(t *testing.T, script string, stack *devstack.Stack, line, input 
 	return string(out), err
 }
 
-// TestListProgressOnTerminal: dlt ls of many dead letters shows its
-// progress on stderr when that is a terminal, and never on stdout, which
-// gets the table and the summary alone (TestDeadLetterListing: none
-// without a terminal).
+// TestListProgressOnTerminal: dlt ls and dlt groups of many dead letters
+// show their progress on stderr when that is a terminal, and never on
+// stdout, which gets the table and the summary alone
+// (TestDeadLetterListing: none without a terminal).
 func TestListProgressOnTerminal(t *testing.T) {
 	script, bin, stack, cl := terminalStack(t)
 	for i := range progressMin {
@@ -123,5 +123,21 @@ func TestListProgressOnTerminal(t *testing.T) {
 	rows := strings.Split(strings.TrimSpace(string(out)), "\n")
 	if len(rows) != 5 || rows[4] != "1000 dead letters selected of 1000 read; showing the newest 3: --limit 0 shows all" || strings.Contains(string(out), "reading") {
 		t.Errorf("stdout, not a terminal:\n%s", out)
+	}
+
+	// dlt groups shows the same progress, and the table alone on stdout.
+	shown, err = onTerminal(t, script, stack, bin+" dlt groups --group billing >"+table, "")
+	if err != nil {
+		t.Fatalf("dlt groups on a terminal: %v\n%s", err, shown)
+	}
+	if !strings.Contains(shown, "reading dead letters: 1000/1000 [##############################]") || !strings.Contains(shown, "\r\033[K") {
+		t.Errorf("dlt groups: the terminal (stderr) shows no progress:\n%q", shown)
+	}
+	if out, err = os.ReadFile(table); err != nil {
+		t.Fatal(err)
+	}
+	rows = strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(rows) != 3 || rows[2] != "1000 dead letters of group billing by 1 fingerprints" || strings.Contains(string(out), "reading") {
+		t.Errorf("dlt groups, stdout, not a terminal:\n%s", out)
 	}
 }

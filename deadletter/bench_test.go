@@ -1,0 +1,167 @@
+package deadletter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/deadletter"
+	"github.com/evbus/evbus/wire"
+)
+
+// BenchmarkGroups: what evbus dlt groups does over 100,000 dead letters
+// of one group (3 partitions, 5 causes whose texts differ by ids, numbers,
+// quoted values and addresses), next to a bare franz-go read of the same
+// records. ms-first-output is the time to the first record read (when
+// dlt groups shows its progress on a terminal; the table needs every
+// record), ms-total the time to the groups (or to the last record read).
+//
+//	go test ./deadletter -run '^$' -bench Groups -benchtime 3x -count 3
+func BenchmarkGroups(b *testing.B) {
+	brokers := benchTopic(b)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+
+	b.Run("groups", func(b *testing.B) {
+		var first, total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			var seen time.Duration
+			gs, err := deadletter.Groups(ctx, cl, benchGroup, deadletter.Progress(func(read, _ int) {
+				if read == 1 {
+					seen = time.Since(start)
+				}
+			}))
+			if err != nil {
+				b.Fatal(err)
+			}
+			first, total = first+seen, total+time.Since(start)
+			if n := count(gs); len(gs) != len(benchCauses) || n != benchRecords {
+				b.Fatalf("%d groups of %d dead letters, want %d of %d", len(gs), n, len(benchCauses), benchRecords)
+			}
+		}
+		report(b, first, total)
+	})
+
+	// The hand-written floor: the same partitions read with franz-go,
+	// nothing parsed or grouped.
+	b.Run("franz-go-read", func(b *testing.B) {
+		var first, total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(wire.DeadLetterTopic("orders", benchGroup)), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			read := 0
+			for read < benchRecords {
+				fs := rd.PollFetches(ctx)
+				if err := fs.Err0(); err != nil {
+					b.Fatal(err)
+				}
+				if read == 0 && fs.NumRecords() > 0 {
+					first += time.Since(start)
+				}
+				read += fs.NumRecords()
+			}
+			rd.Close()
+			total += time.Since(start)
+		}
+		report(b, first, total)
+	})
+}
+
+func report(b *testing.B, first, total time.Duration) {
+	n := float64(b.N)
+	b.ReportMetric(float64(first.Milliseconds())/n, "ms-first-output")
+	b.ReportMetric(float64(total.Milliseconds())/n, "ms-total")
+	b.ReportMetric(benchRecords*n/total.Seconds(), "records/s")
+	b.ReportMetric(0, "ns/op") // ms-total says it
+}
+
+func count(gs []deadletter.Group) int {
+	n := 0
+	for _, g := range gs {
+		n += g.Count
+	}
+	return n
+}
+
+const (
+	benchRecords = 100_000
+	benchGroup   = "billing"
+)
+
+// benchCauses are the error texts of the benchmark's 5 causes; %d is a
+// record's number.
+var benchCauses = []string{
+	`order o-%d: customer "c%d" not found`,
+	`payment %08x-1b2c-4d5e-8f90-a1b2c3d4e5f6 declined after %d attempts`,
+	`stock service at 10.0.%d.%d:8080 timed out`,
+	`refund %d of order o-%d exceeds the payment`,
+	`invoice %d: tax rate %d.5 unknown`,
+}
+
+var (
+	benchOnce    sync.Once
+	benchBrokers []string
+	benchErr     error
+)
+
+// benchTopic starts a kfake cluster, once per process, holding
+// benchRecords dead letters of benchGroup, and returns its brokers.
+func benchTopic(b *testing.B) []string {
+	benchOnce.Do(func() { benchBrokers, benchErr = fillBenchTopic() })
+	if benchErr != nil {
+		b.Fatal(benchErr)
+	}
+	return benchBrokers
+}
+
+func fillBenchTopic() ([]string, error) {
+	topic := wire.DeadLetterTopic("orders", benchGroup)
+	kafka, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders", topic))
+	if err != nil {
+		return nil, err
+	}
+	// The cluster lives as long as the process: the benchmarks share it.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka.ListenAddrs()...), kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	at := time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC)
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs error
+	)
+	for i := range benchRecords {
+		cause := i % len(benchCauses)
+		src := &kgo.Record{Key: []byte(fmt.Sprintf("o-%d", i)), Value: make([]byte, 200),
+			Headers: []kgo.RecordHeader{{Key: wire.HeaderType, Value: fmt.Appendf(nil, "com.example.Event%d", cause%3)}}}
+		dl := wire.DeadLetterRecord(src, wire.Origin{Topic: "orders", Partition: int32(i % 3), Offset: int64(i), Timestamp: at}, benchGroup,
+			wire.KindPermanent, 1, fmt.Errorf(benchCauses[cause], i, i%251), at.Add(time.Duration(i)*time.Millisecond))
+		wg.Add(1)
+		cl.Produce(context.Background(), dl, func(_ *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				errs = errors.Join(errs, err)
+				mu.Unlock()
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	return kafka.ListenAddrs(), errs
+}
