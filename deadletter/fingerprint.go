@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/evbus/evbus/wire"
 )
@@ -93,8 +94,18 @@ func hexRun(s string) bool {
 //   - every other run of digits, with its decimals, with <n>;
 //
 // and then folds each run of white space into one space and trims the
-// ends. The result is the same for the same text, in every process.
+// ends. The result is the same for the same text, in every process. Only
+// the first wire.MaxErrorLen bytes count (cut at a character boundary):
+// the contract's writers never write more, and a foreign writer's longer
+// text costs no more to group.
 func NormalizeError(s string) string {
+	if len(s) > wire.MaxErrorLen {
+		n := wire.MaxErrorLen
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		s = s[:n]
+	}
 	for _, n := range normalizers {
 		if n.with == "" {
 			s = n.re.ReplaceAllStringFunc(s, func(w string) string {
