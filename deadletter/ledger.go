@@ -361,3 +361,36 @@ func (l *Ledger) apply(rec *kgo.Record) {
 	delete(l.bad, id)
 	l.latest[id] = r
 }
+
+// ReadStates returns the latest ledger record of every dead letter in
+// group's ledger, by id, as Ledger.States does (its error too), without
+// writing anything: a ledger topic that does not exist is not created, and
+// holds no record (every dead letter is open). cl's connection options are
+// used as OpenLedger uses them.
+func ReadStates(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group string) (map[string]wire.LedgerRecord, error) {
+	switch {
+	case ctx == nil:
+		return nil, errors.New("deadletter: ReadStates: nil context")
+	case cl == nil:
+		return nil, errors.New("deadletter: ReadStates: nil client: pass a kgo.Client")
+	case adm == nil:
+		return nil, errors.New("deadletter: ReadStates: nil admin client: pass kadm.NewClient(cl)")
+	}
+	if err := wire.ValidLedgerTopic(group); err != nil {
+		return nil, fmt.Errorf("deadletter: ReadStates: %w", err)
+	}
+	topic := wire.LedgerTopic(group)
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("deadletter: ReadStates: %s: %w", topic, err)
+	}
+	if !tds.Has(topic) {
+		return map[string]wire.LedgerRecord{}, nil
+	}
+	l, err := OpenLedger(ctx, cl, adm, group)
+	if err != nil {
+		return nil, err
+	}
+	defer l.Close()
+	return l.States(ctx)
+}

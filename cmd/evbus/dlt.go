@@ -32,7 +32,9 @@ Reads the dead-letter topics ("<topic>.<group>.dlt") and prints one line
 per record, newest first: where it is (dead-letter topic, partition,
 offset), when it failed, its event type, key, error kind and error, and how
 often it was replayed (the count of its latest replay, read from the
-replay topic, or of the replay it failed in). Without --topic and --group
+replay topic, or of the replay it failed in) and its state in the group's
+ledger ("<group>.dlt-ledger", read, never created: open when it has no
+record of it). Without --topic and --group
 every topic whose name ends in ".dlt" is read; none to read is an error.
 A summary line ends the table: how many records were selected of how many
 read, and how many are shown (--limit, 100 by default). --json prints one
@@ -239,6 +241,44 @@ func replays(ctx context.Context, cn *conn, adm *kadm.Client, ds []wire.DeadLett
 	return out, err
 }
 
+// ledgerStates returns the ledger state of each dead letter of ds's
+// groups (by wire.DeadLetterID) that the groups' ledgers record; the
+// others are open. It reads without writing: a group without a ledger
+// topic has none created. Ledger records that do not parse are reported on
+// warn, once per ledger, and left out.
+func ledgerStates(ctx context.Context, cl *kgo.Client, ds []wire.DeadLetter, warn func(string)) (map[string]wire.LedgerState, error) {
+	var groups []string
+	for _, d := range ds {
+		if !slices.Contains(groups, d.Group) {
+			groups = append(groups, d.Group)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	out := make(map[string]wire.LedgerState)
+	for _, g := range groups {
+		rs, err := deadletter.ReadStates(ctx, cl, adm, g)
+		if err != nil && !errors.Is(err, wire.ErrLedgerRecord) && !errors.Is(err, deadletter.ErrStaleWrite) {
+			return nil, err
+		}
+		if err != nil {
+			warn(err.Error())
+		}
+		for id, r := range rs {
+			out[id] = r.State
+		}
+	}
+	return out, nil
+}
+
+// stateOf is d's state in states (see ledgerStates): open when the
+// ledger has no record of it.
+func stateOf(d wire.DeadLetter, states map[string]wire.LedgerState) wire.LedgerState {
+	if s, ok := states[wire.DeadLetterID(d.Record)]; ok {
+		return s
+	}
+	return wire.LedgerOpen
+}
+
 // dltLine is a dead-letter record as --json prints it.
 type dltLine struct {
 	Topic             string    `json:"topic"`
@@ -253,43 +293,45 @@ type dltLine struct {
 	Error             string    `json:"error"`
 	Attempts          int       `json:"attempts"`
 	Replays           int       `json:"replays"`
+	State             string    `json:"state"` // in the group's ledger
 	OriginalTopic     string    `json:"original_topic"`
 	OriginalPartition int32     `json:"original_partition"`
 	OriginalOffset    int64     `json:"original_offset"`
 }
 
 // lineOf is d as --json prints it; replayed holds the replay counts of
-// the records replayed (see replays). A record's count is its own (that of
-// the replay it failed in) or that of its latest replay.
-func lineOf(d wire.DeadLetter, replayed map[string]int) dltLine {
+// the records replayed (see replays), states the ledger states (see
+// ledgerStates). A record's count is its own (that of the replay it failed
+// in) or that of its latest replay.
+func lineOf(d wire.DeadLetter, replayed map[string]int, states map[string]wire.LedgerState) dltLine {
 	n, _ := wire.ReplayCount(d.Record) // a bad count shows as 0; replay refuses it
 	n = max(n, replayed[wire.DeadLetterID(d.Record)])
 	return dltLine{
 		Topic: d.Record.Topic, Partition: d.Record.Partition, Offset: d.Record.Offset,
 		FailedAt: d.FailedAt, Type: d.Type, ID: d.ID, Key: string(d.Record.Key), Group: d.Group,
-		ErrorKind: string(d.Kind), Error: d.Error, Attempts: d.Attempts, Replays: n,
+		ErrorKind: string(d.Kind), Error: d.Error, Attempts: d.Attempts, Replays: n, State: string(stateOf(d, states)),
 		OriginalTopic: d.OriginalTopic, OriginalPartition: d.OriginalPartition, OriginalOffset: d.OriginalOffset,
 	}
 }
 
 // printDeadLetters prints records as a table or as JSON lines, in the
-// order given, with their replay counts (see lineOf).
-func printDeadLetters(std *stdio, ds []wire.DeadLetter, replayed map[string]int, asJSON bool) error {
+// order given, with their replay counts and states (see lineOf).
+func printDeadLetters(std *stdio, ds []wire.DeadLetter, replayed map[string]int, states map[string]wire.LedgerState, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(std.out)
 		for _, d := range ds {
-			if err := enc.Encode(lineOf(d, replayed)); err != nil {
+			if err := enc.Encode(lineOf(d, replayed, states)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	tw := tabwriter.NewWriter(std.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOFFSET\tFAILED-AT\tTYPE\tKEY\tKIND\tREPLAYS\tERROR")
+	fmt.Fprintln(tw, "TOPIC\tPARTITION\tOFFSET\tFAILED-AT\tTYPE\tKEY\tKIND\tREPLAYS\tSTATE\tERROR")
 	for _, d := range ds {
-		l := lineOf(d, replayed)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\n", l.Topic, l.Partition, l.Offset,
-			l.FailedAt.UTC().Format(time.RFC3339), dash(l.Type), dash(oneLine(l.Key, 40)), l.ErrorKind, l.Replays, oneLine(l.Error, 80))
+		l := lineOf(d, replayed, states)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", l.Topic, l.Partition, l.Offset,
+			l.FailedAt.UTC().Format(time.RFC3339), dash(l.Type), dash(oneLine(l.Key, 40)), l.ErrorKind, l.Replays, l.State, oneLine(l.Error, 80))
 	}
 	return tw.Flush()
 }
@@ -347,7 +389,11 @@ func setupDLTList(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) erro
 		if err != nil {
 			return err
 		}
-		if err := printDeadLetters(std, ds, replayed, *asJSON); err != nil {
+		states, err := ledgerStates(ctx, cl, ds, func(msg string) { fmt.Fprintln(std.err, "evbus dlt ls: ledger:", msg) })
+		if err != nil {
+			return err
+		}
+		if err := printDeadLetters(std, ds, replayed, states, *asJSON); err != nil {
 			return err
 		}
 		summary := fmt.Sprintf("%d dead letters selected of %d read", selected, read)

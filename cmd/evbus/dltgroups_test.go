@@ -54,14 +54,14 @@ func TestDeadLetterGroups(t *testing.T) {
 
 	table := cli(t, stack, "", "dlt", "groups", "--group", "billing").ok(t, "dlt groups").out
 	rows := strings.Split(strings.TrimSpace(table), "\n")
-	if len(rows) != 5 || strings.Join(strings.Fields(rows[0]), " ") != "FINGERPRINT COUNT FIRST-FAILED LAST-FAILED KIND TYPE SAMPLE ERROR" ||
+	if len(rows) != 5 || strings.Join(strings.Fields(rows[0]), " ") != "FINGERPRINT COUNT FIRST-FAILED LAST-FAILED KIND TYPE SAMPLE STATES ERROR" ||
 		rows[4] != "6 dead letters of group billing by 3 fingerprints" {
 		t.Fatalf("dlt groups printed:\n%s", table)
 	}
 	for i, want := range []string{
-		"3 2026-01-02T15:04:00Z 2026-01-02T15:06:00Z permanent com.example.OrderPlaced orders.billing.dlt/0/2 order o-<n>: customer <str> not found",
-		"2 2026-01-02T15:08:00Z 2026-01-02T15:10:00Z permanent com.example.PaymentTaken payments.billing.dlt/0/1 card <uuid> declined",
-		"1 2026-01-02T15:09:00Z 2026-01-02T15:09:00Z retries-exhausted com.example.OrderPlaced orders.billing.dlt/0/3 stock service at <addr> timed out after <dur>",
+		"3 2026-01-02T15:04:00Z 2026-01-02T15:06:00Z permanent com.example.OrderPlaced orders.billing.dlt/0/2 open 3 order o-<n>: customer <str> not found",
+		"2 2026-01-02T15:08:00Z 2026-01-02T15:10:00Z permanent com.example.PaymentTaken payments.billing.dlt/0/1 open 2 card <uuid> declined",
+		"1 2026-01-02T15:09:00Z 2026-01-02T15:09:00Z retries-exhausted com.example.OrderPlaced orders.billing.dlt/0/3 open 1 stock service at <addr> timed out after <dur>",
 	} {
 		f := strings.Fields(rows[i+1])
 		if len(f[0]) != 12 || strings.Join(f[1:], " ") != want {
@@ -92,7 +92,7 @@ func TestDeadLetterGroups(t *testing.T) {
 		!strings.Contains(r.err, "group com.acme.ship has no dead-letter topic of payments") || !strings.Contains(r.err, "groups with one: billing") {
 		t.Errorf("dlt groups --group com.acme.ship --topic payments: exit %d, stderr %q", r.code, r.err)
 	}
-	if r := cli(t, stack, "", "dlt", "groups", "--group", "com.acme.ship").ok(t, "dlt groups of an empty dead-letter topic"); r.out != "FINGERPRINT  COUNT  FIRST-FAILED  LAST-FAILED  KIND  TYPE  SAMPLE  ERROR\n0 dead letters of group com.acme.ship by 0 fingerprints\n" {
+	if r := cli(t, stack, "", "dlt", "groups", "--group", "com.acme.ship").ok(t, "dlt groups of an empty dead-letter topic"); r.out != "FINGERPRINT  COUNT  FIRST-FAILED  LAST-FAILED  KIND  TYPE  SAMPLE  STATES  ERROR\n0 dead letters of group com.acme.ship by 0 fingerprints\n" {
 		t.Errorf("dlt groups of an empty dead-letter topic:\n%s", r.out)
 	}
 }

@@ -119,7 +119,11 @@ func setupReplay(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) error
 			refusal += fmt.Sprintf("; %d refused: replayed %d times already (or a bad %s header), --force replays them", refused, *maxReplays, wire.HeaderReplayCount)
 		}
 		if *dryRun {
-			if err := printDeadLetters(std, send, done, false); err != nil {
+			states, err := ledgerStates(ctx, cl, send, func(msg string) { fmt.Fprintln(std.err, "evbus dlt replay: ledger:", msg) })
+			if err != nil {
+				return err
+			}
+			if err := printDeadLetters(std, send, done, states, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(std.out, "dry run: would replay %d of %d selected records to group %s through %s%s\n",
