@@ -39,7 +39,7 @@ func TestDemo(t *testing.T) {
 			t.Errorf("summary lacks the row %s", row)
 		}
 	}
-	if !regexp.MustCompile(`orders\.billing\.dlt\s+\d\s+0\s+\S+\s+com\.example\.orders\.OrderPlaced\s+o-3\s+permanent\s+0\s+order o-3: 25000\.00 is over the credit limit`).MatchString(got) {
+	if !regexp.MustCompile(`orders\.billing\.dlt\s+\d\s+0\s+\S+\s+com\.example\.orders\.OrderPlaced\s+o-3\s+permanent\s+0\s+open\s+order o-3: 25000\.00 is over the credit limit`).MatchString(got) {
 		t.Error("evbus dlt ls does not show o-3's dead letter")
 	}
 	if t.Failed() {
