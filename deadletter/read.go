@@ -137,7 +137,9 @@ func consume(ctx context.Context, cl *kgo.Client, from map[string]map[int32]kgo.
 	if pending == 0 {
 		return nil
 	}
-	rd, err := kgo.NewClient(append(cl.Opts(), kgo.ConsumePartitions(from))...)
+	// Control records (transaction markers) are kept so that a partition
+	// whose last offset is one still reaches its end; fn never sees them.
+	rd, err := kgo.NewClient(append(cl.Opts(), kgo.ConsumePartitions(from), kgo.KeepControlRecords())...)
 	if err != nil {
 		return fmt.Errorf("deadletter: reading client (from the options of the client given): %w", err)
 	}
@@ -160,7 +162,9 @@ func consume(ctx context.Context, cl *kgo.Client, from map[string]map[int32]kgo.
 				if r.Offset >= end {
 					break // written after the read began
 				}
-				fn(r)
+				if !r.Attrs.IsControl() {
+					fn(r)
+				}
 				if r.Offset+1 == end {
 					pending--
 				}

@@ -66,7 +66,9 @@ func consume(ctx context.Context, cn *conn, starts, ends offsets, fn func(*kgo.R
 	if pending == 0 && ends != nil {
 		return nil
 	}
-	cl, err := cn.kafka(ctx, kgo.ConsumePartitions(from))
+	// Control records (transaction markers) are kept so that a partition
+	// whose last offset is one still reaches its end; fn never sees them.
+	cl, err := cn.kafka(ctx, kgo.ConsumePartitions(from), kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -101,6 +103,9 @@ func consume(ctx context.Context, cn *conn, starts, ends offsets, fn func(*kgo.R
 				if r.Offset >= end {
 					return // written after the read began
 				}
+			}
+			if r.Attrs.IsControl() {
+				return
 			}
 			if !fn(r) {
 				stop = true
