@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -34,17 +35,19 @@ import (
 //
 // A Ledger is safe for concurrent use.
 type Ledger struct {
-	group  string
-	topic  string
-	cl     *kgo.Client // the caller's: writes
-	adm    *kadm.Client
-	reader *kgo.Client // the Ledger's own: reads the topic from the start
+	group string
+	topic string
+	cl    *kgo.Client // the caller's: writes
+	adm   *kadm.Client
 
 	mu     sync.Mutex // guards what follows: the view read so far, and writes
-	next   map[int32]int64
+	f      *follower  // reads the topic from the start
 	latest map[string]wire.LedgerRecord
-	bad    map[string]error // keys whose latest record does not parse
-	stale  map[string]staleWrite
+	// dirty holds the dead letters whose record changed since the last
+	// changes call; nil until the first (only a Manager asks).
+	dirty map[string]struct{}
+	bad   map[string]error // keys whose latest record does not parse
+	stale map[string]staleWrite
 }
 
 // staleWrite is the last record of a key written on a stale base.
@@ -93,59 +96,23 @@ func OpenLedger(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group str
 	if err := checkCompacted(ctx, adm, topic); err != nil {
 		return nil, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	f, err := newFollower(cl)
 	if err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
-	}
-	from := make(map[int32]kgo.Offset)
-	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().AtStart() })
-	var opts []kgo.Opt
-	for _, o := range cl.Opts() {
-		if isRole(o) {
-			continue
-		}
-		opts = append(opts, o)
-	}
-	opts = append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		// Control records are kept so the offsets read reach the end
-		// offset even when the last record is a transaction marker.
-		kgo.KeepControlRecords(),
-	)
-	reader, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: reader client: %w", err)
+		return nil, fmt.Errorf("deadletter: OpenLedger: %w", err)
 	}
 	l := &Ledger{
-		group: group, topic: topic, cl: cl, adm: adm, reader: reader,
-		next:   make(map[int32]int64, len(from)),
+		group: group, topic: topic, cl: cl, adm: adm, f: f,
 		latest: make(map[string]wire.LedgerRecord),
 		bad:    make(map[string]error),
 		stale:  make(map[string]staleWrite),
 	}
-	for p := range from {
-		l.next[p] = 0
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
-		reader.Close()
+		f.close()
 		return nil, err
 	}
 	return l, nil
-}
-
-// isRole reports a producer, consumer or group option: those of the
-// caller's client that the Ledger's reader must not copy.
-func isRole(o kgo.Opt) bool {
-	switch o.(type) {
-	case kgo.ProducerOpt, kgo.ConsumerOpt, kgo.GroupOpt:
-		return true
-	}
-	return false
 }
 
 // checkCompacted refuses a ledger topic whose cleanup.policy is not
@@ -179,7 +146,7 @@ func (l *Ledger) Topic() string { return l.topic }
 
 // Close closes the Ledger's reader; the clients passed to OpenLedger are
 // the caller's to close.
-func (l *Ledger) Close() { l.reader.Close() }
+func (l *Ledger) Close() { l.f.close() }
 
 // Record appends e to the history of the dead letter id (a
 // wire.DeadLetterID) and writes the record, after reading the ledger to
@@ -381,58 +348,40 @@ const maxReported = 10
 // catchUp reads the topic from where it stopped to its current end. The
 // caller holds mu.
 func (l *Ledger) catchUp(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("deadletter: ledger %s: end offsets: %w", l.topic, err)
-	}
-	// Partitions added to the topic since the reader started are read
-	// from their start too.
-	added := make(map[int32]kgo.Offset)
-	ends.Each(func(o kadm.ListedOffset) {
-		if _, ok := l.next[o.Partition]; !ok {
-			l.next[o.Partition] = 0
-			added[o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(added) > 0 {
-		l.reader.AddConsumePartitions(map[string]map[int32]kgo.Offset{l.topic: added})
-	}
-	behind := func() bool {
-		b := false
-		ends.Each(func(o kadm.ListedOffset) {
-			if l.next[o.Partition] < o.Offset {
-				b = true
-			}
-		})
-		return b
-	}
-	for behind() {
-		fs := l.reader.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, err)
-		}
-		var ferr error
-		fs.EachError(func(topic string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err))
-		})
-		if ferr != nil {
-			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, ferr)
-		}
-		fs.EachRecord(l.apply)
+	if err := l.f.catchUp(ctx, []string{l.topic}, l.apply, nil); err != nil {
+		return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, err)
 	}
 	return nil
 }
 
+// changes reads the ledger to its end and returns the latest record of
+// each dead letter whose record changed since the last call (the first
+// call: of every dead letter); a dead letter whose record went (a
+// tombstone, or a record that does not parse) has the zero record.
+func (l *Ledger) changes(ctx context.Context) (map[string]wire.LedgerRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if l.dirty == nil {
+		l.dirty = make(map[string]struct{})
+		return maps.Clone(l.latest), nil
+	}
+	out := make(map[string]wire.LedgerRecord, len(l.dirty))
+	for id := range l.dirty {
+		out[id] = l.latest[id]
+	}
+	clear(l.dirty)
+	return out, nil
+}
+
 // apply takes one record read from the topic into the view.
 func (l *Ledger) apply(rec *kgo.Record) {
-	l.next[rec.Partition] = rec.Offset + 1
-	if rec.Attrs.IsControl() {
-		return
-	}
 	id := string(rec.Key)
+	if l.dirty != nil {
+		l.dirty[id] = struct{}{}
+	}
 	if rec.Value == nil { // a tombstone: the dead letter is forgotten
 		delete(l.latest, id)
 		delete(l.bad, id)
