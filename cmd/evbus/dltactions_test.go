@@ -158,6 +158,9 @@ func TestDeadLetterActions(t *testing.T) {
 	states := map[string]any{}
 	for _, l := range ls {
 		states[l["key"].(string)] = l["state"]
+		if l["key"] == "o-1" && l["dead_letter_id"] != id(1) {
+			t.Errorf("dlt ls --json: dead_letter_id %v, want %s", l["dead_letter_id"], id(1))
+		}
 	}
 	if states["o-1"] != "replaying" || states["o-3"] != "parked" || states["o-0"] != "replaying" {
 		t.Errorf("states after the actions: %v", states)
