@@ -177,8 +177,9 @@ func TestManagerReplayRules(t *testing.T) {
 }
 
 // A replay interrupted halfway (its context ends while records are in
-// flight) and run again by a new Manager sends the rest: one replay
-// record per dead letter, every one of them.
+// flight, paced so that the rest of the batch is still to send) and run
+// again by a new Manager sends the rest: one replay record per dead
+// letter, every one of them.
 func TestManagerReplayResumes(t *testing.T) {
 	brokers, cl := managerStack(t)
 	ctx := context.Background()
@@ -194,7 +195,7 @@ func TestManagerReplayResumes(t *testing.T) {
 		}
 	})
 	killed, _ := clients(t, brokers, kgo.WithHooks(hook))
-	m, err := deadletter.NewManager(ctx, killed, group, deadletter.ReplayBatch(50))
+	m, err := deadletter.NewManager(ctx, killed, group, deadletter.ReplayBatch(50), deadletter.ReplayRate(2000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestReplayResumesAfterKill(t *testing.T) {
 	}
 	replayTopic := wire.ReplayTopic("orders", "billing")
 
-	cmd := exec.Command(bin, "dlt", "replay", "--group", "billing", "--all", "--yes", "--rate", "200")
+	cmd := exec.Command(bin, "dlt", "replay", "--group", "billing", "--all", "--yes", "--rate", "50")
 	cmd.Env = append(os.Environ(), "EVBUS_BROKERS="+strings.Join(stack.Brokers(), ","))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
