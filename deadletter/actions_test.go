@@ -316,3 +316,46 @@ func TestManagerDiscardParkReveal(t *testing.T) {
 		t.Fatalf("groups after discards: %+v, %v", gs, err)
 	}
 }
+
+// Reads go on while an action runs, and see its entries as it records
+// them (run with -race).
+func TestManagerReadsDuringReplay(t *testing.T) {
+	_, cl := managerStack(t)
+	ctx := context.Background()
+	deadLetters(t, cl, 0, 200, "a", "timeout", wire.KindRetriesExhausted, 0, at)
+	m := newManager(t, cl, deadletter.ReplayBatch(20), deadletter.ReplayRate(1000))
+	done := make(chan struct{})
+	reads := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { reads <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := m.Groups(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := m.List(ctx, deadletter.Selection{All: true, States: []wire.LedgerState{wire.LedgerReplaying}}); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	rep, err := m.Replay(ctx, deadletter.Selection{All: true}, alice)
+	close(done)
+	if n := <-reads; n == 0 {
+		t.Error("no read completed while the replay ran")
+	}
+	if err != nil || rep.Done != 200 {
+		t.Fatalf("replay: %d, %v", rep.Done, err)
+	}
+	ls, err := m.List(ctx, deadletter.Selection{States: []wire.LedgerState{wire.LedgerReplaying}})
+	if err != nil || len(ls) != 200 {
+		t.Fatalf("replaying after the replay: %d, %v", len(ls), err)
+	}
+}
