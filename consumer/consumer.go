@@ -310,7 +310,12 @@ func (c *Consumer) shutdown(ctx context.Context, hard bool) error {
 		}
 	}
 	abandoned := c.drain(ctx, parts)
-	c.outcomes.flush(ctx, parts)
+	// Replays' outcomes before their offsets, as a revocation waits for
+	// them: within DrainTimeout, for a ledger that cannot be written
+	// must not hold the stop (the records stay uncommitted).
+	flushCtx, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	c.outcomes.flush(flushCtx, parts)
+	cancel()
 
 	commitCtx, cancel := boundedContext(ctx, shutdownTimeout)
 	c.commitMu.Lock()

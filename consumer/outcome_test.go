@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -252,19 +253,28 @@ func TestReplayOutcomeRefused(t *testing.T) {
 	broken.Store(false)
 	g.record(l, discarded, wire.ActionDiscard, "test order")
 	g.replayOf(nil, dls[0]) // sent around the ledger
+	// A replay record naming no dead letter of the group.
+	forged := g.replayOf(nil, dls[0])
+	forged.Headers = slices.DeleteFunc(forged.Headers, func(h kgo.RecordHeader) bool { return h.Key == wire.HeaderReplayOf })
+	forged.Headers = append(forged.Headers, kgo.RecordHeader{Key: wire.HeaderReplayOf, Value: []byte("orders.other.dlt/0/0")})
+	g.produce(g.replay, forged)
 	g.replayOf(l, dls[1])
 	waitFor(t, "the next replay resolved", func() bool { return state(t, l, other).State == wire.LedgerResolved })
-	waitFor(t, "the replay topic committed past both", func() bool { return g.committed(g.group, g.replay)[0] == 2 })
+	waitFor(t, "the replay topic committed past them all", func() bool { return g.committed(g.group, g.replay)[0] == 4 })
 	if r := state(t, l, discarded); r.State != wire.LedgerDiscarded || r.Seq != 1 {
 		t.Errorf("%s: %s after %d entries, want discarded after 1", discarded, r.State, r.Seq)
 	}
-	if s := c.Stats(); s.LedgerRefused != 1 {
-		t.Errorf("Stats.LedgerRefused = %d, want 1", s.LedgerRefused)
+	if s := c.Stats(); s.LedgerRefused != 3 {
+		t.Errorf("Stats.LedgerRefused = %d, want 3 (the discarded one twice, the forged one)", s.LedgerRefused)
+	}
+	if st, err := l.States(context.Background()); err != nil || len(st) != 2 {
+		t.Errorf("the ledger holds %d dead letters (%v), want 2", len(st), err)
 	}
 	out := logs.String()
 	if !strings.Contains(out, "level=WARN msg=\"consumer: the dead-letter ledger refuses the replay's outcome; left out\"") ||
-		!strings.Contains(out, "dead_letter="+discarded) || !strings.Contains(out, "state=discarded") {
-		t.Errorf("no WARN naming %s:\n%s", discarded, out)
+		!strings.Contains(out, "dead_letter="+discarded) || !strings.Contains(out, "state=discarded") ||
+		!strings.Contains(out, "dead_letter=orders.other.dlt/0/0") {
+		t.Errorf("no WARN naming %s and the forged id:\n%s", discarded, out)
 	}
 }
 
@@ -460,5 +470,41 @@ func TestReplayOutcomeThroughRetryTopic(t *testing.T) {
 	}
 	if s := c.Stats(); s.RetryTopic != 1 || s.Handled != 1 {
 		t.Errorf("stats %+v; want the replay sent to the retry topic once, then handled", s)
+	}
+}
+
+// TestReplayOutcomeCloseDuringOutage: Close does not wait for a ledger
+// that cannot be written longer than DrainTimeout; the replay's offset
+// stays uncommitted, so the next member writes its outcome.
+func TestReplayOutcomeCloseDuringOutage(t *testing.T) {
+	g := start(t).replayGroup("closing", 1)
+	if err := bus.CreateTopics(context.Background(), g.adm, bus.TopicSpec{
+		Name: wire.LedgerTopic(g.group), Partitions: 1, Configs: map[string]string{"cleanup.policy": "delete"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var broken atomic.Bool
+	var runs atomic.Int32
+	broken.Store(true)
+	c := g.consumer(g.group, consumer.DrainTimeout(100*time.Millisecond))
+	handleDoomed(c, &broken, &runs)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
+	dl := g.read(g.dlt, 1)[0]
+	broken.Store(false)
+	g.replayOf(nil, dl)
+	waitFor(t, "the replay handled, its outcome waiting", func() bool { return runs.Load() == 2 && c.Stats().LedgerWaits >= 1 })
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := g.committed(g.group, g.replay); n[0] != 0 {
+		t.Errorf("the replay topic committed at %d without its outcome", n[0])
+	}
+	if n := g.committed(g.group, "orders"); n[0] != 1 {
+		t.Errorf("orders committed at %d, want 1", n[0])
 	}
 }
