@@ -27,8 +27,9 @@ import (
 // the other, each as a call (call.go): its headers read (open.go), routed,
 // decoded, its handler run and retried (retry.go), or sent to a retry or
 // dead-letter topic (deadletter.go); HandleTx handlers run in transactions
-// (batch.go, tx.go). Settled records move the partition's commit point,
-// which commitLoop commits (commit.go); rebalance.go lets partitions go.
+// (batch.go, tx.go). Settled records move the partition's commit point
+// (a replayed one once its outcome is in the ledger, outcome.go), which
+// commitLoop commits (commit.go); rebalance.go lets partitions go.
 type Consumer struct {
 	// Set by New, read-only after.
 	group string
