@@ -189,17 +189,18 @@ func TestReplayOutcomesInLedger(t *testing.T) {
 	}
 }
 
-// TestReplayOutcomeMaxReplays: MaxReplays sets the loop guard's limit.
+// TestReplayOutcomeMaxReplays: MaxReplays sets the loop guard's limit;
+// with static membership the actor names the instance.
 func TestReplayOutcomeMaxReplays(t *testing.T) {
 	g := start(t).replayGroup("guarded", 1)
 	d := newDoomed()
-	c := g.doomedConsumer(d, consumer.MaxReplays(1))
+	c := g.doomedConsumer(d, consumer.MaxReplays(1), consumer.Kafka(kgo.InstanceID("host-1")))
 	run(t, c)
 	l := g.ledger()
 	g.replayOf(l, g.deadLetters(1)[0])
 	next := wire.DeadLetterID(g.read(g.dlt, 2)[1])
 	waitFor(t, "the new dead letter parked", func() bool { return state(t, l, next).State == wire.LedgerParked })
-	if e := last(t, state(t, l, next)); e.Reason != "loop guard: failed after 1 replays" {
+	if e := last(t, state(t, l, next)); e.Reason != "loop guard: failed after 1 replays" || e.Actor != "consumer guarded/host-1" {
 		t.Errorf("parked with %+v", e)
 	}
 }
