@@ -507,3 +507,30 @@ func TestReplayOutcomeCloseDuringOutage(t *testing.T) {
 		t.Errorf("orders committed at %d, want 1", n[0])
 	}
 }
+
+// TestReplayOutcomeSkipped: a replay of a type the group has no handler
+// for is skipped (Unhandled's default), and that settles its dead letter:
+// handled, saying so.
+func TestReplayOutcomeSkipped(t *testing.T) {
+	g := start(t).replayGroup("skipping", 1)
+	c := g.doomedConsumer(newDoomed())
+	run(t, c)
+	l := g.ledger()
+	g.publish(&Shipped{OrderID: "o-1"})
+	shipped := g.read("orders", 1)[0]
+	// Dead-lettered by a version that handled the type.
+	dl := wire.DeadLetterRecord(shipped, wire.Origin{Topic: "orders", Partition: shipped.Partition, Offset: shipped.Offset, Timestamp: shipped.Timestamp},
+		g.group, wire.KindPermanent, 1, errors.New("carrier down"), time.Now())
+	if err := g.cl.ProduceSync(context.Background(), dl).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	id := wire.DeadLetterID(dl)
+	rep := g.replayOf(l, dl)
+	waitFor(t, "the replay resolved", func() bool { return state(t, l, id).State == wire.LedgerResolved })
+	if e := last(t, state(t, l, id)); e.Kind != wire.OutcomeHandled || e.Record != wire.DeadLetterID(rep) || e.Reason != "skipped: no handler for its type" {
+		t.Errorf("resolved with %+v", e)
+	}
+	if s := c.Stats(); s.Skipped != 2 {
+		t.Errorf("Stats.Skipped = %d, want 2 (the record, its replay)", s.Skipped)
+	}
+}
