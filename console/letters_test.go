@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,27 @@ func TestDeadLetterPages(t *testing.T) {
 	r := f.do(t, nil, "GET", "/groups/billing", nil, bearerViewer)
 	if r.code != 200 || !strings.Contains(r.body, `<table id="fingerprints"`) || strings.Count(r.body, "<tr data-fingerprint=") != 3 {
 		t.Fatalf("group page: %d\n%s", r.code, r.body)
+	}
+	// The page groups as the Manager does, in its order.
+	m, err := deadletter.NewManager(t.Context(), f.cl, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	gs, err := m.Groups(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, g := range gs {
+		want = append(want, fmt.Sprintf("%s|%d|%s|%s", g.Fingerprint.ID, g.Count, g.FirstFailed.UTC().Format("2006-01-02 15:04:05Z"), g.LastFailed.UTC().Format("2006-01-02 15:04:05Z")))
+	}
+	for _, part := range strings.Split(r.body, "<tr data-fingerprint=")[1:] {
+		c := strings.Split(cells(between(part, ">", "</tr>")), "|")
+		got = append(got, strings.Join(c[:4], "|"))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("group page rows %q, Manager.Groups %q", got, want)
 	}
 	row := between(r.body, `<tr data-fingerprint="`+fpDeclined+`">`, "</tr>")
 	if c := cells(row); !strings.HasPrefix(c, fpDeclined+"|3|2026-11-02 15:04:00Z|2026-11-02 15:04:02Z|open 3|permanent · com.example.console.paymentTaken|card c-2 declined") ||
