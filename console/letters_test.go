@@ -3,6 +3,7 @@ package console_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -171,5 +172,46 @@ func TestDeadLetterPages(t *testing.T) {
 		if r := f.do(t, nil, "GET", p, nil, bearerViewer); r.code != 404 && r.code != 400 {
 			t.Errorf("GET %s: %d, want 404", p, r.code)
 		}
+	}
+}
+
+// TestManagersShared: concurrent first pages of a group share one
+// Manager (race detector), a name that is no group's gets 404 each time,
+// and after Close the group's pages fail with 503 while the client given
+// stays usable.
+func TestManagersShared(t *testing.T) {
+	f := newFixture(t)
+	f.createPayments(t)
+	f.deadLetters(t, 2, func(int) string { return "card declined" })
+	get := func(path string, want int) {
+		done := make(chan int, 8)
+		for range 8 {
+			go func() {
+				req, _ := http.NewRequestWithContext(t.Context(), "GET", f.srv.URL+path, nil)
+				req.Header.Set("Authorization", "Bearer "+viewerSecret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- 0
+					return
+				}
+				resp.Body.Close()
+				done <- resp.StatusCode
+			}()
+		}
+		for range 8 {
+			if code := <-done; code != want {
+				t.Errorf("concurrent GET %s: %d, want %d", path, code, want)
+			}
+		}
+	}
+	get("/groups/billing", 200)
+	get("/groups/nobody", 404)
+	get("/groups/nobody", 404)
+	f.h.Close()
+	if r := f.do(t, nil, "GET", "/groups/billing", nil, bearerViewer); r.code != http.StatusServiceUnavailable {
+		t.Errorf("after Close: %d", r.code)
+	}
+	if err := f.cl.Ping(t.Context()); err != nil {
+		t.Errorf("the client after Close: %v", err)
 	}
 }
