@@ -79,6 +79,22 @@ func TestActionAuthorization(t *testing.T) {
 	if ss := f.states(t, ids...); !allStates(ss, wire.LedgerOpen) {
 		t.Fatalf("refused actions changed states: %v", ss)
 	}
+	// A viewer sees the letter's forms, their buttons disabled; an
+	// operator the same forms enabled, with the session's CSRF token.
+	letter := "/groups/billing/letter?id=" + url.QueryEscape(ids[0])
+	vp, opPage := f.do(t, viewer, "GET", letter, nil, browser), f.do(t, op, "GET", letter, nil, browser)
+	for _, form := range []string{"replay", "discard", "park", "reveal"} {
+		open := `<form id="` + form + `" method="post" action="/groups/billing/actions/` + form + `">`
+		if v := between(vp.body, open, "</form>"); !strings.Contains(v, `<button type="submit" disabled>`) || !strings.Contains(v, `name="id" value="`+ids[0]+`"`) {
+			t.Errorf("viewer's %s form: %s", form, v)
+		}
+		if o := between(opPage.body, open, "</form>"); !strings.Contains(o, `<button type="submit">`) || !strings.Contains(o, `name="csrf" value="`+csrf+`"`) || !strings.Contains(o, `<textarea`) {
+			t.Errorf("operator's %s form: %s", form, o)
+		}
+	}
+	if !strings.Contains(vp.body, `id="viewer-note"`) || strings.Contains(opPage.body, `id="viewer-note"`) {
+		t.Error("the viewer's note is missing, or shown to the operator")
+	}
 	// Same origin, right token: done.
 	if r := f.do(t, op, "POST", "/groups/billing/actions/park", form(csrf), map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": f.srv.URL}); r.code != http.StatusSeeOther {
 		t.Errorf("operator session park: %d %s", r.code, r.body)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -415,3 +416,19 @@ func TestPrefix(t *testing.T) {
 }
 
 func sprint(v any) string { return strings.Join([]string{fmtV(v), fmtPlusV(v), fmtSharpV(v)}, " ") }
+
+// TestSessionExpires: past Config.SessionTTL a session signs in no more.
+func TestSessionExpires(t *testing.T) {
+	f := newFixture(t, func(c *console.Config) { c.SessionTTL = time.Nanosecond })
+	jar, _ := cookiejar.New(nil)
+	c := noRedirect(jar)
+	if r := f.do(t, c, "POST", "/login", url.Values{"token": {viewerSecret}}, nil); r.code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.code)
+	}
+	if u, _ := url.Parse(f.srv.URL); len(jar.Cookies(u)) != 1 {
+		t.Fatal("no session cookie")
+	}
+	if r := f.do(t, c, "GET", "/", nil, nil); r.code != http.StatusUnauthorized {
+		t.Errorf("a session past its TTL: %d", r.code)
+	}
+}

@@ -3,15 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
@@ -165,4 +170,46 @@ func runConsole(t *testing.T, args []string, env map[string]string, fn func(base
 	mu.Lock()
 	defer mu.Unlock()
 	return all.String() + out.String()
+}
+
+// TestConsoleTLS: with its own certificate the console serves HTTPS on an
+// address that is not loopback, and its session cookie is Secure.
+func TestConsoleTLS(t *testing.T) {
+	stack := evbustest.Start(t)
+	srvTLS, caPEM, err := devstack.SelfSignedCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvTLS.Certificates[0].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "console.pem"), filepath.Join(dir, "console-key.pem")
+	if err := os.WriteFile(certFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clientTLS, err := devstack.ClientTLS(caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	args := []string{"console", "--listen", "0.0.0.0:0", "--listen-tls-cert", certFile, "--listen-tls-key", keyFile, "--brokers", strings.Join(stack.Brokers(), ",")}
+	runConsole(t, args, map[string]string{"EVBUS_CONSOLE_VIEWER_TOKEN": consoleOperatorToken, "EVBUS_REGISTRY": stack.RegistryURL()}, func(base string) {
+		if !strings.HasPrefix(base, "https://") {
+			t.Fatalf("serving %s, want https", base)
+		}
+		resp, err := hc.PostForm(base+"/login", url.Values{"token": {consoleOperatorToken}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c := resp.Cookies(); resp.StatusCode != http.StatusSeeOther || len(c) != 1 || !c[0].Secure || !c[0].HttpOnly {
+			t.Errorf("sign-in over TLS: %d, cookies %+v", resp.StatusCode, c)
+		}
+	})
 }
