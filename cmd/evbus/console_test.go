@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"database/sql"
 	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/devstack"
@@ -22,6 +24,7 @@ import (
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
+	"github.com/evbus/evbus/wire"
 )
 
 const consoleOperatorToken = "cli-op-5d1e0c8a9b7f4e3d2c1b"
@@ -210,6 +213,51 @@ func TestConsoleTLS(t *testing.T) {
 		resp.Body.Close()
 		if c := resp.Cookies(); resp.StatusCode != http.StatusSeeOther || len(c) != 1 || !c[0].Secure || !c[0].HttpOnly {
 			t.Errorf("sign-in over TLS: %d, cookies %+v", resp.StatusCode, c)
+		}
+	})
+}
+
+// TestConsoleNeverShow: --never-show reaches the console: a dead letter
+// whose only field is on the list has nothing to reveal, and the field's
+// value shows nowhere.
+func TestConsoleNeverShow(t *testing.T) {
+	stack := evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := enc.Record(t.Context(), outboxEvent{OrderID: "o-hidden-4711"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 2, 15, 4, 0, 0, time.UTC)
+	res := cl.ProduceSync(t.Context(), wire.DeadLetterRecord(rec, wire.Origin{Topic: "orders", Timestamp: at}, "billing", wire.KindPermanent, 1, errors.New("declined"), at))
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	id := wire.DeadLetterID(res[0].Record)
+	args := []string{"console", "--listen", "127.0.0.1:0", "--never-show", "order_id", "--brokers", strings.Join(stack.Brokers(), ",")}
+	runConsole(t, args, map[string]string{"EVBUS_CONSOLE_OPERATOR_TOKEN": consoleOperatorToken, "EVBUS_REGISTRY": stack.RegistryURL()}, func(base string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/groups/billing/actions/reveal",
+			strings.NewReader(url.Values{"id": {id}, "reason": {"support ticket 12"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+consoleOperatorToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "nothing to reveal") || strings.Contains(string(body), "o-hidden-4711") {
+			t.Errorf("reveal with --never-show order_id: %d\n%s", resp.StatusCode, body)
 		}
 	})
 }
