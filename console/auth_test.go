@@ -128,6 +128,13 @@ func (f *fixture) do(t *testing.T, c *http.Client, method, path string, form url
 	}
 	f.mu.Unlock()
 	checkSecurityHeaders(t, method+" "+path, resp)
+	// Everything a page uses is the console's own: no external URL, no
+	// inline style or script (the CSP would block them).
+	for _, bad := range []string{`="http://`, `="https://`, `="//`, "<style", " style=", "<script>", " on" + "click="} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("%s %s: the page contains %q", method, path, bad)
+		}
+	}
 	return reply{resp.StatusCode, resp.Header, string(b)}
 }
 
