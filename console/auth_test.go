@@ -204,6 +204,7 @@ func TestNewRefuses(t *testing.T) {
 		{"same secret twice", console.Config{Client: cl, Registry: reg, Tokens: append(ok, console.Token{Role: console.Viewer, Secret: operatorSecret})}, []string{"configured twice"}},
 		{"no role", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Secret: operatorSecret}}}, []string{"role"}},
 		{"empty secret", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Role: console.Viewer, Secret: " "}}}, []string{"empty secret"}},
+		{"short token", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Role: console.Viewer, Secret: "hunter2-hunter2"}}}, []string{"15 characters", "at least 16"}},
 		{"bad prefix", console.Config{Client: cl, Registry: reg, Tokens: ok, Prefix: "admin/"}, []string{"Config.Prefix"}},
 	} {
 		_, err := console.New(c.cfg)
@@ -216,8 +217,10 @@ func TestNewRefuses(t *testing.T) {
 				t.Errorf("%s: error %q does not say %q", c.name, err, w)
 			}
 		}
-		if strings.Contains(err.Error(), operatorSecret) {
-			t.Errorf("%s: error %q contains the token", c.name, err)
+		for _, tok := range c.cfg.Tokens {
+			if strings.TrimSpace(tok.Secret) != "" && strings.Contains(err.Error(), tok.Secret) {
+				t.Errorf("%s: error %q contains the token", c.name, err)
+			}
 		}
 	}
 }
