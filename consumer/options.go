@@ -11,6 +11,7 @@ import (
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/internal/telemetry"
 	"github.com/evbus/evbus/tracing"
+	"github.com/evbus/evbus/wire"
 )
 
 // Options only record values: New validates them and names the option at
@@ -56,7 +57,6 @@ const (
 	defaultCommitInterval = time.Second
 	defaultDrainTimeout   = 20 * time.Second
 	defaultMaxBuffered    = 128 << 20
-	defaultMaxReplays     = 3
 	// fetchMaxWait is the client's kgo.FetchMaxWait unless Kafka sets
 	// one: how long the broker may hold a fetch when it has nothing new
 	// (Kafka's Java client's default; franz-go's own is 5 s). It also
@@ -80,7 +80,7 @@ func defaultConfig() config {
 		outage:         defaultBackoff,
 		maxBuffered:    defaultMaxBuffered,
 		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
-		maxReplays:     defaultMaxReplays,
+		maxReplays:     wire.ReplayLimit,
 	}
 }
 
@@ -263,7 +263,7 @@ func Compression(codecs ...kgo.CompressionCodec) Option {
 // record that fails again with a dlt-replay-count of n or more is
 // dead-lettered again as usual, and its new dead letter is parked in the
 // group's dead-letter ledger, so bulk replays pass it by until an operator
-// replays it by id. Default: 3, as evbus dlt replay --max-replays.
+// replays it by id. Default: wire.ReplayLimit (3), as evbus dlt replay --max-replays.
 func MaxReplays(n int) Option { return func(c *config) { c.maxReplays = n } }
 
 // HandlerOption configures one handler.

@@ -109,7 +109,7 @@ type managerConfig struct {
 // MaxReplays is the loop guard's limit: a dead letter whose
 // dlt-replay-count is k or more (its event was replayed k times and
 // failed each time) is parked instead of replayed by a bulk selection.
-// Default 3, the consumer's default too.
+// Default wire.ReplayLimit (3), the consumer's default too.
 func MaxReplays(k int) ManagerOption { return func(c *managerConfig) { c.maxReplays = k } }
 
 // ReplayBatch is how many dead letters an action records and sends at a
@@ -137,9 +137,6 @@ func ReadProgress(fn func(read, total int)) ManagerOption {
 // they are left out silently.
 func Warn(fn func(error)) ManagerOption { return func(c *managerConfig) { c.warn = fn } }
 
-// DefaultMaxReplays is MaxReplays' default.
-const DefaultMaxReplays = 3
-
 // NewManager returns the Manager of group's dead letters, having read
 // them. cl writes (it must not be transactional); reads go through a
 // client of cl's connection options. Close it when done; cl stays the
@@ -154,7 +151,7 @@ func NewManager(ctx context.Context, cl *kgo.Client, group string, opts ...Manag
 	if err := wire.ValidLedgerTopic(group); err != nil {
 		return nil, fmt.Errorf("deadletter: NewManager: %w", err)
 	}
-	c := managerConfig{maxReplays: DefaultMaxReplays, batch: 500}
+	c := managerConfig{maxReplays: wire.ReplayLimit, batch: 500}
 	for i, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("deadletter: NewManager: option %d is nil", i+1)

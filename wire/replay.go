@@ -9,6 +9,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// ReplayLimit is the loop guard's limit unless a deployment sets another:
+// a dead letter whose dlt-replay-count is ReplayLimit or more (its event
+// was replayed that many times and failed each time) is parked, by the
+// consumer that dead-letters it and by a bulk replay, not replayed again
+// unless asked for by id. Writers in other languages use the same limit
+// (docs/wire-format.md, "Dead-letter ledger").
+const ReplayLimit = 3
+
 // ReplayOf returns the dead-letter record rec was replayed from, in the
 // form of HeaderReplayOf, "" for a record that is no replay.
 func ReplayOf(rec *kgo.Record) string {

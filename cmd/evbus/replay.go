@@ -229,10 +229,10 @@ func setupAction(fs *flag.FlagSet, cn *conn, a deadletter.Action) func(context.C
 	asJSON := fs.Bool("json", false, "print one JSON object per selected dead letter, for scripts")
 	var rate *float64
 	maxReplays := new(int)
-	*maxReplays = deadletter.DefaultMaxReplays
+	*maxReplays = wire.ReplayLimit
 	if a == deadletter.ActionReplay {
 		rate = fs.Float64("rate", 0, "send at most this many records a second (0: no limit)")
-		fs.IntVar(maxReplays, "max-replays", deadletter.DefaultMaxReplays, "the loop guard: a bulk replay parks dead letters replayed this many times")
+		fs.IntVar(maxReplays, "max-replays", wire.ReplayLimit, "the loop guard: a bulk replay parks dead letters replayed this many times")
 		cn.compressionFlag(fs)
 	}
 	name := "dlt " + string(a)
