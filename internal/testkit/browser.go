@@ -96,6 +96,11 @@ func startBrowser() (context.Context, error) {
 		chromedp.NoSandbox, // as root (CI, containers) Chromium refuses to start with its sandbox
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-background-networking", true),
+		// A page restored from the back-forward cache fires no load event
+		// and loses the DevTools execution context chromedp holds, so
+		// NavigateBack would wait for ever; without the cache, back loads
+		// the page again, which is what a test of the back button checks.
+		chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,BackForwardCache"),
 		chromedp.UserDataDir(dir),
 		chromedp.WindowSize(ViewportWidth, ViewportHeight),
 		chromedp.CombinedOutput(out),
@@ -228,6 +233,21 @@ func (t *Tab) Do(steps ...chromedp.Action[chromedp.Void]) {
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.tb.Fatalf("in the browser: %v", describe(err, ctx))
 	}
+}
+
+// Load runs steps that start a navigation (a click on a link, a form's
+// submit, a key the page's script turns into one), waits for the new page
+// to load and returns its HTTP status, that of the last response when
+// the server redirected. Bounded by Guard; an error fails the test.
+func (t *Tab) Load(steps ...chromedp.Action[chromedp.Void]) int64 {
+	t.tb.Helper()
+	ctx, cancel := context.WithTimeout(t.ctx, Guard)
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, steps...)
+	if err != nil {
+		t.tb.Fatalf("in the browser, waiting for a page: %v", describe(err, ctx))
+	}
+	return resp.Status
 }
 
 // Run runs a in tab and returns its value, bounded by Guard, failing the

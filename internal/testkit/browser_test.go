@@ -50,6 +50,34 @@ func TestTabRunsThePageScript(t *testing.T) {
 	}
 }
 
+func TestTabLoadGivesTheStatusAfterRedirects(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `<a id="gone" href="/old">old</a><form id="f" method="post" action="/post"><button id="go">go</button></form>`)
+	})
+	mux.HandleFunc("GET /old", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/missing", http.StatusFound) })
+	mux.HandleFunc("POST /post", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/done", http.StatusSeeOther) })
+	mux.HandleFunc("GET /done", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `<p id="done">done</p>`) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	tab := testkit.NewTab(t)
+	tab.Do(chromedp.Navigate(srv.URL))
+	if got := tab.Load(chromedp.Click(chromedp.ID("gone"))); got != http.StatusNotFound {
+		t.Errorf("a link redirected to a missing page: status %d, want 404", got)
+	}
+	tab.Do(chromedp.NavigateBack())
+	if got := testkit.Run(tab, chromedp.Location()); got != srv.URL+"/" {
+		t.Errorf("back from the missing page, the tab is at %s, want %s/", got, srv.URL)
+	}
+	if got := tab.Load(chromedp.Click(chromedp.ID("go"))); got != http.StatusOK {
+		t.Errorf("a form redirected (303) to a page: status %d, want 200", got)
+	}
+	if got := testkit.Run(tab, chromedp.Location()); got != srv.URL+"/done" {
+		t.Errorf("after the form, the tab is at %s, want %s/done", got, srv.URL)
+	}
+}
+
 func TestTabsKeepTheirOwnCookies(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /set", func(w http.ResponseWriter, r *http.Request) {
