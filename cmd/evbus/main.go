@@ -51,6 +51,9 @@ type stdio struct {
 	args        []string // the positional arguments, flags taken out
 	errTerminal bool     // err is a terminal: progress may be shown there
 	inTerminal  bool     // in is a terminal: a question may be asked
+	// getenv reads the environment, for what must not be a flag (a
+	// secret shows in the process list).
+	getenv func(string) string
 }
 
 // usageError is bad input on the command line: exit status 2.
@@ -134,7 +137,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	std := &stdio{in: stdin, out: stdout, err: stderr, args: positional,
-		errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin)}
+		errTerminal: isTerminal(stderr), inTerminal: isTerminal(stdin), getenv: getenv}
 	err = cmdRun(ctx, std)
 	var ue *usageError
 	switch {

@@ -73,29 +73,52 @@ example:
 // knowsActive is false where the database cannot tell whether a relay
 // still holds its shard (SQLite).
 func outboxStatus(ctx context.Context, dsn, table string) (st outbox.Status, knowsActive bool, err error) {
+	src, err := openOutbox(ctx, dsn, table)
+	if err != nil {
+		return st, false, err
+	}
+	defer src.close()
+	st, err = src.status(ctx)
+	return st, src.knowsActive, err
+}
+
+// outboxSource is an outbox table of an open database, read-only.
+type outboxSource struct {
+	status      func(context.Context) (outbox.Status, error)
+	knowsActive bool   // the database can tell whether a relay still holds its shard
+	close       func() // closes the database's pool
+}
+
+// openOutbox opens the database dsn names (PostgreSQL URL or SQLite path
+// of a file that exists: nothing is created) for reading table's status.
+func openOutbox(ctx context.Context, dsn, table string) (outboxSource, error) {
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		cfg, err := pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return st, false, usagef("--db: not a PostgreSQL URL: %v", err)
+			return outboxSource{}, usagef("--db: not a PostgreSQL URL: %v", err)
 		}
 		pool, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
-			return st, false, err
+			return outboxSource{}, err
 		}
-		defer pool.Close()
 		if err := pool.Ping(ctx); err != nil {
-			return st, false, fmt.Errorf("PostgreSQL at %s:%d does not answer: %v; check --db and that the server runs", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+			pool.Close()
+			return outboxSource{}, fmt.Errorf("PostgreSQL at %s:%d does not answer: %v; check --db and that the server runs", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
 		}
-		st, err = readStatus(ctx, sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), table)
-		return st, true, err
+		status, err := statusOf(sqldb.DB[pgx.Tx](sqldb.Pgx(pool)), table)
+		if err != nil {
+			pool.Close()
+			return outboxSource{}, err
+		}
+		return outboxSource{status: status, knowsActive: true, close: pool.Close}, nil
 	}
 	if strings.Contains(dsn, "://") {
-		return st, false, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redact.URL(dsn))
+		return outboxSource{}, usagef("--db: unknown database URL scheme in %q: want postgres:// or a SQLite path", redact.URL(dsn))
 	}
 	path := strings.TrimPrefix(dsn, "sqlite:")
 	file, _, hasQuery := strings.Cut(path, "?")
 	if _, err := os.Stat(file); err != nil {
-		return st, false, fmt.Errorf("--db: no SQLite database at %s (%v): check the path; evbus outbox status creates nothing", file, err)
+		return outboxSource{}, fmt.Errorf("--db: no SQLite database at %s (%v): check the path; evbus creates nothing there", file, err)
 	}
 	// mode=rw: a file removed meanwhile is an error, not created again.
 	sep := "?"
@@ -104,23 +127,29 @@ func outboxStatus(ctx context.Context, dsn, table string) (st outbox.Status, kno
 	}
 	db, err := sqlite.Open(ctx, path+sep+"mode=rw")
 	if err != nil {
-		return st, false, err
+		return outboxSource{}, err
 	}
-	defer db.Pool().Close()
-	st, err = readStatus(ctx, sqldb.DB[*sql.Tx](db), table)
-	return st, false, err
+	status, err := statusOf(sqldb.DB[*sql.Tx](db), table)
+	if err != nil {
+		db.Pool().Close()
+		return outboxSource{}, err
+	}
+	return outboxSource{status: status, close: func() { db.Pool().Close() }}, nil
 }
 
-func readStatus[Tx any](ctx context.Context, db sqldb.DB[Tx], table string) (outbox.Status, error) {
+// statusOf returns what reads the status of the outbox table of db.
+func statusOf[Tx any](db sqldb.DB[Tx], table string) (func(context.Context) (outbox.Status, error), error) {
 	ob, err := outbox.New(db, nil, outbox.Table(table))
 	if err != nil {
-		return outbox.Status{}, usagef("--table: %v", err)
+		return nil, usagef("--table: %v", err)
 	}
-	st, err := ob.Status(ctx)
-	if err != nil {
-		return st, fmt.Errorf("%w (is %s the outbox table, and was it migrated?)", err, table)
-	}
-	return st, nil
+	return func(ctx context.Context) (outbox.Status, error) {
+		st, err := ob.Status(ctx)
+		if err != nil {
+			return st, fmt.Errorf("%w (is %s the outbox table, and was it migrated?)", err, table)
+		}
+		return st, nil
+	}, nil
 }
 
 // outboxJSON is the status as --json prints it: the names and units of
