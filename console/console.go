@@ -225,7 +225,7 @@ func parsePages(h *Handler) (map[string]*template.Template, error) {
 		"path": h.path,
 		"ago":  func(t time.Time) string { return ago(h.now(), t) },
 		"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-		"dur":  func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+		"dur":  age,
 	}
 	out := make(map[string]*template.Template)
 	names, err := fs.Glob(templates, "templates/*.html")
@@ -275,6 +275,15 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 		return
 	}
 	http.Error(w, msg, status)
+}
+
+// age is d rounded for a reader: milliseconds under a second, else
+// seconds.
+func age(d time.Duration) string {
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 // ago says how long before now t was, briefly: "3m12s ago".

@@ -18,4 +18,10 @@
 // Ledger records what happened to each dead letter (replays, discards,
 // parks, reveals, and the outcomes of replays) in the group's compacted
 // ledger topic, whose records docs/wire-format.md specifies.
+//
+// Manager is what an operator's tool holds: one group's dead letters,
+// ledger and replays, followed incrementally, with the reads (Groups,
+// List, Get) and the actions (Plan, Replay, Discard, Park, Reveal) of
+// docs/operations.md. A Selection chooses dead letters; the zero
+// Selection chooses none.
 package deadletter

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -34,17 +35,19 @@ import (
 //
 // A Ledger is safe for concurrent use.
 type Ledger struct {
-	group  string
-	topic  string
-	cl     *kgo.Client // the caller's: writes
-	adm    *kadm.Client
-	reader *kgo.Client // the Ledger's own: reads the topic from the start
+	group string
+	topic string
+	cl    *kgo.Client // the caller's: writes
+	adm   *kadm.Client
 
 	mu     sync.Mutex // guards what follows: the view read so far, and writes
-	next   map[int32]int64
+	f      *follower  // reads the topic from the start
 	latest map[string]wire.LedgerRecord
-	bad    map[string]error // keys whose latest record does not parse
-	stale  map[string]staleWrite
+	// dirty holds the dead letters whose record changed since the last
+	// changes call; nil until the first (only a Manager asks).
+	dirty map[string]struct{}
+	bad   map[string]error // keys whose latest record does not parse
+	stale map[string]staleWrite
 }
 
 // staleWrite is the last record of a key written on a stale base.
@@ -93,59 +96,23 @@ func OpenLedger(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group str
 	if err := checkCompacted(ctx, adm, topic); err != nil {
 		return nil, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	f, err := newFollower(cl)
 	if err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
-	}
-	if err := ends.Error(); err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: end offsets of %s: %w", topic, err)
-	}
-	from := make(map[int32]kgo.Offset)
-	ends.Each(func(o kadm.ListedOffset) { from[o.Partition] = kgo.NewOffset().AtStart() })
-	var opts []kgo.Opt
-	for _, o := range cl.Opts() {
-		if isRole(o) {
-			continue
-		}
-		opts = append(opts, o)
-	}
-	opts = append(opts,
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: from}),
-		// Control records are kept so the offsets read reach the end
-		// offset even when the last record is a transaction marker.
-		kgo.KeepControlRecords(),
-	)
-	reader, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("deadletter: OpenLedger: reader client: %w", err)
+		return nil, fmt.Errorf("deadletter: OpenLedger: %w", err)
 	}
 	l := &Ledger{
-		group: group, topic: topic, cl: cl, adm: adm, reader: reader,
-		next:   make(map[int32]int64, len(from)),
+		group: group, topic: topic, cl: cl, adm: adm, f: f,
 		latest: make(map[string]wire.LedgerRecord),
 		bad:    make(map[string]error),
 		stale:  make(map[string]staleWrite),
 	}
-	for p := range from {
-		l.next[p] = 0
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
-		reader.Close()
+		f.close()
 		return nil, err
 	}
 	return l, nil
-}
-
-// isRole reports a producer, consumer or group option: those of the
-// caller's client that the Ledger's reader must not copy.
-func isRole(o kgo.Opt) bool {
-	switch o.(type) {
-	case kgo.ProducerOpt, kgo.ConsumerOpt, kgo.GroupOpt:
-		return true
-	}
-	return false
 }
 
 // checkCompacted refuses a ledger topic whose cleanup.policy is not
@@ -179,7 +146,7 @@ func (l *Ledger) Topic() string { return l.topic }
 
 // Close closes the Ledger's reader; the clients passed to OpenLedger are
 // the caller's to close.
-func (l *Ledger) Close() { l.reader.Close() }
+func (l *Ledger) Close() { l.f.close() }
 
 // Record appends e to the history of the dead letter id (a
 // wire.DeadLetterID) and writes the record, after reading the ledger to
@@ -191,43 +158,135 @@ func (l *Ledger) Close() { l.reader.Close() }
 // same base, landed between its read and its write, its record replaced
 // that writer's entry, and it returns the record with an error wrapping
 // ErrStaleWrite (of two such writers, the later one learns it).
+//
+// Record is RecordAll of one change.
 func (l *Ledger) Record(ctx context.Context, id string, e wire.LedgerEntry) (wire.LedgerRecord, error) {
 	if ctx == nil {
 		return wire.LedgerRecord{}, errors.New("deadletter: Ledger.Record: nil context")
 	}
+	rs, err := l.RecordAll(ctx, []Change{{ID: id, Entry: e}})
+	if ce, ok := errors.AsType[*ChangeError](err); ok {
+		err = ce.Err
+	}
+	if len(rs) == 0 {
+		return wire.LedgerRecord{}, err
+	}
+	return rs[0], err
+}
+
+// Change is one entry to append to the history of one dead letter, for
+// RecordAll.
+type Change struct {
+	ID    string           // the dead letter's wire.DeadLetterID
+	Entry wire.LedgerEntry // Kind, At, Actor and what the kind needs
+}
+
+// ChangeError is the error of one change of a RecordAll: refused, not
+// written, or written on a stale base. It unwraps to the cause
+// (wire.ErrLedgerTransition, ErrStaleWrite, a produce error).
+type ChangeError struct {
+	Index int    // the change's index in the slice given to RecordAll
+	ID    string // its dead letter
+	Err   error
+}
+
+func (e *ChangeError) Error() string {
+	return fmt.Sprintf("deadletter: change %d (%s): %v", e.Index, e.ID, e.Err)
+}
+
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// RecordAll appends each change's entry to its dead letter's history, as
+// Record does for one, with one catch-up, one batched write and one read
+// back for all of them. Changes of one dead letter are applied in order,
+// each on top of the one before.
+//
+// A change the state machine refuses (or whose dead letter's latest record
+// does not parse) is left out and the others are written: out[i] is the
+// record written for changes[i], and the zero LedgerRecord (ID "") for a
+// change left out or whose write failed. The error joins a *ChangeError
+// for each change left out, not written, or written on a stale base
+// (ErrStaleWrite, after the read back, as Record); errors.Is and
+// errors.As see through it. An error of the catch-up before anything is
+// written returns no records.
+func (l *Ledger) RecordAll(ctx context.Context, changes []Change) ([]wire.LedgerRecord, error) {
+	if ctx == nil {
+		return nil, errors.New("deadletter: Ledger.RecordAll: nil context")
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
-		return wire.LedgerRecord{}, err
+		return nil, err
 	}
-	if err := l.bad[id]; err != nil {
-		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %s: its latest record does not parse, so its history is unknown: %w", l.topic, id, err)
+	out := make([]wire.LedgerRecord, len(changes))
+	var errs []error
+	refuse := func(i int, err error) {
+		errs = append(errs, &ChangeError{Index: i, ID: changes[i].ID, Err: err})
 	}
-	base, ok := l.latest[id]
-	if !ok {
-		base = wire.NewLedgerRecord(l.group, id)
+	var recs []*kgo.Record
+	var idx []int                              // idx[j]: the change recs[j] writes
+	base := make(map[string]wire.LedgerRecord) // this batch's records, by id
+	for i, c := range changes {
+		if err := l.bad[c.ID]; err != nil {
+			refuse(i, fmt.Errorf("deadletter: ledger %s: %s: its latest record does not parse, so its history is unknown: %w", l.topic, c.ID, err))
+			continue
+		}
+		b, ok := base[c.ID]
+		if !ok {
+			if b, ok = l.latest[c.ID]; !ok {
+				b = wire.NewLedgerRecord(l.group, c.ID)
+			}
+		}
+		r, err := wire.AppendLedgerEntry(b, c.Entry)
+		if err != nil {
+			refuse(i, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err))
+			continue
+		}
+		rec, err := wire.LedgerKafkaRecord(r)
+		if err != nil {
+			refuse(i, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err))
+			continue
+		}
+		base[c.ID] = r
+		out[i] = r
+		recs = append(recs, rec)
+		idx = append(idx, i)
 	}
-	r, err := wire.AppendLedgerEntry(base, e)
-	if err != nil {
-		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err)
+	if len(recs) == 0 {
+		return out, errors.Join(errs...)
 	}
-	rec, err := wire.LedgerKafkaRecord(r)
-	if err != nil {
-		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: %w", l.topic, err)
+	// The view takes the records when it reads them back: another
+	// writer's record of the same dead letter on the same base, written
+	// between this catch-up and this write, shows then.
+	last := make(map[string]*kgo.Record) // the last record written of each id
+	for j, res := range l.cl.ProduceSync(ctx, recs...) {
+		i := idx[j]
+		if res.Err != nil {
+			out[i] = wire.LedgerRecord{}
+			refuse(i, fmt.Errorf("deadletter: ledger %s: write %s: %w", l.topic, changes[i].ID, res.Err))
+			continue
+		}
+		last[changes[i].ID] = res.Record
 	}
-	// The view takes the record when it reads it back: another writer's
-	// record of the same dead letter on the same base, written between
-	// this catch-up and this write, shows then.
-	if err := l.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
-		return wire.LedgerRecord{}, fmt.Errorf("deadletter: ledger %s: write %s: %w", l.topic, id, err)
+	if len(last) == 0 {
+		return out, errors.Join(errs...)
 	}
 	if err := l.catchUp(ctx); err != nil {
-		return r, fmt.Errorf("deadletter: ledger %s: %s written, but not read back: %w", l.topic, id, err)
+		return out, errors.Join(append(errs, fmt.Errorf("deadletter: ledger %s: %d records written, but not read back: %w", l.topic, len(last), err))...)
 	}
-	if w, ok := l.stale[id]; ok && w.partition == rec.Partition && w.offset == rec.Offset {
-		return r, fmt.Errorf("%w: %w: another writer appended to the same dead letter at the same time; read States and record again", ErrStaleWrite, w.err)
+	for j := len(idx) - 1; j >= 0; j-- { // the last change of each id
+		i := idx[j]
+		id := changes[i].ID
+		rec, ok := last[id]
+		if !ok || string(rec.Key) != id {
+			continue
+		}
+		delete(last, id) // one error per dead letter
+		if w, ok := l.stale[id]; ok && w.partition == rec.Partition && w.offset == rec.Offset {
+			refuse(i, fmt.Errorf("%w: %w: another writer appended to the same dead letter at the same time; read States and record again", ErrStaleWrite, w.err))
+		}
 	}
-	return r, nil
+	return out, errors.Join(errs...)
 }
 
 // States reads the ledger to its end and returns the latest record of
@@ -289,58 +348,40 @@ const maxReported = 10
 // catchUp reads the topic from where it stopped to its current end. The
 // caller holds mu.
 func (l *Ledger) catchUp(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("deadletter: ledger %s: end offsets: %w", l.topic, err)
-	}
-	// Partitions added to the topic since the reader started are read
-	// from their start too.
-	added := make(map[int32]kgo.Offset)
-	ends.Each(func(o kadm.ListedOffset) {
-		if _, ok := l.next[o.Partition]; !ok {
-			l.next[o.Partition] = 0
-			added[o.Partition] = kgo.NewOffset().AtStart()
-		}
-	})
-	if len(added) > 0 {
-		l.reader.AddConsumePartitions(map[string]map[int32]kgo.Offset{l.topic: added})
-	}
-	behind := func() bool {
-		b := false
-		ends.Each(func(o kadm.ListedOffset) {
-			if l.next[o.Partition] < o.Offset {
-				b = true
-			}
-		})
-		return b
-	}
-	for behind() {
-		fs := l.reader.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, err)
-		}
-		var ferr error
-		fs.EachError(func(topic string, p int32, err error) {
-			ferr = errors.Join(ferr, fmt.Errorf("partition %d: %w", p, err))
-		})
-		if ferr != nil {
-			return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, ferr)
-		}
-		fs.EachRecord(l.apply)
+	if err := l.f.catchUp(ctx, []string{l.topic}, l.apply, nil); err != nil {
+		return fmt.Errorf("deadletter: ledger %s: read: %w", l.topic, err)
 	}
 	return nil
 }
 
+// changes reads the ledger to its end and returns the latest record of
+// each dead letter whose record changed since the last call (the first
+// call: of every dead letter); a dead letter whose record went (a
+// tombstone, or a record that does not parse) has the zero record.
+func (l *Ledger) changes(ctx context.Context) (map[string]wire.LedgerRecord, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.catchUp(ctx); err != nil {
+		return nil, err
+	}
+	if l.dirty == nil {
+		l.dirty = make(map[string]struct{})
+		return maps.Clone(l.latest), nil
+	}
+	out := make(map[string]wire.LedgerRecord, len(l.dirty))
+	for id := range l.dirty {
+		out[id] = l.latest[id]
+	}
+	clear(l.dirty)
+	return out, nil
+}
+
 // apply takes one record read from the topic into the view.
 func (l *Ledger) apply(rec *kgo.Record) {
-	l.next[rec.Partition] = rec.Offset + 1
-	if rec.Attrs.IsControl() {
-		return
-	}
 	id := string(rec.Key)
+	if l.dirty != nil {
+		l.dirty[id] = struct{}{}
+	}
 	if rec.Value == nil { // a tombstone: the dead letter is forgotten
 		delete(l.latest, id)
 		delete(l.bad, id)

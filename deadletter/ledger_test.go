@@ -276,3 +276,71 @@ func TestLedgerAddedPartition(t *testing.T) {
 		t.Fatalf("after a partition was added: %+v", states)
 	}
 }
+
+// RecordAll writes a batch: changes of one dead letter in order, each on
+// the one before; a refused change is left out, named by its index, and
+// the others are written; another Ledger reads them all.
+func TestLedgerRecordAll(t *testing.T) {
+	brokers := startKafka(t)
+	cl, adm := clients(t, brokers)
+	l := open(t, cl, adm)
+	const a, b, c = "orders.billing.dlt/0/1", "orders.billing.dlt/0/2", "orders.billing.dlt/1/3"
+	record(t, l, c, wire.LedgerEntry{Kind: wire.ActionDiscard, At: at, Actor: "bob", Reason: "obsolete"})
+	ctx := context.Background()
+	rs, err := l.RecordAll(ctx, []deadletter.Change{
+		{ID: a, Entry: wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice", Operation: "op-7"}},
+		{ID: c, Entry: wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "alice", Reason: "hold"}}, // discarded: refused
+		{ID: b, Entry: wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice", Operation: "op-7"}},
+		{ID: a, Entry: wire.LedgerEntry{Kind: wire.OutcomeHandled, At: at.Add(time.Second), Actor: "consumer billing", Record: "orders.billing.replay/0/0"}},
+	})
+	var ce *deadletter.ChangeError
+	if !errors.As(err, &ce) || ce.Index != 1 || ce.ID != c || !errors.Is(err, wire.ErrLedgerTransition) || !strings.Contains(err.Error(), "park a dead letter in state discarded") {
+		t.Fatalf("RecordAll with a refused change: %v", err)
+	}
+	if len(rs) != 4 || rs[0].State != wire.LedgerReplaying || rs[1].ID != "" || rs[2].State != wire.LedgerReplaying || rs[3].State != wire.LedgerResolved || rs[3].Seq != 2 {
+		t.Fatalf("records: %+v", rs)
+	}
+	other, otherAdm := clients(t, brokers)
+	states, err := open(t, other, otherAdm).States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if states[a].State != wire.LedgerResolved || len(states[a].History) != 2 || states[a].History[0].Operation != "op-7" ||
+		states[b].State != wire.LedgerReplaying || states[c].State != wire.LedgerDiscarded || len(states[c].History) != 1 {
+		t.Fatalf("read by another ledger: %+v", states)
+	}
+	// Nothing to write is no error; nothing is written.
+	if rs, err := l.RecordAll(ctx, nil); err != nil || len(rs) != 0 {
+		t.Fatalf("RecordAll(nil): %v, %v", rs, err)
+	}
+}
+
+// RecordAll sees a stale write as Record does, on the change concerned.
+func TestLedgerRecordAllStaleWrite(t *testing.T) {
+	brokers := startKafka(t)
+	const id, other = "orders.billing.dlt/0/5", "orders.billing.dlt/0/6"
+	rivalCl, rivalAdm := clients(t, brokers)
+	rival := open(t, rivalCl, rivalAdm)
+	var once sync.Once
+	hook := bufferedHook(func(r *kgo.Record) {
+		if r.Topic != wire.LedgerTopic(group) {
+			return
+		}
+		once.Do(func() {
+			record(t, rival, id, wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "bob", Reason: "hold"})
+		})
+	})
+	cl, adm := clients(t, brokers, kgo.WithHooks(hook))
+	l := open(t, cl, adm)
+	rs, err := l.RecordAll(context.Background(), []deadletter.Change{
+		{ID: other, Entry: wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"}},
+		{ID: id, Entry: wire.LedgerEntry{Kind: wire.ActionReplay, At: at, Actor: "alice"}},
+	})
+	var ce *deadletter.ChangeError
+	if !errors.Is(err, deadletter.ErrStaleWrite) || !errors.As(err, &ce) || ce.Index != 1 || ce.ID != id {
+		t.Fatalf("RecordAll on a stale base: %v", err)
+	}
+	if rs[0].State != wire.LedgerReplaying || rs[1].State != wire.LedgerReplaying {
+		t.Fatalf("records written: %+v", rs)
+	}
+}
