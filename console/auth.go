@@ -156,6 +156,7 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.HandlerFunc {
 func (h *Handler) requireOperator(next http.HandlerFunc) http.HandlerFunc {
 	return h.requireUser(func(w http.ResponseWriter, r *http.Request) {
 		u := userOf(r.Context())
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := h.crossOrigin.Check(r); err != nil {
 			h.forbidden(w, r, "cross-origin request refused")
 			return
@@ -179,7 +180,6 @@ func (h *Handler) csrfOK(u *user, r *http.Request) bool {
 	if u.session == nil {
 		return true
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, maxForm)
 	got := r.PostFormValue("csrf")
 	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(u.session.csrf)) == 1
 }
@@ -253,6 +253,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // the session's CSRF token.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	u := userOf(r.Context())
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	if err := h.crossOrigin.Check(r); err != nil {
 		h.forbidden(w, r, "cross-origin request refused")
 		return

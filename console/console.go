@@ -10,13 +10,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/codec"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 )
@@ -84,8 +85,9 @@ type Handler struct {
 	secureCookie bool
 	mux          *http.ServeMux
 	pages        map[string]*template.Template
+	codec        *codec.Codec
+	managers     managers
 	now          func() time.Time
-	closeOnce    sync.Once
 }
 
 // New checks cfg and returns the console's handler. Errors name the field
@@ -109,7 +111,10 @@ func New(cfg Config) (*Handler, error) {
 		cl: cfg.Client, adm: kadm.NewClient(cfg.Client), reg: cfg.Registry, tokens: ts,
 		crossOrigin: http.NewCrossOriginProtection(), neverShow: make(map[string]bool),
 		outbox: cfg.Outbox, logger: cfg.Logger, prefix: cfg.Prefix, secureCookie: cfg.SecureCookie,
-		now: time.Now,
+		now: time.Now, managers: managers{byName: make(map[string]*managerSlot)},
+	}
+	if h.codec, err = codec.New(cfg.Registry); err != nil {
+		return nil, fmt.Errorf("console: %w", err)
 	}
 	for _, p := range cfg.NeverShow {
 		if p = strings.TrimSpace(p); p == "" {
@@ -132,11 +137,11 @@ func New(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
-// Close releases what the handler holds (its readers of each group); the
-// Client given in Config stays open. Requests after Close fail.
-func (h *Handler) Close() {
-	h.closeOnce.Do(func() {})
-}
+// Close releases what the handler holds: the reader of each group it
+// showed (a deadletter.Manager per group, kept from the group's first page
+// on). The Client given in Config stays open. Pages of a group fail after
+// Close.
+func (h *Handler) Close() { h.managers.closeAll() }
 
 //go:embed static
 var static embed.FS
@@ -152,7 +157,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /login", h.login)
 	m.HandleFunc("POST /logout", h.requireUser(h.logout))
 	m.HandleFunc("GET /{$}", h.requireUser(h.groupsPage))
+	m.HandleFunc("GET /groups/{group}", h.requireUser(h.groupPage))
+	m.HandleFunc("GET /groups/{group}/fingerprints/{fp}", h.requireUser(h.fingerprintPage))
+	m.HandleFunc("GET /groups/{group}/letter", h.requireUser(h.letterPage))
 	m.HandleFunc("GET /groups/{group}/lag", h.requireUser(h.lagPage))
+	m.HandleFunc("POST /groups/{group}/actions/{action}", h.requireOperator(h.action))
 	m.HandleFunc("GET /outbox", h.requireUser(h.outboxPage))
 	m.HandleFunc("/", h.requireUser(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "no such page: "+r.URL.Path)
@@ -222,10 +231,17 @@ type page struct {
 
 func parsePages(h *Handler) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"path": h.path,
-		"ago":  func(t time.Time) string { return ago(h.now(), t) },
-		"utc":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-		"dur":  age,
+		"path":            h.path,
+		"utc":             func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		"dur":             age,
+		"letterPath":      func(group, id string) string { return h.path(letterPath(group, id)) },
+		"fingerprintPath": func(group, fp string) string { return h.path(fingerprintPath(group, fp)) },
+		"groupPath":       func(group string) string { return h.path("/groups/" + url.PathEscape(group)) },
+		"trim":            trimError,
+		"add":             func(a, b int) int { return a + b },
+		"states":          stateCounts,
+		"actions":         func() []actionForm { return actionForms },
+		"keyText":         func(k []byte) string { return trimError(headerText(k)) },
 	}
 	out := make(map[string]*template.Template)
 	names, err := fs.Glob(templates, "templates/*.html")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 
@@ -100,6 +101,7 @@ type ManagerOption func(*managerConfig)
 type managerConfig struct {
 	maxReplays int
 	batch      int
+	rate       float64
 	warn       func(error)
 }
 
@@ -113,6 +115,12 @@ func MaxReplays(k int) ManagerOption { return func(c *managerConfig) { c.maxRepl
 // time: ledger entries of a batch are written first, then its replay
 // records. Default 500.
 func ReplayBatch(n int) ManagerOption { return func(c *managerConfig) { c.batch = n } }
+
+// ReplayRate sends at most perSecond replay records a second (0: no
+// limit, the default), to spare the group a burst.
+func ReplayRate(perSecond float64) ManagerOption {
+	return func(c *managerConfig) { c.rate = perSecond }
+}
 
 // Warn calls fn with the error of each record the Manager leaves out: a
 // record of a dead-letter topic that is not a dead letter, a ledger
@@ -149,6 +157,8 @@ func NewManager(ctx context.Context, cl *kgo.Client, group string, opts ...Manag
 		return nil, fmt.Errorf("deadletter: NewManager: MaxReplays(%d): want 1 or more", c.maxReplays)
 	case c.batch < 1:
 		return nil, fmt.Errorf("deadletter: NewManager: ReplayBatch(%d): want 1 or more", c.batch)
+	case c.rate < 0 || math.IsNaN(c.rate) || math.IsInf(c.rate, 0):
+		return nil, fmt.Errorf("deadletter: NewManager: ReplayRate(%v): want 0 (no limit) or more", c.rate)
 	}
 	f, err := newFollower(cl)
 	if err != nil {

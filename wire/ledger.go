@@ -70,7 +70,7 @@ var ledgerMoves = map[LedgerEntryKind]struct {
 	from []LedgerState
 	to   LedgerState
 }{
-	ActionReplay:   {[]LedgerState{LedgerOpen, LedgerFailedAgain, LedgerParked, LedgerDiscarded}, LedgerReplaying},
+	ActionReplay:   {[]LedgerState{LedgerOpen, LedgerResolved, LedgerFailedAgain, LedgerParked, LedgerDiscarded}, LedgerReplaying},
 	ActionDiscard:  {[]LedgerState{LedgerOpen, LedgerFailedAgain, LedgerParked}, LedgerDiscarded},
 	ActionPark:     {[]LedgerState{LedgerOpen, LedgerReplaying, LedgerFailedAgain}, LedgerParked},
 	ActionReveal:   {[]LedgerState{LedgerOpen, LedgerReplaying, LedgerResolved, LedgerFailedAgain, LedgerParked, LedgerDiscarded}, ""},

@@ -45,7 +45,7 @@ func TestLedgerTransitions(t *testing.T) {
 	)
 	states := []wire.LedgerState{open, replaying, resolved, failed, parked, discarded}
 	legal := map[wire.LedgerEntryKind]map[wire.LedgerState]wire.LedgerState{
-		wire.ActionReplay:   {open: replaying, failed: replaying, parked: replaying, discarded: replaying},
+		wire.ActionReplay:   {open: replaying, resolved: replaying, failed: replaying, parked: replaying, discarded: replaying},
 		wire.ActionDiscard:  {open: discarded, failed: discarded, parked: discarded},
 		wire.ActionPark:     {open: parked, replaying: parked, failed: parked},
 		wire.ActionReveal:   {open: open, replaying: replaying, resolved: resolved, failed: failed, parked: parked, discarded: discarded},
