@@ -13,11 +13,13 @@ import (
 	"testing"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/console"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/deadletter"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/wire"
@@ -29,14 +31,14 @@ import (
 
 func TestMain(m *testing.M) { testkit.RunWithBrowser(m) }
 
-// Order is the event of the browser tests' stack.
-type Order struct {
+// OrderPlaced is the event of the browser tests' stack.
+type OrderPlaced struct {
 	ID    string `avro:"id"`
 	SKU   string `avro:"sku"`
 	Cents int64  `avro:"cents"`
 }
 
-var orderPlaced = bus.Event[Order]("orders", func(o *Order) string { return o.ID }, bus.Namespace("com.example.shop"))
+var orderPlacedEvent = bus.Event[OrderPlaced]("orders", func(o *OrderPlaced) string { return o.ID }, bus.Namespace("com.example.shop"))
 
 const (
 	browserOperator = "browser-operator-5d1e0c9a7b3f4e21"
@@ -70,7 +72,7 @@ func startSite(t *testing.T) *site {
 	if err != nil {
 		t.Fatal(err)
 	}
-	consumer.Handle(cons, orderPlaced, func(ctx context.Context, o *Order, _ bus.Meta) error {
+	consumer.Handle(cons, orderPlacedEvent, func(ctx context.Context, o *OrderPlaced, _ bus.Meta) error {
 		switch {
 		case fixed.Load():
 			return nil
@@ -94,16 +96,16 @@ func startSite(t *testing.T) *site {
 		}
 	})
 
-	pub, err := bus.NewPublisher(ctx, c.Client, c.Registry, bus.Source("/shop"), bus.Types(orderPlaced))
+	pub, err := bus.NewPublisher(ctx, c.Client, c.Registry, bus.Source("/shop"), bus.Types(orderPlacedEvent))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var orders []any
 	for i := range declined {
-		orders = append(orders, &Order{ID: fmt.Sprintf("o-%d", i), Cents: -int64(i + 1)})
+		orders = append(orders, &OrderPlaced{ID: fmt.Sprintf("o-%d", i), Cents: -int64(i + 1)})
 	}
 	for i := range unknownSKU {
-		orders = append(orders, &Order{ID: fmt.Sprintf("o-%d", declined+i), SKU: fmt.Sprintf("SKU-%d", i), Cents: 100})
+		orders = append(orders, &OrderPlaced{ID: fmt.Sprintf("o-%d", declined+i), SKU: fmt.Sprintf("SKU-%d", i), Cents: 100})
 	}
 	if err := pub.Publish(ctx, orders...); err != nil {
 		t.Fatal(err)
@@ -139,8 +141,8 @@ func (s *site) signIn(t *testing.T, tab *testkit.Tab, path, token string) int64 
 	return tab.Load(chromedp.Click(chromedp.ID("signin")))
 }
 
-// at is the path and query of the tab's page.
-func at(t *testing.T, tab *testkit.Tab) string {
+// tabPath is the path and query of the tab's page.
+func tabPath(t *testing.T, tab *testkit.Tab) string {
 	t.Helper()
 	u, err := url.Parse(testkit.Run(tab, chromedp.Location()))
 	if err != nil {
@@ -149,8 +151,8 @@ func at(t *testing.T, tab *testkit.Tab) string {
 	return u.RequestURI()
 }
 
-// text is the text of the element sel selects, "" when there is none.
-func text(tab *testkit.Tab, sel string) string {
+// tabText is the text of the element sel selects, "" when there is none.
+func tabText(tab *testkit.Tab, sel string) string {
 	return testkit.Run(tab, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).innerText || ""`, sel)))
 }
 
@@ -164,7 +166,7 @@ func TestBrowserAnonymousVisitGetsTheLogin(t *testing.T) {
 		if n := testkit.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("form#login input#token[type=password]").length`)); n != 1 {
 			t.Errorf("an anonymous visit to %s does not show the login form", path)
 		}
-		if got := text(tab, "main"); strings.Contains(got, deadGroup) {
+		if got := tabText(tab, "main"); strings.Contains(got, deadGroup) {
 			t.Errorf("the login page at %s shows the cluster's data: %q", path, got)
 		}
 	}
@@ -191,11 +193,11 @@ func TestBrowserSignIn(t *testing.T) {
 			if got := s.signIn(t, tab, lag, tc.token); got != http.StatusOK {
 				t.Fatalf("signing in as %s: status %d, want 200", tc.role, got)
 			}
-			if got := at(t, tab); got != lag {
+			if got := tabPath(t, tab); got != lag {
 				t.Errorf("after signing in from %s the tab is at %s", lag, got)
 			}
 			tab.Do(chromedp.WaitVisible(chromedp.CSS("table#lag")))
-			if who := text(tab, "header .who"); !strings.Contains(who, tc.role) || !strings.Contains(who, tc.name) {
+			if who := tabText(tab, "header .who"); !strings.Contains(who, tc.role) || !strings.Contains(who, tc.name) {
 				t.Errorf("the header says %q, want the role %s and the name %s", who, tc.role, tc.name)
 			}
 			// The session cookie holds no token, and scripts cannot read it.
@@ -205,7 +207,7 @@ func TestBrowserSignIn(t *testing.T) {
 			// The groups page lists the group with its dead letters.
 			tab.Load(chromedp.Click(chromedp.CSS("a.brand")))
 			row := fmt.Sprintf(`table#groups tr[data-group=%q]`, deadGroup)
-			if got := text(tab, row+" td.num"); got != fmt.Sprint(declined+unknownSKU) {
+			if got := tabText(tab, row+" td.num"); got != fmt.Sprint(declined+unknownSKU) {
 				t.Errorf("the groups page shows %q dead letters for %s, want %d", got, deadGroup, declined+unknownSKU)
 			}
 			// Signing out ends the session.
@@ -214,5 +216,181 @@ func TestBrowserSignIn(t *testing.T) {
 				t.Errorf("after signing out: status %d, want 401", got)
 			}
 		})
+	}
+}
+
+// tabTexts is the text of every element sel selects, in order.
+func tabTexts(tab *testkit.Tab, sel string) []string {
+	return testkit.Run(tab, chromedp.Evaluate[[]string](fmt.Sprintf(
+		`Array.from(document.querySelectorAll(%q), e => e.innerText.trim())`, sel)))
+}
+
+// tabAttrs is the attribute name of every element sel selects, in order.
+func tabAttrs(tab *testkit.Tab, sel, name string) []string {
+	return testkit.Run(tab, chromedp.Evaluate[[]string](fmt.Sprintf(
+		`Array.from(document.querySelectorAll(%q), e => e.getAttribute(%q))`, sel, name)))
+}
+
+// causeFingerprint is the id of the group page's fingerprint whose row
+// mentions cause.
+func causeFingerprint(t *testing.T, tab *testkit.Tab, cause string) string {
+	t.Helper()
+	ids := tabAttrs(tab, "table#fingerprints tbody tr", "data-fingerprint")
+	rows := tabTexts(tab, "table#fingerprints tbody tr")
+	for i, row := range rows {
+		if strings.Contains(row, cause) {
+			return ids[i]
+		}
+	}
+	t.Fatalf("no fingerprint row mentions %q: %q", cause, rows)
+	return ""
+}
+
+// letters returns the group's dead letters as the Manager sees them.
+func (s *site) letters(t *testing.T) []deadletter.Letter {
+	t.Helper()
+	m, err := deadletter.NewManager(t.Context(), s.cl, deadGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ls, err := m.List(t.Context(), deadletter.Selection{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ls
+}
+
+func TestBrowserNavigation(t *testing.T) {
+	s := startSite(t)
+	tab := testkit.NewTab(t)
+	s.signIn(t, tab, "/", browserViewer)
+
+	// Through links: the group, a fingerprint, a dead letter.
+	group := "/groups/" + deadGroup
+	if got := tab.Load(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-group=%q] a[href$=%q]`, deadGroup, group)))); got != http.StatusOK {
+		t.Fatalf("opening the group: status %d", got)
+	}
+	if got := tabPath(t, tab); got != group {
+		t.Fatalf("the group's link leads to %s, want %s", got, group)
+	}
+	if rows := tabTexts(tab, "table#fingerprints tbody tr"); len(rows) != 2 {
+		t.Fatalf("the group page shows %d fingerprints, want 2: %q", len(rows), rows)
+	}
+	fp := causeFingerprint(t, tab, "card declined")
+	if row := tabText(tab, fmt.Sprintf(`tr[data-fingerprint=%q]`, fp)); !strings.Contains(row, fmt.Sprint(declined)) || !strings.Contains(row, "open") {
+		t.Errorf("the fingerprint row %q does not show its count %d and its open state", row, declined)
+	}
+	fpPage := group + "/fingerprints/" + fp
+	tab.Load(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-fingerprint=%q] a[href$=%q]`, fp, fpPage))))
+	if got := tabPath(t, tab); got != fpPage {
+		t.Fatalf("the fingerprint's link leads to %s, want %s", got, fpPage)
+	}
+	ids := tabAttrs(tab, "table#letters tbody tr", "data-id")
+	if states := tabTexts(tab, "table#letters tbody tr td.state"); len(ids) != declined || len(states) != declined || states[0] != "open" {
+		t.Fatalf("the fingerprint page lists ids %q, states %q; want %d open", ids, states, declined)
+	}
+	letter := group + "/letter?id=" + url.QueryEscape(ids[0])
+	tab.Load(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id=%q] a`, ids[0]))))
+	if got, _ := url.QueryUnescape(tabPath(t, tab)); got != group+"/letter?id="+ids[0] {
+		t.Fatalf("the dead letter's link leads to %s, want %s", got, letter)
+	}
+	if h := tabText(tab, "#headers"); !strings.Contains(h, wire.HeaderType) || !strings.Contains(h, "com.example.shop.OrderPlaced") {
+		t.Errorf("#headers does not show the event type: %q", h)
+	}
+	v := tabText(tab, "#value")
+	for _, field := range []string{"id", "sku", "cents"} {
+		if !strings.Contains(v, field) {
+			t.Errorf("#value does not name the field %s: %q", field, v)
+		}
+	}
+	if !strings.Contains(v, "••••") || strings.Contains(v, "o-0") || strings.Contains(v, "o-1") {
+		t.Errorf("#value shows a value unmasked: %q", v)
+	}
+	if n := testkit.Run(tab, chromedp.Evaluate[int](`document.querySelectorAll("#history").length`)); n != 1 {
+		t.Errorf("the dead letter page has no #history")
+	}
+
+	// The back button returns to the fingerprint, then to the group.
+	tab.Do(chromedp.NavigateBack())
+	if got := tabPath(t, tab); got != fpPage || len(tabTexts(tab, "table#letters tbody tr")) != declined {
+		t.Errorf("back from the dead letter: at %s", got)
+	}
+	tab.Do(chromedp.NavigateBack())
+	if got := tabPath(t, tab); got != group || len(tabTexts(tab, "table#fingerprints tbody tr")) != 2 {
+		t.Errorf("back from the fingerprint: at %s", got)
+	}
+
+	// Deep links: a new browser signs in at the dead letter's address and
+	// lands there; a fingerprint's address opens it directly.
+	deep := testkit.NewTab(t)
+	s.signIn(t, deep, letter, browserViewer)
+	if got, _ := url.QueryUnescape(tabPath(t, deep)); got != group+"/letter?id="+ids[0] || tabText(deep, "#value") == "" {
+		t.Errorf("signing in from the dead letter's link lands at %s", got)
+	}
+	if got := testkit.Run(deep, chromedp.NavigateResponse(s.url+fpPage)).Status; got != http.StatusOK || len(tabTexts(deep, "table#letters tbody tr")) != declined {
+		t.Errorf("the fingerprint's link, opened directly: status %d", got)
+	}
+}
+
+func TestBrowserKeyboard(t *testing.T) {
+	s := startSite(t)
+	tab := testkit.NewTab(t)
+	s.signIn(t, tab, "/groups/"+deadGroup, browserViewer)
+	rows := tabAttrs(tab, "table#fingerprints tbody tr", "data-fingerprint")
+	if len(rows) != 2 {
+		t.Fatalf("the group page shows %d fingerprints, want 2", len(rows))
+	}
+	current := func() []string {
+		return tabAttrs(tab, "table#fingerprints tbody tr.current", "data-fingerprint")
+	}
+	for _, step := range []struct {
+		key  string
+		want string
+	}{{"j", rows[0]}, {"j", rows[1]}, {"j", rows[1]}, {"k", rows[0]}} {
+		tab.Do(chromedp.KeyEvent(step.key))
+		if got := current(); len(got) != 1 || got[0] != step.want {
+			t.Fatalf("after %s the current rows are %q, want %s", step.key, got, step.want)
+		}
+	}
+	if got := tab.Load(chromedp.KeyEvent(kb.Enter)); got != http.StatusOK {
+		t.Fatalf("Enter on a row: status %d", got)
+	}
+	if got, want := tabPath(t, tab), "/groups/"+deadGroup+"/fingerprints/"+rows[0]; got != want {
+		t.Errorf("Enter on the first row opened %s, want %s", got, want)
+	}
+	// The same keys move in the dead letters' table.
+	tab.Do(chromedp.KeyEvent("j"))
+	if got := tabAttrs(tab, "table#letters tbody tr.current", "data-id"); len(got) != 1 {
+		t.Errorf("j on the fingerprint page selects %q, want one row", got)
+	}
+}
+
+func TestBrowserViewerCannotReplay(t *testing.T) {
+	s := startSite(t)
+	tab := testkit.NewTab(t)
+	s.signIn(t, tab, "/groups/"+deadGroup, browserViewer)
+	fp := causeFingerprint(t, tab, "card declined")
+	tab.Do(chromedp.Navigate(s.url + "/groups/" + deadGroup + "/fingerprints/" + fp))
+	const button = `form#replay-fingerprint button[type=submit]`
+	if disabled := testkit.Run(tab, chromedp.Evaluate[bool](fmt.Sprintf(`document.querySelector(%q).disabled`, button))); !disabled {
+		t.Errorf("a viewer's replay button is enabled")
+	}
+	// A viewer who enables the button anyway is refused by the server.
+	tab.Do(
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).disabled = false`, button)),
+		chromedp.SendKeys(chromedp.CSS(`form#replay-fingerprint textarea[name=reason]`), "let me"),
+	)
+	if got := tab.Load(chromedp.Click(chromedp.CSS(button))); got != http.StatusForbidden {
+		t.Errorf("a viewer's replay: status %d, want 403", got)
+	}
+	if page := tabText(tab, "main"); !strings.Contains(strings.ToLower(page), "operator") {
+		t.Errorf("the refusal page does not say an operator is needed: %q", page)
+	}
+	for _, l := range s.letters(t) {
+		if l.State != wire.LedgerOpen || l.Ledger.Seq != 0 || l.Sent != 0 {
+			t.Errorf("after a viewer's refused replay, %s is %s with ledger seq %d and %d replays sent: want open, untouched",
+				l.ID, l.State, l.Ledger.Seq, l.Sent)
+		}
 	}
 }
