@@ -15,8 +15,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// ViewportWidth and ViewportHeight are the size of every tab's window: a
-// laptop screen, the size the pages must read well at.
+// ViewportWidth and ViewportHeight are the size of every tab's page (and
+// of its screenshots): a laptop screen, the size pages must read well at.
 const (
 	ViewportWidth  = 1280
 	ViewportHeight = 800
@@ -167,6 +167,12 @@ func NewTab(tb testing.TB) *Tab {
 	if err := chromedp.Listen(ctx, t.record); err != nil {
 		cancel()
 		tb.Fatalf("opening a tab: %v", err)
+	}
+	// The window's size leaves the page what the browser's frame does not
+	// take; the page itself gets the laptop's size exactly.
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(ViewportWidth, ViewportHeight)); err != nil {
+		cancel()
+		tb.Fatalf("sizing a tab: %v", err)
 	}
 	tb.Cleanup(func() {
 		cancel()
