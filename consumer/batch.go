@@ -65,7 +65,7 @@ func (b *batch) collect(items []laneItem) (int, bool) {
 			if !r.steps(openErr) {
 				return 0, false
 			}
-			p.settle(it.seq)
+			r.settle(it.seq)
 			return n + 1, true
 		}
 		r.meta.Type = r.b.name
@@ -74,7 +74,7 @@ func (b *batch) collect(items []laneItem) (int, bool) {
 		case stopped:
 			return 0, false
 		case settled: // poison, dead-lettered
-			p.settle(it.seq)
+			r.settle(it.seq)
 			continue
 		}
 		if b.tb == nil {
@@ -201,7 +201,6 @@ func (b *batch) resumeFetch() {
 // committed, then, one by one, what failed or waited for a failed record;
 // false when the partition stopped first.
 func (b *batch) settle(bt *txBatch) bool {
-	p := b.p
 	for i := range b.recs {
 		r := b.recs[i].call
 		switch bt.status[i] {
@@ -212,7 +211,7 @@ func (b *batch) settle(bt *txBatch) bool {
 		default:
 			continue
 		}
-		p.settle(b.recs[i].seq)
+		r.settle(b.recs[i].seq)
 	}
 	for i := range b.recs {
 		if bt.status[i] == txHandled || bt.status[i] == txDuplicate {
@@ -223,7 +222,7 @@ func (b *batch) settle(bt *txBatch) bool {
 		if r.invoke(bt.errs[i]) != settled {
 			return false
 		}
-		p.settle(b.recs[i].seq)
+		r.settle(b.recs[i].seq)
 	}
 	return true
 }

@@ -70,6 +70,12 @@ type call struct {
 	b *binding  // the handler, once routed
 	h *handling // with v, the decoded record; nil to decode it (again)
 	v any
+
+	// A replayed record's (outcome.go): the dead letter it replays (its
+	// dlt-replay-of), what became of it, and its new dead letter.
+	replayOf string
+	result   Result
+	dead     *kgo.Record
 }
 
 // handling is what a handler call gets besides the value: the event's
@@ -98,11 +104,15 @@ func (c *handlerContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// process settles rec. It returns false when the partition stopped
-// first.
-func (c *Consumer) process(p *partition, rec *kgo.Record) bool {
-	r := call{c: c, p: p, rec: rec}
-	return r.steps(r.open())
+// process settles the lane's record it. It returns false when the
+// partition stopped first.
+func (c *Consumer) process(p *partition, it laneItem) bool {
+	r := call{c: c, p: p, rec: it.rec}
+	if !r.steps(r.open()) {
+		return false
+	}
+	r.settle(it.seq)
+	return true
 }
 
 // steps settles a record that open has read; err is open's. It returns
@@ -294,6 +304,9 @@ func (r *call) panicked(v any, extra ...slog.Attr) error {
 // the Observe function, which gets o with the record's Meta.
 func (r *call) report(o Outcome) {
 	c := r.c
+	if r.replayOf != "" {
+		r.result = o.Result
+	}
 	var outcome string
 	switch o.Result {
 	case Handled:

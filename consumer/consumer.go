@@ -80,6 +80,9 @@ type Consumer struct {
 	// are never committed after its revocation finished.
 	commitMu sync.Mutex
 
+	// outcomes writes the outcomes of replayed records to the ledger.
+	outcomes outcomes
+
 	stats counters
 }
 
@@ -125,6 +128,7 @@ func New(group string, reg *schema.Registry, opts ...Option) (*Consumer, error) 
 		gate:     newGate(),
 	}
 	c.health = newHealth(c.log)
+	c.outcomes.c = c
 	c.stats.deadLettered = make(map[wire.FailureKind]*atomic.Uint64, 3)
 	for _, k := range []wire.FailureKind{wire.KindRetriesExhausted, wire.KindPermanent, wire.KindPoison} {
 		c.stats.deadLettered[k] = new(atomic.Uint64)
@@ -306,6 +310,7 @@ func (c *Consumer) shutdown(ctx context.Context, hard bool) error {
 		}
 	}
 	abandoned := c.drain(ctx, parts)
+	c.outcomes.flush(ctx, parts)
 
 	commitCtx, cancel := boundedContext(ctx, shutdownTimeout)
 	c.commitMu.Lock()
@@ -313,6 +318,7 @@ func (c *Consumer) shutdown(ctx context.Context, hard bool) error {
 	c.take(allOf(parts))
 	c.commitMu.Unlock()
 	cancel()
+	c.outcomes.stop()
 	for _, p := range parts {
 		p.cancel() // its lanes returned, or were cancelled by drain
 	}

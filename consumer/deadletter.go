@@ -16,6 +16,9 @@ func (r *call) deadLetter(kind wire.FailureKind, attempts int, err error) outcom
 	if !r.write(rec) {
 		return stopped
 	}
+	if r.replayOf != "" {
+		r.dead = rec // its place names it in the ledger
+	}
 	c.stats.deadLettered[kind].Add(1)
 	r.report(Outcome{Result: DeadLettered, Kind: kind, Attempts: attempts, Err: err})
 	c.log.LogAttrs(context.Background(), slog.LevelWarn, "consumer: record dead-lettered",
@@ -27,9 +30,10 @@ func (r *call) deadLetter(kind wire.FailureKind, attempts int, err error) outcom
 const writeTimeout = 15 * time.Second
 
 // write produces tmpl, a dead-letter or retry record of the call's,
-// trying again at the pace of OutageRetry until it succeeds; false when
-// the partition stopped first. The record the call stands for is not
-// settled (so not committed) before.
+// trying again at the pace of OutageRetry until it succeeds, and sets
+// tmpl's partition and offset to where it was written; false when the
+// partition stopped first. The record the call stands for is not settled
+// (so not committed) before.
 func (r *call) write(tmpl *kgo.Record) bool {
 	c, p := r.c, r.p
 	for n := 1; ; n++ {
@@ -42,6 +46,7 @@ func (r *call) write(tmpl *kgo.Record) bool {
 		cancel()
 		c.cfg.tel.Published(spanCtx, span, rec, start, err)
 		if err == nil {
+			tmpl.Partition, tmpl.Offset = rec.Partition, rec.Offset
 			return true
 		}
 		if p.stopped.Load() {

@@ -16,7 +16,11 @@
 //     a dead-letter write) is waited out and never dead-letters it;
 //   - effects once: HandleTx runs a handler in a transaction of the
 //     service's database that also records the message as processed;
-//   - bounded memory: at most MaxBufferedBytes of records, decompressed.
+//   - bounded memory: at most MaxBufferedBytes of records, decompressed;
+//   - replays accounted for: what became of a replayed dead letter (handled,
+//     or failed again, and then parked past MaxReplays) is written to the
+//     group's dead-letter ledger before the replay's offset is committed; a
+//     group that reads no replay never opens its ledger.
 //
 // docs/design/consumer.md tells how and why, file by file.
 package consumer

@@ -52,10 +52,9 @@ func (p *partition) runLane(l *lane) {
 					return
 				}
 			} else {
-				if !p.pipe.process(p, batch[i].rec) {
+				if !p.pipe.process(p, batch[i]) {
 					return
 				}
-				p.settle(batch[i].seq)
 			}
 			clear(batch[i : i+n])
 			i += n

@@ -44,6 +44,12 @@ func (r *call) open() error {
 				p.replay() && wire.IsOriginHeader(h.Key) && !r.setOrigin(h.Key, string(h.Value)) {
 				retryBad = append(retryBad, h.Key)
 			}
+			// A replay's outcome goes to the ledger (outcome.go); a
+			// record of the topic itself is no replay, whatever it
+			// carries.
+			if h.Key == wire.HeaderReplayOf && (p.home.n > 0 || p.replay()) {
+				r.replayOf = text(h.Value)
+			}
 			continue
 		}
 		switch h.Key {

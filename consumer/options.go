@@ -47,6 +47,7 @@ type config struct {
 	telOpt         telemetry.Choice // as given; New resolves it into tel
 	tel            *telemetry.T
 	compression    []kgo.CompressionCodec
+	maxReplays     int
 }
 
 // The defaults of the options, documented on each.
@@ -55,6 +56,7 @@ const (
 	defaultCommitInterval = time.Second
 	defaultDrainTimeout   = 20 * time.Second
 	defaultMaxBuffered    = 128 << 20
+	defaultMaxReplays     = 3
 	// fetchMaxWait is the client's kgo.FetchMaxWait unless Kafka sets
 	// one: how long the broker may hold a fetch when it has nothing new
 	// (Kafka's Java client's default; franz-go's own is 5 s). It also
@@ -78,6 +80,7 @@ func defaultConfig() config {
 		outage:         defaultBackoff,
 		maxBuffered:    defaultMaxBuffered,
 		compression:    []kgo.CompressionCodec{kgo.NoCompression()},
+		maxReplays:     defaultMaxReplays,
 	}
 }
 
@@ -118,6 +121,8 @@ func (c *config) validate() error {
 		return fmt.Errorf("consumer: MaxValueBytes(%d): want 0 (no limit) or more", c.maxValueBytes)
 	case c.maxBuffered < 1<<20:
 		return fmt.Errorf("consumer: MaxBufferedBytes(%d): want 1 MiB (1048576) or more", c.maxBuffered)
+	case c.maxReplays < 1:
+		return fmt.Errorf("consumer: MaxReplays(%d): want 1 or more", c.maxReplays)
 	case len(c.compression) == 0:
 		return errors.New("consumer: Compression(): pass at least one codec, e.g. kgo.NoCompression() or kgo.GzipCompression()")
 	}
@@ -253,6 +258,13 @@ func Observe(fn func(Outcome)) Option { return func(c *config) { c.observe = fn 
 func Compression(codecs ...kgo.CompressionCodec) Option {
 	return func(c *config) { c.compression = codecs }
 }
+
+// MaxReplays is the loop guard of replayed dead letters: a replayed
+// record that fails again on its n-th replay (its dlt-replay-count) is
+// dead-lettered again as usual, and its new dead letter is parked in the
+// group's dead-letter ledger, so bulk replays pass it by until an operator
+// replays it by id. Default: 3, the deadletter package's and evbus dlt's.
+func MaxReplays(n int) Option { return func(c *config) { c.maxReplays = n } }
 
 // HandlerOption configures one handler.
 type HandlerOption func(*handlerConfig)

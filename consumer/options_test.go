@@ -38,6 +38,7 @@ func TestOptionsValidatedByNew(t *testing.T) {
 		{"MaxValueBytes", []consumer.Option{consumer.MaxValueBytes(-1)}, "MaxValueBytes(-1)"},
 		{"HandlerRetry", []consumer.Option{consumer.HandlerRetry(consumer.Backoff{Multiplier: 0.5})}, "HandlerRetry: Multiplier 0.5"},
 		{"OutageRetry", []consumer.Option{consumer.OutageRetry(consumer.Backoff{Initial: -1})}, "OutageRetry: Initial -1ns"},
+		{"MaxReplays", []consumer.Option{consumer.MaxReplays(0)}, "consumer: MaxReplays(0): want 1 or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := consumer.New("g", reg, tc.opts...)

@@ -16,9 +16,9 @@ import (
 // of its lanes, and to pause its fetching. *Consumer is the one
 // implementation; a partition holds no pointer back to it.
 type pipeline interface {
-	// process settles rec; false when the partition stopped first
-	// (call.go).
-	process(p *partition, rec *kgo.Record) bool
+	// process settles the record it; false when the partition stopped
+	// first (call.go).
+	process(p *partition, it laneItem) bool
 	// processBatch settles a prefix of items, at least one; 0 when the
 	// partition stopped first (batch.go).
 	processBatch(p *partition, items []laneItem) int

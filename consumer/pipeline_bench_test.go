@@ -119,7 +119,8 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportAllocs()
 		cputime.PerOp(b)
 		for b.Loop() {
-			if !c.process(p, rec) {
+			r := call{c: c, p: p, rec: rec}
+			if !r.steps(r.open()) {
 				b.Fatal("not settled")
 			}
 		}

@@ -23,6 +23,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[str
 	}
 	drainCtx, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
 	abandoned := c.drain(drainCtx, parts)
+	c.outcomes.flush(drainCtx, parts) // replays' outcomes before their offsets
 	cancel()
 	c.commitMu.Lock()
 	c.commit(ctx, parts)

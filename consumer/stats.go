@@ -43,6 +43,8 @@ type Stats struct {
 	PublishFailures uint64                      // dead-letter and retry-topic writes that failed and were tried again
 	DatabaseWaits   uint64                      // HandleTx transactions put off because the database failed
 	Conflicts       uint64                      // HandleTx transactions run again after a serialization failure, deadlock or lock refused
+	LedgerWaits     uint64                      // writes of replays' outcomes to the dead-letter ledger that failed and were tried again
+	LedgerRefused   uint64                      // replays' outcomes the dead-letter ledger refused (its state machine), left out and logged
 	Paused          int                         // partitions whose fetching is paused now (back-pressure, a wait)
 	Buffered        int64                       // bytes of records the partitions hold now, decompressed (MaxBufferedBytes)
 
@@ -56,7 +58,7 @@ type Stats struct {
 type counters struct {
 	handled, retried, retryTopic, skipped, duplicates atomic.Uint64
 	decodeWaits, publishFailures, databaseWaits       atomic.Uint64
-	conflicts                                         atomic.Uint64
+	conflicts, ledgerWaits, ledgerRefused             atomic.Uint64
 	deadLettered                                      map[wire.FailureKind]*atomic.Uint64
 
 	skippedTypes skippedTypes
@@ -75,6 +77,8 @@ func (c *Consumer) Stats() Stats {
 		PublishFailures: c.stats.publishFailures.Load(),
 		DatabaseWaits:   c.stats.databaseWaits.Load(),
 		Conflicts:       c.stats.conflicts.Load(),
+		LedgerWaits:     c.stats.ledgerWaits.Load(),
+		LedgerRefused:   c.stats.ledgerRefused.Load(),
 		DeadLettered:    make(map[wire.FailureKind]uint64, len(c.stats.deadLettered)),
 	}
 	for k, v := range c.stats.deadLettered {

@@ -1,0 +1,403 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/evbus/evbus/deadletter"
+	"github.com/evbus/evbus/wire"
+)
+
+// The outcomes of replays. A record read from a replay topic (or from a
+// retry topic on its way from one) carries dlt-replay-of, the id of the
+// dead letter it replays. Once it is settled, its outcome goes to the
+// group's dead-letter ledger (deadletter.Ledger, wire/ledger.go):
+//
+//	handled, a duplicate or skipped   handled on that id; record = the replayed record
+//	dead-lettered again               failed on that id; record = the new dead letter,
+//	                                  and park on the new one at MaxReplays replays
+//	sent to a retry topic             nothing yet: the retry record carries the id on
+//
+// The record is settled (its offset committable) only once its outcome is
+// written: a crash in between writes it again, and an entry already the
+// latest of its dead letter (same kind, same record) is not written twice.
+// The ledger is opened by the first outcome, so a group that reads no
+// replay never has one. One writer per consumer writes the outcomes of
+// every partition in batches; its lanes go on meanwhile (the records stay
+// counted in their partition's memory, so a long wait pauses it). A ledger
+// that cannot be written is waited out at the pace of OutageRetry; an
+// entry the ledger's state machine refuses (an operator discarded the
+// dead letter meanwhile) is logged at WARN and left out.
+
+// ledgerChange is one entry for one dead letter.
+type ledgerChange struct {
+	id    string
+	entry wire.LedgerEntry
+}
+
+// pendingOutcome is a settled replay record whose outcome is not written
+// yet: its partition's seq is settled once it is.
+type pendingOutcome struct {
+	p       *partition
+	seq     uint64
+	changes []ledgerChange // the ones still to write
+	attrs   []slog.Attr    // the record's, for the logs
+}
+
+// outcomeBatch bounds the outcomes written at once.
+const outcomeBatch = 1000
+
+// outcomes writes the outcomes of replayed records to the ledger. Its
+// writer goroutine starts with the first outcome and ends with stop.
+type outcomes struct {
+	c *Consumer
+
+	// mu protects what follows.
+	mu      sync.Mutex
+	queue   []*pendingOutcome
+	pending map[*partition]int // outcomes queued or being written
+	written chan struct{}      // closed, and replaced, when outcomes were written
+	wake    chan struct{}      // the writer has work
+	cancel  context.CancelFunc // ends the writer; nil before it started
+	done    chan struct{}      // closed when the writer returned
+	stopped bool
+}
+
+// settle settles the call's record (seq in its partition's lane): at once,
+// or, for a replayed record whose outcome goes to the ledger, once that is
+// written.
+func (r *call) settle(seq uint64) {
+	if r.replayOf == "" {
+		r.p.settle(seq)
+		return
+	}
+	changes := r.ledgerChanges()
+	if changes == nil {
+		r.p.settle(seq)
+		return
+	}
+	r.c.outcomes.add(&pendingOutcome{p: r.p, seq: seq, changes: changes, attrs: r.attrs()})
+}
+
+// ledgerChanges returns the ledger entries the settled replay record
+// calls for; none when it went to a retry topic.
+func (r *call) ledgerChanges() []ledgerChange {
+	c := r.c
+	e := wire.LedgerEntry{At: time.Now(), Actor: c.actor()}
+	switch r.result {
+	case Handled, Duplicate, Skipped:
+		e.Kind = wire.OutcomeHandled
+		// The replayed record's place, in the form of an id.
+		e.Record = wire.DeadLetterID(r.rec)
+		switch r.result {
+		case Duplicate:
+			e.Reason = "processed before: skipped as a duplicate"
+		case Skipped:
+			e.Reason = "skipped: no handler for its type"
+		}
+		return []ledgerChange{{r.replayOf, e}}
+	case DeadLettered:
+		if r.dead == nil {
+			return nil
+		}
+		next := wire.DeadLetterID(r.dead)
+		e.Kind, e.Record = wire.OutcomeFailed, next
+		for _, h := range r.dead.Headers {
+			if h.Key == wire.HeaderDLTError {
+				e.Error = string(h.Value) // bounded to MaxErrorLen
+			}
+		}
+		out := []ledgerChange{{r.replayOf, e}}
+		if n, err := wire.ReplayCount(r.dead); err == nil && n >= c.cfg.maxReplays {
+			out = append(out, ledgerChange{next, wire.LedgerEntry{
+				Kind: wire.ActionPark, At: e.At, Actor: e.Actor,
+				Reason: fmt.Sprintf("loop guard: failed after %d replays", n),
+			}})
+		}
+		return out
+	}
+	return nil
+}
+
+// actor names the consumer in the ledger: "consumer <group>", and
+// "/<instance id>" with static membership (kgo.InstanceID).
+func (c *Consumer) actor() string {
+	if id, _ := c.cl.OptValue(kgo.InstanceID).(string); id != "" {
+		return "consumer " + c.group + "/" + id
+	}
+	return "consumer " + c.group
+}
+
+// add queues an outcome, starting the writer with the first one. Once the
+// consumer stopped, the record stays unsettled (and uncommitted).
+func (o *outcomes) add(po *pendingOutcome) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
+	if o.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		o.cancel, o.done = cancel, make(chan struct{})
+		o.wake, o.written = make(chan struct{}, 1), make(chan struct{})
+		o.pending = make(map[*partition]int)
+		go o.run(ctx)
+	}
+	o.queue = append(o.queue, po)
+	o.pending[po.p]++
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush waits until the outcomes of parts' records are written, or ctx
+// ends: called before their last commit.
+func (o *outcomes) flush(ctx context.Context, parts []*partition) {
+	for {
+		o.mu.Lock()
+		n := 0
+		for _, p := range parts {
+			n += o.pending[p]
+		}
+		written := o.written
+		o.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-written:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// stop ends the writer (what it has not written stays unsettled) and
+// waits for it; no outcome is taken after.
+func (o *outcomes) stop() {
+	o.mu.Lock()
+	o.stopped = true
+	cancel, done := o.cancel, o.done
+	o.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+// run writes the queued outcomes, a batch at a time, until ctx ends.
+func (o *outcomes) run(ctx context.Context) {
+	defer close(o.done)
+	w := &ledgerWriter{c: o.c}
+	defer w.close()
+	for {
+		batch := o.take(ctx)
+		if batch == nil {
+			return
+		}
+		for n := 1; ; n++ {
+			err := w.write(ctx, batch)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			o.c.stats.ledgerWaits.Add(1)
+			wait := o.c.cfg.outage.delay(n)
+			o.c.log.LogAttrs(context.Background(), slog.LevelError, "consumer: could not write the outcomes of replayed records to the dead-letter ledger; trying again, their offsets are not committed meanwhile",
+				slog.String("ledger", wire.LedgerTopic(o.c.group)), slog.Int("records", len(batch)), slog.Duration("wait", wait), slog.String("error", err.Error()))
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		for _, po := range batch {
+			po.p.settle(po.seq)
+		}
+		o.mu.Lock()
+		for _, po := range batch {
+			if o.pending[po.p]--; o.pending[po.p] == 0 {
+				delete(o.pending, po.p)
+			}
+		}
+		close(o.written)
+		o.written = make(chan struct{})
+		o.mu.Unlock()
+	}
+}
+
+// take waits for outcomes and takes up to outcomeBatch of them; nil when
+// ctx ended.
+func (o *outcomes) take(ctx context.Context) []*pendingOutcome {
+	for {
+		o.mu.Lock()
+		if n := min(len(o.queue), outcomeBatch); n > 0 {
+			batch := append([]*pendingOutcome(nil), o.queue[:n]...)
+			o.queue = append(o.queue[:0], o.queue[n:]...)
+			o.mu.Unlock()
+			return batch
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.wake:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// ledgerWriter writes batches of outcomes to the group's ledger, opened
+// by its first write.
+type ledgerWriter struct {
+	c *Consumer
+	l *deadletter.Ledger
+	// view is the ledger's records as read after the last write, to judge
+	// an entry it refused; nil when stale.
+	view map[string]wire.LedgerRecord
+}
+
+func (w *ledgerWriter) close() {
+	if w.l != nil {
+		w.l.Close()
+	}
+}
+
+// write writes the changes of batch that are not written yet. An entry
+// the ledger refuses, or that is already its dead letter's latest (a
+// redelivered record), is left out; an error means the ledger could not
+// be read or written, and the changes left in batch are tried again.
+func (w *ledgerWriter) write(ctx context.Context, batch []*pendingOutcome) error {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	if w.l == nil {
+		l, err := deadletter.OpenLedger(ctx, w.c.cl, kadm.NewClient(w.c.cl), w.c.group)
+		if err != nil {
+			return err
+		}
+		w.l = l
+	}
+	var chs []ledgerChange
+	for _, po := range batch {
+		chs = append(chs, po.changes...)
+	}
+	done := 0 // changes of chs written or left out
+	defer func() { trim(batch, done) }()
+	for done < len(chs) {
+		n, err := w.recordAll(ctx, chs[done:])
+		if n > 0 {
+			done += n
+			w.view = nil
+		}
+		if err == nil {
+			continue
+		}
+		// chs[done] was not written: refused, a repeat, or the ledger
+		// failed. What the ledger holds tells.
+		ch := &chs[done]
+		if w.view == nil {
+			view, verr := w.l.States(ctx)
+			if view == nil {
+				return errors.Join(err, verr)
+			}
+			w.view = view
+		}
+		latest, ok := w.view[ch.id]
+		if !ok {
+			latest = wire.NewLedgerRecord(w.c.group, ch.id)
+		}
+		why := err
+		if !errors.Is(err, wire.ErrLedgerTransition) && !errors.Is(err, wire.ErrLedgerRecord) {
+			why = refusal(latest, ch.entry)
+		}
+		switch {
+		case repeated(latest, ch.entry):
+			if w.c.log.Enabled(ctx, slog.LevelDebug) {
+				w.c.log.LogAttrs(ctx, slog.LevelDebug, "consumer: the replay's outcome is in the dead-letter ledger already",
+					w.attrs(batch, done, slog.String("dead_letter", ch.id), slog.String("entry", string(ch.entry.Kind)))...)
+			}
+		case why != nil:
+			w.c.stats.ledgerRefused.Add(1)
+			w.c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: the dead-letter ledger refuses the replay's outcome; left out",
+				w.attrs(batch, done, slog.String("dead_letter", ch.id), slog.String("entry", string(ch.entry.Kind)),
+					slog.String("state", string(latest.State)), slog.String("error", why.Error()))...)
+		default:
+			return err
+		}
+		done++
+	}
+	return nil
+}
+
+// recordAll appends each change's entry to the ledger, in order. It
+// returns how many it wrote; err is about the next one. A write on a
+// stale base (ErrStaleWrite) is written: the entry it replaced is
+// logged.
+func (w *ledgerWriter) recordAll(ctx context.Context, chs []ledgerChange) (int, error) {
+	for i, ch := range chs {
+		_, err := w.l.Record(ctx, ch.id, ch.entry)
+		if errors.Is(err, deadletter.ErrStaleWrite) {
+			w.c.log.Warn("consumer: the outcome replaced another writer's ledger entry written at the same time", "dead_letter", ch.id, "error", err)
+			err = nil
+		}
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(chs), nil
+}
+
+// repeated reports whether e is r's latest entry already: same kind, same
+// record.
+func repeated(r wire.LedgerRecord, e wire.LedgerEntry) bool {
+	if len(r.History) == 0 {
+		return false
+	}
+	last := r.History[len(r.History)-1]
+	return last.Kind == e.Kind && last.Record == e.Record
+}
+
+// refusal returns why the ledger's contract refuses e on top of r (the
+// state machine, the id, the history's bound), nil when it takes it.
+func refusal(r wire.LedgerRecord, e wire.LedgerEntry) error {
+	next, err := wire.AppendLedgerEntry(r, e)
+	if err == nil {
+		_, err = wire.AppendLedgerValue(nil, next)
+	}
+	return err
+}
+
+// trim drops the first n changes of batch's outcomes, written or left out.
+func trim(batch []*pendingOutcome, n int) {
+	for _, po := range batch {
+		k := min(n, len(po.changes))
+		po.changes = po.changes[k:]
+		n -= k
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// attrs are the log attributes of the record whose outcome holds change
+// i of batch, then extra.
+func (w *ledgerWriter) attrs(batch []*pendingOutcome, i int, extra ...slog.Attr) []slog.Attr {
+	for _, po := range batch {
+		if i < len(po.changes) {
+			return append(append([]slog.Attr(nil), po.attrs...), extra...)
+		}
+		i -= len(po.changes)
+	}
+	return extra
+}
