@@ -1,13 +1,20 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"image"
+	_ "image/png"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -391,6 +398,61 @@ func TestBrowserViewerCannotReplay(t *testing.T) {
 		if l.State != wire.LedgerOpen || l.Ledger.Seq != 0 || l.Sent != 0 {
 			t.Errorf("after a viewer's refused replay, %s is %s with ledger seq %d and %d replays sent: want open, untouched",
 				l.ID, l.State, l.Ledger.Seq, l.Sent)
+		}
+	}
+}
+
+var updateScreenshot = flag.Bool("update-screenshot", false, "write docs/console.png, the README's picture, from TestBrowserOperatorReplaysAFingerprint")
+
+// TestBrowserOperatorReplaysAFingerprint: an operator replays a cause's
+// dead letters from its page; the group's consumer, its bug fixed, handles
+// the replays and the page shows them resolved. The other cause's stay
+// open. The page is the README's screenshot.
+func TestBrowserOperatorReplaysAFingerprint(t *testing.T) {
+	s := startSite(t)
+	tab := testkit.NewTab(t)
+	s.signIn(t, tab, "/groups/"+deadGroup, browserOperator)
+	fp := causeFingerprint(t, tab, "card declined")
+	other := causeFingerprint(t, tab, "unknown sku")
+	page := "/groups/" + deadGroup + "/fingerprints/" + fp
+	tab.Do(chromedp.Navigate(s.url + page))
+	tab.Do(chromedp.SendKeys(chromedp.CSS(`form#replay-fingerprint textarea[name=reason]`), "the card processor's outage is over"))
+	if got := tab.Load(chromedp.Click(chromedp.CSS(`form#replay-fingerprint button[type=submit]`))); got != http.StatusOK {
+		t.Fatalf("replaying the fingerprint: status %d, want 200 after the redirect back", got)
+	}
+	if got := tabPath(t, tab); got != page {
+		t.Errorf("after the replay the tab is at %s, want back at %s", got, page)
+	}
+	if flash := tabText(tab, "#flash"); flash == "" {
+		t.Errorf("the page after the replay has no #flash message")
+	}
+
+	// The consumer handles the replays and records them: reload until
+	// every state cell says resolved.
+	testkit.WaitForState(t, "the replayed dead letters to show resolved", func() (bool, string) {
+		tab.Do(chromedp.Reload())
+		states := tabTexts(tab, "table#letters tbody td.state")
+		return len(states) == declined && !slices.ContainsFunc(states, func(s string) bool { return s != string(wire.LedgerResolved) }),
+			fmt.Sprint(states)
+	})
+	for _, l := range s.letters(t) {
+		want := wire.LedgerResolved
+		if l.Fingerprint.ID == other {
+			want = wire.LedgerOpen
+		}
+		if l.State != want {
+			t.Errorf("%s (fingerprint %s) is %s, want %s", l.ID, l.Fingerprint.ID, l.State, want)
+		}
+	}
+
+	png := testkit.Run(tab, chromedp.CaptureScreenshot())
+	img, format, err := image.DecodeConfig(bytes.NewReader(png))
+	if err != nil || format != "png" || img.Width != testkit.ViewportWidth || img.Height != testkit.ViewportHeight {
+		t.Fatalf("screenshot: %v, %dx%d; want a %dx%d PNG", err, img.Width, img.Height, testkit.ViewportWidth, testkit.ViewportHeight)
+	}
+	if *updateScreenshot {
+		if err := os.WriteFile(filepath.Join("..", "docs", "console.png"), png, 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
