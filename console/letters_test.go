@@ -3,7 +3,9 @@ package console_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,27 @@ func TestDeadLetterPages(t *testing.T) {
 	if r.code != 200 || !strings.Contains(r.body, `<table id="fingerprints"`) || strings.Count(r.body, "<tr data-fingerprint=") != 3 {
 		t.Fatalf("group page: %d\n%s", r.code, r.body)
 	}
+	// The page groups as the Manager does, in its order.
+	m, err := deadletter.NewManager(t.Context(), f.cl, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	gs, err := m.Groups(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []string
+	for _, g := range gs {
+		want = append(want, fmt.Sprintf("%s|%d|%s|%s", g.Fingerprint.ID, g.Count, g.FirstFailed.UTC().Format("2006-01-02 15:04:05Z"), g.LastFailed.UTC().Format("2006-01-02 15:04:05Z")))
+	}
+	for _, part := range strings.Split(r.body, "<tr data-fingerprint=")[1:] {
+		c := strings.Split(cells(between(part, ">", "</tr>")), "|")
+		got = append(got, strings.Join(c[:4], "|"))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("group page rows %q, Manager.Groups %q", got, want)
+	}
 	row := between(r.body, `<tr data-fingerprint="`+fpDeclined+`">`, "</tr>")
 	if c := cells(row); !strings.HasPrefix(c, fpDeclined+"|3|2026-11-02 15:04:00Z|2026-11-02 15:04:02Z|open 3|permanent · com.example.console.paymentTaken|card c-2 declined") ||
 		!strings.Contains(row, `href="/groups/billing/fingerprints/`+fpDeclined+`"`) {
@@ -149,5 +172,46 @@ func TestDeadLetterPages(t *testing.T) {
 		if r := f.do(t, nil, "GET", p, nil, bearerViewer); r.code != 404 && r.code != 400 {
 			t.Errorf("GET %s: %d, want 404", p, r.code)
 		}
+	}
+}
+
+// TestManagersShared: concurrent first pages of a group share one
+// Manager (race detector), a name that is no group's gets 404 each time,
+// and after Close the group's pages fail with 503 while the client given
+// stays usable.
+func TestManagersShared(t *testing.T) {
+	f := newFixture(t)
+	f.createPayments(t)
+	f.deadLetters(t, 2, func(int) string { return "card declined" })
+	get := func(path string, want int) {
+		done := make(chan int, 8)
+		for range 8 {
+			go func() {
+				req, _ := http.NewRequestWithContext(t.Context(), "GET", f.srv.URL+path, nil)
+				req.Header.Set("Authorization", "Bearer "+viewerSecret)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					done <- 0
+					return
+				}
+				resp.Body.Close()
+				done <- resp.StatusCode
+			}()
+		}
+		for range 8 {
+			if code := <-done; code != want {
+				t.Errorf("concurrent GET %s: %d, want %d", path, code, want)
+			}
+		}
+	}
+	get("/groups/billing", 200)
+	get("/groups/nobody", 404)
+	get("/groups/nobody", 404)
+	f.h.Close()
+	if r := f.do(t, nil, "GET", "/groups/billing", nil, bearerViewer); r.code != http.StatusServiceUnavailable {
+		t.Errorf("after Close: %d", r.code)
+	}
+	if err := f.cl.Ping(t.Context()); err != nil {
+		t.Errorf("the client after Close: %v", err)
 	}
 }

@@ -17,20 +17,26 @@ type managers struct {
 	closed bool
 }
 
+// maxManagers bounds the Managers kept; past it, a group's pages read its
+// dead letters anew on each request.
+const maxManagers = 256
+
 // managerSlot is a group's Manager, or its creation under way (ready
-// open).
+// open). Its fields are written before ready is closed.
 type managerSlot struct {
-	ready chan struct{}
-	m     *deadletter.Manager
-	err   error
+	ready  chan struct{}
+	m      *deadletter.Manager
+	err    error
+	shared bool // kept in byName: its users must not close it
 }
 
 var errClosed = errors.New("console: the handler is closed")
 
-// get returns group's Manager, creating it on first use. A group without
-// any dead-letter topic gets a Manager that is not kept, so that names
-// that are no group's cost nothing after the request.
-func (h *Handler) manager(ctx context.Context, group string) (m *deadletter.Manager, release func(), err error) {
+// manager returns group's Manager and what to call when done with it. The
+// first request of a group creates it; it is kept when the group has a
+// dead-letter topic, so that names that are no group's cost nothing after
+// their request.
+func (h *Handler) manager(ctx context.Context, group string) (*deadletter.Manager, func(), error) {
 	ms := &h.managers
 	ms.mu.Lock()
 	if ms.closed {
@@ -44,10 +50,17 @@ func (h *Handler) manager(ctx context.Context, group string) (m *deadletter.Mana
 		case <-ctx.Done():
 			return nil, nil, context.Cause(ctx)
 		}
-		if s.err != nil {
+		switch {
+		case s.err != nil:
 			return nil, nil, s.err
+		case s.shared:
+			return s.m, func() {}, nil
 		}
-		return s.m, func() {}, nil
+		return h.ownManager(ctx, group)
+	}
+	if len(ms.byName) >= maxManagers {
+		ms.mu.Unlock()
+		return h.ownManager(ctx, group)
 	}
 	s := &managerSlot{ready: make(chan struct{})}
 	ms.byName[group] = s
@@ -58,24 +71,32 @@ func (h *Handler) manager(ctx context.Context, group string) (m *deadletter.Mana
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pageTimeout)
 	s.m, s.err = deadletter.NewManager(cctx, h.cl, group)
 	cancel()
-	keep := s.err == nil && len(s.m.DeadLetterTopics()) > 0
+	s.shared = s.err == nil && len(s.m.DeadLetterTopics()) > 0
 	ms.mu.Lock()
-	if !keep || ms.closed {
+	if !s.shared && !ms.closed {
 		delete(ms.byName, group)
 	}
-	closed := ms.closed
 	ms.mu.Unlock()
 	close(s.ready)
-	if s.err != nil {
+	switch {
+	case s.err != nil:
 		return nil, nil, s.err
+	case s.shared:
+		return s.m, func() {}, nil // closeAll closes it
 	}
-	if !keep || closed {
-		return s.m, s.m.Close, nil
-	}
-	return s.m, func() {}, nil
+	return s.m, s.m.Close, nil
 }
 
-// closeAll closes every Manager; later requests get errClosed.
+// ownManager returns a Manager for this request alone.
+func (h *Handler) ownManager(ctx context.Context, group string) (*deadletter.Manager, func(), error) {
+	m, err := deadletter.NewManager(ctx, h.cl, group)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, m.Close, nil
+}
+
+// closeAll closes every kept Manager; later requests get errClosed.
 func (ms *managers) closeAll() {
 	ms.mu.Lock()
 	ms.closed = true
@@ -84,7 +105,7 @@ func (ms *managers) closeAll() {
 	ms.mu.Unlock()
 	for _, s := range slots {
 		<-s.ready
-		if s.m != nil {
+		if s.shared {
 			s.m.Close()
 		}
 	}

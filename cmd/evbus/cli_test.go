@@ -288,8 +288,8 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 
 	// A dry run sends nothing.
-	dry := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--dry-run").ok(t, "dry run")
-	if !strings.Contains(dry.out, "dry run: would replay 1 of 1") || !strings.Contains(dry.out, "o-2") {
+	dry := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--all", "--dry-run").ok(t, "dry run")
+	if !strings.Contains(dry.out, "dry run: replay 1 of 1 selected dead letters of group billing") || !strings.Contains(dry.out, "o-2") {
 		t.Errorf("dry run printed:\n%s", dry.out)
 	}
 	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 0 {
@@ -301,7 +301,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	declined["o-2"] = false
 	mu.Unlock()
 	rep := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--topic", "orders", "--yes").ok(t, "replay")
-	if !strings.Contains(rep.out, "replayed 1 of 1 selected records to group billing through orders.billing.replay") || strings.Contains(rep.out, "replaying ") {
+	if !strings.Contains(rep.out, "replayed 1 of 1 selected dead letters of group billing through orders.billing.replay") || strings.Contains(rep.err, "replaying ") {
 		t.Errorf("replay printed:\n%s\nstderr: %s", rep.out, rep.err)
 	}
 	billing.wait(t, "billing handles the replayed o-2", func(r map[string]int) bool { return r[ids[1]] == 1 })
@@ -320,14 +320,15 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Errorf("notifications' replay topic holds %d records", n)
 	}
 
-	// Replaying again skips the record already replayed.
-	again := cli(t, stack, "", "dlt", "replay", "--group", "billing").ok(t, "replay again")
-	if !strings.Contains(again.out, "replayed 0 of 1") || !strings.Contains(again.out, "1 skipped: replayed before") {
+	// Replaying again leaves the record replaying alone, and needs no
+	// confirmation: there is nothing to do.
+	again := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--all").ok(t, "replay again")
+	if !strings.Contains(again.out, "replayed 0 of 1") || !strings.Contains(again.out, "1 left alone (replaying 1)") {
 		t.Errorf("second replay printed:\n%s", again.out)
 	}
 
-	// A record that fails again comes back with its count, and is refused
-	// past --max-replays.
+	// A record that fails again comes back with its count, and the loop
+	// guard parks it past --max-replays.
 	mu.Lock()
 	declined["o-5"] = true
 	mu.Unlock()
@@ -346,8 +347,8 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Errorf("dead-lettered again as orders/%d/%d (%v), first as orders/%d/%d (%v)", redone.OriginalPartition, redone.OriginalOffset, redone.OriginalTimestamp,
 			first.OriginalPartition, first.OriginalOffset, first.OriginalTimestamp)
 	}
-	refused := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--max-replays", "1").ok(t, "replay past the limit")
-	if !strings.Contains(refused.out, "replayed 0 of 3") || !strings.Contains(refused.out, "1 refused: replayed 1 times already") {
+	refused := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--all", "--max-replays", "1", "--yes").ok(t, "replay past the limit")
+	if !strings.Contains(refused.out, "replayed 0 of 3") || !strings.Contains(refused.out, "1 parked instead by the loop guard") || !strings.Contains(refused.out, "2 left alone (replaying 2)") {
 		t.Errorf("replay past the limit printed:\n%s", refused.out)
 	}
 	// ls lists newest first; --since in the future selects nothing.
@@ -374,7 +375,7 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 	for i := range 3 {
 		produceDeadLetter(t, cl, i)
 	}
-	r := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--yes").ok(t, "replay")
+	r := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--all", "--yes").ok(t, "replay")
 	if n := strings.Count(r.err, "created replay topic orders.billing.replay"); n != 1 || !strings.Contains(r.out, "replayed 3 of 3") {
 		t.Errorf("replay: %d creations\nstdout: %s\nstderr: %s", n, r.out, r.err)
 	}
@@ -392,6 +393,13 @@ func TestReplayCreatesReplayTopic(t *testing.T) {
 // which the registry does not have.
 func produceDeadLetter(t *testing.T, cl *kgo.Client, offset int) {
 	t.Helper()
+	if err := cl.ProduceSync(t.Context(), deadLetterRecord(offset)).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deadLetterRecord is the record produceDeadLetter writes.
+func deadLetterRecord(offset int) *kgo.Record {
 	dlt := &kgo.Record{Topic: wire.DeadLetterTopic("orders", "billing"), Key: []byte("o-" + strconv.Itoa(offset)), Value: []byte{0, 0, 0, 0, 1}}
 	for k, v := range map[string]string{
 		wire.HeaderDLTOriginalTopic: "orders", wire.HeaderDLTOriginalPartition: "0", wire.HeaderDLTOriginalOffset: strconv.Itoa(offset),
@@ -401,9 +409,7 @@ func produceDeadLetter(t *testing.T, cl *kgo.Client, offset int) {
 	} {
 		dlt.Headers = append(dlt.Headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
-	if err := cl.ProduceSync(t.Context(), dlt).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	return dlt
 }
 
 func header(hs []kgo.RecordHeader, key string) string { v, _ := testkit.Header(hs, key); return v }

@@ -79,7 +79,7 @@ func TestCompletion(t *testing.T) {
 		want string // the candidates, space-separated
 	}{
 		{"evbus d", "dev dlt"},
-		{"evbus dlt r", "replay"},
+		{"evbus dlt r", "replay reveal"},
 		{"evbus topic create orders --pa", "--partitions"},
 		{"evbus schema check --br", ""}, // schema check takes no Kafka flag
 		{"evbus schema check --al", "--allow-new"},

@@ -24,7 +24,7 @@ func TestDeadLetterListing(t *testing.T) {
 	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing", "com.acme.ship"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"dlt", "ls", "--group", "shipping"}, {"dlt", "replay", "--group", "shipping", "--yes"}} {
+	for _, args := range [][]string{{"dlt", "ls", "--group", "shipping"}, {"dlt", "replay", "--group", "shipping", "--all", "--yes"}} {
 		r := cli(t, stack, "", args...)
 		if r.code != 1 || !strings.Contains(r.err, "group shipping has no dead-letter topic") || !strings.Contains(r.err, "groups with one: billing, com.acme.ship") || r.out != "" {
 			t.Errorf("evbus %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), r.code, r.out, r.err)
@@ -40,7 +40,7 @@ func TestDeadLetterListing(t *testing.T) {
 		produceDeadLetter(t, cl, i)
 	}
 	// Not on a terminal, replay asks nobody: it needs --yes.
-	if r := cli(t, stack, "", "dlt", "replay", "--group", "billing"); r.code != 2 || !strings.Contains(r.err, "pass --yes to replay") {
+	if r := cli(t, stack, "", "dlt", "replay", "--group", "billing", "--all"); r.code != 2 || !strings.Contains(r.err, "pass --yes to replay") {
 		t.Errorf("replay without --yes, not on a terminal: exit %d, stderr %q", r.code, r.err)
 	}
 	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 0 {

@@ -32,8 +32,8 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	}
 
 	// On a terminal replay asks first: "n" sends nothing, "y" replays.
-	const question = "replay 1 of 1 selected records to group billing through orders.billing.replay? [y/N]"
-	declined, err := onTerminal(t, script, stack, bin+" dlt replay --group billing", "n\n")
+	const question = "replay 1 of 1 selected dead letters of group billing through orders.billing.replay? [y/N]"
+	declined, err := onTerminal(t, script, stack, bin+" dlt replay --group billing --all", "n\n")
 	if err == nil || !strings.Contains(declined, question) || !strings.Contains(declined, "not confirmed: nothing was replayed") {
 		t.Errorf("replay declined on a terminal: %v\n%s", err, declined)
 	}
@@ -43,7 +43,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 	// stdout to a file: the question and the progress stay on the
 	// terminal (stderr), the summary goes to the file.
 	file := filepath.Join(t.TempDir(), "stdout.txt")
-	out, err := onTerminal(t, script, stack, bin+" dlt replay --group billing >"+file, "y\n")
+	out, err := onTerminal(t, script, stack, bin+" dlt replay --group billing --all >"+file, "y\n")
 	if err != nil {
 		t.Fatalf("evbus dlt replay on a terminal: %v\n%s", err, out)
 	}
@@ -53,7 +53,7 @@ func TestReplayProgressOnTerminal(t *testing.T) {
 		t.Errorf("on a terminal, want the question, then the progress bar:\n%s", out)
 	}
 	summary, err := os.ReadFile(file)
-	if err != nil || !strings.HasPrefix(string(summary), "replayed 1 of 1 selected records to group billing") || strings.Contains(string(summary), "replaying") {
+	if err != nil || !strings.HasPrefix(string(summary), "replayed 1 of 1 selected dead letters of group billing") || strings.Contains(string(summary), "replaying") {
 		t.Errorf("stdout, not a terminal: %q (%v)", summary, err)
 	}
 	if n := evbustest.Records(t, stack, wire.ReplayTopic("orders", "billing")); n != 1 {

@@ -4,8 +4,10 @@
 // transaction); the relay publishes them; billing and notifications
 // consume them idempotently, each in its own database; a duplicate
 // delivery is skipped; an order billing rejects lands in billing's
-// dead-letter topic, which `evbus dlt ls` shows; billing is "fixed" and
-// `evbus dlt replay` sends the record back to billing only; and one
+// dead-letter topic, which `evbus dlt ls` shows; `evbus dlt groups`
+// groups the dead letters by cause; billing is "fixed" and `evbus dlt
+// replay` sends that cause's records back to billing only, which `evbus
+// dlt ls` then shows in the ledger; and one
 // order's trace runs from the request to both handlers.
 package main
 
@@ -313,13 +315,24 @@ func run(ctx context.Context, out io.Writer) error {
 
 	env := []string{"EVBUS_BROKERS=" + strings.Join(stack.Brokers(), ","), "EVBUS_REGISTRY=" + stack.RegistryURL()}
 	fmt.Fprintln(out, "5. $ evbus dlt ls --group billing")
-	if err := runCLI(ctx, out, cli, env, "dlt", "ls", "--group", "billing"); err != nil {
+	if _, err := runCLI(ctx, out, cli, env, "dlt", "ls", "--group", "billing"); err != nil {
 		return err
 	}
 
+	// Triage: billing's dead letters by cause, then the cause replayed as
+	// a whole once fixed.
+	fmt.Fprintln(out, "6. triage: $ evbus dlt groups --group billing")
+	groups, err := runCLI(ctx, out, cli, env, "dlt", "groups", "--group", "billing")
+	if err != nil {
+		return err
+	}
+	fingerprint, err := firstFingerprint(groups)
+	if err != nil {
+		return err
+	}
 	creditLimit.Store(10_000_000)
-	fmt.Fprintln(out, "6. billing fixed (credit limit raised); $ evbus dlt replay --group billing --yes")
-	if err := runCLI(ctx, out, cli, env, "dlt", "replay", "--group", "billing", "--yes"); err != nil {
+	fmt.Fprintf(out, "7. billing fixed (credit limit raised); $ evbus dlt replay --group billing --fingerprint %s --reason \"credit limit raised\" --yes\n", fingerprint)
+	if _, err := runCLI(ctx, out, cli, env, "dlt", "replay", "--group", "billing", "--fingerprint", fingerprint, "--reason", "credit limit raised", "--yes"); err != nil {
 		return err
 	}
 	if err := wait(ctx, "the replay", func() bool { return c.get(c.handled, "billing") == len(orders) }); err != nil {
@@ -329,12 +342,16 @@ func run(ctx context.Context, out io.Writer) error {
 	o3Billing, o3Notifications := c.seen["billing"]["o-3"], c.seen["notifications"]["o-3"]
 	c.mu.Unlock()
 	fmt.Fprintf(out, "   billing handled o-3 %d time(s) after the replay; notifications handled it %d time(s) in all: the replay went to billing only\n", o3Billing, o3Notifications)
+	fmt.Fprintln(out, "8. $ evbus dlt ls --group billing   (its state in billing's ledger)")
+	if _, err := runCLI(ctx, out, cli, env, "dlt", "ls", "--group", "billing"); err != nil {
+		return err
+	}
 
 	// One order's trace, from the request to both handlers.
 	if err := wait(ctx, "the trace", func() bool { return len(chain(spans.Ended(), traceOfFirst)) >= 5 }); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "7. o-1's trace %s:\n", traceOfFirst)
+	fmt.Fprintf(out, "9. o-1's trace %s:\n", traceOfFirst)
 	for _, line := range chain(spans.Ended(), traceOfFirst) {
 		fmt.Fprintln(out, "   "+line)
 	}
@@ -428,7 +445,7 @@ func buildCLI(ctx context.Context, dir string) (string, error) {
 }
 
 // runCLI runs the evbus command and copies its output, indented.
-func runCLI(ctx context.Context, out io.Writer, cli string, env []string, args ...string) error {
+func runCLI(ctx context.Context, out io.Writer, cli string, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, cli, args...)
 	cmd.Env = append(os.Environ(), env...)
 	b, err := cmd.CombinedOutput()
@@ -436,7 +453,17 @@ func runCLI(ctx context.Context, out io.Writer, cli string, env []string, args .
 		fmt.Fprintln(out, "   "+line)
 	}
 	if err != nil {
-		return errors.Join(fmt.Errorf("evbus %s", strings.Join(args, " ")), err)
+		return "", errors.Join(fmt.Errorf("evbus %s", strings.Join(args, " ")), err)
 	}
-	return nil
+	return string(b), nil
+}
+
+// firstFingerprint is the fingerprint of the first cause evbus dlt groups
+// printed: the largest.
+func firstFingerprint(table string) (string, error) {
+	lines := strings.Split(table, "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[0], "FINGERPRINT") {
+		return "", fmt.Errorf("evbus dlt groups printed no cause:\n%s", table)
+	}
+	return strings.Fields(lines[1])[0], nil
 }

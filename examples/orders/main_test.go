@@ -19,7 +19,7 @@ func TestDemo(t *testing.T) {
 		"placed 5 orders: order row + domain event + outbox row, one transaction each; outbox backlog 5",
 		"billing handled 4 and dead-lettered 1 (o-3 is over the credit limit); notifications handled 5",
 		"both groups skipped it as a duplicate",
-		"replayed 1 of 1 selected records to group billing",
+		"replayed 1 of 1 selected dead letters of group billing through orders.billing.replay",
 		"billing handled o-3 1 time(s) after the replay; notifications handled it 1 time(s) in all",
 		"create orders  <- POST /orders",
 		"publish orders  <- create orders",
@@ -41,6 +41,15 @@ func TestDemo(t *testing.T) {
 	}
 	if !regexp.MustCompile(`orders\.billing\.dlt\s+\d\s+0\s+\S+\s+com\.example\.orders\.OrderPlaced\s+o-3\s+permanent\s+0\s+open\s+order o-3: 25000\.00 is over the credit limit`).MatchString(got) {
 		t.Error("evbus dlt ls does not show o-3's dead letter")
+	}
+	// Triage: one cause, one dead letter, open; after the replay of that
+	// cause, the dead letter is replaying, or resolved once the consumer
+	// recorded its outcome.
+	if !regexp.MustCompile(`[0-9a-f]{12}\s+1\s+\S+\s+\S+\s+permanent\s+com\.example\.orders\.OrderPlaced\s+orders\.billing\.dlt/\d/0\s+open 1\s+order o-<n>: <n> is over the credit limit`).MatchString(got) {
+		t.Error("evbus dlt groups does not show o-3's cause")
+	}
+	if !regexp.MustCompile(`orders\.billing\.dlt\s+\d\s+0\s+\S+\s+com\.example\.orders\.OrderPlaced\s+o-3\s+permanent\s+1\s+(replaying|resolved)\s+order o-3`).MatchString(got) {
+		t.Error("evbus dlt ls does not show o-3's dead letter replayed")
 	}
 	if t.Failed() {
 		t.Log(got)
