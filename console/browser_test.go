@@ -226,6 +226,15 @@ func TestBrowserSignIn(t *testing.T) {
 	}
 }
 
+// fitsWidth fails t when the tab's page is wider than the laptop screen
+// the tab has: a table or a long id that forces a sideways scroll.
+func fitsWidth(t *testing.T, tab *testkit.Tab) {
+	t.Helper()
+	if w := testkit.Run(tab, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); w > testkit.ViewportWidth {
+		t.Errorf("%s is %dpx wide on a %dpx screen", tabPath(t, tab), w, testkit.ViewportWidth)
+	}
+}
+
 // tabTexts is the text of every element sel selects, in order.
 func tabTexts(tab *testkit.Tab, sel string) []string {
 	return testkit.Run(tab, chromedp.Evaluate[[]string](fmt.Sprintf(
@@ -284,6 +293,7 @@ func TestBrowserNavigation(t *testing.T) {
 	if rows := tabTexts(tab, "table#fingerprints tbody tr"); len(rows) != 2 {
 		t.Fatalf("the group page shows %d fingerprints, want 2: %q", len(rows), rows)
 	}
+	fitsWidth(t, tab)
 	fp := causeFingerprint(t, tab, "card declined")
 	if row := tabText(tab, fmt.Sprintf(`tr[data-fingerprint=%q]`, fp)); !strings.Contains(row, fmt.Sprint(declined)) || !strings.Contains(row, "open") {
 		t.Errorf("the fingerprint row %q does not show its count %d and its open state", row, declined)
@@ -297,11 +307,13 @@ func TestBrowserNavigation(t *testing.T) {
 	if states := tabTexts(tab, "table#letters tbody tr td.state"); len(ids) != declined || len(states) != declined || states[0] != "open" {
 		t.Fatalf("the fingerprint page lists ids %q, states %q; want %d open", ids, states, declined)
 	}
+	fitsWidth(t, tab)
 	letter := group + "/letter?id=" + url.QueryEscape(ids[0])
 	tab.Load(chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id=%q] a`, ids[0]))))
 	if got, _ := url.QueryUnescape(tabPath(t, tab)); got != group+"/letter?id="+ids[0] {
 		t.Fatalf("the dead letter's link leads to %s, want %s", got, letter)
 	}
+	fitsWidth(t, tab)
 	if h := tabText(tab, "#headers"); !strings.Contains(h, wire.HeaderType) || !strings.Contains(h, "com.example.shop.OrderPlaced") {
 		t.Errorf("#headers does not show the event type: %q", h)
 	}
@@ -370,6 +382,27 @@ func TestBrowserKeyboard(t *testing.T) {
 	tab.Do(chromedp.KeyEvent("j"))
 	if got := tabAttrs(tab, "table#letters tbody tr.current", "data-id"); len(got) != 1 {
 		t.Errorf("j on the fingerprint page selects %q, want one row", got)
+	}
+
+	// Without the script's keys, Tab reaches the second fingerprint's link
+	// and Enter follows it.
+	tab.Do(chromedp.NavigateBack())
+	second := fmt.Sprintf(`table#fingerprints tr[data-fingerprint=%q] a`, rows[1])
+	focused := func() bool {
+		return testkit.Run(tab, chromedp.Evaluate[bool](fmt.Sprintf(`document.activeElement === document.querySelector(%q)`, second)))
+	}
+	for range 30 {
+		if focused() {
+			break
+		}
+		tab.Do(chromedp.KeyEvent(kb.Tab))
+	}
+	if !focused() {
+		t.Fatalf("30 presses of Tab never focus the second fingerprint's link")
+	}
+	tab.Load(chromedp.KeyEvent(kb.Enter))
+	if got, want := tabPath(t, tab), "/groups/"+deadGroup+"/fingerprints/"+rows[1]; got != want {
+		t.Errorf("Enter on the focused link opened %s, want %s", got, want)
 	}
 }
 
