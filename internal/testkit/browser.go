@@ -48,28 +48,6 @@ var browser struct {
 	err     error           // why it did not start, for every later NewTab
 }
 
-// syncWriter keeps what the browser prints; the allocator writes from its
-// own goroutine.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.b.Len() < 64<<10 {
-		w.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
-
 // startBrowser starts the binary's Chromium once; a failed start is kept
 // and reported to every caller.
 func startBrowser() (context.Context, error) {
@@ -89,7 +67,7 @@ func startBrowser() (context.Context, error) {
 		browser.err = fmt.Errorf("a user data directory for Chromium: %w", err)
 		return nil, browser.err
 	}
-	out := new(syncWriter)
+	out := new(Buffer) // what Chromium prints, for the error of a failed start
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
