@@ -1,7 +1,6 @@
 package console_test
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/evbus/evbus/console"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/schema"
 )
 
@@ -28,24 +28,6 @@ const (
 	viewerSecret   = "view-8b21d0e4c95f4a7b8e66d3f2"
 )
 
-// syncBuffer is a log sink the handler's goroutines write concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a console on a real embedded stack, served over HTTP.
 type fixture struct {
 	stack *devstack.Stack
@@ -53,7 +35,7 @@ type fixture struct {
 	reg   *schema.Registry
 	h     *console.Handler
 	srv   *httptest.Server
-	log   *syncBuffer
+	log   *testkit.Buffer
 	// seen collects every response body, for the no-token-leak check.
 	mu   sync.Mutex
 	seen []string
@@ -61,7 +43,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, edit ...func(*console.Config)) *fixture {
 	t.Helper()
-	f := &fixture{stack: evbustest.Start(t), log: &syncBuffer{}}
+	f := &fixture{stack: evbustest.Start(t), log: &testkit.Buffer{}}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers()...))
 	if err != nil {
 		t.Fatal(err)

@@ -35,15 +35,18 @@ func stateCounts(m map[wire.LedgerState]int) []stateCount {
 	return out
 }
 
-// groupManager returns the Manager of the request's group, or answers the
-// request with the error.
-func (h *Handler) groupManager(w http.ResponseWriter, r *http.Request) (*deadletter.Manager, func(), bool) {
+// withManager calls page with the Manager of the request's group and a
+// context bounded by pageTimeout, or answers the request with the error.
+func (h *Handler) withManager(w http.ResponseWriter, r *http.Request, page func(context.Context, http.ResponseWriter, *http.Request, *deadletter.Manager)) {
 	m, release, err := h.manager(r.Context(), r.PathValue("group"))
 	if err != nil {
 		h.kafkaError(w, r, err)
-		return nil, nil, false
+		return
 	}
-	return m, release, true
+	defer release()
+	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
+	defer cancel()
+	page(ctx, w, r, m)
 }
 
 // kafkaError answers with err: 404 for what does not exist, else 502.
@@ -69,13 +72,10 @@ type groupData struct {
 
 // groupPage lists a group's dead letters by fingerprint.
 func (h *Handler) groupPage(w http.ResponseWriter, r *http.Request) {
-	m, release, ok := h.groupManager(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-	defer cancel()
+	h.withManager(w, r, h.showGroup)
+}
+
+func (h *Handler) showGroup(ctx context.Context, w http.ResponseWriter, r *http.Request, m *deadletter.Manager) {
 	ls, err := m.List(ctx, deadletter.Selection{All: true})
 	if err != nil {
 		h.kafkaError(w, r, err)
@@ -141,13 +141,10 @@ type fingerprintData struct {
 // fingerprintPage lists the dead letters of one fingerprint, a page at a
 // time, oldest failure first.
 func (h *Handler) fingerprintPage(w http.ResponseWriter, r *http.Request) {
-	m, release, ok := h.groupManager(w, r)
-	if !ok {
-		return
-	}
-	defer release()
-	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-	defer cancel()
+	h.withManager(w, r, h.showFingerprint)
+}
+
+func (h *Handler) showFingerprint(ctx context.Context, w http.ResponseWriter, r *http.Request, m *deadletter.Manager) {
 	fp := r.PathValue("fp")
 	ls, err := m.List(ctx, deadletter.Selection{Fingerprint: fp})
 	if err != nil {
