@@ -36,19 +36,14 @@ import (
 // entry the ledger's state machine refuses (an operator discarded the
 // dead letter meanwhile) is logged at WARN and left out.
 
-// ledgerChange is one entry for one dead letter.
-type ledgerChange struct {
-	id    string
-	entry wire.LedgerEntry
-}
-
 // pendingOutcome is a settled replay record whose outcome is not written
 // yet: its partition's seq is settled once it is.
 type pendingOutcome struct {
 	p       *partition
 	seq     uint64
-	changes []ledgerChange // the ones still to write
-	attrs   []slog.Attr    // the record's, for the logs
+	changes []deadletter.Change
+	done    []bool      // changes[i] written, or left out
+	attrs   []slog.Attr // the record's, for the logs
 }
 
 // outcomeBatch bounds the outcomes written at once.
@@ -83,12 +78,12 @@ func (r *call) settle(seq uint64) {
 		r.p.settle(seq)
 		return
 	}
-	r.c.outcomes.add(&pendingOutcome{p: r.p, seq: seq, changes: changes, attrs: r.attrs()})
+	r.c.outcomes.add(&pendingOutcome{p: r.p, seq: seq, changes: changes, done: make([]bool, len(changes)), attrs: r.attrs()})
 }
 
 // ledgerChanges returns the ledger entries the settled replay record
 // calls for; none when it went to a retry topic.
-func (r *call) ledgerChanges() []ledgerChange {
+func (r *call) ledgerChanges() []deadletter.Change {
 	c := r.c
 	e := wire.LedgerEntry{At: time.Now(), Actor: c.actor()}
 	switch r.result {
@@ -102,7 +97,7 @@ func (r *call) ledgerChanges() []ledgerChange {
 		case Skipped:
 			e.Reason = "skipped: no handler for its type"
 		}
-		return []ledgerChange{{r.replayOf, e}}
+		return []deadletter.Change{{ID: r.replayOf, Entry: e}}
 	case DeadLettered:
 		if r.dead == nil {
 			return nil
@@ -114,9 +109,9 @@ func (r *call) ledgerChanges() []ledgerChange {
 				e.Error = string(h.Value) // bounded to MaxErrorLen
 			}
 		}
-		out := []ledgerChange{{r.replayOf, e}}
+		out := []deadletter.Change{{ID: r.replayOf, Entry: e}}
 		if n, err := wire.ReplayCount(r.dead); err == nil && n >= c.cfg.maxReplays {
-			out = append(out, ledgerChange{next, wire.LedgerEntry{
+			out = append(out, deadletter.Change{ID: next, Entry: wire.LedgerEntry{
 				Kind: wire.ActionPark, At: e.At, Actor: e.Actor,
 				Reason: fmt.Sprintf("loop guard: failed after %d replays", n),
 			}})
@@ -263,9 +258,6 @@ func (o *outcomes) take(ctx context.Context) []*pendingOutcome {
 type ledgerWriter struct {
 	c *Consumer
 	l *deadletter.Ledger
-	// view is the ledger's records as read after the last write, to judge
-	// an entry it refused; nil when stale.
-	view map[string]wire.LedgerRecord
 }
 
 func (w *ledgerWriter) close() {
@@ -274,10 +266,11 @@ func (w *ledgerWriter) close() {
 	}
 }
 
-// write writes the changes of batch that are not written yet. An entry
-// the ledger refuses, or that is already its dead letter's latest (a
-// redelivered record), is left out; an error means the ledger could not
-// be read or written, and the changes left in batch are tried again.
+// write writes the changes of batch not written yet, at once
+// (Ledger.RecordAll). A change the ledger refuses, or that is already its
+// dead letter's latest entry (a redelivered record), is left out; an
+// error means the ledger could not be read or written, and the changes
+// not done are tried again.
 func (w *ledgerWriter) write(ctx context.Context, batch []*pendingOutcome) error {
 	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
 	defer cancel()
@@ -288,74 +281,95 @@ func (w *ledgerWriter) write(ctx context.Context, batch []*pendingOutcome) error
 		}
 		w.l = l
 	}
-	var chs []ledgerChange
-	for _, po := range batch {
-		chs = append(chs, po.changes...)
+	type ref struct {
+		po *pendingOutcome
+		i  int
 	}
-	done := 0 // changes of chs written or left out
-	defer func() { trim(batch, done) }()
-	for done < len(chs) {
-		n, err := w.recordAll(ctx, chs[done:])
-		if n > 0 {
-			done += n
-			w.view = nil
+	var refs []ref
+	var chs []deadletter.Change
+	for _, po := range batch {
+		for i, ch := range po.changes {
+			if !po.done[i] {
+				refs = append(refs, ref{po, i})
+				chs = append(chs, ch)
+			}
 		}
-		if err == nil {
+	}
+	if len(chs) == 0 {
+		return nil
+	}
+	rs, err := w.l.RecordAll(ctx, chs)
+	if rs == nil {
+		return err // nothing written
+	}
+	errs := changeErrors(err)
+	var view map[string]wire.LedgerRecord // the ledger after the write, to judge what it left out
+	var again error
+	for k, ch := range chs {
+		po, cerr := refs[k].po, errs[k]
+		attrs := func(extra ...slog.Attr) []slog.Attr {
+			return append(append(append([]slog.Attr(nil), po.attrs...), slog.String("dead_letter", ch.ID), slog.String("entry", string(ch.Entry.Kind))), extra...)
+		}
+		if rs[k].ID != "" { // written
+			if cerr != nil { // on a stale base: another writer's entry is lost
+				w.c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: the replay's outcome replaced another writer's ledger entry written at the same time",
+					attrs(slog.String("error", cerr.Error()))...)
+			}
+			po.done[refs[k].i] = true
 			continue
 		}
-		// chs[done] was not written: refused, a repeat, or the ledger
-		// failed. What the ledger holds tells.
-		ch := &chs[done]
-		if w.view == nil {
-			view, verr := w.l.States(ctx)
-			if view == nil {
+		if cerr == nil {
+			cerr = err
+		}
+		if view == nil {
+			v, verr := w.l.States(ctx)
+			if v == nil {
 				return errors.Join(err, verr)
 			}
-			w.view = view
+			view = v
 		}
-		latest, ok := w.view[ch.id]
+		latest, ok := view[ch.ID]
 		if !ok {
-			latest = wire.NewLedgerRecord(w.c.group, ch.id)
+			latest = wire.NewLedgerRecord(w.c.group, ch.ID)
 		}
-		why := err
-		if !errors.Is(err, wire.ErrLedgerTransition) && !errors.Is(err, wire.ErrLedgerRecord) {
-			why = refusal(latest, ch.entry)
+		why := cerr
+		if !errors.Is(cerr, wire.ErrLedgerTransition) && !errors.Is(cerr, wire.ErrLedgerRecord) {
+			why = refusal(latest, ch.Entry)
 		}
 		switch {
-		case repeated(latest, ch.entry):
+		case repeated(latest, ch.Entry):
 			if w.c.log.Enabled(ctx, slog.LevelDebug) {
-				w.c.log.LogAttrs(ctx, slog.LevelDebug, "consumer: the replay's outcome is in the dead-letter ledger already",
-					w.attrs(batch, done, slog.String("dead_letter", ch.id), slog.String("entry", string(ch.entry.Kind)))...)
+				w.c.log.LogAttrs(ctx, slog.LevelDebug, "consumer: the replay's outcome is in the dead-letter ledger already", attrs()...)
 			}
 		case why != nil:
 			w.c.stats.ledgerRefused.Add(1)
 			w.c.log.LogAttrs(ctx, slog.LevelWarn, "consumer: the dead-letter ledger refuses the replay's outcome; left out",
-				w.attrs(batch, done, slog.String("dead_letter", ch.id), slog.String("entry", string(ch.entry.Kind)),
-					slog.String("state", string(latest.State)), slog.String("error", why.Error()))...)
-		default:
-			return err
+				attrs(slog.String("state", string(latest.State)), slog.String("error", why.Error()))...)
+		default: // not written: the ledger failed
+			again = errors.Join(again, cerr)
+			continue
 		}
-		done++
+		po.done[refs[k].i] = true
 	}
-	return nil
+	return again
 }
 
-// recordAll appends each change's entry to the ledger, in order. It
-// returns how many it wrote; err is about the next one. A write on a
-// stale base (ErrStaleWrite) is written: the entry it replaced is
-// logged.
-func (w *ledgerWriter) recordAll(ctx context.Context, chs []ledgerChange) (int, error) {
-	for i, ch := range chs {
-		_, err := w.l.Record(ctx, ch.id, ch.entry)
-		if errors.Is(err, deadletter.ErrStaleWrite) {
-			w.c.log.Warn("consumer: the outcome replaced another writer's ledger entry written at the same time", "dead_letter", ch.id, "error", err)
-			err = nil
-		}
-		if err != nil {
-			return i, err
+// changeErrors returns the errors of RecordAll's changes, by index.
+func changeErrors(err error) map[int]error {
+	out := make(map[int]error)
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *deadletter.ChangeError:
+			out[e.Index] = e.Err
+		case interface{ Unwrap() []error }:
+			for _, err := range e.Unwrap() {
+				walk(err)
+			}
 		}
 	}
-	return len(chs), nil
+	walk(err)
+	return out
 }
 
 // repeated reports whether e is r's latest entry already: same kind, same
@@ -376,28 +390,4 @@ func refusal(r wire.LedgerRecord, e wire.LedgerEntry) error {
 		_, err = wire.AppendLedgerValue(nil, next)
 	}
 	return err
-}
-
-// trim drops the first n changes of batch's outcomes, written or left out.
-func trim(batch []*pendingOutcome, n int) {
-	for _, po := range batch {
-		k := min(n, len(po.changes))
-		po.changes = po.changes[k:]
-		n -= k
-		if n == 0 {
-			return
-		}
-	}
-}
-
-// attrs are the log attributes of the record whose outcome holds change
-// i of batch, then extra.
-func (w *ledgerWriter) attrs(batch []*pendingOutcome, i int, extra ...slog.Attr) []slog.Attr {
-	for _, po := range batch {
-		if i < len(po.changes) {
-			return append(append([]slog.Attr(nil), po.attrs...), extra...)
-		}
-		i -= len(po.changes)
-	}
-	return extra
 }

@@ -425,3 +425,40 @@ func TestReplayOutcomeNoLedger(t *testing.T) {
 		t.Errorf("%s exists: a group without replays created its ledger", wire.LedgerTopic(g.group))
 	}
 }
+
+// TestReplayOutcomeThroughRetryTopic: a replay its handler gives up on
+// goes to the retry topic, carrying its dead letter's id on; its outcome
+// is written when the retry record settles.
+func TestReplayOutcomeThroughRetryTopic(t *testing.T) {
+	g := start(t).replayGroup("retried", 1)
+	retry1 := wire.RetryTopic("orders", g.group, 1)
+	g.topics(1, retry1)
+	var replayed atomic.Bool
+	c := g.consumer(g.group)
+	consumer.Handle(c, orderPlaced, func(_ context.Context, o *Order, m bus.Meta) error {
+		for _, h := range m.Headers {
+			if wire.IsRetryHeader(h.Key) {
+				return nil // handled in the retry topic
+			}
+		}
+		if !replayed.Load() {
+			return consumer.Permanent(errors.New("account 42 frozen"))
+		}
+		return errors.New("flaky")
+	}, consumer.RetryTopics(10*time.Millisecond))
+	run(t, c)
+	l := g.ledger()
+	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
+	dl := g.read(g.dlt, 1)[0]
+	id := wire.DeadLetterID(dl)
+	replayed.Store(true)
+	g.replayOf(l, dl)
+	waitFor(t, "the replay resolved", func() bool { return state(t, l, id).State == wire.LedgerResolved })
+	rec := g.read(retry1, 1)[0]
+	if e := last(t, state(t, l, id)); e.Kind != wire.OutcomeHandled || e.Record != wire.DeadLetterID(rec) {
+		t.Errorf("resolved with %+v; want handled, record %s (the retry record)", e, wire.DeadLetterID(rec))
+	}
+	if s := c.Stats(); s.RetryTopic != 1 || s.Handled != 1 {
+		t.Errorf("stats %+v; want the replay sent to the retry topic once, then handled", s)
+	}
+}

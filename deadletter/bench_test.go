@@ -22,6 +22,10 @@ import (
 // dlt groups shows its progress on a terminal; the table needs every
 // record), ms-total the time to the groups (or to the last record read).
 //
+// manager-new is a Manager made and grouped from scratch; manager-groups
+// is Groups on a Manager that already follows the group (what a console
+// page costs).
+//
 //	go test ./deadletter -run '^$' -bench Groups -benchtime 3x -count 3
 func BenchmarkGroups(b *testing.B) {
 	brokers := benchTopic(b)
@@ -51,6 +55,52 @@ func BenchmarkGroups(b *testing.B) {
 			}
 		}
 		report(b, first, total)
+	})
+
+	// A Manager read from scratch: the dead letters, their replay and
+	// ledger topics (here none).
+	b.Run("manager-new", func(b *testing.B) {
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			m, err := deadletter.NewManager(ctx, cl, benchGroup)
+			if err != nil {
+				b.Fatal(err)
+			}
+			gs, err := m.Groups(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += time.Since(start)
+			m.Close()
+			if len(gs) != len(benchCauses) {
+				b.Fatalf("%d groups", len(gs))
+			}
+		}
+		report(b, 0, total)
+	})
+
+	// A Manager that follows the group already, as a console holds one:
+	// each Groups reads what was written since (nothing) and groups.
+	b.Run("manager-groups", func(b *testing.B) {
+		m, err := deadletter.NewManager(ctx, cl, benchGroup)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer m.Close()
+		var total time.Duration
+		for b.Loop() {
+			start := time.Now()
+			gs, err := m.Groups(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += time.Since(start)
+			if len(gs) != len(benchCauses) {
+				b.Fatalf("%d groups", len(gs))
+			}
+		}
+		report(b, 0, total)
 	})
 
 	// The hand-written floor: the same partitions read with franz-go,

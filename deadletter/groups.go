@@ -41,14 +41,20 @@ func Groups(ctx context.Context, cl *kgo.Client, group string, opts ...Option) (
 
 // GroupBy groups ds by fingerprint, in the order Groups returns.
 func GroupBy(ds []wire.DeadLetter) []Group {
-	at := make(map[string]int) // fingerprint ID -> index in out
+	return groupBy(len(ds), func(i int) (wire.DeadLetter, Fingerprint) { return ds[i], FingerprintOf(ds[i]) })
+}
+
+// groupBy is GroupBy of n dead letters, the i-th of which, with its
+// fingerprint, at returns.
+func groupBy(n int, at func(i int) (wire.DeadLetter, Fingerprint)) []Group {
+	index := make(map[string]int) // fingerprint ID -> index in out
 	var out []Group
-	for _, d := range ds {
-		f := FingerprintOf(d)
-		i, ok := at[f.ID]
+	for j := range n {
+		d, f := at(j)
+		i, ok := index[f.ID]
 		if !ok {
 			i = len(out)
-			at[f.ID] = i
+			index[f.ID] = i
 			out = append(out, Group{Fingerprint: f, FirstFailed: d.FailedAt, LastFailed: d.FailedAt, Sample: d})
 		}
 		g := &out[i]

@@ -378,16 +378,19 @@ func (m *Manager) Groups(ctx context.Context) ([]FingerprintGroup, error) {
 	if m.noTopic != nil {
 		return nil, m.noTopic
 	}
-	ds := make([]wire.DeadLetter, len(ls))
 	states := make(map[string]map[wire.LedgerState]int)
-	for i, l := range ls {
-		ds[i] = l.d
+	for _, l := range ls {
 		if states[l.fp.ID] == nil {
 			states[l.fp.ID] = make(map[wire.LedgerState]int)
 		}
-		states[l.fp.ID][m.letterOf(l).State]++
+		st := wire.LedgerOpen
+		if r, ok := m.recs[l.id]; ok {
+			st = r.State
+		}
+		states[l.fp.ID][st]++
 	}
-	gs := GroupBy(ds)
+	// The fingerprints were taken once, as the dead letters were read.
+	gs := groupBy(len(ls), func(i int) (wire.DeadLetter, Fingerprint) { return ls[i].d, ls[i].fp })
 	out := make([]FingerprintGroup, len(gs))
 	for i, g := range gs {
 		out[i] = FingerprintGroup{Group: g, States: states[g.Fingerprint.ID]}
