@@ -435,6 +435,9 @@ func TestBrowserViewerCannotReplay(t *testing.T) {
 	}
 }
 
+// updateScreenshot rewrites the README's picture:
+//
+//	go test ./console -run BrowserOperatorReplaysAFingerprint -update-screenshot
 var updateScreenshot = flag.Bool("update-screenshot", false, "write docs/console.png, the README's picture, from TestBrowserOperatorReplaysAFingerprint")
 
 // TestBrowserOperatorReplaysAFingerprint: an operator replays a cause's
