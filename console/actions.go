@@ -93,6 +93,10 @@ func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, m *deadletter.M
 	if d.Value.Err != "" {
 		fields = []string{"(raw value)"}
 	}
+	if len(fields) == 0 {
+		h.actionFailed(w, r, letterPath(m.Group(), id), http.StatusBadRequest, "nothing to reveal: the value has no field that may be shown (none, or all on the never-show list)")
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
 	defer cancel()
 	if err := m.Reveal(ctx, id, fields, by); err != nil {

@@ -2,15 +2,21 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/console"
+	"github.com/evbus/evbus/consumer"
 	"github.com/evbus/evbus/deadletter"
 	"github.com/evbus/evbus/wire"
 )
@@ -78,6 +84,22 @@ func TestActionAuthorization(t *testing.T) {
 	}
 	if ss := f.states(t, ids...); !allStates(ss, wire.LedgerOpen) {
 		t.Fatalf("refused actions changed states: %v", ss)
+	}
+	// A viewer sees the letter's forms, their buttons disabled; an
+	// operator the same forms enabled, with the session's CSRF token.
+	letter := "/groups/billing/letter?id=" + url.QueryEscape(ids[0])
+	vp, opPage := f.do(t, viewer, "GET", letter, nil, browser), f.do(t, op, "GET", letter, nil, browser)
+	for _, form := range []string{"replay", "discard", "park", "reveal"} {
+		open := `<form id="` + form + `" method="post" action="/groups/billing/actions/` + form + `">`
+		if v := between(vp.body, open, "</form>"); !strings.Contains(v, `<button type="submit" disabled>`) || !strings.Contains(v, `name="id" value="`+ids[0]+`"`) {
+			t.Errorf("viewer's %s form: %s", form, v)
+		}
+		if o := between(opPage.body, open, "</form>"); !strings.Contains(o, `<button type="submit">`) || !strings.Contains(o, `name="csrf" value="`+csrf+`"`) || !strings.Contains(o, `<textarea`) {
+			t.Errorf("operator's %s form: %s", form, o)
+		}
+	}
+	if !strings.Contains(vp.body, `id="viewer-note"`) || strings.Contains(opPage.body, `id="viewer-note"`) {
+		t.Error("the viewer's note is missing, or shown to the operator")
 	}
 	// Same origin, right token: done.
 	if r := f.do(t, op, "POST", "/groups/billing/actions/park", form(csrf), map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": f.srv.URL}); r.code != http.StatusSeeOther {
@@ -230,5 +252,54 @@ func TestReveal(t *testing.T) {
 	}
 	if r := f.do(t, op, "POST", "/groups/billing/actions/reveal", url.Values{"id": {ids[0]}, "csrf": {csrf}}, browser); strings.Contains(r.body, holderName) {
 		t.Error("a reveal without a reason shows the value")
+	}
+}
+
+// TestReplayResolves: replayed from the console, the dead letters of a
+// fingerprint reach the group's running consumer, which handles them and
+// records the outcome: the fingerprint page then shows them resolved.
+func TestReplayResolves(t *testing.T) {
+	f := newFixture(t)
+	f.createPayments(t)
+	ids := f.deadLetters(t, 3, func(i int) string { return fmt.Sprintf("card c-%d declined", i) })
+	fp := fingerprintOf(t, f, ids[0])
+	c, err := consumer.New("billing", f.reg, consumer.Kafka(kgo.SeedBrokers(f.stack.Brokers()...)), consumer.CommitInterval(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var handled atomic.Int64
+	consumer.Handle(c, paymentType, func(context.Context, *paymentTaken, bus.Meta) error {
+		handled.Add(1)
+		return nil
+	})
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-errc; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	if r := f.do(t, nil, "POST", "/groups/billing/actions/replay", url.Values{"fingerprint": {fp}, "reason": {"processor fixed"}}, bearerOp); r.code != http.StatusSeeOther {
+		t.Fatalf("replay: %d %s", r.code, r.body)
+	}
+	var states string
+	for deadline := time.Now().Add(45 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		r := f.do(t, nil, "GET", "/groups/billing/fingerprints/"+fp, nil, bearerViewer)
+		states = ""
+		for _, id := range ids {
+			states += cells(between(r.body, `<tr data-id="`+id+`">`, "</tr>")) + "\n"
+		}
+		if strings.Count(states, "|resolved|") == 3 {
+			break
+		}
+	}
+	if strings.Count(states, "|resolved|") != 3 || handled.Load() != 3 {
+		t.Errorf("after the replay, %d handled and the rows:\n%s", handled.Load(), states)
 	}
 }

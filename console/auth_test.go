@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -127,6 +128,13 @@ func (f *fixture) do(t *testing.T, c *http.Client, method, path string, form url
 	}
 	f.mu.Unlock()
 	checkSecurityHeaders(t, method+" "+path, resp)
+	// Everything a page uses is the console's own: no external URL, no
+	// inline style or script (the CSP would block them).
+	for _, bad := range []string{`="http://`, `="https://`, `="//`, "<style", " style=", "<script>", " on" + "click="} {
+		if strings.Contains(string(b), bad) {
+			t.Errorf("%s %s: the page contains %q", method, path, bad)
+		}
+	}
 	return reply{resp.StatusCode, resp.Header, string(b)}
 }
 
@@ -196,6 +204,7 @@ func TestNewRefuses(t *testing.T) {
 		{"same secret twice", console.Config{Client: cl, Registry: reg, Tokens: append(ok, console.Token{Role: console.Viewer, Secret: operatorSecret})}, []string{"configured twice"}},
 		{"no role", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Secret: operatorSecret}}}, []string{"role"}},
 		{"empty secret", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Role: console.Viewer, Secret: " "}}}, []string{"empty secret"}},
+		{"short token", console.Config{Client: cl, Registry: reg, Tokens: []console.Token{{Role: console.Viewer, Secret: "hunter2-hunter2"}}}, []string{"15 characters", "at least 16"}},
 		{"bad prefix", console.Config{Client: cl, Registry: reg, Tokens: ok, Prefix: "admin/"}, []string{"Config.Prefix"}},
 	} {
 		_, err := console.New(c.cfg)
@@ -208,8 +217,10 @@ func TestNewRefuses(t *testing.T) {
 				t.Errorf("%s: error %q does not say %q", c.name, err, w)
 			}
 		}
-		if strings.Contains(err.Error(), operatorSecret) {
-			t.Errorf("%s: error %q contains the token", c.name, err)
+		for _, tok := range c.cfg.Tokens {
+			if strings.TrimSpace(tok.Secret) != "" && strings.Contains(err.Error(), tok.Secret) {
+				t.Errorf("%s: error %q contains the token", c.name, err)
+			}
 		}
 	}
 }
@@ -415,3 +426,19 @@ func TestPrefix(t *testing.T) {
 }
 
 func sprint(v any) string { return strings.Join([]string{fmtV(v), fmtPlusV(v), fmtSharpV(v)}, " ") }
+
+// TestSessionExpires: past Config.SessionTTL a session signs in no more.
+func TestSessionExpires(t *testing.T) {
+	f := newFixture(t, func(c *console.Config) { c.SessionTTL = time.Nanosecond })
+	jar, _ := cookiejar.New(nil)
+	c := noRedirect(jar)
+	if r := f.do(t, c, "POST", "/login", url.Values{"token": {viewerSecret}}, nil); r.code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", r.code)
+	}
+	if u, _ := url.Parse(f.srv.URL); len(jar.Cookies(u)) != 1 {
+		t.Fatal("no session cookie")
+	}
+	if r := f.do(t, c, "GET", "/", nil, nil); r.code != http.StatusUnauthorized {
+		t.Errorf("a session past its TTL: %d", r.code)
+	}
+}

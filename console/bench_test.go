@@ -36,10 +36,10 @@ var benchCauses = []string{
 // BenchmarkPages: the console's group page and a fingerprint's page over
 // 100,000 dead letters of one group (3 partitions, 5 causes), after the
 // first load (the group's Manager is then kept and follows), next to the
-// Manager calls the pages make (Groups; List of a fingerprint): what the
-// page adds is the rest.
+// Manager call each page makes (Groups; List of a fingerprint), timed
+// alone on a Manager of the benchmark's: what the page adds is the rest.
 //
-//	go test ./console -run '^$' -bench Pages -benchtime 10x -count 3
+//	go test ./console -run '^$' -bench Pages -benchtime 5x -count 3
 func BenchmarkPages(b *testing.B) {
 	stack := evbustest.Start(b)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(stack.Brokers()...), kgo.ProducerLinger(5*time.Millisecond))

@@ -25,6 +25,8 @@
 //     operator reveals them, which the ledger records; Config.NeverShow
 //     fields are never shown.
 //
+// GroupLag is the lag page's computation, for a Go caller.
+//
 // URLs: / (groups), /groups/{group} (its dead letters by fingerprint),
 // /groups/{group}/fingerprints/{fp}, /groups/{group}/letter?id=ID,
 // /groups/{group}/lag, /outbox, /login; actions POST to

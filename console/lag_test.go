@@ -135,3 +135,39 @@ func stripTags(s string) string {
 	}
 	return b.String()
 }
+
+// TestGroupLagTransactionMarker: a group that consumed every record of a
+// transactional topic has only the commit marker left: GroupLag returns
+// without waiting for a record that never comes, with no lag in time.
+func TestGroupLagTransactionMarker(t *testing.T) {
+	f := newFixture(t)
+	if err := bus.CreateTopics(t.Context(), kadm.NewClient(f.cl), bus.TopicSpec{Name: "ledger-events", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := kgo.NewClient(kgo.SeedBrokers(f.stack.Brokers()...), kgo.TransactionalID("console-lag-test"), kgo.DefaultProduceTopic("ledger-events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := tx.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := tx.ProduceSync(t.Context(), &kgo.Record{Value: fmt.Appendf(nil, "e%d", i)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	consumePart(t, f.stack.Brokers(), "audit", "ledger-events", 3, 3)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	lags, err := console.GroupLag(ctx, f.cl, "audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lags) != 1 || lags[0].Committed != 3 || lags[0].End != 4 || lags[0].Age != 0 || !lags[0].Oldest.IsZero() {
+		t.Errorf("GroupLag after a transaction: %+v, want committed 3, end 4 (the marker), no age", lags)
+	}
+}

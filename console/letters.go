@@ -1,12 +1,10 @@
 package console
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -76,12 +74,11 @@ func (h *Handler) groupPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) showGroup(ctx context.Context, w http.ResponseWriter, r *http.Request, m *deadletter.Manager) {
-	ls, err := m.List(ctx, deadletter.Selection{All: true})
+	gs, err := m.Groups(ctx)
 	if err != nil {
 		h.kafkaError(w, r, err)
 		return
 	}
-	gs := groupLetters(ls)
 	d := groupData{Group: m.Group(), Fingerprints: gs}
 	all := make(map[wire.LedgerState]int)
 	for _, g := range gs {
@@ -92,39 +89,6 @@ func (h *Handler) showGroup(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	d.States = stateCounts(all)
 	h.render(w, r, http.StatusOK, "group", d)
-}
-
-// groupLetters groups ls by fingerprint as Manager.Groups does, in
-// deadletter.GroupBy's order, from the fingerprints the Manager holds:
-// Manager.Groups computes each letter's fingerprint again, which takes
-// seconds over 100,000 dead letters (BenchmarkPages).
-func groupLetters(ls []deadletter.Letter) []deadletter.FingerprintGroup {
-	at := make(map[string]int) // fingerprint ID -> index in out
-	var out []deadletter.FingerprintGroup
-	for _, l := range ls {
-		i, ok := at[l.Fingerprint.ID]
-		if !ok {
-			i = len(out)
-			at[l.Fingerprint.ID] = i
-			out = append(out, deadletter.FingerprintGroup{
-				Group:  deadletter.Group{Fingerprint: l.Fingerprint, FirstFailed: l.FailedAt, LastFailed: l.FailedAt, Sample: l.DeadLetter},
-				States: make(map[wire.LedgerState]int),
-			})
-		}
-		g := &out[i]
-		g.Count++
-		g.States[l.State]++
-		if l.FailedAt.Before(g.FirstFailed) {
-			g.FirstFailed = l.FailedAt
-		}
-		if !l.FailedAt.Before(g.LastFailed) {
-			g.LastFailed, g.Sample = l.FailedAt, l.DeadLetter
-		}
-	}
-	slices.SortStableFunc(out, func(a, b deadletter.FingerprintGroup) int {
-		return cmp.Or(cmp.Compare(b.Count, a.Count), b.LastFailed.Compare(a.LastFailed), cmp.Compare(a.Fingerprint.ID, b.Fingerprint.ID))
-	})
-	return out
 }
 
 type fingerprintData struct {

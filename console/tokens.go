@@ -137,6 +137,9 @@ func LoadTokens(path string) ([]Token, error) {
 	return out, nil
 }
 
+// MinTokenLen is the length under which New refuses a token's secret.
+const MinTokenLen = 16
+
 // errNoTokens is New's error when no credential is configured.
 var errNoTokens = errors.New("console: no credential configured: the console refuses to run without one; set " +
 	OperatorTokenEnv + " and/or " + ViewerTokenEnv + ", or give a tokens file (lines \"operator <token>\" / \"viewer <token>\")")
@@ -160,6 +163,8 @@ func newTokenSet(ts []Token) (*tokenSet, error) {
 			return nil, fmt.Errorf("console: token %d (%s): role must be Operator or Viewer", i, t.name())
 		case strings.TrimSpace(t.Secret) == "" || t.Secret != strings.TrimSpace(t.Secret):
 			return nil, fmt.Errorf("console: token %d (%s): empty secret, or spaces around it", i, t)
+		case len(t.Secret) < MinTokenLen:
+			return nil, fmt.Errorf("console: token %d (%s) has %d characters: use at least %d (e.g. openssl rand -hex 24), a short token can be guessed", i, t, len(t.Secret), MinTokenLen)
 		}
 		sum := sha256.Sum256([]byte(t.Secret))
 		if seen[sum] {

@@ -3,20 +3,28 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"database/sql"
+	"encoding/pem"
+	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/evbus/evbus/bus"
+	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/evbustest"
 	"github.com/evbus/evbus/outbox"
 	"github.com/evbus/evbus/schema"
 	"github.com/evbus/evbus/sqldb"
 	"github.com/evbus/evbus/sqldb/sqlite"
+	"github.com/evbus/evbus/wire"
 )
 
 const consoleOperatorToken = "cli-op-5d1e0c8a9b7f4e3d2c1b"
@@ -165,4 +173,91 @@ func runConsole(t *testing.T, args []string, env map[string]string, fn func(base
 	mu.Lock()
 	defer mu.Unlock()
 	return all.String() + out.String()
+}
+
+// TestConsoleTLS: with its own certificate the console serves HTTPS on an
+// address that is not loopback, and its session cookie is Secure.
+func TestConsoleTLS(t *testing.T) {
+	stack := evbustest.Start(t)
+	srvTLS, caPEM, err := devstack.SelfSignedCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvTLS.Certificates[0].PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "console.pem"), filepath.Join(dir, "console-key.pem")
+	if err := os.WriteFile(certFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clientTLS, err := devstack.ClientTLS(caPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	args := []string{"console", "--listen", "0.0.0.0:0", "--listen-tls-cert", certFile, "--listen-tls-key", keyFile, "--brokers", strings.Join(stack.Brokers(), ",")}
+	runConsole(t, args, map[string]string{"EVBUS_CONSOLE_VIEWER_TOKEN": consoleOperatorToken, "EVBUS_REGISTRY": stack.RegistryURL()}, func(base string) {
+		if !strings.HasPrefix(base, "https://") {
+			t.Fatalf("serving %s, want https", base)
+		}
+		resp, err := hc.PostForm(base+"/login", url.Values{"token": {consoleOperatorToken}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if c := resp.Cookies(); resp.StatusCode != http.StatusSeeOther || len(c) != 1 || !c[0].Secure || !c[0].HttpOnly {
+			t.Errorf("sign-in over TLS: %d, cookies %+v", resp.StatusCode, c)
+		}
+	})
+}
+
+// TestConsoleNeverShow: --never-show reaches the console: a dead letter
+// whose only field is on the list has nothing to reveal, and the field's
+// value shows nowhere.
+func TestConsoleNeverShow(t *testing.T) {
+	stack := evbustest.Start(t)
+	cl, adm := admin(t, stack)
+	if err := bus.CreateTopics(t.Context(), adm, bus.TopicSpec{Name: "orders", Partitions: 1, DeadLetterGroups: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := schema.New(stack.RegistryURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := bus.NewEncoder(t.Context(), reg, bus.Source("/orders"), bus.Types(outboxEventType))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := enc.Record(t.Context(), outboxEvent{OrderID: "o-hidden-4711"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 11, 2, 15, 4, 0, 0, time.UTC)
+	res := cl.ProduceSync(t.Context(), wire.DeadLetterRecord(rec, wire.Origin{Topic: "orders", Timestamp: at}, "billing", wire.KindPermanent, 1, errors.New("declined"), at))
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	id := wire.DeadLetterID(res[0].Record)
+	args := []string{"console", "--listen", "127.0.0.1:0", "--never-show", "order_id", "--brokers", strings.Join(stack.Brokers(), ",")}
+	runConsole(t, args, map[string]string{"EVBUS_CONSOLE_OPERATOR_TOKEN": consoleOperatorToken, "EVBUS_REGISTRY": stack.RegistryURL()}, func(base string) {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", base+"/groups/billing/actions/reveal",
+			strings.NewReader(url.Values{"id": {id}, "reason": {"support ticket 12"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+consoleOperatorToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "nothing to reveal") || strings.Contains(string(body), "o-hidden-4711") {
+			t.Errorf("reveal with --never-show order_id: %d\n%s", resp.StatusCode, body)
+		}
+	})
 }
