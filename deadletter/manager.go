@@ -103,6 +103,7 @@ type managerConfig struct {
 	batch      int
 	rate       float64
 	warn       func(error)
+	progress   func(read, total int)
 }
 
 // MaxReplays is the loop guard's limit: a dead letter whose
@@ -120,6 +121,14 @@ func ReplayBatch(n int) ManagerOption { return func(c *managerConfig) { c.batch 
 // limit, the default), to spare the group a burst.
 func ReplayRate(perSecond float64) ManagerOption {
 	return func(c *managerConfig) { c.rate = perSecond }
+}
+
+// ReadProgress calls fn after each record a call reads from the
+// dead-letter and replay topics, with how many it read and how many it
+// has to read (NewManager's first read is the long one). It runs on the
+// reading goroutine: keep it short. Default: none.
+func ReadProgress(fn func(read, total int)) ManagerOption {
+	return func(c *managerConfig) { c.progress = fn }
 }
 
 // Warn calls fn with the error of each record the Manager leaves out: a
@@ -227,7 +236,7 @@ func (m *Manager) catchUp(ctx context.Context) error {
 		slices.Sort(groups)
 		m.noTopic = &NoTopicError{Group: m.group, Groups: groups}
 	}
-	if err := m.f.catchUp(ctx, topics, m.apply, nil); err != nil {
+	if err := m.f.catchUp(ctx, topics, m.apply, m.cfg.progress); err != nil {
 		return fmt.Errorf("deadletter: group %s: %w", m.group, err)
 	}
 	if m.ledger == nil && all.has(wire.LedgerTopic(m.group)) {

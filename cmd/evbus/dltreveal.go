@@ -59,7 +59,7 @@ func setupDLTReveal(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) er
 			return err
 		}
 		defer cl.Close()
-		m, err := openManager(ctx, cn, cl, *group, "")
+		m, err := openManager(ctx, cn, std, cl, *group, "")
 		if err != nil {
 			return err
 		}

@@ -263,7 +263,7 @@ func setupAction(fs *flag.FlagSet, cn *conn, a deadletter.Action) func(context.C
 			return err
 		}
 		defer cl.Close()
-		m, err := openManager(ctx, cn, cl, sf.group, sf.topic, opts...)
+		m, err := openManager(ctx, cn, std, cl, sf.group, sf.topic, opts...)
 		if err != nil {
 			return err
 		}
@@ -325,11 +325,14 @@ func setupAction(fs *flag.FlagSet, cn *conn, a deadletter.Action) func(context.C
 	}
 }
 
-// openManager returns the Manager of group's dead letters; a group (or
+// openManager returns the Manager of group's dead letters, showing the
+// progress of its first read on a terminal; a group (or
 // a topic of it, when topic is not "") without a dead-letter topic is an
 // error that says which groups have one.
-func openManager(ctx context.Context, cn *conn, cl *kgo.Client, group, topic string, opts ...deadletter.ManagerOption) (*deadletter.Manager, error) {
-	m, err := deadletter.NewManager(ctx, cl, group, opts...)
+func openManager(ctx context.Context, cn *conn, std *stdio, cl *kgo.Client, group, topic string, opts ...deadletter.ManagerOption) (*deadletter.Manager, error) {
+	show := readProgress(std, "reading dead letters")
+	m, err := deadletter.NewManager(ctx, cl, group, append(opts, deadletter.ReadProgress(show.at))...)
+	show.done()
 	if err != nil {
 		return nil, err
 	}

@@ -140,4 +140,16 @@ func TestListProgressOnTerminal(t *testing.T) {
 	if len(rows) != 3 || rows[2] != "1000 dead letters of group billing by 1 fingerprints" || strings.Contains(string(out), "reading") {
 		t.Errorf("dlt groups, stdout, not a terminal:\n%s", out)
 	}
+
+	// The actions read through a Manager, with the same progress.
+	shown, err = onTerminal(t, script, stack, bin+" dlt park --group billing --all --reason r --dry-run >"+table, "")
+	if err != nil {
+		t.Fatalf("dlt park --dry-run on a terminal: %v\n%s", err, shown)
+	}
+	if !strings.Contains(shown, "reading dead letters: 1000/1000 [##############################]") || !strings.Contains(shown, "\r\033[K") {
+		t.Errorf("dlt park: the terminal (stderr) shows no progress:\n%q", shown)
+	}
+	if out, err = os.ReadFile(table); err != nil || !strings.HasSuffix(string(out), "dry run: park 1000 of 1000 selected dead letters of group billing\n") || strings.Contains(string(out), "reading") {
+		t.Errorf("dlt park --dry-run, stdout, not a terminal:\n%s", out)
+	}
 }
