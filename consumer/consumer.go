@@ -27,8 +27,9 @@ import (
 // the other, each as a call (call.go): its headers read (open.go), routed,
 // decoded, its handler run and retried (retry.go), or sent to a retry or
 // dead-letter topic (deadletter.go); HandleTx handlers run in transactions
-// (batch.go, tx.go). Settled records move the partition's commit point,
-// which commitLoop commits (commit.go); rebalance.go lets partitions go.
+// (batch.go, tx.go). Settled records move the partition's commit point
+// (a replayed one once its outcome is in the ledger, outcome.go), which
+// commitLoop commits (commit.go); rebalance.go lets partitions go.
 type Consumer struct {
 	// Set by New, read-only after.
 	group string
@@ -310,7 +311,12 @@ func (c *Consumer) shutdown(ctx context.Context, hard bool) error {
 		}
 	}
 	abandoned := c.drain(ctx, parts)
-	c.outcomes.flush(ctx, parts)
+	// Replays' outcomes before their offsets, as a revocation waits for
+	// them: within DrainTimeout, for a ledger that cannot be written
+	// must not hold the stop (the records stay uncommitted).
+	flushCtx, cancel := context.WithTimeout(ctx, c.cfg.drainTimeout)
+	c.outcomes.flush(flushCtx, parts)
+	cancel()
 
 	commitCtx, cancel := boundedContext(ctx, shutdownTimeout)
 	c.commitMu.Lock()

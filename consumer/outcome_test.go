@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,19 +98,46 @@ func last(t testing.TB, r wire.LedgerRecord) wire.LedgerEntry {
 	return r.History[len(r.History)-1]
 }
 
-// handleDoomed registers a handler of orders that fails the "doomed"
-// orders permanently while broken is set, and counts their runs.
-func handleDoomed(c *consumer.Consumer, broken *atomic.Bool, runs *atomic.Int32) {
+// doomed is a handler of orders that fails the "doomed" orders
+// permanently while broken is set (it is at first), and counts their
+// runs.
+type doomed struct {
+	broken atomic.Bool
+	runs   atomic.Int32
+}
+
+func newDoomed() *doomed {
+	d := new(doomed)
+	d.broken.Store(true)
+	return d
+}
+
+// doomedConsumer returns a consumer of the group with d's handler.
+func (g *replayGroup) doomedConsumer(d *doomed, opts ...consumer.Option) *consumer.Consumer {
+	c := g.consumer(g.group, opts...)
 	consumer.Handle(c, orderPlaced, func(_ context.Context, o *Order, _ bus.Meta) error {
 		if o.Note != "doomed" {
 			return nil
 		}
-		runs.Add(1)
-		if broken.Load() {
+		d.runs.Add(1)
+		if d.broken.Load() {
 			return consumer.Permanent(errors.New("account 42 frozen"))
 		}
 		return nil
 	})
+	return c
+}
+
+// deadLetters publishes n doomed orders and returns their dead letters
+// (a running doomedConsumer writes them).
+func (g *replayGroup) deadLetters(n int) []*kgo.Record {
+	g.t.Helper()
+	var evs []any
+	for i := range n {
+		evs = append(evs, &Order{OrderID: orderKey(i), Note: "doomed"})
+	}
+	g.publish(evs...)
+	return g.read(g.dlt, n)[:n]
 }
 
 // TestReplayOutcomesInLedger: the consumer writes what became of each
@@ -119,16 +147,12 @@ func handleDoomed(c *consumer.Consumer, broken *atomic.Bool, runs *atomic.Int32)
 // handled resolves its dead letter. Offsets are committed past them all.
 func TestReplayOutcomesInLedger(t *testing.T) {
 	g := start(t).replayGroup("billing", 1)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
-	c := g.consumer(g.group)
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d)
 	run(t, c)
 	l := g.ledger()
 
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
-	dls := g.read(g.dlt, 1)
+	dls := g.deadLetters(1)
 	for round := 1; round <= 3; round++ {
 		old := wire.DeadLetterID(dls[round-1])
 		g.replayOf(l, dls[round-1])
@@ -152,7 +176,7 @@ func TestReplayOutcomesInLedger(t *testing.T) {
 	}
 
 	// Fixed: the parked one, replayed by id, is handled.
-	broken.Store(false)
+	d.broken.Store(false)
 	parked := wire.DeadLetterID(dls[3])
 	rep := g.replayOf(l, dls[3])
 	waitFor(t, "the replay resolved", func() bool { return state(t, l, parked).State == wire.LedgerResolved })
@@ -160,7 +184,7 @@ func TestReplayOutcomesInLedger(t *testing.T) {
 		t.Errorf("resolved %s with %+v; want handled, record %s", parked, e, wire.DeadLetterID(rep))
 	}
 	waitFor(t, "the replay topic committed", func() bool { return g.committed(g.group, g.replay)[0] == 4 })
-	if n := runs.Load(); n != 5 {
+	if n := d.runs.Load(); n != 5 {
 		t.Errorf("the doomed order ran %d times, want 5 (once, then 4 replays)", n)
 	}
 }
@@ -168,15 +192,11 @@ func TestReplayOutcomesInLedger(t *testing.T) {
 // TestReplayOutcomeMaxReplays: MaxReplays sets the loop guard's limit.
 func TestReplayOutcomeMaxReplays(t *testing.T) {
 	g := start(t).replayGroup("guarded", 1)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
-	c := g.consumer(g.group, consumer.MaxReplays(1))
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d, consumer.MaxReplays(1))
 	run(t, c)
 	l := g.ledger()
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
-	g.replayOf(l, g.read(g.dlt, 1)[0])
+	g.replayOf(l, g.deadLetters(1)[0])
 	next := wire.DeadLetterID(g.read(g.dlt, 2)[1])
 	waitFor(t, "the new dead letter parked", func() bool { return state(t, l, next).State == wire.LedgerParked })
 	if e := last(t, state(t, l, next)); e.Reason != "loop guard: failed after 1 replays" {
@@ -189,17 +209,13 @@ func TestReplayOutcomeMaxReplays(t *testing.T) {
 // entry.
 func TestReplayOutcomeRedelivered(t *testing.T) {
 	g := start(t).replayGroup("again", 1)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
-	c := g.consumer(g.group)
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d)
 	run(t, c)
 	l := g.ledger()
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
-	dl := g.read(g.dlt, 1)[0]
+	dl := g.deadLetters(1)[0]
 	id := wire.DeadLetterID(dl)
-	broken.Store(false)
+	d.broken.Store(false)
 	g.replayOf(l, dl)
 	waitFor(t, "the replay resolved", func() bool { return state(t, l, id).State == wire.LedgerResolved })
 	waitFor(t, "the replay topic committed", func() bool { return g.committed(g.group, g.replay)[0] == 1 })
@@ -216,11 +232,10 @@ func TestReplayOutcomeRedelivered(t *testing.T) {
 	if resp, err := g.adm.CommitOffsets(ctx, g.group, back); err != nil || resp.Error() != nil {
 		t.Fatalf("rewinding the group: %v, %v", err, resp.Error())
 	}
-	c2 := g.consumer(g.group)
-	handleDoomed(c2, &broken, &runs)
+	c2 := g.doomedConsumer(d)
 	run(t, c2)
 	waitFor(t, "the replay handled again and committed", func() bool {
-		return runs.Load() == 3 && g.committed(g.group, g.replay)[0] == 1
+		return d.runs.Load() == 3 && g.committed(g.group, g.replay)[0] == 1
 	})
 	if n := g.count(wire.LedgerTopic(g.group)); n != written {
 		t.Errorf("the ledger holds %d records after the redelivery, %d before", n, written)
@@ -238,33 +253,38 @@ func TestReplayOutcomeRedelivered(t *testing.T) {
 // dead letter's id and left out; the partition goes on.
 func TestReplayOutcomeRefused(t *testing.T) {
 	g := start(t).replayGroup("refused", 1)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
 	var logs logBuffer
-	c := g.consumer(g.group, consumer.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d, consumer.Logger(slog.New(slog.NewTextHandler(&logs, nil))))
 	run(t, c)
 	l := g.ledger()
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"}, &Order{OrderID: "o-2", Note: "doomed"})
-	dls := g.read(g.dlt, 2)
+	dls := g.deadLetters(2)
 	discarded, other := wire.DeadLetterID(dls[0]), wire.DeadLetterID(dls[1])
-	broken.Store(false)
+	d.broken.Store(false)
 	g.record(l, discarded, wire.ActionDiscard, "test order")
 	g.replayOf(nil, dls[0]) // sent around the ledger
+	// A replay record naming no dead letter of the group.
+	forged := g.replayOf(nil, dls[0])
+	forged.Headers = slices.DeleteFunc(forged.Headers, func(h kgo.RecordHeader) bool { return h.Key == wire.HeaderReplayOf })
+	forged.Headers = append(forged.Headers, kgo.RecordHeader{Key: wire.HeaderReplayOf, Value: []byte("orders.other.dlt/0/0")})
+	g.produce(g.replay, forged)
 	g.replayOf(l, dls[1])
 	waitFor(t, "the next replay resolved", func() bool { return state(t, l, other).State == wire.LedgerResolved })
-	waitFor(t, "the replay topic committed past both", func() bool { return g.committed(g.group, g.replay)[0] == 2 })
+	waitFor(t, "the replay topic committed past them all", func() bool { return g.committed(g.group, g.replay)[0] == 4 })
 	if r := state(t, l, discarded); r.State != wire.LedgerDiscarded || r.Seq != 1 {
 		t.Errorf("%s: %s after %d entries, want discarded after 1", discarded, r.State, r.Seq)
 	}
-	if s := c.Stats(); s.LedgerRefused != 1 {
-		t.Errorf("Stats.LedgerRefused = %d, want 1", s.LedgerRefused)
+	if s := c.Stats(); s.LedgerRefused != 3 {
+		t.Errorf("Stats.LedgerRefused = %d, want 3 (the discarded one twice, the forged one)", s.LedgerRefused)
+	}
+	if st, err := l.States(context.Background()); err != nil || len(st) != 2 {
+		t.Errorf("the ledger holds %d dead letters (%v), want 2", len(st), err)
 	}
 	out := logs.String()
 	if !strings.Contains(out, "level=WARN msg=\"consumer: the dead-letter ledger refuses the replay's outcome; left out\"") ||
-		!strings.Contains(out, "dead_letter="+discarded) || !strings.Contains(out, "state=discarded") {
-		t.Errorf("no WARN naming %s:\n%s", discarded, out)
+		!strings.Contains(out, "dead_letter="+discarded) || !strings.Contains(out, "state=discarded") ||
+		!strings.Contains(out, "dead_letter=orders.other.dlt/0/0") {
+		t.Errorf("no WARN naming %s and the forged id:\n%s", discarded, out)
 	}
 }
 
@@ -275,17 +295,13 @@ func TestReplayOutcomeRefused(t *testing.T) {
 // committed.
 func TestReplayOutcomeLedgerDown(t *testing.T) {
 	g := start(t).replayGroup("down", 2)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
-	c := g.consumer(g.group)
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d)
 	run(t, c)
 	l := g.ledger()
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
-	dl := g.read(g.dlt, 1)[0]
+	dl := g.deadLetters(1)[0]
 	id := wire.DeadLetterID(dl)
-	broken.Store(false)
+	d.broken.Store(false)
 	g.record(l, id, wire.ActionReplay, "")
 	policy := func(p string) {
 		t.Helper()
@@ -299,7 +315,7 @@ func TestReplayOutcomeLedgerDown(t *testing.T) {
 	}
 	policy("delete")
 	g.replayOf(nil, dl)
-	waitFor(t, "the replay handled and its outcome retried", func() bool { return runs.Load() == 2 && c.Stats().LedgerWaits >= 2 })
+	waitFor(t, "the replay handled and its outcome retried", func() bool { return d.runs.Load() == 2 && c.Stats().LedgerWaits >= 2 })
 
 	before := g.committed(g.group, "orders")
 	g.publish(orders(8, 1)...) // both partitions
@@ -320,7 +336,7 @@ func TestReplayOutcomeLedgerDown(t *testing.T) {
 		n := g.committed(g.group, g.replay)
 		return n[0]+n[1] == 1
 	})
-	if n := runs.Load(); n != 2 {
+	if n := d.runs.Load(); n != 2 {
 		t.Errorf("the doomed order ran %d times, want 2: the outcome waits, not the record", n)
 	}
 }
@@ -400,11 +416,8 @@ func TestReplayOutcomeBatch(t *testing.T) {
 // dlt-replay-of header (only replay and retry topics carry replays).
 func TestReplayOutcomeNoLedger(t *testing.T) {
 	g := start(t).replayGroup("plain", 1)
-	var broken atomic.Bool
-	var runs atomic.Int32
-	broken.Store(true)
-	c := g.consumer(g.group)
-	handleDoomed(c, &broken, &runs)
+	d := newDoomed()
+	c := g.doomedConsumer(d)
 	run(t, c)
 	rec, err := g.encoder().Record(context.Background(), &Order{OrderID: "o-2", Note: "forged"})
 	if err != nil {
@@ -448,8 +461,7 @@ func TestReplayOutcomeThroughRetryTopic(t *testing.T) {
 	}, consumer.RetryTopics(10*time.Millisecond))
 	run(t, c)
 	l := g.ledger()
-	g.publish(&Order{OrderID: "o-1", Note: "doomed"})
-	dl := g.read(g.dlt, 1)[0]
+	dl := g.deadLetters(1)[0]
 	id := wire.DeadLetterID(dl)
 	replayed.Store(true)
 	g.replayOf(l, dl)
@@ -460,5 +472,37 @@ func TestReplayOutcomeThroughRetryTopic(t *testing.T) {
 	}
 	if s := c.Stats(); s.RetryTopic != 1 || s.Handled != 1 {
 		t.Errorf("stats %+v; want the replay sent to the retry topic once, then handled", s)
+	}
+}
+
+// TestReplayOutcomeCloseDuringOutage: Close does not wait for a ledger
+// that cannot be written longer than DrainTimeout; the replay's offset
+// stays uncommitted, so the next member writes its outcome.
+func TestReplayOutcomeCloseDuringOutage(t *testing.T) {
+	g := start(t).replayGroup("closing", 1)
+	if err := bus.CreateTopics(context.Background(), g.adm, bus.TopicSpec{
+		Name: wire.LedgerTopic(g.group), Partitions: 1, Configs: map[string]string{"cleanup.policy": "delete"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDoomed()
+	c := g.doomedConsumer(d, consumer.DrainTimeout(100*time.Millisecond))
+	errc := make(chan error, 1)
+	go func() { errc <- c.Run(context.Background()) }()
+	dl := g.deadLetters(1)[0]
+	d.broken.Store(false)
+	g.replayOf(nil, dl)
+	waitFor(t, "the replay handled, its outcome waiting", func() bool { return d.runs.Load() == 2 && c.Stats().LedgerWaits >= 1 })
+	if err := c.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if n := g.committed(g.group, g.replay); n[0] != 0 {
+		t.Errorf("the replay topic committed at %d without its outcome", n[0])
+	}
+	if n := g.committed(g.group, "orders"); n[0] != 1 {
+		t.Errorf("orders committed at %d, want 1", n[0])
 	}
 }

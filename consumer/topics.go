@@ -32,7 +32,10 @@ var groupName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,200}$`)
 // dead-letter topics. Create them before Run (Run checks that the retry
 // topics exist; a missing dead-letter or replay topic is logged, and a
 // record due in a dead-letter topic waits until it exists). Give retry and
-// replay topics the partition count of their topic.
+// replay topics the partition count of their topic. The group's
+// dead-letter ledger (wire.LedgerTopic) is not among them: it must be
+// compacted, and the consumer creates it so (deadletter.OpenLedger) when
+// it first settles a replay.
 func (c *Consumer) Topics() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
