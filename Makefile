@@ -4,7 +4,7 @@ GO ?= go
 # its own -fuzztime deadline as a failure (go.dev/issue/75804, fixed in Go 1.27).
 FUZZTIME ?= 30000x
 
-.PHONY: demo test vet unit fuzz bench bench-peers postgres zsh
+.PHONY: demo test vet unit fuzz bench bench-peers postgres zsh chromium
 
 ## demo: the whole story on the embedded stack and SQLite (no Docker, no servers to install):
 ## outbox, relay, idempotent consumers, a duplicate, a dead letter, evbus dlt ls and replay, a trace
@@ -17,7 +17,7 @@ test: vet unit fuzz
 vet:
 	$(GO) vet ./...
 
-unit: postgres zsh
+unit: postgres zsh chromium
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 # The tests start a throwaway PostgreSQL from the system's server binaries
@@ -33,6 +33,13 @@ zsh:
 	@command -v zsh >/dev/null 2>&1 || { \
 		echo "make: installing zsh, which the completion tests run (apt-get install zsh)"; \
 		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh; }
+
+# The console's tests drive it in a headless Chromium (testkit.NewTab); they fail, never skip,
+# without one, so install Debian's when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "make: installing Chromium, which the browser tests run headless (apt-get install chromium)"; \
+		$(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 fuzz:
 	$(GO) test ./codec -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
