@@ -48,6 +48,16 @@ type Ledger struct {
 	dirty map[string]struct{}
 	bad   map[string]error // keys whose latest record does not parse
 	stale map[string]staleWrite
+	// own holds the records this Ledger wrote and has not read back yet,
+	// by their place: reading one back takes it from here instead of
+	// parsing its bytes again (a quarter of a replay's CPU otherwise).
+	own map[place]wire.LedgerRecord
+}
+
+// place is a record's partition and offset.
+type place struct {
+	partition int32
+	offset    int64
 }
 
 // staleWrite is the last record of a key written on a stale base.
@@ -105,6 +115,7 @@ func OpenLedger(ctx context.Context, cl *kgo.Client, adm *kadm.Client, group str
 		latest: make(map[string]wire.LedgerRecord),
 		bad:    make(map[string]error),
 		stale:  make(map[string]staleWrite),
+		own:    make(map[place]wire.LedgerRecord),
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -267,6 +278,7 @@ func (l *Ledger) RecordAll(ctx context.Context, changes []Change) ([]wire.Ledger
 			continue
 		}
 		last[changes[i].ID] = res.Record
+		l.own[place{res.Record.Partition, res.Record.Offset}] = out[i]
 	}
 	if len(last) == 0 {
 		return out, errors.Join(errs...)
@@ -387,7 +399,13 @@ func (l *Ledger) apply(rec *kgo.Record) {
 		delete(l.bad, id)
 		return
 	}
-	r, err := wire.ParseLedgerRecord(rec.Key, rec.Value)
+	r, ok := l.own[place{rec.Partition, rec.Offset}]
+	var err error
+	if ok {
+		delete(l.own, place{rec.Partition, rec.Offset})
+	} else {
+		r, err = wire.ParseLedgerRecord(rec.Key, rec.Value)
+	}
 	if err == nil && r.Group != l.group {
 		err = fmt.Errorf("%w: key %q: group %q in the ledger of group %q", wire.ErrLedgerRecord, id, r.Group, l.group)
 	}

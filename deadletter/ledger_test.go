@@ -3,6 +3,7 @@ package deadletter_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -308,6 +309,15 @@ func TestLedgerRecordAll(t *testing.T) {
 	if states[a].State != wire.LedgerResolved || len(states[a].History) != 2 || states[a].History[0].Operation != "op-7" ||
 		states[b].State != wire.LedgerReplaying || states[c].State != wire.LedgerDiscarded || len(states[c].History) != 1 {
 		t.Fatalf("read by another ledger: %+v", states)
+	}
+	// The writer takes its own records back from what it wrote, not by
+	// parsing them: its view must be the one a reader parses.
+	own, err := l.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(own, states) {
+		t.Fatalf("the writer's view differs from a reader's:\n%+v\n%+v", own, states)
 	}
 	// Nothing to write is no error; nothing is written.
 	if rs, err := l.RecordAll(ctx, nil); err != nil || len(rs) != 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,40 +45,85 @@ var replayOrder = bus.Event[Order]("orders", func(o *Order) string { return o.Or
 // replayHandledBefore of them were handled before the replay, so their
 // replays are duplicates to skip. Each op starts a new stack.
 //
-//	records/s   replayLetters / (start of Replay -> last effect committed)
-//	replay-s    the Replay call alone: reading the group, the ledger
-//	            entries, the replay records
-//	cpu-µs/record  CPU time of the whole process (Manager, consumer,
+// Variants, in turn within one process: evbus (the Manager: ledger
+// entries, then replay records; the consumer records each outcome before
+// committing) and bare, the hand-written floor: the same dead letters
+// read, their replay records built and produced with franz-go in batches
+// of 500, without dlt-replay-of (so the consumer writes no outcome) and
+// without a ledger. The ratio of the two is what the ledger and its
+// resumability cost.
+//
+//	records/s   replayLetters / (start of the replay -> last effect committed)
+//	replay-s    the replay call alone: reading the group, (the ledger
+//	            entries,) the replay records
+//	cpu-µs/record  CPU time of the whole process (replayer, consumer,
 //	            SQLite, the in-process broker) in that window, per record:
 //	            what a loaded machine changes least
 //
-// The op fails unless every event has exactly one effect row, and every
-// dead letter is resolved in the ledger (the consumer records the outcome
-// of each replayed record before committing its offset).
+// The op fails unless every event has exactly one effect row, and, for
+// evbus, every dead letter is resolved in the ledger.
 //
 //	go test ./deadletter -run '^$' -bench BenchmarkReplay -benchtime 1x -count 3 -timeout 30m
 func BenchmarkReplay(b *testing.B) {
+	b.Run("evbus", func(b *testing.B) {
+		benchReplay(b, func(r *replayBench) int {
+			rep, err := r.m.Replay(context.Background(), deadletter.Selection{Fingerprint: r.fingerprint}, deadletter.Actor{Name: "bench", Reason: "stock service back"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return rep.Done
+		}, (*replayBench).checkResolved)
+	})
+	b.Run("bare", func(b *testing.B) {
+		benchReplay(b, func(r *replayBench) int {
+			ctx := context.Background()
+			ds, _, err := deadletter.Read(ctx, r.cl, "billing")
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch := make([]*kgo.Record, 0, 500)
+			for i, d := range ds {
+				rec, err := wire.ReplayRecord(d, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+				rec.Headers = slices.DeleteFunc(rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == wire.HeaderReplayOf })
+				batch = append(batch, rec)
+				if len(batch) == cap(batch) || i == len(ds)-1 {
+					if err := r.cl.ProduceSync(ctx, batch...).FirstErr(); err != nil {
+						b.Fatal(err)
+					}
+					batch = batch[:0]
+				}
+			}
+			return len(ds)
+		}, nil)
+	})
+}
+
+// benchReplay times replay, which returns how many records it replayed,
+// through the consumer's last effect, then checks the effects and, when
+// check is not nil, what check checks.
+func benchReplay(b *testing.B, replay func(*replayBench) int, check func(*replayBench, *testing.B)) {
 	var total, call, cpu time.Duration
 	for b.Loop() {
 		b.StopTimer()
 		r := startReplayBench(b)
 		b.StartTimer()
 		start, cpuStart := time.Now(), cputime.Process()
-		rep, err := r.m.Replay(context.Background(), deadletter.Selection{Fingerprint: r.fingerprint}, deadletter.Actor{Name: "bench", Reason: "stock service back"})
-		if err != nil {
-			b.Fatal(err)
+		if n := replay(r); n != replayLetters {
+			b.Fatalf("replayed %d, want %d", n, replayLetters)
 		}
 		call += time.Since(start)
-		if rep.Done != replayLetters {
-			b.Fatalf("replayed %d, want %d", rep.Done, replayLetters)
-		}
 		r.waitEffects(b, replayLetters)
 		total += time.Since(start)
 		cpu += cputime.Process() - cpuStart
 		b.StopTimer()
 		r.stop() // the consumer, with what it had in flight
 		r.checkOnce(b)
-		r.checkResolved(b)
+		if check != nil {
+			check(r, b)
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(replayLetters)*float64(b.N)/total.Seconds(), "records/s")
@@ -87,6 +133,7 @@ func BenchmarkReplay(b *testing.B) {
 }
 
 type replayBench struct {
+	cl          *kgo.Client
 	m           *deadletter.Manager
 	db          *sql.DB
 	fingerprint string
@@ -168,7 +215,7 @@ func startReplayBench(b *testing.B) *replayBench {
 	})
 	run := make(chan error, 1)
 	go func() { run <- c.Run(context.Background()) }()
-	r := &replayBench{db: db.Pool(), stop: func() {
+	r := &replayBench{cl: cl, db: db.Pool(), stop: func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := c.Close(cctx); err != nil {

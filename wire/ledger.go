@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,23 +271,31 @@ func LedgerKafkaRecord(r LedgerRecord) (*kgo.Record, error) {
 // names what is wrong. Unknown fields are ignored: a later version adds
 // fields without breaking readers.
 func ParseLedgerRecord(key, value []byte) (LedgerRecord, error) {
-	var probe struct {
-		Version *int `json:"version"`
+	// One pass in the common case; the record's version is checked before
+	// any other error is reported, so a record of a later version gets
+	// "upgrade", not a field's type error.
+	var v struct {
+		Version *int `json:"version"` // shadows r's, to tell a missing one
+		LedgerRecord
 	}
-	if err := json.Unmarshal(value, &probe); err != nil {
-		return LedgerRecord{}, fmt.Errorf("%w: key %q: value is not a JSON object: %v", ErrLedgerRecord, clip(key), err)
-	}
-	switch {
-	case probe.Version == nil:
-		return LedgerRecord{}, fmt.Errorf("%w: key %q: no version field", ErrLedgerRecord, clip(key))
-	case *probe.Version != LedgerVersion:
-		return LedgerRecord{}, fmt.Errorf("%w: key %q: version %d: this reader knows version %d: upgrade evbus", ErrLedgerRecord, clip(key), *probe.Version, LedgerVersion)
-	}
-	var r LedgerRecord
-	d := json.NewDecoder(bytes.NewReader(value))
-	if err := d.Decode(&r); err != nil {
+	err := json.Unmarshal(value, &v)
+	if err != nil || v.Version == nil || *v.Version != LedgerVersion {
+		var probe struct {
+			Version *int `json:"version"`
+		}
+		if err := json.Unmarshal(value, &probe); err != nil {
+			return LedgerRecord{}, fmt.Errorf("%w: key %q: value is not a JSON object: %v", ErrLedgerRecord, clip(key), err)
+		}
+		switch {
+		case probe.Version == nil:
+			return LedgerRecord{}, fmt.Errorf("%w: key %q: no version field", ErrLedgerRecord, clip(key))
+		case *probe.Version != LedgerVersion:
+			return LedgerRecord{}, fmt.Errorf("%w: key %q: version %d: this reader knows version %d: upgrade evbus", ErrLedgerRecord, clip(key), *probe.Version, LedgerVersion)
+		}
 		return LedgerRecord{}, fmt.Errorf("%w: key %q: %v", ErrLedgerRecord, clip(key), err)
 	}
+	r := v.LedgerRecord
+	r.Version = *v.Version
 	if r.ID != string(key) {
 		return LedgerRecord{}, fmt.Errorf("%w: key %q: id %q is not the key", ErrLedgerRecord, clip(key), clip([]byte(r.ID)))
 	}

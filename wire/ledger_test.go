@@ -130,6 +130,9 @@ func TestParseLedgerRecordRefuses(t *testing.T) {
 		{ledgerID, `not json`, "not a JSON object"},
 		{ledgerID, `{"id":"x"}`, "no version field"},
 		{ledgerID, strings.Replace(good, `"version":1`, `"version":2`, 1), "version 2"},
+		// A later version may change a field's type: the version is named, not the type.
+		{ledgerID, strings.Replace(strings.Replace(good, `"version":1`, `"version":2`, 1), `"seq":4,`, `"seq":"4",`, 1), "version 2: this reader knows version 1"},
+		{ledgerID, strings.Replace(good, `"seq":4,`, `"seq":"4",`, 1), "cannot unmarshal string"},
 		{"other/0/1", good, "is not the key"},
 		{ledgerID, strings.Replace(good, `"state":"parked"`, `"state":"resolved"`, 1), "history leads to parked"},
 		{ledgerID, strings.Replace(good, `"seq":4,"history"`, `"seq":5,"history"`, 1), "seq 5 with 4 history entries"},
@@ -228,5 +231,22 @@ func TestLedgerDocExample(t *testing.T) {
 	}
 	if r.State != wire.LedgerParked || len(r.History) != 3 {
 		t.Fatalf("state %s with %d entries", r.State, len(r.History))
+	}
+}
+
+// BenchmarkParseLedgerRecord parses a record of three entries, as each
+// writer of a ledger does for every record the other writes.
+//
+//	go test ./wire -run '^$' -bench ParseLedgerRecord -count 6
+func BenchmarkParseLedgerRecord(b *testing.B) {
+	rec, err := wire.LedgerKafkaRecord(ledgerHistory(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := wire.ParseLedgerRecord(rec.Key, rec.Value); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
