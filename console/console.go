@@ -66,9 +66,8 @@ type OutboxSource struct {
 	HolderUnknown bool
 }
 
-// DefaultSessionTTL is how long a sign-in lasts unless Config.SessionTTL
-// says otherwise.
-const DefaultSessionTTL = 12 * time.Hour
+// defaultSessionTTL is Config.SessionTTL's default.
+const defaultSessionTTL = 12 * time.Hour
 
 // Handler is the console: an http.Handler. Close it when done.
 type Handler struct {
@@ -127,7 +126,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	ttl := cfg.SessionTTL
 	if ttl == 0 {
-		ttl = DefaultSessionTTL
+		ttl = defaultSessionTTL
 	}
 	h.sessions = &sessions{ttl: ttl, now: func() time.Time { return h.now() }, byID: make(map[[32]byte]*session)}
 	if h.pages, err = parsePages(h); err != nil {
