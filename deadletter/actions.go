@@ -403,8 +403,13 @@ func joined(err error) []error {
 // counts them done once written.
 func (m *Manager) send(ctx context.Context, rep *Report, batch []int, pace *pacer) error {
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var mu sync.Mutex // guards errs and rep.Done, which the callbacks write
 	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
 	for _, i := range batch {
 		s := &rep.Steps[i]
 		if s.Do != ActionReplay {
@@ -412,22 +417,22 @@ func (m *Manager) send(ctx context.Context, rep *Report, batch []int, pace *pace
 		}
 		rec, err := wire.ReplayRecord(s.Letter.DeadLetter, time.Now())
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Letter.ID, err))
+			fail(fmt.Errorf("%s: %w", s.Letter.ID, err))
 			break
 		}
 		if err := pace.wait(ctx); err != nil {
-			errs = append(errs, err)
+			fail(err)
 			break
 		}
 		wg.Add(1)
 		m.cl.Produce(ctx, rec, func(_ *kgo.Record, err error) {
 			defer wg.Done()
-			mu.Lock()
-			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", s.Letter.ID, err))
+				fail(fmt.Errorf("%s: %w", s.Letter.ID, err))
 				return
 			}
+			mu.Lock()
+			defer mu.Unlock()
 			rep.Done++
 		})
 	}

@@ -177,8 +177,9 @@ func TestManagerReplayRules(t *testing.T) {
 }
 
 // A replay interrupted halfway (its context ends while records are in
-// flight) and run again by a new Manager sends the rest: one replay
-// record per dead letter, every one of them.
+// flight, paced so that the rest of the batch is still to send) and run
+// again by a new Manager sends the rest: one replay record per dead
+// letter, every one of them.
 func TestManagerReplayResumes(t *testing.T) {
 	brokers, cl := managerStack(t)
 	ctx := context.Background()
@@ -194,7 +195,7 @@ func TestManagerReplayResumes(t *testing.T) {
 		}
 	})
 	killed, _ := clients(t, brokers, kgo.WithHooks(hook))
-	m, err := deadletter.NewManager(ctx, killed, group, deadletter.ReplayBatch(50))
+	m, err := deadletter.NewManager(ctx, killed, group, deadletter.ReplayBatch(50), deadletter.ReplayRate(2000))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,5 +314,48 @@ func TestManagerDiscardParkReveal(t *testing.T) {
 	gs, err := m.Groups(ctx)
 	if err != nil || len(gs) != 1 || gs[0].Count != 4 || gs[0].States[wire.LedgerDiscarded] != 4 {
 		t.Fatalf("groups after discards: %+v, %v", gs, err)
+	}
+}
+
+// Reads go on while an action runs, and see its entries as it records
+// them (run with -race).
+func TestManagerReadsDuringReplay(t *testing.T) {
+	_, cl := managerStack(t)
+	ctx := context.Background()
+	deadLetters(t, cl, 0, 200, "a", "timeout", wire.KindRetriesExhausted, 0, at)
+	m := newManager(t, cl, deadletter.ReplayBatch(20), deadletter.ReplayRate(1000))
+	done := make(chan struct{})
+	reads := make(chan int, 1)
+	go func() {
+		n := 0
+		defer func() { reads <- n }()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := m.Groups(ctx); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := m.List(ctx, deadletter.Selection{All: true, States: []wire.LedgerState{wire.LedgerReplaying}}); err != nil {
+				t.Error(err)
+				return
+			}
+			n++
+		}
+	}()
+	rep, err := m.Replay(ctx, deadletter.Selection{All: true}, alice)
+	close(done)
+	if n := <-reads; n == 0 {
+		t.Error("no read completed while the replay ran")
+	}
+	if err != nil || rep.Done != 200 {
+		t.Fatalf("replay: %d, %v", rep.Done, err)
+	}
+	ls, err := m.List(ctx, deadletter.Selection{States: []wire.LedgerState{wire.LedgerReplaying}})
+	if err != nil || len(ls) != 200 {
+		t.Fatalf("replaying after the replay: %d, %v", len(ls), err)
 	}
 }

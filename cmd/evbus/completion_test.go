@@ -80,6 +80,8 @@ func TestCompletion(t *testing.T) {
 	}{
 		{"evbus d", "dev dlt"},
 		{"evbus dlt r", "replay reveal"},
+		{"evbus dlt p", "park"},
+		{"evbus dlt discard --fi", "--fingerprint"},
 		{"evbus topic create orders --pa", "--partitions"},
 		{"evbus schema check --br", ""}, // schema check takes no Kafka flag
 		{"evbus schema check --al", "--allow-new"},

@@ -39,7 +39,8 @@ every topic whose name ends in ".dlt" is read; none to read is an error.
 A summary line ends the table: how many records were selected of how many
 read, and how many are shown (--limit, 100 by default). --json prints one
 JSON object per line instead (all of them unless --limit), the summary on
-stderr. On a terminal, a long read shows its progress on stderr.
+stderr; its dead_letter_id is what --id of dlt replay, discard and park
+takes. On a terminal, a long read shows its progress on stderr.
 
 example:
   evbus dlt ls --topic orders --group billing --since 24h
@@ -293,7 +294,8 @@ type dltLine struct {
 	Error             string    `json:"error"`
 	Attempts          int       `json:"attempts"`
 	Replays           int       `json:"replays"`
-	State             string    `json:"state"` // in the group's ledger
+	State             string    `json:"state"`          // in the group's ledger
+	DeadLetterID      string    `json:"dead_letter_id"` // <topic>/<partition>/<offset>, as --id takes it
 	OriginalTopic     string    `json:"original_topic"`
 	OriginalPartition int32     `json:"original_partition"`
 	OriginalOffset    int64     `json:"original_offset"`
@@ -309,7 +311,7 @@ func lineOf(d wire.DeadLetter, replayed map[string]int, states map[string]wire.L
 	return dltLine{
 		Topic: d.Record.Topic, Partition: d.Record.Partition, Offset: d.Record.Offset,
 		FailedAt: d.FailedAt, Type: d.Type, ID: d.ID, Key: string(d.Record.Key), Group: d.Group,
-		ErrorKind: string(d.Kind), Error: d.Error, Attempts: d.Attempts, Replays: n, State: string(stateOf(d, states)),
+		ErrorKind: string(d.Kind), Error: d.Error, Attempts: d.Attempts, Replays: n, State: string(stateOf(d, states)), DeadLetterID: wire.DeadLetterID(d.Record),
 		OriginalTopic: d.OriginalTopic, OriginalPartition: d.OriginalPartition, OriginalOffset: d.OriginalOffset,
 	}
 }

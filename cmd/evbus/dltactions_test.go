@@ -38,7 +38,7 @@ func TestReplayResumesAfterKill(t *testing.T) {
 	}
 	replayTopic := wire.ReplayTopic("orders", "billing")
 
-	cmd := exec.Command(bin, "dlt", "replay", "--group", "billing", "--all", "--yes", "--rate", "200")
+	cmd := exec.Command(bin, "dlt", "replay", "--group", "billing", "--all", "--yes", "--rate", "50")
 	cmd.Env = append(os.Environ(), "EVBUS_BROKERS="+strings.Join(stack.Brokers(), ","))
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -158,6 +158,9 @@ func TestDeadLetterActions(t *testing.T) {
 	states := map[string]any{}
 	for _, l := range ls {
 		states[l["key"].(string)] = l["state"]
+		if l["key"] == "o-1" && l["dead_letter_id"] != id(1) {
+			t.Errorf("dlt ls --json: dead_letter_id %v, want %s", l["dead_letter_id"], id(1))
+		}
 	}
 	if states["o-1"] != "replaying" || states["o-3"] != "parked" || states["o-0"] != "replaying" {
 		t.Errorf("states after the actions: %v", states)

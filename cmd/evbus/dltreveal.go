@@ -18,8 +18,8 @@ func init() {
 		usage: `
 usage: evbus dlt reveal <id> --group G --field F [--field F2 ...] --reason R [--actor A] [--avro-json]
 
-Decodes the value of dead letter <id> (as dlt ls prints its ID:
-<dead-letter topic>/<partition>/<offset>) through the schema registry and
+Decodes the value of dead letter <id> (<dead-letter topic>/<partition>/<offset>,
+as dlt ls --json prints its dead_letter_id) through the schema registry and
 prints the fields named by --field (paths into the value, with dots:
 customer.email) as one JSON object. Before printing, it records in group
 G's ledger who saw which fields and why (a reveal entry: the dead letter's
@@ -41,7 +41,7 @@ func setupDLTReveal(fs *flag.FlagSet, cn *conn) func(context.Context, *stdio) er
 	actor := fs.String("actor", defaultActor(), "who sees them, as the ledger records it")
 	mode := defineMode(fs)
 	return func(ctx context.Context, std *stdio) error {
-		if err := wantArgs(std, 1, 1, "argument: want the dead letter's id, as dlt ls prints it"); err != nil {
+		if err := wantArgs(std, 1, 1, "argument: want the dead letter's id, <dead-letter topic>/<partition>/<offset>"); err != nil {
 			return err
 		}
 		switch {

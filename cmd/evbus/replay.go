@@ -27,9 +27,10 @@ import (
 const selectionHelp = `
 Selecting: the flags combine (a dead letter is selected when it meets all
 of them); with none the command selects nothing, --all selects every dead
-letter of the group. --id (repeatable) names dead letters as dlt ls prints
-their ID (<dead-letter topic>/<partition>/<offset>); --fingerprint takes
-the id dlt groups prints; --partition and --offsets select an offset range
+letter of the group. --id (repeatable) names a dead letter as
+<dead-letter topic>/<partition>/<offset> (dlt ls --json prints it as
+dead_letter_id, dlt groups as SAMPLE); --fingerprint takes the id dlt
+groups prints; --partition and --offsets select an offset range
 (both ends included) of the dead-letter topics' partition P.
 
 Which dead letters an action takes (docs/operations.md, "Triage"): a
@@ -48,8 +49,8 @@ skips the question, and without a terminal --yes is required (the command
 refuses, doing nothing). --dry-run prints each selected dead letter with
 what the action would do to it and why, and does nothing. On a terminal
 the progress is shown on stderr; a summary ends the run. --json prints
-one JSON object per selected dead letter (as dlt ls --json, plus "do",
-"why" and "resume"), the summary on stderr.`
+one JSON object per selected dead letter (as dlt ls --json, plus
+"fingerprint", "do", "why" and "resume"), the summary on stderr.`
 
 func init() {
 	register(command{
@@ -151,7 +152,7 @@ func (f *idsFlag) Set(v string) error { *f = append(*f, v); return nil }
 func (s *selectionFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&s.group, "group", "", "the consumer group whose dead letters to act on (required)")
 	fs.BoolVar(&s.all, "all", false, "select every dead letter of the group (narrowed by the other flags)")
-	fs.Var(&s.ids, "id", "a dead letter's id, as dlt ls prints it (repeatable)")
+	fs.Var(&s.ids, "id", "a dead letter's id, <dead-letter topic>/<partition>/<offset> (repeatable)")
 	fs.StringVar(&s.fingerprint, "fingerprint", "", "only dead letters of this fingerprint (dlt groups prints it)")
 	fs.StringVar(&s.topic, "topic", "", "only dead letters of this (original) topic")
 	fs.StringVar(&s.key, "key", "", "only dead letters with this record key, exactly")
@@ -417,14 +418,13 @@ func summary(p deadletter.Plan, group string, planned bool) string {
 }
 
 // stepLine is a step as --json prints it: the dead letter as dlt ls
-// --json prints it, and what the action does to it.
+// --json prints it, its fingerprint, and what the action does to it.
 type stepLine struct {
 	dltLine
-	DeadLetterID string `json:"dead_letter_id"`
-	Fingerprint  string `json:"fingerprint"`
-	Do           string `json:"do"` // replay, discard, park, or "" for nothing
-	Resume       bool   `json:"resume,omitempty"`
-	Why          string `json:"why,omitempty"`
+	Fingerprint string `json:"fingerprint"`
+	Do          string `json:"do"` // replay, discard, park, or "" for nothing
+	Resume      bool   `json:"resume,omitempty"`
+	Why         string `json:"why,omitempty"`
 }
 
 // printSteps prints steps as a table or as JSON lines.
@@ -435,7 +435,7 @@ func printSteps(std *stdio, steps []deadletter.Step, asJSON bool) error {
 		for _, s := range steps {
 			l := s.Letter
 			if err := enc.Encode(stepLine{dltLine: lineOf(l.DeadLetter, map[string]int{l.ID: l.Replays}, map[string]wire.LedgerState{l.ID: l.State}),
-				DeadLetterID: l.ID, Fingerprint: l.Fingerprint.ID, Do: string(s.Do), Resume: s.Resume, Why: s.Why}); err != nil {
+				Fingerprint: l.Fingerprint.ID, Do: string(s.Do), Resume: s.Resume, Why: s.Why}); err != nil {
 				return err
 			}
 		}

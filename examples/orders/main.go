@@ -36,6 +36,7 @@ import (
 
 	"github.com/evbus/evbus/bus"
 	"github.com/evbus/evbus/consumer"
+	"github.com/evbus/evbus/deadletter"
 	"github.com/evbus/evbus/devstack"
 	"github.com/evbus/evbus/domain"
 	"github.com/evbus/evbus/outbox"
@@ -342,6 +343,17 @@ func run(ctx context.Context, out io.Writer) error {
 	o3Billing, o3Notifications := c.seen["billing"]["o-3"], c.seen["notifications"]["o-3"]
 	c.mu.Unlock()
 	fmt.Fprintf(out, "   billing handled o-3 %d time(s) after the replay; notifications handled it %d time(s) in all: the replay went to billing only\n", o3Billing, o3Notifications)
+	// billing's consumer records the outcome in the ledger before it
+	// commits the replayed record's offset.
+	if err := wait(ctx, "the replay's outcome", func() bool {
+		states, err := deadletter.ReadStates(ctx, cl, kadm.NewClient(cl), "billing")
+		for _, r := range states {
+			return err == nil && r.State == wire.LedgerResolved // o-3's, the one dead letter
+		}
+		return false
+	}); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "8. $ evbus dlt ls --group billing   (its state in billing's ledger)")
 	if _, err := runCLI(ctx, out, cli, env, "dlt", "ls", "--group", "billing"); err != nil {
 		return err
