@@ -260,10 +260,10 @@ func Compression(codecs ...kgo.CompressionCodec) Option {
 }
 
 // MaxReplays is the loop guard of replayed dead letters: a replayed
-// record that fails again on its n-th replay (its dlt-replay-count) is
+// record that fails again with a dlt-replay-count of n or more is
 // dead-lettered again as usual, and its new dead letter is parked in the
 // group's dead-letter ledger, so bulk replays pass it by until an operator
-// replays it by id. Default: 3, the deadletter package's and evbus dlt's.
+// replays it by id. Default: 3, as evbus dlt replay --max-replays.
 func MaxReplays(n int) Option { return func(c *config) { c.maxReplays = n } }
 
 // HandlerOption configures one handler.

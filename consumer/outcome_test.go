@@ -189,17 +189,18 @@ func TestReplayOutcomesInLedger(t *testing.T) {
 	}
 }
 
-// TestReplayOutcomeMaxReplays: MaxReplays sets the loop guard's limit.
+// TestReplayOutcomeMaxReplays: MaxReplays sets the loop guard's limit;
+// with static membership the actor names the instance.
 func TestReplayOutcomeMaxReplays(t *testing.T) {
 	g := start(t).replayGroup("guarded", 1)
 	d := newDoomed()
-	c := g.doomedConsumer(d, consumer.MaxReplays(1))
+	c := g.doomedConsumer(d, consumer.MaxReplays(1), consumer.Kafka(kgo.InstanceID("host-1")))
 	run(t, c)
 	l := g.ledger()
 	g.replayOf(l, g.deadLetters(1)[0])
 	next := wire.DeadLetterID(g.read(g.dlt, 2)[1])
 	waitFor(t, "the new dead letter parked", func() bool { return state(t, l, next).State == wire.LedgerParked })
-	if e := last(t, state(t, l, next)); e.Reason != "loop guard: failed after 1 replays" {
+	if e := last(t, state(t, l, next)); e.Reason != "loop guard: failed after 1 replays" || e.Actor != "consumer guarded/host-1" {
 		t.Errorf("parked with %+v", e)
 	}
 }
@@ -504,5 +505,32 @@ func TestReplayOutcomeCloseDuringOutage(t *testing.T) {
 	}
 	if n := g.committed(g.group, "orders"); n[0] != 1 {
 		t.Errorf("orders committed at %d, want 1", n[0])
+	}
+}
+
+// TestReplayOutcomeSkipped: a replay of a type the group has no handler
+// for is skipped (Unhandled's default), and that settles its dead letter:
+// handled, saying so.
+func TestReplayOutcomeSkipped(t *testing.T) {
+	g := start(t).replayGroup("skipping", 1)
+	c := g.doomedConsumer(newDoomed())
+	run(t, c)
+	l := g.ledger()
+	g.publish(&Shipped{OrderID: "o-1"})
+	shipped := g.read("orders", 1)[0]
+	// Dead-lettered by a version that handled the type.
+	dl := wire.DeadLetterRecord(shipped, wire.Origin{Topic: "orders", Partition: shipped.Partition, Offset: shipped.Offset, Timestamp: shipped.Timestamp},
+		g.group, wire.KindPermanent, 1, errors.New("carrier down"), time.Now())
+	if err := g.cl.ProduceSync(context.Background(), dl).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	id := wire.DeadLetterID(dl)
+	rep := g.replayOf(l, dl)
+	waitFor(t, "the replay resolved", func() bool { return state(t, l, id).State == wire.LedgerResolved })
+	if e := last(t, state(t, l, id)); e.Kind != wire.OutcomeHandled || e.Record != wire.DeadLetterID(rep) || e.Reason != "skipped: no handler for its type" {
+		t.Errorf("resolved with %+v", e)
+	}
+	if s := c.Stats(); s.Skipped != 2 {
+		t.Errorf("Stats.Skipped = %d, want 2 (the record, its replay)", s.Skipped)
 	}
 }
