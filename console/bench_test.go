@@ -2,11 +2,8 @@ package console_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,21 +14,11 @@ import (
 	"github.com/evbus/evbus/console"
 	"github.com/evbus/evbus/deadletter"
 	"github.com/evbus/evbus/evbustest"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/schema"
-	"github.com/evbus/evbus/wire"
 )
 
 const benchLetters = 100_000
-
-// benchCauses are the error texts of the benchmark's 5 causes; %d is a
-// record's number.
-var benchCauses = []string{
-	`order o-%d: customer "c%d" not found`,
-	`payment %08x-1b2c-4d5e-8f90-a1b2c3d4e5f6 declined after %d attempts`,
-	`stock service at 10.0.%d.%d:8080 timed out`,
-	`refund %d of order o-%d exceeds the payment`,
-	`invoice %d: tax rate %d.5 unknown`,
-}
 
 // BenchmarkPages: the console's group page and a fingerprint's page over
 // 100,000 dead letters of one group (3 partitions, 5 causes), after the
@@ -63,8 +50,8 @@ func BenchmarkPages(b *testing.B) {
 	}
 	defer m.Close()
 	gs, err := m.Groups(context.Background())
-	if err != nil || len(gs) != len(benchCauses) {
-		b.Fatalf("%d fingerprints (%v), want %d", len(gs), err, len(benchCauses))
+	if err != nil || len(gs) != len(testkit.DeadLetterCauses) {
+		b.Fatalf("%d fingerprints (%v), want %d", len(gs), err, len(testkit.DeadLetterCauses))
 	}
 	fp := gs[0].Fingerprint.ID
 
@@ -116,31 +103,7 @@ func fillDeadLetters(b *testing.B, cl *kgo.Client) {
 	if err := bus.CreateTopics(context.Background(), kadm.NewClient(cl), bus.TopicSpec{Name: "orders", Partitions: 3, DeadLetterGroups: []string{"billing"}}); err != nil {
 		b.Fatal(err)
 	}
-	at := time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs error
-	)
-	for i := range benchLetters {
-		cause := i % len(benchCauses)
-		src := &kgo.Record{Key: fmt.Appendf(nil, "o-%d", i), Value: make([]byte, 200),
-			Headers: []kgo.RecordHeader{{Key: wire.HeaderType, Value: fmt.Appendf(nil, "com.example.Event%d", cause%3)}}}
-		dl := wire.DeadLetterRecord(src, wire.Origin{Topic: "orders", Partition: int32(i % 3), Offset: int64(i), Timestamp: at}, "billing",
-			wire.KindPermanent, 1, fmt.Errorf(benchCauses[cause], i, i%251), at.Add(time.Duration(i)*time.Millisecond))
-		dl.Partition = int32(i % 3)
-		wg.Add(1)
-		cl.Produce(context.Background(), dl, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs = errors.Join(errs, err)
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	if errs != nil {
-		b.Fatal(errs)
+	if err := testkit.FillDeadLetters(context.Background(), cl, "billing", benchLetters); err != nil {
+		b.Fatal(err)
 	}
 }

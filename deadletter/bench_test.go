@@ -2,8 +2,6 @@ package deadletter_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/deadletter"
+	"github.com/evbus/evbus/internal/testkit"
 	"github.com/evbus/evbus/wire"
 )
 
@@ -50,8 +49,8 @@ func BenchmarkGroups(b *testing.B) {
 				b.Fatal(err)
 			}
 			first, total = first+seen, total+time.Since(start)
-			if n := count(gs); len(gs) != len(benchCauses) || n != benchRecords {
-				b.Fatalf("%d groups of %d dead letters, want %d of %d", len(gs), n, len(benchCauses), benchRecords)
+			if n := count(gs); len(gs) != len(testkit.DeadLetterCauses) || n != benchRecords {
+				b.Fatalf("%d groups of %d dead letters, want %d of %d", len(gs), n, len(testkit.DeadLetterCauses), benchRecords)
 			}
 		}
 		report(b, first, total)
@@ -73,7 +72,7 @@ func BenchmarkGroups(b *testing.B) {
 			}
 			total += time.Since(start)
 			m.Close()
-			if len(gs) != len(benchCauses) {
+			if len(gs) != len(testkit.DeadLetterCauses) {
 				b.Fatalf("%d groups", len(gs))
 			}
 		}
@@ -96,7 +95,7 @@ func BenchmarkGroups(b *testing.B) {
 				b.Fatal(err)
 			}
 			total += time.Since(start)
-			if len(gs) != len(benchCauses) {
+			if len(gs) != len(testkit.DeadLetterCauses) {
 				b.Fatalf("%d groups", len(gs))
 			}
 		}
@@ -152,16 +151,6 @@ const (
 	benchGroup   = "billing"
 )
 
-// benchCauses are the error texts of the benchmark's 5 causes; %d is a
-// record's number.
-var benchCauses = []string{
-	`order o-%d: customer "c%d" not found`,
-	`payment %08x-1b2c-4d5e-8f90-a1b2c3d4e5f6 declined after %d attempts`,
-	`stock service at 10.0.%d.%d:8080 timed out`,
-	`refund %d of order o-%d exceeds the payment`,
-	`invoice %d: tax rate %d.5 unknown`,
-}
-
 var (
 	benchOnce    sync.Once
 	benchBrokers []string
@@ -190,28 +179,5 @@ func fillBenchTopic() ([]string, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	at := time.Date(2026, 1, 2, 15, 4, 0, 0, time.UTC)
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs error
-	)
-	for i := range benchRecords {
-		cause := i % len(benchCauses)
-		src := &kgo.Record{Key: []byte(fmt.Sprintf("o-%d", i)), Value: make([]byte, 200),
-			Headers: []kgo.RecordHeader{{Key: wire.HeaderType, Value: fmt.Appendf(nil, "com.example.Event%d", cause%3)}}}
-		dl := wire.DeadLetterRecord(src, wire.Origin{Topic: "orders", Partition: int32(i % 3), Offset: int64(i), Timestamp: at}, benchGroup,
-			wire.KindPermanent, 1, fmt.Errorf(benchCauses[cause], i, i%251), at.Add(time.Duration(i)*time.Millisecond))
-		wg.Add(1)
-		cl.Produce(context.Background(), dl, func(_ *kgo.Record, err error) {
-			if err != nil {
-				mu.Lock()
-				errs = errors.Join(errs, err)
-				mu.Unlock()
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	return kafka.ListenAddrs(), errs
+	return kafka.ListenAddrs(), testkit.FillDeadLetters(context.Background(), cl, benchGroup, benchRecords)
 }
