@@ -534,3 +534,52 @@ func TestReplayOutcomeSkipped(t *testing.T) {
 		t.Errorf("Stats.Skipped = %d, want 2 (the record, its replay)", s.Skipped)
 	}
 }
+
+// TestReplayOutcomeForgedThroughRetryTopic: a record of the topic itself
+// is no replay, whatever dlt-replay-of it carries, and it stays none on
+// its way through a retry topic: handling it there writes nothing to the
+// ledger of the dead letter it names.
+func TestReplayOutcomeForgedThroughRetryTopic(t *testing.T) {
+	g := start(t).replayGroup("forged", 1)
+	retry1 := wire.RetryTopic("orders", g.group, 1)
+	g.topics(1, retry1)
+	d := newDoomed()
+	c := g.consumer(g.group)
+	consumer.Handle(c, orderPlaced, func(_ context.Context, o *Order, m bus.Meta) error {
+		for _, h := range m.Headers {
+			if wire.IsRetryHeader(h.Key) {
+				return nil // handled in the retry topic
+			}
+		}
+		if d.broken.Load() {
+			return consumer.Permanent(errors.New("account 42 frozen"))
+		}
+		return errors.New("flaky")
+	}, consumer.RetryTopics(10*time.Millisecond))
+	run(t, c)
+	l := g.ledger()
+	dl := g.deadLetters(1)[0]
+	id := wire.DeadLetterID(dl)
+	d.broken.Store(false)
+	g.record(l, id, wire.ActionReplay, "") // its replay is awaited
+	// Another producer's record of orders naming the dead letter.
+	dd, err := wire.ParseDeadLetter(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := wire.ReplayRecord(dd, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged.Topic = "orders"
+	g.produce("orders", forged)
+	waitFor(t, "the forged record handled in the retry topic", func() bool {
+		return c.Stats().Handled == 1 && g.committed(g.group, retry1)[0] == 1
+	})
+	if r := state(t, l, id); r.State != wire.LedgerReplaying || r.Seq != 1 {
+		t.Errorf("%s: %s after %d entries, want replaying after 1 (the forged record's outcome left out)", id, r.State, r.Seq)
+	}
+	if rec := g.read(retry1, 1)[0]; wire.ReplayOf(rec) != "" {
+		t.Errorf("the retry record carries %s %q, want none", wire.HeaderReplayOf, wire.ReplayOf(rec))
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/wire"
 )
@@ -179,6 +182,12 @@ func (r *call) giveUp(kind wire.FailureKind, attempts int, err error) outcome {
 		next := p.home.n + 1
 		due := time.Now().Add(b.retryTopics[p.home.n])
 		rec := wire.RetryRecord(r.rec, r.origin, c.group, next, attempts, err, due)
+		if r.replayOf == "" {
+			// A record that is no replay (open.go) stays none in the
+			// retry topic, whatever dlt-replay-of another producer gave
+			// it: else its outcome would land on that dead letter.
+			rec.Headers = slices.DeleteFunc(rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == wire.HeaderReplayOf })
+		}
 		if !r.write(rec) {
 			return stopped
 		}
