@@ -104,10 +104,8 @@ func (r *call) ledgerChanges() []deadletter.Change {
 		}
 		next := wire.DeadLetterID(r.dead)
 		e.Kind, e.Record = wire.OutcomeFailed, next
-		for _, h := range r.dead.Headers {
-			if h.Key == wire.HeaderDLTError {
-				e.Error = string(h.Value) // bounded to MaxErrorLen
-			}
+		if v, ok := wire.HeaderValue(r.dead.Headers, wire.HeaderDLTError); ok {
+			e.Error = string(v) // bounded to MaxErrorLen
 		}
 		out := []deadletter.Change{{ID: r.replayOf, Entry: e}}
 		if n, err := wire.ReplayCount(r.dead); err == nil && n >= c.cfg.maxReplays {
