@@ -85,7 +85,7 @@ func (r *call) settle(seq uint64) {
 // calls for; none when it went to a retry topic.
 func (r *call) ledgerChanges() []deadletter.Change {
 	c := r.c
-	e := wire.LedgerEntry{At: time.Now(), Actor: c.actor()}
+	e := wire.LedgerEntry{At: time.Now()} // Actor: the writer's
 	switch r.result {
 	case Handled, Duplicate, Skipped:
 		e.Kind = wire.OutcomeHandled
@@ -110,7 +110,7 @@ func (r *call) ledgerChanges() []deadletter.Change {
 		out := []deadletter.Change{{ID: r.replayOf, Entry: e}}
 		if n, err := wire.ReplayCount(r.dead); err == nil && n >= c.cfg.maxReplays {
 			out = append(out, deadletter.Change{ID: next, Entry: wire.LedgerEntry{
-				Kind: wire.ActionPark, At: e.At, Actor: e.Actor,
+				Kind: wire.ActionPark, At: e.At,
 				Reason: fmt.Sprintf("loop guard: failed after %d replays", n),
 			}})
 		}
@@ -189,7 +189,7 @@ func (o *outcomes) stop() {
 // run writes the queued outcomes, a batch at a time, until ctx ends.
 func (o *outcomes) run(ctx context.Context) {
 	defer close(o.done)
-	w := &ledgerWriter{c: o.c}
+	w := &ledgerWriter{c: o.c, actor: o.c.actor()}
 	defer w.close()
 	for {
 		batch := o.take(ctx)
@@ -254,8 +254,9 @@ func (o *outcomes) take(ctx context.Context) []*pendingOutcome {
 // ledgerWriter writes batches of outcomes to the group's ledger, opened
 // by its first write.
 type ledgerWriter struct {
-	c *Consumer
-	l *deadletter.Ledger
+	c     *Consumer
+	l     *deadletter.Ledger
+	actor string // of every entry it writes
 }
 
 func (w *ledgerWriter) close() {
@@ -288,6 +289,7 @@ func (w *ledgerWriter) write(ctx context.Context, batch []*pendingOutcome) error
 	for _, po := range batch {
 		for i, ch := range po.changes {
 			if !po.done[i] {
+				ch.Entry.Actor = w.actor
 				refs = append(refs, ref{po, i})
 				chs = append(chs, ch)
 			}
