@@ -84,7 +84,9 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 // reveal records that the operator sees the dead letter's value, then
 // shows it in this response only.
 func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, m *deadletter.Manager, id string, by deadletter.Actor) {
-	d, err := h.letter(r, id, true)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
+	defer cancel()
+	d, err := h.letter(ctx, r, m, id, true)
 	if err != nil {
 		h.kafkaError(w, r, err)
 		return
@@ -97,16 +99,15 @@ func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, m *deadletter.M
 		h.actionFailed(w, r, letterPath(m.Group(), id), http.StatusBadRequest, "nothing to reveal: the value has no field that may be shown (none, or all on the never-show list)")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
-	defer cancel()
 	if err := m.Reveal(ctx, id, fields, by); err != nil {
 		h.actionFailed(w, r, letterPath(m.Group(), id), http.StatusBadGateway, "the reveal could not be recorded, so nothing is shown: "+err.Error())
 		return
 	}
 	h.logger.Info("console: reveal", "group", m.Group(), "id", id, "user", userOf(r.Context()).token, "fields", len(fields))
-	// The history shown includes the reveal just recorded.
-	if d2, err := h.letter(r, id, true); err == nil {
-		d = d2
+	// The history shown includes the reveal just recorded; the value
+	// decoded above stays.
+	if l, err := m.Get(ctx, id); err == nil {
+		d.Letter = l
 	}
 	h.render(w, r, http.StatusOK, "letter", d)
 }
