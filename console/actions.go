@@ -23,6 +23,11 @@ const actionTimeout = 10 * time.Minute
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	u := userOf(r.Context())
 	kind := r.PathValue("action")
+	run, known := runs[kind]
+	if !known && kind != "reveal" {
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no action %q: want replay, discard, park or reveal", kind))
+		return
+	}
 	id, fp := r.PostFormValue("id"), r.PostFormValue("fingerprint")
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
 	group := r.PathValue("group")
@@ -53,21 +58,11 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
 	defer cancel()
 
-	var rep deadletter.Report
-	switch kind {
-	case "replay":
-		rep, err = m.Replay(ctx, sel, by)
-	case "discard":
-		rep, err = m.Discard(ctx, sel, by)
-	case "park":
-		rep, err = m.Park(ctx, sel, by)
-	case "reveal":
+	if kind == "reveal" {
 		h.reveal(w, r, m, id, by)
 		return
-	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no action %q: want replay, discard, park or reveal", kind))
-		return
 	}
+	rep, err := run(m, ctx, sel, by)
 	msg := summary(kind, rep)
 	h.logger.Info("console: action", "action", kind, "group", group, "selection", sel.String(), "user", u.token, "done", rep.Done, "err", err)
 	if err != nil {
@@ -79,6 +74,13 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.redirectWith(w, r, back, msg)
+}
+
+// runs are the actions on a selection, by the name in the path.
+var runs = map[string]func(*deadletter.Manager, context.Context, deadletter.Selection, deadletter.Actor) (deadletter.Report, error){
+	"replay":  (*deadletter.Manager).Replay,
+	"discard": (*deadletter.Manager).Discard,
+	"park":    (*deadletter.Manager).Park,
 }
 
 // reveal records that the operator sees the dead letter's value, then
