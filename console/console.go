@@ -193,7 +193,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r2 := *r
 		u := *r.URL
-		u.Path, u.RawPath = rest, ""
+		// The escaped path loses the prefix too: a group named "a/b" is
+		// one segment, a%2Fb, to the mux.
+		rawRest, ok := strings.CutPrefix(r.URL.RawPath, h.prefix)
+		if !ok || rest == "/" {
+			rawRest = ""
+		}
+		u.Path, u.RawPath = rest, rawRest
 		r2.URL = &u
 		r = &r2
 	}
