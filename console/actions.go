@@ -41,7 +41,7 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	case fp != "" && id == "" && kind != "reveal":
 		sel.Fingerprint, back = fp, fingerprintPath(group, fp)
 	default:
-		h.actionFailed(w, r, "/groups/"+group, http.StatusBadRequest, "name one dead letter (id) or one fingerprint (fingerprint); a reveal takes an id")
+		h.actionFailed(w, r, groupPath(group), http.StatusBadRequest, "name one dead letter (id) or one fingerprint (fingerprint); a reveal takes an id")
 		return
 	}
 	if reason == "" && kind != "replay" {

@@ -206,6 +206,12 @@ func TestLetterActions(t *testing.T) {
 			t.Errorf("park %v: %d", bad, r.code)
 		}
 	}
+	// The way back from a bad form escapes the group's name: team/billing
+	// is one segment.
+	if r := f.do(t, op, "POST", "/groups/team%2Fbilling/actions/park", url.Values{"csrf": {csrf}, "reason": {"x"}}, browser); r.code != http.StatusSeeOther ||
+		r.header.Get("Location") != "/groups/team%2Fbilling" {
+		t.Errorf("bad form of group team/billing: %d %q", r.code, r.header.Get("Location"))
+	}
 	if r := f.do(t, nil, "POST", "/groups/billing/actions/explode", url.Values{"id": {ids[0]}, "reason": {"x"}}, bearerOp); r.code != http.StatusNotFound {
 		t.Errorf("unknown action: %d", r.code)
 	}

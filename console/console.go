@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -241,7 +240,7 @@ func parsePages(h *Handler) (map[string]*template.Template, error) {
 		"dur":             age,
 		"letterPath":      func(group, id string) string { return h.path(letterPath(group, id)) },
 		"fingerprintPath": func(group, fp string) string { return h.path(fingerprintPath(group, fp)) },
-		"groupPath":       func(group string) string { return h.path("/groups/" + url.PathEscape(group)) },
+		"groupPath":       func(group string) string { return h.path(groupPath(group)) },
 		"trim":            trimError,
 		"add":             func(a, b int) int { return a + b },
 		"states":          stateCounts,

@@ -185,13 +185,16 @@ func (h *Handler) letter(ctx context.Context, r *http.Request, m *deadletter.Man
 	return d, nil
 }
 
+// groupPath is the page of group; its name may hold a slash.
+func groupPath(group string) string { return "/groups/" + url.PathEscape(group) }
+
 // letterPath is the page of dead letter id of group.
 func letterPath(group, id string) string {
-	return "/groups/" + url.PathEscape(group) + "/letter?id=" + url.QueryEscape(id)
+	return groupPath(group) + "/letter?id=" + url.QueryEscape(id)
 }
 
 func fingerprintPath(group, fp string) string {
-	return "/groups/" + url.PathEscape(group) + "/fingerprints/" + url.PathEscape(fp)
+	return groupPath(group) + "/fingerprints/" + url.PathEscape(fp)
 }
 
 // trimError shortens an error text for a table cell.
