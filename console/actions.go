@@ -23,6 +23,11 @@ const actionTimeout = 10 * time.Minute
 func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	u := userOf(r.Context())
 	kind := r.PathValue("action")
+	run, known := runs[kind]
+	if !known && kind != "reveal" {
+		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no action %q: want replay, discard, park or reveal", kind))
+		return
+	}
 	id, fp := r.PostFormValue("id"), r.PostFormValue("fingerprint")
 	reason := strings.TrimSpace(r.PostFormValue("reason"))
 	group := r.PathValue("group")
@@ -36,7 +41,7 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	case fp != "" && id == "" && kind != "reveal":
 		sel.Fingerprint, back = fp, fingerprintPath(group, fp)
 	default:
-		h.actionFailed(w, r, "/groups/"+group, http.StatusBadRequest, "name one dead letter (id) or one fingerprint (fingerprint); a reveal takes an id")
+		h.actionFailed(w, r, groupPath(group), http.StatusBadRequest, "name one dead letter (id) or one fingerprint (fingerprint); a reveal takes an id")
 		return
 	}
 	if reason == "" && kind != "replay" {
@@ -53,21 +58,11 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), actionTimeout)
 	defer cancel()
 
-	var rep deadletter.Report
-	switch kind {
-	case "replay":
-		rep, err = m.Replay(ctx, sel, by)
-	case "discard":
-		rep, err = m.Discard(ctx, sel, by)
-	case "park":
-		rep, err = m.Park(ctx, sel, by)
-	case "reveal":
+	if kind == "reveal" {
 		h.reveal(w, r, m, id, by)
 		return
-	default:
-		h.fail(w, r, http.StatusNotFound, fmt.Sprintf("no action %q: want replay, discard, park or reveal", kind))
-		return
 	}
+	rep, err := run(m, ctx, sel, by)
 	msg := summary(kind, rep)
 	h.logger.Info("console: action", "action", kind, "group", group, "selection", sel.String(), "user", u.token, "done", rep.Done, "err", err)
 	if err != nil {
@@ -81,10 +76,19 @@ func (h *Handler) action(w http.ResponseWriter, r *http.Request) {
 	h.redirectWith(w, r, back, msg)
 }
 
+// runs are the actions on a selection, by the name in the path.
+var runs = map[string]func(*deadletter.Manager, context.Context, deadletter.Selection, deadletter.Actor) (deadletter.Report, error){
+	"replay":  (*deadletter.Manager).Replay,
+	"discard": (*deadletter.Manager).Discard,
+	"park":    (*deadletter.Manager).Park,
+}
+
 // reveal records that the operator sees the dead letter's value, then
 // shows it in this response only.
 func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, m *deadletter.Manager, id string, by deadletter.Actor) {
-	d, err := h.letter(r, id, true)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
+	defer cancel()
+	d, err := h.letter(ctx, r, m, id, true)
 	if err != nil {
 		h.kafkaError(w, r, err)
 		return
@@ -97,16 +101,15 @@ func (h *Handler) reveal(w http.ResponseWriter, r *http.Request, m *deadletter.M
 		h.actionFailed(w, r, letterPath(m.Group(), id), http.StatusBadRequest, "nothing to reveal: the value has no field that may be shown (none, or all on the never-show list)")
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), pageTimeout)
-	defer cancel()
 	if err := m.Reveal(ctx, id, fields, by); err != nil {
 		h.actionFailed(w, r, letterPath(m.Group(), id), http.StatusBadGateway, "the reveal could not be recorded, so nothing is shown: "+err.Error())
 		return
 	}
 	h.logger.Info("console: reveal", "group", m.Group(), "id", id, "user", userOf(r.Context()).token, "fields", len(fields))
-	// The history shown includes the reveal just recorded.
-	if d2, err := h.letter(r, id, true); err == nil {
-		d = d2
+	// The history shown includes the reveal just recorded; the value
+	// decoded above stays.
+	if l, err := m.Get(ctx, id); err == nil {
+		d.Letter = l
 	}
 	h.render(w, r, http.StatusOK, "letter", d)
 }

@@ -206,8 +206,20 @@ func TestLetterActions(t *testing.T) {
 			t.Errorf("park %v: %d", bad, r.code)
 		}
 	}
+	// The way back from a bad form escapes the group's name: team/billing
+	// is one segment.
+	if r := f.do(t, op, "POST", "/groups/team%2Fbilling/actions/park", url.Values{"csrf": {csrf}, "reason": {"x"}}, browser); r.code != http.StatusSeeOther ||
+		r.header.Get("Location") != "/groups/team%2Fbilling" {
+		t.Errorf("bad form of group team/billing: %d %q", r.code, r.header.Get("Location"))
+	}
 	if r := f.do(t, nil, "POST", "/groups/billing/actions/explode", url.Values{"id": {ids[0]}, "reason": {"x"}}, bearerOp); r.code != http.StatusNotFound {
 		t.Errorf("unknown action: %d", r.code)
+	}
+	// An unknown action is refused before anything else is read of the
+	// request or of Kafka: no reason asked for, no group's Manager made.
+	if r := f.do(t, nil, "POST", "/groups/no-such-group/actions/explode", url.Values{"id": {ids[0]}}, bearerOp); r.code != http.StatusNotFound ||
+		!strings.Contains(r.body, `no action "explode"`) {
+		t.Errorf("unknown action without a reason: %d %s", r.code, r.body)
 	}
 	if r := f.do(t, nil, "POST", "/groups/billing/actions/park", url.Values{"id": {"payments.billing.dlt/0/99"}, "reason": {"x"}}, bearerOp); r.code != http.StatusNotFound {
 		t.Errorf("park of an unknown id: %d %s", r.code, r.body)

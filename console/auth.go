@@ -156,9 +156,7 @@ func (h *Handler) requireUser(next http.HandlerFunc) http.HandlerFunc {
 func (h *Handler) requireOperator(next http.HandlerFunc) http.HandlerFunc {
 	return h.requireUser(func(w http.ResponseWriter, r *http.Request) {
 		u := userOf(r.Context())
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-		if err := h.crossOrigin.Check(r); err != nil {
-			h.forbidden(w, r, "cross-origin request refused")
+		if !h.formOK(w, r) {
 			return
 		}
 		if u.role() != Operator {
@@ -172,6 +170,16 @@ func (h *Handler) requireOperator(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	})
+}
+
+// formOK bounds r's form and refuses (403) a cross-origin request.
+func (h *Handler) formOK(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := h.crossOrigin.Check(r); err != nil {
+		h.forbidden(w, r, "cross-origin request refused")
+		return false
+	}
+	return true
 }
 
 // csrfOK checks the form's csrf value against the session's; a bearer
@@ -223,11 +231,9 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 // login checks the form's token, starts a session and redirects to next
 // (a path of the console only) or to the groups page.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	if err := h.crossOrigin.Check(r); err != nil {
-		h.forbidden(w, r, "cross-origin request refused")
+	if !h.formOK(w, r) {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	next := r.PostFormValue("next")
 	t, ok := h.tokens.match(r.PostFormValue("token"))
 	if !ok {
@@ -253,9 +259,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 // the session's CSRF token.
 func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	u := userOf(r.Context())
-	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := h.crossOrigin.Check(r); err != nil {
-		h.forbidden(w, r, "cross-origin request refused")
+	if !h.formOK(w, r) {
 		return
 	}
 	if !h.csrfOK(u, r) {

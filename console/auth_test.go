@@ -423,6 +423,11 @@ func TestPrefix(t *testing.T) {
 	if r := f.do(t, nil, "GET", "/outbox", nil, bearerViewer); r.code != http.StatusNotFound {
 		t.Errorf("outside the prefix: %d", r.code)
 	}
+	// A group's name may hold a slash; its links escape it (%2F), and the
+	// prefix's stripping keeps it escaped.
+	if r := f.do(t, nil, "GET", "/admin/evbus/groups/team%2Fbilling/lag", nil, bearerViewer); r.code != 200 || !strings.Contains(r.body, "Lag of team/billing") {
+		t.Errorf("a group with a slash under a prefix: %d\n%s", r.code, r.body)
+	}
 }
 
 func sprint(v any) string { return strings.Join([]string{fmtV(v), fmtPlusV(v), fmtSharpV(v)}, " ") }

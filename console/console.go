@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -193,7 +192,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r2 := *r
 		u := *r.URL
-		u.Path, u.RawPath = rest, ""
+		// The escaped path loses the prefix too: a group named "a/b" is
+		// one segment, a%2Fb, to the mux.
+		rawRest, ok := strings.CutPrefix(r.URL.RawPath, h.prefix)
+		if !ok || rest == "/" {
+			rawRest = ""
+		}
+		u.Path, u.RawPath = rest, rawRest
 		r2.URL = &u
 		r = &r2
 	}
@@ -235,7 +240,7 @@ func parsePages(h *Handler) (map[string]*template.Template, error) {
 		"dur":             age,
 		"letterPath":      func(group, id string) string { return h.path(letterPath(group, id)) },
 		"fingerprintPath": func(group, fp string) string { return h.path(fingerprintPath(group, fp)) },
-		"groupPath":       func(group string) string { return h.path("/groups/" + url.PathEscape(group)) },
+		"groupPath":       func(group string) string { return h.path(groupPath(group)) },
 		"trim":            trimError,
 		"add":             func(a, b int) int { return a + b },
 		"states":          stateCounts,

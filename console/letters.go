@@ -155,26 +155,19 @@ func (h *Handler) letterPage(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "no dead letter named: add ?id=<topic>/<partition>/<offset>")
 		return
 	}
-	h.showLetter(w, r, id, false)
+	h.withManager(w, r, func(ctx context.Context, w http.ResponseWriter, r *http.Request, m *deadletter.Manager) {
+		d, err := h.letter(ctx, r, m, id, false)
+		if err != nil {
+			h.kafkaError(w, r, err)
+			return
+		}
+		h.render(w, r, http.StatusOK, "letter", d)
+	})
 }
 
-func (h *Handler) showLetter(w http.ResponseWriter, r *http.Request, id string, reveal bool) {
-	d, err := h.letter(r, id, reveal)
-	if err != nil {
-		h.kafkaError(w, r, err)
-		return
-	}
-	h.render(w, r, http.StatusOK, "letter", d)
-}
-
-func (h *Handler) letter(r *http.Request, id string, reveal bool) (letterData, error) {
-	m, release, err := h.manager(r.Context(), r.PathValue("group"))
-	if err != nil {
-		return letterData{}, err
-	}
-	defer release()
-	ctx, cancel := context.WithTimeout(r.Context(), pageTimeout)
-	defer cancel()
+// letter reads dead letter id of m's group for its page, its value
+// decoded (and shown when reveal).
+func (h *Handler) letter(ctx context.Context, r *http.Request, m *deadletter.Manager, id string, reveal bool) (letterData, error) {
 	l, err := m.Get(ctx, id)
 	if err != nil {
 		return letterData{}, err
@@ -192,13 +185,16 @@ func (h *Handler) letter(r *http.Request, id string, reveal bool) (letterData, e
 	return d, nil
 }
 
+// groupPath is the page of group; its name may hold a slash.
+func groupPath(group string) string { return "/groups/" + url.PathEscape(group) }
+
 // letterPath is the page of dead letter id of group.
 func letterPath(group, id string) string {
-	return "/groups/" + url.PathEscape(group) + "/letter?id=" + url.QueryEscape(id)
+	return groupPath(group) + "/letter?id=" + url.QueryEscape(id)
 }
 
 func fingerprintPath(group, fp string) string {
-	return "/groups/" + url.PathEscape(group) + "/fingerprints/" + url.PathEscape(fp)
+	return groupPath(group) + "/fingerprints/" + url.PathEscape(fp)
 }
 
 // trimError shortens an error text for a table cell.

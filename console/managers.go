@@ -87,8 +87,12 @@ func (h *Handler) manager(ctx context.Context, group string) (*deadletter.Manage
 	return s.m, s.m.Close, nil
 }
 
-// ownManager returns a Manager for this request alone.
+// ownManager returns a Manager for this request alone. Its first read is
+// bounded by pageTimeout, as a kept Manager's is: the request's own
+// context has no deadline.
 func (h *Handler) ownManager(ctx context.Context, group string) (*deadletter.Manager, func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, pageTimeout)
+	defer cancel()
 	m, err := deadletter.NewManager(ctx, h.cl, group)
 	if err != nil {
 		return nil, nil, err

@@ -3,6 +3,7 @@ package console
 import (
 	"cmp"
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -48,36 +49,35 @@ func (h *Handler) listGroups(ctx context.Context) ([]groupRow, error) {
 		}
 		return byName[name]
 	}
-	var dlts []string
+	exists := func(t string) bool { _, ok := topics[t]; return ok }
+	dlts := make(map[string]*groupRow) // dead-letter topic -> its group's row
 	for name := range topics {
 		base, ok := strings.CutSuffix(name, ".dlt")
 		if !ok {
 			continue
 		}
-		topic, group, ok := wire.SplitTopicGroup(base, func(t string) bool { _, ok := topics[t]; return ok })
+		topic, group, ok := wire.SplitTopicGroup(base, exists)
 		if !ok {
 			continue
 		}
 		g := row(group)
 		g.Topics = append(g.Topics, topic)
-		dlts = append(dlts, name)
+		dlts[name] = g
 	}
 	if len(dlts) > 0 {
-		starts, err := h.adm.ListStartOffsets(ctx, dlts...)
+		names := slices.Collect(maps.Keys(dlts))
+		starts, err := h.adm.ListStartOffsets(ctx, names...)
 		if err != nil {
 			return nil, err
 		}
-		ends, err := h.adm.ListEndOffsets(ctx, dlts...)
+		ends, err := h.adm.ListEndOffsets(ctx, names...)
 		if err != nil {
 			return nil, err
 		}
-		for _, name := range dlts {
-			base := strings.TrimSuffix(name, ".dlt")
-			topic, group, _ := wire.SplitTopicGroup(base, func(t string) bool { _, ok := topics[t]; return ok })
-			_ = topic
+		for name, g := range dlts {
 			for p, e := range ends[name] {
 				if s, ok := starts.Lookup(name, p); ok && e.Err == nil && s.Err == nil {
-					row(group).DeadLetters += e.Offset - s.Offset
+					g.DeadLetters += e.Offset - s.Offset
 				}
 			}
 		}

@@ -215,6 +215,13 @@ var actionWords = map[deadletter.Action][2]string{
 	deadletter.ActionPark:    {"parked", "park"},
 }
 
+// actionRuns are the Manager's methods that carry an action out.
+var actionRuns = map[deadletter.Action]func(*deadletter.Manager, context.Context, deadletter.Selection, deadletter.Actor) (deadletter.Report, error){
+	deadletter.ActionReplay:  (*deadletter.Manager).Replay,
+	deadletter.ActionDiscard: (*deadletter.Manager).Discard,
+	deadletter.ActionPark:    (*deadletter.Manager).Park,
+}
+
 func setupAction(fs *flag.FlagSet, cn *conn, a deadletter.Action) func(context.Context, *stdio) error {
 	var sf selectionFlags
 	sf.define(fs)
@@ -295,15 +302,7 @@ func setupAction(fs *flag.FlagSet, cn *conn, a deadletter.Action) func(context.C
 				fmt.Fprintf(std.err, "\r%s %d/%d %s", actionWords[a][1]+"ing", done, total, bar(done, total))
 			}
 		}
-		var rep deadletter.Report
-		switch a {
-		case deadletter.ActionReplay:
-			rep, err = m.Replay(ctx, sel, by)
-		case deadletter.ActionDiscard:
-			rep, err = m.Discard(ctx, sel, by)
-		case deadletter.ActionPark:
-			rep, err = m.Park(ctx, sel, by)
-		}
+		rep, err := actionRuns[a](m, ctx, sel, by)
 		if std.errTerminal && by.Progress != nil && rep.Done > 0 {
 			fmt.Fprintln(std.err)
 		}
