@@ -449,15 +449,17 @@ func (m *Manager) list(ctx context.Context, sel Selection) ([]Letter, error) {
 func (m *Manager) byID(sel Selection) ([]Letter, error) {
 	var out []Letter
 	var missing []string
+	seen := make(map[string]struct{}, len(sel.IDs))
 	for _, id := range sel.IDs {
 		l, ok := m.letters[id]
 		if !ok {
 			missing = append(missing, id)
 			continue
 		}
-		if slices.ContainsFunc(out, func(x Letter) bool { return x.ID == id }) || !sel.matches(l) {
+		if _, dup := seen[id]; dup || !sel.matches(l) {
 			continue
 		}
+		seen[id] = struct{}{}
 		if x := m.letterOf(l); sel.matchesState(x.State) {
 			out = append(out, x)
 		}
