@@ -57,9 +57,10 @@ type Manager struct {
 
 // letter is a dead letter as the Manager holds it.
 type letter struct {
-	d  wire.DeadLetter
-	id string
-	fp Fingerprint
+	d       wire.DeadLetter
+	id      string
+	fp      Fingerprint
+	replays int // its dlt-replay-count, 0 when it has none or a bad one
 }
 
 // sent is what the replay topics hold of one dead letter.
@@ -335,7 +336,8 @@ func (m *Manager) apply(r *kgo.Record) {
 		}
 		return
 	}
-	l := &letter{d: d, id: wire.DeadLetterID(r), fp: FingerprintOf(d)}
+	n, _ := wire.ReplayCount(r)
+	l := &letter{d: d, id: wire.DeadLetterID(r), fp: FingerprintOf(d), replays: n}
 	m.letters[l.id] = l
 	m.order = append(m.order, l)
 	m.sorted = false
@@ -366,8 +368,7 @@ func (m *Manager) letterOf(l *letter) Letter {
 		out.Ledger, out.State = r, r.State
 	}
 	s := m.sent[l.id]
-	n, _ := wire.ReplayCount(l.d.Record)
-	out.Replays, out.Sent = max(n, s.count), s.records
+	out.Replays, out.Sent = max(l.replays, s.count), s.records
 	return out
 }
 
