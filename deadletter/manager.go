@@ -293,26 +293,21 @@ func (m *Manager) openLedger(ctx context.Context) error {
 // readLedger takes the ledger records written since the last call. The
 // caller holds mu.
 func (m *Manager) readLedger(ctx context.Context) error {
-	changed, err := m.ledger.changes(ctx)
+	changed, warns, err := m.ledger.changes(ctx)
 	if err != nil {
 		return err
 	}
 	for id, r := range changed {
 		if r.Seq == 0 {
 			delete(m.recs, id)
-			if m.cfg.warn != nil {
-				m.ledger.mu.Lock()
-				bad, stale := m.ledger.bad[id], m.ledger.stale[id].err
-				m.ledger.mu.Unlock()
-				if bad != nil {
-					m.cfg.warn(fmt.Errorf("deadletter: ledger %s: %w", m.ledger.topic, bad))
-				} else if stale != nil {
-					m.cfg.warn(fmt.Errorf("%w: ledger %s: %w", ErrStaleWrite, m.ledger.topic, stale))
-				}
-			}
 			continue
 		}
 		m.recs[id] = r
+	}
+	if m.cfg.warn != nil {
+		for _, w := range warns {
+			m.cfg.warn(w)
+		}
 	}
 	return nil
 }
