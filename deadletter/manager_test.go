@@ -251,3 +251,32 @@ func TestManagerWarnsStaleAndBadLedgerRecords(t *testing.T) {
 		t.Fatalf("warnings %v, want a stale write and a record that does not parse", warns)
 	}
 }
+
+// A dead letter of a transaction that aborted was never written: the
+// Manager does not list it, and a transaction still open does not hold
+// up its reads.
+func TestManagerSkipsAbortedDeadLetters(t *testing.T) {
+	brokers, cl := managerStack(t)
+	want := deadLetters(t, cl, 0, 1, "e", "boom", wire.KindPermanent, 0, at)
+	txn, _ := clients(t, brokers, kgo.TransactionalID("dlt-writer"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := context.Background()
+	for _, abort := range []bool{true, false} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		deadLetters(t, txn, 0, 2, "aborted", "boom", wire.KindPermanent, 0, at)
+		if abort {
+			if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := newManager(t, cl)
+	ls, err := m.List(ctx, deadletter.Selection{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(ls); !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+}
