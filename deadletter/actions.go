@@ -127,7 +127,7 @@ func (m *Manager) step(a Action, l Letter, byID bool) Step {
 	if a == ActionReplay && l.State == wire.LedgerReplaying {
 		if l.Sent < l.Ledger.Replays() {
 			s.Do, s.Resume = ActionReplay, true
-			s.Why = "resumes operation " + lastReplay(l.Ledger).Operation + ": its replay was recorded, its record not sent"
+			s.Why = "resumes operation " + lastEntry(l.Ledger, wire.ActionReplay).Operation + ": its replay was recorded, its record not sent"
 		} else {
 			s.Why = "replaying: its replay was sent, its outcome is awaited"
 		}
@@ -137,7 +137,7 @@ func (m *Manager) step(a Action, l Letter, byID bool) Step {
 		switch {
 		case a == ActionReplay && l.State == wire.LedgerFailedAgain:
 			s.Why = "failed again: the dead letter of its failed replay carries it on; replay that one, or this one by id"
-			if e := lastOutcome(l.Ledger); e.Record != "" {
+			if e := lastEntry(l.Ledger, wire.OutcomeFailed); e.Record != "" {
 				s.Why = "failed again: " + e.Record + " carries it on; replay that one, or this one by id"
 			}
 			return s
@@ -177,20 +177,10 @@ func legalIn(a Action) string {
 	return clipList(out)
 }
 
-// lastReplay is the last replay entry of r's history.
-func lastReplay(r wire.LedgerRecord) wire.LedgerEntry {
+// lastEntry is the last entry of kind k in r's history.
+func lastEntry(r wire.LedgerRecord, k wire.LedgerEntryKind) wire.LedgerEntry {
 	for i := len(r.History) - 1; i >= 0; i-- {
-		if r.History[i].Kind == wire.ActionReplay {
-			return r.History[i]
-		}
-	}
-	return wire.LedgerEntry{}
-}
-
-// lastOutcome is the last failed entry of r's history.
-func lastOutcome(r wire.LedgerRecord) wire.LedgerEntry {
-	for i := len(r.History) - 1; i >= 0; i-- {
-		if r.History[i].Kind == wire.OutcomeFailed {
+		if r.History[i].Kind == k {
 			return r.History[i]
 		}
 	}
