@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/evbus/evbus/bus"
@@ -126,7 +127,7 @@ func (m *Manager) step(a Action, l Letter, byID bool) Step {
 	if a == ActionReplay && l.State == wire.LedgerReplaying {
 		if l.Sent < l.Ledger.Replays() {
 			s.Do, s.Resume = ActionReplay, true
-			s.Why = "resumes operation " + lastReplay(l.Ledger).Operation + ": its replay was recorded, its record not sent"
+			s.Why = "resumes operation " + lastEntry(l.Ledger, wire.ActionReplay).Operation + ": its replay was recorded, its record not sent"
 		} else {
 			s.Why = "replaying: its replay was sent, its outcome is awaited"
 		}
@@ -136,7 +137,7 @@ func (m *Manager) step(a Action, l Letter, byID bool) Step {
 		switch {
 		case a == ActionReplay && l.State == wire.LedgerFailedAgain:
 			s.Why = "failed again: the dead letter of its failed replay carries it on; replay that one, or this one by id"
-			if e := lastOutcome(l.Ledger); e.Record != "" {
+			if e := lastEntry(l.Ledger, wire.OutcomeFailed); e.Record != "" {
 				s.Why = "failed again: " + e.Record + " carries it on; replay that one, or this one by id"
 			}
 			return s
@@ -176,20 +177,10 @@ func legalIn(a Action) string {
 	return clipList(out)
 }
 
-// lastReplay is the last replay entry of r's history.
-func lastReplay(r wire.LedgerRecord) wire.LedgerEntry {
+// lastEntry is the last entry of kind k in r's history.
+func lastEntry(r wire.LedgerRecord, k wire.LedgerEntryKind) wire.LedgerEntry {
 	for i := len(r.History) - 1; i >= 0; i-- {
-		if r.History[i].Kind == wire.ActionReplay {
-			return r.History[i]
-		}
-	}
-	return wire.LedgerEntry{}
-}
-
-// lastOutcome is the last failed entry of r's history.
-func lastOutcome(r wire.LedgerRecord) wire.LedgerEntry {
-	for i := len(r.History) - 1; i >= 0; i-- {
-		if r.History[i].Kind == wire.OutcomeFailed {
+		if r.History[i].Kind == k {
 			return r.History[i]
 		}
 	}
@@ -483,26 +474,34 @@ func (m *Manager) ensureReplayTopics(ctx context.Context, ds []wire.DeadLetter) 
 	if err != nil {
 		return nil, fmt.Errorf("deadletter: replay topics: %w", err)
 	}
+	var missing, sources []string // replay topics to create; their topics that exist
+	for _, t := range topics {
+		if !all.has(wire.ReplayTopic(t, m.group)) {
+			missing = append(missing, t)
+			if all.has(t) {
+				sources = append(sources, t)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	var tds kadm.TopicDetails
+	if len(sources) > 0 { // ListTopics of none lists them all
+		if tds, err = m.adm.ListTopics(ctx, sources...); err != nil {
+			return nil, fmt.Errorf("deadletter: partitions of %s: %w", clipList(sources), err)
+		}
+	}
 	var specs []bus.TopicSpec
 	var created []string
-	for _, t := range topics {
-		r := wire.ReplayTopic(t, m.group)
-		if all.has(r) {
-			continue
-		}
+	for _, t := range missing {
 		n := int32(-1) // the broker's default when the topic itself is gone
-		if all.has(t) {
-			tds, err := m.adm.ListTopics(ctx, t)
-			if err != nil {
-				return nil, fmt.Errorf("deadletter: partitions of %s: %w", t, err)
-			}
-			n = int32(len(tds[t].Partitions))
+		if td, ok := tds[t]; ok && td.Err == nil && len(td.Partitions) > 0 {
+			n = int32(len(td.Partitions))
 		}
+		r := wire.ReplayTopic(t, m.group)
 		specs = append(specs, bus.TopicSpec{Name: r, Partitions: n})
 		created = append(created, r)
-	}
-	if len(specs) == 0 {
-		return nil, nil
 	}
 	if err := bus.CreateTopics(ctx, m.adm, specs...); err != nil {
 		return nil, fmt.Errorf("deadletter: create replay topics %s: %w (create them with the partition count of their topic, or let the service create its topics)", clipList(created), err)

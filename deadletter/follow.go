@@ -36,10 +36,11 @@ func newFollower(cl *kgo.Client) (*follower, error) {
 			opts = append(opts, o)
 		}
 	}
-	// Control records are kept so the offsets read reach the end offset
-	// even when the last record is a transaction marker; they are never
-	// handed out.
-	reader, err := kgo.NewClient(append(opts, kgo.KeepControlRecords())...)
+	// Only committed records are read: a record of an aborted or open
+	// transaction was not written, as far as a reader knows. Control
+	// records are kept so the offsets read reach the end offset even when
+	// the last record is a transaction marker; they are never handed out.
+	reader, err := kgo.NewClient(append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, fmt.Errorf("deadletter: reading client (from the options of the client given): %w", err)
 	}
@@ -64,7 +65,8 @@ func isRole(o kgo.Opt) bool {
 func (f *follower) close() { f.reader.Close() }
 
 // catchUp reads topics (each of which must exist) to the end offsets
-// they have now and calls apply with each record, in offset order per
+// they have now (the last stable offsets: an open transaction's records
+// wait for its end) and calls apply with each record, in offset order per
 // partition; transaction markers are skipped. A partition seen for the
 // first time is read from its start, so are topics not followed before.
 // progress, when not nil, is called after each record with how many were
@@ -73,7 +75,7 @@ func (f *follower) catchUp(ctx context.Context, topics []string, apply func(*kgo
 	if len(topics) == 0 {
 		return nil
 	}
-	ends, err := f.adm.ListEndOffsets(ctx, topics...)
+	ends, err := f.adm.ListCommittedOffsets(ctx, topics...)
 	if err == nil {
 		err = ends.Error()
 	}

@@ -46,6 +46,9 @@ type Ledger struct {
 	// dirty holds the dead letters whose record changed since the last
 	// changes call; nil until the first (only a Manager asks).
 	dirty map[string]struct{}
+	// warns holds, once changes was called, the error of each record read
+	// since that does not parse or was written on a stale base.
+	warns []error
 	bad   map[string]error // keys whose latest record does not parse
 	stale map[string]staleWrite
 	// own holds the records this Ledger wrote and has not read back yet,
@@ -369,23 +372,44 @@ func (l *Ledger) catchUp(ctx context.Context) error {
 // changes reads the ledger to its end and returns the latest record of
 // each dead letter whose record changed since the last call (the first
 // call: of every dead letter); a dead letter whose record went (a
-// tombstone, or a record that does not parse) has the zero record.
-func (l *Ledger) changes(ctx context.Context) (map[string]wire.LedgerRecord, error) {
+// tombstone, or a record that does not parse) has the zero record. warns
+// are the errors of the records read since the last call that do not
+// parse or were written on a stale base (the first call: of the latest
+// record of each dead letter that does not parse, and of every stale
+// write read).
+func (l *Ledger) changes(ctx context.Context) (changed map[string]wire.LedgerRecord, warns []error, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.catchUp(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if l.dirty == nil {
 		l.dirty = make(map[string]struct{})
-		return maps.Clone(l.latest), nil
+		for _, id := range slices.Sorted(maps.Keys(l.bad)) {
+			warns = append(warns, l.badErr(l.bad[id]))
+		}
+		for _, id := range slices.Sorted(maps.Keys(l.stale)) {
+			warns = append(warns, l.staleErr(l.stale[id].err))
+		}
+		return maps.Clone(l.latest), warns, nil
 	}
-	out := make(map[string]wire.LedgerRecord, len(l.dirty))
+	changed = make(map[string]wire.LedgerRecord, len(l.dirty))
 	for id := range l.dirty {
-		out[id] = l.latest[id]
+		changed[id] = l.latest[id]
 	}
 	clear(l.dirty)
-	return out, nil
+	warns, l.warns = l.warns, nil
+	return changed, warns, nil
+}
+
+// badErr is the error of a record that does not parse, as changes reports it.
+func (l *Ledger) badErr(err error) error {
+	return fmt.Errorf("deadletter: ledger %s: %w", l.topic, err)
+}
+
+// staleErr is the error of a stale write, as changes reports it.
+func (l *Ledger) staleErr(err error) error {
+	return fmt.Errorf("%w: ledger %s: %w", ErrStaleWrite, l.topic, err)
 }
 
 // apply takes one record read from the topic into the view.
@@ -412,10 +436,16 @@ func (l *Ledger) apply(rec *kgo.Record) {
 	if err != nil {
 		delete(l.latest, id)
 		l.bad[id] = fmt.Errorf("partition %d offset %d: %w", rec.Partition, rec.Offset, err)
+		if l.dirty != nil {
+			l.warns = append(l.warns, l.badErr(l.bad[id]))
+		}
 		return
 	}
 	if prev, ok := l.latest[id]; ok && r.Seq <= prev.Seq {
 		l.stale[id] = staleWrite{rec.Partition, rec.Offset, fmt.Errorf("%s: partition %d offset %d: seq %d after seq %d: entry %d of the earlier record is lost", id, rec.Partition, rec.Offset, r.Seq, prev.Seq, prev.Seq)}
+		if l.dirty != nil {
+			l.warns = append(l.warns, l.staleErr(l.stale[id].err))
+		}
 	}
 	delete(l.bad, id)
 	l.latest[id] = r

@@ -46,7 +46,7 @@ type Manager struct {
 	mu      sync.Mutex // guards what follows: the view read so far
 	f       *follower  // the dead-letter and replay topics
 	ledger  *Ledger    // nil until the ledger topic exists
-	dlts    []string   // the group's dead-letter topics, sorted
+	dlts    topics     // the group's dead-letter topics
 	noTopic *NoTopicError
 	letters map[string]*letter // by ID
 	order   []*letter          // oldest failure first when sorted is true
@@ -57,9 +57,10 @@ type Manager struct {
 
 // letter is a dead letter as the Manager holds it.
 type letter struct {
-	d  wire.DeadLetter
-	id string
-	fp Fingerprint
+	d       wire.DeadLetter
+	id      string
+	fp      Fingerprint
+	replays int // its dlt-replay-count, 0 when it has none or a bad one
 }
 
 // sent is what the replay topics hold of one dead letter.
@@ -208,32 +209,30 @@ func (m *Manager) catchUp(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("deadletter: group %s: list topics: %w", m.group, err)
 	}
-	var topics, groups []string // groups: every group with a dead-letter topic
-	m.dlts = m.dlts[:0]
-	for _, t := range slices.Sorted(maps.Keys(all)) {
+	var follow []string
+	groups := make(topics) // every group with a dead-letter topic
+	m.dlts = make(topics)
+	for t := range all {
 		of, g, ok := deadLetterTopicOf(t, all.has)
 		if !ok {
 			continue
 		}
-		if !slices.Contains(groups, g) {
-			groups = append(groups, g)
-		}
+		groups[g] = struct{}{}
 		if g != m.group {
 			continue
 		}
-		m.dlts = append(m.dlts, t)
-		topics = append(topics, t)
+		m.dlts[t] = struct{}{}
+		follow = append(follow, t)
 		if r := wire.ReplayTopic(of, m.group); all.has(r) {
-			topics = append(topics, r)
+			follow = append(follow, r)
 		}
 	}
-	slices.Sort(m.dlts)
+	slices.Sort(follow) // the order progress reports and records arrive in
 	m.noTopic = nil
 	if len(m.dlts) == 0 {
-		slices.Sort(groups)
-		m.noTopic = &NoTopicError{Group: m.group, Groups: groups}
+		m.noTopic = &NoTopicError{Group: m.group, Groups: groups.sorted()}
 	}
-	if err := m.f.catchUp(ctx, topics, m.apply, m.cfg.progress); err != nil {
+	if err := m.f.catchUp(ctx, follow, m.apply, m.cfg.progress); err != nil {
 		return fmt.Errorf("deadletter: group %s: %w", m.group, err)
 	}
 	if m.ledger == nil && all.has(wire.LedgerTopic(m.group)) {
@@ -251,6 +250,9 @@ func (m *Manager) catchUp(ctx context.Context) error {
 type topics map[string]struct{}
 
 func (ts topics) has(t string) bool { _, ok := ts[t]; return ok }
+
+// sorted returns the names of ts, sorted.
+func (ts topics) sorted() []string { return slices.Sorted(maps.Keys(ts)) }
 
 // topicNames lists the cluster's topics with a metadata request of its
 // own: kadm's answers from a cache up to kgo.MetadataMinAge old, and a
@@ -291,42 +293,36 @@ func (m *Manager) openLedger(ctx context.Context) error {
 // readLedger takes the ledger records written since the last call. The
 // caller holds mu.
 func (m *Manager) readLedger(ctx context.Context) error {
-	changed, err := m.ledger.changes(ctx)
+	changed, warns, err := m.ledger.changes(ctx)
 	if err != nil {
 		return err
 	}
 	for id, r := range changed {
 		if r.Seq == 0 {
 			delete(m.recs, id)
-			if m.cfg.warn != nil {
-				m.ledger.mu.Lock()
-				bad, stale := m.ledger.bad[id], m.ledger.stale[id].err
-				m.ledger.mu.Unlock()
-				if bad != nil {
-					m.cfg.warn(fmt.Errorf("deadletter: ledger %s: %w", m.ledger.topic, bad))
-				} else if stale != nil {
-					m.cfg.warn(fmt.Errorf("%w: ledger %s: %w", ErrStaleWrite, m.ledger.topic, stale))
-				}
-			}
 			continue
 		}
 		m.recs[id] = r
+	}
+	if m.cfg.warn != nil {
+		for _, w := range warns {
+			m.cfg.warn(w)
+		}
 	}
 	return nil
 }
 
 // apply takes one record of a dead-letter or replay topic into the view.
 func (m *Manager) apply(r *kgo.Record) {
-	if of := wire.ReplayOf(r); of != "" && !slices.Contains(m.dlts, r.Topic) {
-		n, _ := wire.ReplayCount(r)
-		s := m.sent[of]
-		s.records++
-		s.count = max(s.count, n)
-		m.sent[of] = s
+	if !m.dlts.has(r.Topic) { // a replay topic's record
+		if of := wire.ReplayOf(r); of != "" {
+			n, _ := wire.ReplayCount(r)
+			s := m.sent[of]
+			s.records++
+			s.count = max(s.count, n)
+			m.sent[of] = s
+		}
 		return
-	}
-	if !slices.Contains(m.dlts, r.Topic) {
-		return // a replay topic's record that replays nothing
 	}
 	d, err := wire.ParseDeadLetter(r)
 	if err != nil {
@@ -335,7 +331,8 @@ func (m *Manager) apply(r *kgo.Record) {
 		}
 		return
 	}
-	l := &letter{d: d, id: wire.DeadLetterID(r), fp: FingerprintOf(d)}
+	n, _ := wire.ReplayCount(r)
+	l := &letter{d: d, id: wire.DeadLetterID(r), fp: FingerprintOf(d), replays: n}
 	m.letters[l.id] = l
 	m.order = append(m.order, l)
 	m.sorted = false
@@ -366,8 +363,7 @@ func (m *Manager) letterOf(l *letter) Letter {
 		out.Ledger, out.State = r, r.State
 	}
 	s := m.sent[l.id]
-	n, _ := wire.ReplayCount(l.d.Record)
-	out.Replays, out.Sent = max(n, s.count), s.records
+	out.Replays, out.Sent = max(l.replays, s.count), s.records
 	return out
 }
 
@@ -449,21 +445,23 @@ func (m *Manager) list(ctx context.Context, sel Selection) ([]Letter, error) {
 func (m *Manager) byID(sel Selection) ([]Letter, error) {
 	var out []Letter
 	var missing []string
+	seen := make(map[string]struct{}, len(sel.IDs))
 	for _, id := range sel.IDs {
 		l, ok := m.letters[id]
 		if !ok {
 			missing = append(missing, id)
 			continue
 		}
-		if slices.ContainsFunc(out, func(x Letter) bool { return x.ID == id }) || !sel.matches(l) {
+		if _, dup := seen[id]; dup || !sel.matches(l) {
 			continue
 		}
+		seen[id] = struct{}{}
 		if x := m.letterOf(l); sel.matchesState(x.State) {
 			out = append(out, x)
 		}
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w: %s not in the dead-letter topics of group %s (%s)", ErrNotFound, clipList(missing), m.group, clipList(m.dlts))
+		return nil, fmt.Errorf("%w: %s not in the dead-letter topics of group %s (%s)", ErrNotFound, clipList(missing), m.group, clipList(m.dlts.sorted()))
 	}
 	slices.SortStableFunc(out, func(a, b Letter) int {
 		if c := a.FailedAt.Compare(b.FailedAt); c != 0 {
@@ -484,7 +482,7 @@ func (m *Manager) Get(ctx context.Context, id string) (Letter, error) {
 	}
 	l, ok := m.letters[id]
 	if !ok {
-		return Letter{}, fmt.Errorf("%w: %q is not in the dead-letter topics of group %s (%s)", ErrNotFound, clip(id), m.group, clipList(m.dlts))
+		return Letter{}, fmt.Errorf("%w: %q is not in the dead-letter topics of group %s (%s)", ErrNotFound, clip(id), m.group, clipList(m.dlts.sorted()))
 	}
 	return m.letterOf(l), nil
 }
@@ -494,5 +492,5 @@ func (m *Manager) Get(ctx context.Context, id string) (Letter, error) {
 func (m *Manager) DeadLetterTopics() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Clone(m.dlts)
+	return m.dlts.sorted()
 }

@@ -222,3 +222,61 @@ func TestManagerNoTopic(t *testing.T) {
 		t.Fatalf("Groups once the topic exists: %+v, %v", gs, err)
 	}
 }
+
+// Warn reports a ledger record written on a stale base as it is read,
+// and a ledger record that does not parse.
+func TestManagerWarnsStaleAndBadLedgerRecords(t *testing.T) {
+	_, cl := managerStack(t)
+	ids := deadLetters(t, cl, 0, 1, "e", "boom", wire.KindPermanent, 0, at)
+	open(t, cl, kadm.NewClient(cl)) // the ledger topic
+	var warns []error
+	m := newManager(t, cl, deadletter.Warn(func(err error) { warns = append(warns, err) }))
+	r, err := wire.AppendLedgerEntry(wire.NewLedgerRecord(group, ids[0]), wire.LedgerEntry{Kind: wire.ActionPark, At: at, Actor: "bob", Reason: "hold"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := wire.LedgerKafkaRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := *rec // a second writer on the same, empty base: seq 1 after seq 1
+	bad := &kgo.Record{Topic: wire.LedgerTopic(group), Key: []byte(ids[0] + "x"), Value: []byte("not json")}
+	if err := cl.ProduceSync(context.Background(), rec, &again, bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Get(context.Background(), ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 2 || !errors.Is(warns[0], deadletter.ErrStaleWrite) || !errors.Is(warns[1], wire.ErrLedgerRecord) {
+		t.Fatalf("warnings %v, want a stale write and a record that does not parse", warns)
+	}
+}
+
+// A dead letter of a transaction that aborted was never written: the
+// Manager does not list it, and a transaction still open does not hold
+// up its reads.
+func TestManagerSkipsAbortedDeadLetters(t *testing.T) {
+	brokers, cl := managerStack(t)
+	want := deadLetters(t, cl, 0, 1, "e", "boom", wire.KindPermanent, 0, at)
+	txn, _ := clients(t, brokers, kgo.TransactionalID("dlt-writer"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	ctx := context.Background()
+	for _, abort := range []bool{true, false} {
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		deadLetters(t, txn, 0, 2, "aborted", "boom", wire.KindPermanent, 0, at)
+		if abort {
+			if err := txn.EndTransaction(ctx, kgo.TryAbort); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m := newManager(t, cl)
+	ls, err := m.List(ctx, deadletter.Selection{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(ls); !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+}
